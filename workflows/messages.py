@@ -1,0 +1,215 @@
+"""The payloads of Handoff's signals and updates, and the `status` the query returns.
+
+Every message model forbids unknown fields and says what is allowed, so a bad payload
+sent with `temporal workflow signal` is refused with a message naming the field.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from workflows.names import Stage, WaitingOn
+
+Email = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=3)]
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class Message(BaseModel):
+    """Base of every inbound message: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class EvidenceIn(Message):
+    """`add_evidence`: typed evidence that a stage's condition holds."""
+
+    kind: Name
+    by: Email
+    ref: str | None = Field(default=None, max_length=500, description="Where it came from.")
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class DecisionIn(Message):
+    """`approve` / `reject`: an approver's decision with its reason."""
+
+    approver: Email
+    reason: Reason
+
+
+class TermsIn(Message):
+    """`update_terms`: new commercial terms from the deal owner."""
+
+    by: Email
+    discount_percent: float | None = Field(default=None, ge=0, le=100)
+    amount: float | None = Field(default=None, gt=0)
+
+
+class ExceptionIn(Message):
+    """`raise_exception` / `resolve_exception`."""
+
+    kind: Name
+    by: Email
+    note: Reason
+
+
+class AcceptIn(Message):
+    """`accept_handoff`: the receiving team accepts the handoff."""
+
+    team: Name
+    by: Email
+
+
+class DelegateIn(Message):
+    """`delegate_approval`: an approver hands their approval to a named delegate."""
+
+    approver: Email
+    delegate: Email
+    reason: Reason
+
+
+class RecallIn(Message):
+    """`recall_approval`: the deal owner withdraws the approval request."""
+
+    by: Email
+    reason: Reason
+
+
+class DealChangedIn(Message):
+    """`deal_changed`: the CRM record changed (from a webhook or the change feed)."""
+
+    fields: dict[str, str] = Field(default_factory=dict)
+    source: str = "crm"
+    event_id: str | None = None
+
+
+class Terms(BaseModel):
+    """The commercial terms an approval is about."""
+
+    amount: float = 0.0
+    discount_percent: float = 0.0
+    cost: float | None = None
+
+    @property
+    def net(self) -> float:
+        return round(self.amount * (1 - self.discount_percent / 100), 2)
+
+    def margin_percent(self, default_cost_ratio: float) -> float:
+        """The real margin after discount, in percent of the net price."""
+        cost = self.cost if self.cost is not None else self.amount * default_cost_ratio
+        if self.net <= 0:
+            return -100.0
+        return round((self.net - cost) / self.net * 100, 1)
+
+
+HistoryKind = Literal[
+    "started",
+    "stage",
+    "evidence",
+    "approval",
+    "terms",
+    "exception",
+    "acceptance",
+    "writeback",
+    "reminder",
+    "escalation",
+    "task",
+    "refused",
+    "info",
+]
+
+
+class HistoryEntry(BaseModel):
+    """One line of the audit trail. Refused attempts have `accepted=False` and a reason."""
+
+    at: datetime
+    kind: HistoryKind
+    detail: str
+    by: str | None = None
+    accepted: bool = True
+
+
+class EvidenceRecord(BaseModel):
+    kind: str
+    by: str
+    at: datetime
+    stage: Stage
+    ref: str | None = None
+    note: str | None = None
+
+
+class ApprovalRecord(BaseModel):
+    """A decision on one tier of the ladder, and the terms it was about."""
+
+    tier: str
+    decision: Literal["approved", "rejected", "auto"]
+    approver: str
+    reason: str
+    at: datetime
+    round: int
+    discount_percent: float
+    amount: float
+
+
+class ExceptionRecord(BaseModel):
+    kind: str
+    raised_by: str
+    note: str
+    raised_at: datetime
+    stage: Stage
+    owner: list[str]
+    due_at: datetime | None = None
+    reminded: bool = False
+    escalated: bool = False
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    resolution: str | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.resolved_at is None
+
+
+class PendingApproval(BaseModel):
+    """The approval step currently asked for (mirrored from the child workflow)."""
+
+    round: int
+    tier: str
+    approvers: list[str]
+    asked_at: datetime
+    due_at: datetime | None
+    escalated: bool = False
+    discount_percent: float
+    amount: float
+    margin_percent: float
+
+
+SlaState = Literal["ok", "due_soon", "breached", "escalated", "paused", "none"]
+
+
+class DealStatus(BaseModel):
+    """The `status` query: what the handoff waits on, from whom, since and until when."""
+
+    workflow_id: str
+    crm: str
+    deal_id: str
+    deal_name: str = ""
+    stage: Stage
+    waiting_on: WaitingOn
+    waiting_for: str = Field(default="", description="In words: what exactly is awaited.")
+    owner: list[str] = Field(default_factory=list)
+    since: datetime | None = None
+    due_at: datetime | None = None
+    sla_state: SlaState = "none"
+    terms: Terms = Terms()
+    evidence: list[EvidenceRecord] = Field(default_factory=list)
+    approvals: list[ApprovalRecord] = Field(default_factory=list)
+    pending_approval: PendingApproval | None = None
+    exceptions: list[ExceptionRecord] = Field(default_factory=list)
+    missing_fields: list[str] = Field(default_factory=list)
+    history: list[HistoryEntry] = Field(default_factory=list)
+    policy_version: str
+    approval_round: int = 0

@@ -1,0 +1,85 @@
+"""Every name that crosses a process boundary: task queue, IDs, messages, search attributes.
+
+These are Handoff's public contract (see DESIGN.md); change them only with a migration.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from temporalio.common import SearchAttributeKey
+
+TASK_QUEUE = "handoff"
+
+
+class Stage(StrEnum):
+    """The seven lead-to-cash stages, then `done`."""
+
+    QUALIFY = "qualify"
+    DEAL_DESK = "deal_desk"
+    CLOSE = "close"
+    SALES_TO_OPS = "sales_to_ops"
+    DELIVERY = "delivery"
+    OPS_TO_BILLING = "ops_to_billing"
+    CASH = "cash"
+    DONE = "done"
+
+
+class WaitingOn(StrEnum):
+    """What an open handoff is waiting on (the `WaitingOn` search attribute)."""
+
+    EVIDENCE = "evidence"
+    DISCOUNT_APPROVAL = "discount_approval"
+    TERMS_UPDATE = "terms_update"
+    HANDOFF_FIELDS = "handoff_fields"
+    ACCEPTANCE = "acceptance"
+    EXCEPTION = "exception"
+    CRM = "crm"
+    NOTHING = "nothing"
+
+
+class Msg(StrEnum):
+    """Signal and update names. Each message is both a signal and a validated update."""
+
+    ADD_EVIDENCE = "add_evidence"
+    APPROVE = "approve"
+    REJECT = "reject"
+    UPDATE_TERMS = "update_terms"
+    RAISE_EXCEPTION = "raise_exception"
+    RESOLVE_EXCEPTION = "resolve_exception"
+    ACCEPT_HANDOFF = "accept_handoff"
+    DELEGATE = "delegate_approval"
+    RECALL = "recall_approval"
+    DEAL_CHANGED = "deal_changed"
+
+
+QUERY_STATUS = "status"
+#: Internal signal from the DiscountApproval child to its parent.
+APPROVAL_PROGRESS = "approval_progress"
+
+DEAL_ID = SearchAttributeKey.for_keyword("DealId")
+CRM = SearchAttributeKey.for_keyword("Crm")
+STAGE = SearchAttributeKey.for_keyword("Stage")
+WAITING_ON = SearchAttributeKey.for_keyword("WaitingOn")
+OWNER = SearchAttributeKey.for_keyword_list("Owner")
+DUE_AT = SearchAttributeKey.for_datetime("DueAt")
+
+#: `name=Type` pairs for `temporal server start-dev --search-attribute` and operator setup.
+SEARCH_ATTRIBUTES = {
+    "DealId": "Keyword",
+    "Crm": "Keyword",
+    "Stage": "Keyword",
+    "WaitingOn": "Keyword",
+    "Owner": "KeywordList",
+    "DueAt": "Datetime",
+}
+
+
+def lead_to_cash_id(crm: str, deal_id: str) -> str:
+    """The one workflow ID per deal: starting twice is a no-op, never a duplicate."""
+    return f"lead-to-cash-{crm}-{deal_id}"
+
+
+def discount_approval_id(parent_id: str, round_no: int) -> str:
+    """The child workflow ID of one approval round."""
+    return f"{parent_id}-approval-r{round_no}"
