@@ -1,0 +1,387 @@
+"""The sandbox org's records: validated writes, Salesforce ids and audit fields, in SQLite.
+
+Records live in memory for speed and are written through to SQLite at the end of each
+transaction, so a sandbox restarted on the same file keeps its org. One re-entrant lock
+makes every operation atomic; `transaction()` nests, and an error inside undoes exactly
+the writes of its own level (which is how collections implement ``allOrNone``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from connectors.sandbox.salesforce_schema import OBJECTS, FieldDef, ObjectDef, seed_records
+from connectors.sandbox.salesforce_soql import parse_datetime
+
+BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+ID_RE = re.compile(r"^[0-9A-Za-z]{15}(?:[0-9A-Za-z]{3})?$")
+Record = dict[str, Any]
+
+
+class SfError(Exception):
+    """A REST error as Salesforce reports it: status, errorCode, message and fields."""
+
+    def __init__(self, status: int, code: str, message: str, fields: list[str] | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.fields = fields or []
+
+    def body(self) -> list[dict[str, object]]:
+        return [{"message": self.message, "errorCode": self.code, "fields": self.fields}]
+
+
+class MultipleMatches(SfError):
+    """An upsert's external id matched several records (HTTP 300)."""
+
+    def __init__(self, urls: list[str]) -> None:
+        super().__init__(300, "MULTIPLE_CHOICES", "more than one record matches")
+        self.urls = urls
+
+
+def checksum_id(id15: str) -> str:
+    """The 18-character, case-safe form of a 15-character Salesforce id."""
+    suffix = ""
+    for chunk in (id15[0:5], id15[5:10], id15[10:15]):
+        bits = sum(1 << i for i, ch in enumerate(chunk) if ch.isupper())
+        suffix += SUFFIX[bits]
+    return id15 + suffix
+
+
+def normalize_id(value: str) -> str:
+    """Accept a 15- or 18-character id and return the 18-character one."""
+    if not ID_RE.match(value):
+        raise SfError(400, "MALFORMED_ID", f"malformed id {value}")
+    return checksum_id(value[:15])
+
+
+def sf_datetime(moment: datetime) -> str:
+    """Salesforce's wire format for datetimes: ``2024-05-01T12:00:00.000+0000``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + (
+        f"{moment.microsecond // 1000:03d}+0000"
+    )
+
+
+class Store:
+    """The org's records, keyed by 18-character id, with validation and audit fields."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False)
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS records (id TEXT PRIMARY KEY, object TEXT, data TEXT)"
+        )
+        self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        self.lock = threading.RLock()
+        self._records: dict[str, Record] = {}
+        self._by_object: dict[str, dict[str, Record]] = {name: {} for name in OBJECTS}
+        self._journal: list[tuple[str, Record | None]] | None = None
+        for rid, obj, data in self._db.execute("SELECT id, object, data FROM records"):
+            self._put(rid, obj, json.loads(data))
+        self._counter = int(self.meta("id_counter") or 0)
+        if not self._records:
+            self._seed()
+
+    # -- metadata (counters, apps, credentials) ----------------------------------------
+    def meta(self, key: str) -> str | None:
+        with self.lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.lock:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+            self._db.commit()
+
+    # -- reads ---------------------------------------------------------------------------
+    def get(self, obj: str, record_id: str) -> Record:
+        rid = normalize_id(record_id) if ID_RE.match(record_id) else record_id
+        with self.lock:
+            record = self._by_object[obj].get(rid)
+            if record is None:
+                raise SfError(404, "NOT_FOUND", "The requested resource does not exist")
+            return public(record)
+
+    def find(self, obj: str, field: str, value: object) -> list[Record]:
+        with self.lock:
+            return [public(r) for r in self._by_object[obj].values() if r.get(field) == value]
+
+    def records(self, obj: str) -> list[Record]:
+        with self.lock:
+            return list(self._by_object[obj].values())
+
+    def object_of(self, record_id: str) -> str | None:
+        record = self._records.get(record_id)
+        return None if record is None else str(record["attributes_type"])
+
+    # -- writes --------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes inside commit together; an exception undoes this level's writes."""
+        with self.lock:
+            outermost = self._journal is None
+            if outermost:
+                self._journal = []
+            journal = self._journal
+            assert journal is not None
+            mark = len(journal)
+            try:
+                yield
+            except BaseException:
+                for rid, old in reversed(journal[mark:]):
+                    self._restore(rid, old)
+                del journal[mark:]
+                raise
+            finally:
+                if outermost:
+                    self._persist({rid for rid, _ in journal})
+                    self._journal = None
+
+    def create(self, obj: str, data: Record, user_id: str) -> str:
+        odef = OBJECTS[obj]
+        with self.transaction():
+            values = self._validate(odef, data, creating=True)
+            self._counter += 1
+            rid = checksum_id(f"{odef.prefix}Hd{_base62(self._counter, 10)}")
+            stamp = sf_datetime(datetime.now(UTC).replace(microsecond=0))
+            record: Record = {f.name: None for f in odef.fields}
+            record.update({f.name: False for f in odef.fields if f.type == "boolean"})
+            record.update(self._defaults(odef, user_id))
+            record.update(values)
+            record.update({"Id": rid, "CreatedDate": stamp, "CreatedById": user_id})
+            self._stamp(record, user_id, stamp)
+            self._check_unique(odef, record)
+            self._write(rid, obj, record)
+            return rid
+
+    def update(self, obj: str, record_id: str, data: Record, user_id: str) -> None:
+        odef = OBJECTS[obj]
+        with self.transaction():
+            record = self.get(obj, record_id)
+            record.update(self._validate(odef, data, creating=False))
+            self._stamp(record, user_id, sf_datetime(datetime.now(UTC).replace(microsecond=0)))
+            self._check_unique(odef, record)
+            self._write(record["Id"], obj, record)
+
+    def upsert(
+        self, obj: str, field: str, value: str, data: Record, user_id: str
+    ) -> tuple[str, bool]:
+        """Insert or update by external id; returns (id, created)."""
+        fdef = OBJECTS[obj].get(field)
+        if fdef is None or not (fdef.external_id or fdef.name == "Id"):
+            raise SfError(
+                404,
+                "NOT_FOUND",
+                f"Provided external ID field does not exist or is not accessible: {field}",
+            )
+        with self.transaction():
+            matches = [r for r in self._by_object[obj].values() if r.get(fdef.name) == value]
+            if len(matches) > 1:
+                raise MultipleMatches([str(r["Id"]) for r in matches])
+            if data.get(fdef.name, value) != value:
+                raise SfError(400, "INVALID_FIELD", f"{fdef.name} in the body differs from the URL")
+            if matches:
+                self.update(obj, matches[0]["Id"], data, user_id)
+                return str(matches[0]["Id"]), False
+            return self.create(obj, {**data, fdef.name: value}, user_id), True
+
+    def delete(self, obj: str, record_id: str) -> None:
+        with self.transaction():
+            record = self.get(obj, record_id)
+            self._remember(record["Id"])
+            self._records.pop(record["Id"])
+            self._by_object[obj].pop(record["Id"])
+
+    # -- internals -----------------------------------------------------------------------
+    def _validate(self, odef: ObjectDef, data: Record, *, creating: bool) -> Record:
+        values: Record = {}
+        for key, raw in data.items():
+            if key == "attributes":
+                continue
+            fdef = odef.get(key)
+            if fdef is None:
+                raise SfError(
+                    400,
+                    "INVALID_FIELD",
+                    f"No such column '{key}' on sobject of type {odef.name}",
+                    [key],
+                )
+            if not (fdef.createable if creating else fdef.updateable):
+                verb = "create" if creating else "update"
+                raise SfError(
+                    400,
+                    "INVALID_FIELD_FOR_INSERT_UPDATE",
+                    f"Unable to {verb} fields: [{fdef.name}]",
+                    [fdef.name],
+                )
+            values[fdef.name] = self._coerce(fdef, raw)
+        for fdef in odef.fields:
+            missing = values.get(fdef.name) in (None, "") if fdef.name in values else creating
+            if fdef.required and missing:
+                raise SfError(
+                    400,
+                    "REQUIRED_FIELD_MISSING",
+                    f"Required fields are missing: [{fdef.name}]",
+                    [fdef.name],
+                )
+        discount = values.get("Discount_Percent__c")
+        if odef.name == "Opportunity" and discount is not None and not 0 <= discount <= 100:
+            raise SfError(
+                400,
+                "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+                "Discount must be between 0 and 100.",
+                ["Discount_Percent__c"],
+            )
+        return values
+
+    def _coerce(self, fdef: FieldDef, raw: object) -> object:
+        if raw is None:
+            return False if fdef.type == "boolean" else None
+        try:
+            if fdef.type in ("string", "textarea", "email", "picklist"):
+                text = str(raw) if not isinstance(raw, bool | dict | list) else None
+                if text is None:
+                    raise ValueError(raw)
+                if fdef.length and len(text) > fdef.length:
+                    raise SfError(
+                        400,
+                        "STRING_TOO_LONG",
+                        f"{fdef.label}: data value too large: {text[:20]}..."
+                        f" (max length={fdef.length})",
+                        [fdef.name],
+                    )
+                if fdef.picklist and text not in fdef.picklist:
+                    raise SfError(
+                        400,
+                        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                        f"{fdef.label}: bad value for restricted picklist field: {text}",
+                        [fdef.name],
+                    )
+                return text
+            if fdef.type in ("currency", "percent", "double", "int"):
+                if isinstance(raw, bool):
+                    raise ValueError(raw)
+                number = float(raw)  # type: ignore[arg-type]
+                return int(number) if fdef.type == "int" else number
+            if fdef.type == "boolean":
+                if not isinstance(raw, bool):
+                    raise ValueError(raw)
+                return raw
+            if fdef.type == "date":
+                return date.fromisoformat(str(raw)).isoformat()
+            if fdef.type == "datetime":
+                return sf_datetime(parse_datetime(str(raw)))
+            if fdef.type == "reference":
+                rid = normalize_id(str(raw))
+                target = self._records.get(rid)
+                if target is None or target["attributes_type"] not in fdef.reference_to:
+                    raise SfError(
+                        400,
+                        "INVALID_CROSS_REFERENCE_KEY",
+                        f"invalid cross reference id {raw}",
+                        [fdef.name],
+                    )
+                return rid
+        except (ValueError, TypeError) as exc:
+            raise SfError(
+                400,
+                "JSON_PARSER_ERROR",
+                f"Cannot deserialize instance of {fdef.type} from value {raw!r}"
+                f" for field {fdef.name}",
+                [fdef.name],
+            ) from exc
+        raise SfError(400, "INVALID_FIELD_FOR_INSERT_UPDATE", f"{fdef.name} is read-only")
+
+    def _defaults(self, odef: ObjectDef, user_id: str) -> Record:
+        out: Record = {"OwnerId": user_id} if odef.get("OwnerId") else {}
+        if odef.name == "Task":
+            out |= {"Status": "Not Started", "Priority": "Normal"}
+        return out
+
+    def _check_unique(self, odef: ObjectDef, record: Record) -> None:
+        for fdef in odef.fields:
+            value = record.get(fdef.name)
+            if not fdef.unique or value is None:
+                continue
+            for other in self._by_object[odef.name].values():
+                if other["Id"] != record["Id"] and other.get(fdef.name) == value:
+                    raise SfError(
+                        400,
+                        "DUPLICATE_VALUE",
+                        f"duplicate value found: {fdef.name} duplicates value"
+                        f" on record with id: {other['Id']}",
+                        [fdef.name],
+                    )
+
+    @staticmethod
+    def _stamp(record: Record, user_id: str, stamp: str) -> None:
+        record.update(LastModifiedDate=stamp, SystemModstamp=stamp, LastModifiedById=user_id)
+
+    def _remember(self, rid: str) -> None:
+        if self._journal is not None:
+            old = self._records.get(rid)
+            self._journal.append((rid, None if old is None else dict(old)))
+
+    def _write(self, rid: str, obj: str, record: Record) -> None:
+        self._remember(rid)
+        self._put(rid, obj, record)
+
+    def _put(self, rid: str, obj: str, record: Record) -> None:
+        record = {**record, "attributes_type": obj}
+        self._records[rid] = record
+        self._by_object[obj][rid] = record
+
+    def _restore(self, rid: str, old: Record | None) -> None:
+        current = self._records.pop(rid, None)
+        if current is not None:
+            self._by_object[current["attributes_type"]].pop(rid, None)
+        if old is not None:
+            self._put(rid, old["attributes_type"], old)
+
+    def _persist(self, ids: set[str]) -> None:
+        for rid in ids:
+            record = self._records.get(rid)
+            if record is None:
+                self._db.execute("DELETE FROM records WHERE id = ?", (rid,))
+            else:
+                data = {k: v for k, v in record.items() if k != "attributes_type"}
+                self._db.execute(
+                    "INSERT OR REPLACE INTO records VALUES (?, ?, ?)",
+                    (rid, record["attributes_type"], json.dumps(data)),
+                )
+        self._db.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('id_counter', ?)", (str(self._counter),)
+        )
+        self._db.commit()
+
+    def _seed(self) -> None:
+        refs: dict[str, str] = {}
+        bootstrap = checksum_id(f"005Hd{_base62(self._counter + 1, 10)}")
+        with self.transaction():
+            for obj, local, fields in seed_records():
+                values = {
+                    k: refs[v[1:]] if isinstance(v, str) and v.startswith("@") else v
+                    for k, v in fields.items()
+                }
+                author = refs.get("sam.rep" if obj != "User" else "handoff.integration")
+                refs[local] = self.create(obj, values, author or bootstrap)
+
+
+def _base62(n: int, width: int) -> str:
+    out = ""
+    while n:
+        n, rem = divmod(n, 62)
+        out = BASE62[rem] + out
+    return out.rjust(width, "0")
+
+
+def public(record: Record) -> Record:
+    """A stored record without the sandbox's bookkeeping keys."""
+    return {k: v for k, v in record.items() if k != "attributes_type"}
