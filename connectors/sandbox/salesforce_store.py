@@ -42,9 +42,9 @@ class SfError(Exception):
 class MultipleMatches(SfError):
     """An upsert's external id matched several records (HTTP 300)."""
 
-    def __init__(self, urls: list[str]) -> None:
+    def __init__(self, obj: str, ids: list[str]) -> None:
         super().__init__(300, "MULTIPLE_CHOICES", "more than one record matches")
-        self.urls = urls
+        self.obj, self.ids = obj, ids
 
 
 def checksum_id(id15: str) -> str:
@@ -184,7 +184,7 @@ class Store:
         with self.transaction():
             matches = [r for r in self._by_object[obj].values() if r.get(fdef.name) == value]
             if len(matches) > 1:
-                raise MultipleMatches([str(r["Id"]) for r in matches])
+                raise MultipleMatches(obj, [str(r["Id"]) for r in matches])
             if data.get(fdef.name, value) != value:
                 raise SfError(400, "INVALID_FIELD", f"{fdef.name} in the body differs from the URL")
             if matches:
