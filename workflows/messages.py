@@ -11,7 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from workflows.names import Stage, WaitingOn
+from workflows.kit.clock import ClockState, SlaState
+from workflows.names import WaitingOn
 
 Email = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=3)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
@@ -136,7 +137,7 @@ class EvidenceRecord(BaseModel):
     kind: str
     by: str
     at: datetime
-    stage: Stage
+    stage: str
     ref: str | None = None
     note: str | None = None
 
@@ -159,11 +160,10 @@ class ExceptionRecord(BaseModel):
     raised_by: str
     note: str
     raised_at: datetime
-    stage: Stage
+    stage: str
     owner: list[str]
     due_at: datetime | None = None
-    reminded: bool = False
-    escalated: bool = False
+    clock: ClockState | None = None
     resolved_at: datetime | None = None
     resolved_by: str | None = None
     resolution: str | None = None
@@ -187,7 +187,19 @@ class PendingApproval(BaseModel):
     margin_percent: float
 
 
-SlaState = Literal["ok", "due_soon", "breached", "escalated", "paused", "none"]
+class Receipt(BaseModel):
+    """What an accepted update returns: what happened and where the handoff now stands."""
+
+    accepted: bool = True
+    detail: str
+    stage: str
+    waiting_on: WaitingOn
+
+
+class AcceptRecord(BaseModel):
+    team: str
+    by: str
+    at: datetime
 
 
 class DealStatus(BaseModel):
@@ -196,8 +208,9 @@ class DealStatus(BaseModel):
     workflow_id: str
     crm: str
     deal_id: str
+    workflow_type: str = "LeadToCash"
     deal_name: str = ""
-    stage: Stage
+    stage: str
     waiting_on: WaitingOn
     waiting_for: str = Field(default="", description="In words: what exactly is awaited.")
     owner: list[str] = Field(default_factory=list)
@@ -210,6 +223,9 @@ class DealStatus(BaseModel):
     pending_approval: PendingApproval | None = None
     exceptions: list[ExceptionRecord] = Field(default_factory=list)
     missing_fields: list[str] = Field(default_factory=list)
+    accepted: list[AcceptRecord] = Field(default_factory=list)
     history: list[HistoryEntry] = Field(default_factory=list)
+    history_dropped: int = 0
     policy_version: str
+    done: bool = False
     approval_round: int = 0

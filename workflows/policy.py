@@ -33,6 +33,8 @@ def _duration(value: object) -> object:
 
 
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
+#: Exception kinds Handoff raises on its own: the ladder ran out, the CRM refused a write.
+REQUIRED_EXCEPTIONS = ("approval_timeout", "crm_write_failed")
 TRUTHY = frozenset({"true", "yes", "1", "on", "checked"})
 
 
@@ -194,7 +196,10 @@ class Policy(_Strict):
         for fname, kind in self.evidence_fields.items():
             if kind not in self.evidence:
                 problems.append(f"evidence_fields.{fname}: unknown kind {kind!r}")
-        for required in (Stage.QUALIFY, Stage.CLOSE, Stage.DELIVERY, Stage.CASH):
+        for kind in REQUIRED_EXCEPTIONS:
+            if kind not in self.exceptions:
+                problems.append(f"exceptions: missing kind {kind!r} (Handoff raises it itself)")
+        for required in (Stage.QUALIFY, Stage.DEAL_DESK, Stage.CLOSE, Stage.DELIVERY, Stage.CASH):
             if required not in self.stages:
                 problems.append(f"stages: missing stage {required.value!r}")
         for required in ("sales_to_ops", "ops_to_billing"):

@@ -1,0 +1,1 @@
+"""Activities: the effects of the workflows (CRM writes, notifications), each idempotent."""

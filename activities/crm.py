@@ -1,0 +1,99 @@
+"""CRM activities: thin, idempotent wrappers around a `CrmConnector`.
+
+The connector translates SDK errors into `connectors.errors`; here a permanent error
+becomes a non-retryable `ApplicationError` (Temporal retries the transient ones).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from connectors.base import (
+    BillingDocument,
+    ChangePage,
+    CrmConnector,
+    Deal,
+    WriteBack,
+    WriteReceipt,
+)
+from connectors.errors import PermanentCrmError, RateLimited
+
+T = TypeVar("T")
+
+
+class DealRef(BaseModel):
+    deal_id: str
+
+
+class BillingRequest(BaseModel):
+    deal_id: str
+    document: BillingDocument
+
+
+class BillingReceipt(BaseModel):
+    deal_id: str
+    document_id: str
+
+
+class ChangesRequest(BaseModel):
+    cursor: str | None = None
+    limit: int = 200
+
+
+def _call(what: str, fn: Callable[[], T]) -> T:
+    """Run one connector call; decide retryability from the connector error tree."""
+    try:
+        return fn()
+    except PermanentCrmError as exc:
+        raise ApplicationError(
+            f"{what} failed permanently: {exc}", type=type(exc).__name__, non_retryable=True
+        ) from exc
+    except RateLimited as exc:
+        delay = None
+        if exc.retry_after:
+            from datetime import timedelta
+
+            delay = timedelta(seconds=exc.retry_after)
+        raise ApplicationError(
+            f"{what} rate limited: {exc}", type="RateLimited", next_retry_delay=delay
+        ) from exc
+
+
+class CrmActivities:
+    """Activities bound to one connector; the worker registers the bound methods."""
+
+    def __init__(self, connector: CrmConnector) -> None:
+        self.connector = connector
+
+    @activity.defn(name="crm.get_deal")
+    def get_deal(self, ref: DealRef) -> Deal:
+        """Read the deal in canonical form."""
+        return _call("get_deal", lambda: self.connector.get_deal(ref.deal_id))
+
+    @activity.defn(name="crm.write_back")
+    def write_back(self, batch: WriteBack) -> WriteReceipt:
+        """Write one stage transition: fields, notes and tasks (idempotent by key)."""
+        activity.logger.info(
+            "writing back",
+            extra={"deal_id": batch.deal_id, "key": batch.key, "fields": sorted(batch.fields)},
+        )
+        return _call("write_back", lambda: self.connector.write_back(batch))
+
+    @activity.defn(name="crm.create_billing_document")
+    def create_billing_document(self, req: BillingRequest) -> BillingReceipt:
+        """Create the order or invoice for billing (idempotent by key)."""
+        doc_id = _call(
+            "create_billing_document",
+            lambda: self.connector.create_billing_document(req.deal_id, req.document),
+        )
+        return BillingReceipt(deal_id=req.deal_id, document_id=doc_id)
+
+    @activity.defn(name="crm.read_changes")
+    def read_changes(self, req: ChangesRequest) -> ChangePage:
+        """A page of CRM changes after a cursor (for the change-feed poller)."""
+        return _call("read_changes", lambda: self.connector.read_changes(req.cursor, req.limit))

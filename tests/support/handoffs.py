@@ -1,0 +1,130 @@
+"""Running Handoff workflows in tests: a worker on a memory CRM, starting and polling."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+
+from activities.notify import Notice
+from connectors.base import Deal
+from connectors.memory import MemoryConnector
+from worker.main import build_worker
+from worker.starter import lead_to_cash_input
+from workflows import names
+from workflows.lead_to_cash import LeadToCash
+from workflows.messages import DealStatus
+from workflows.policy import Policy, default_policy, parse_policy
+
+OWNER = "sam.rep@example.com"
+MANAGER = "maya.manager@example.com"
+VP = "victor.vp@example.com"
+CFO = "carla.cfo@example.com"
+OPS = "olga.ops@example.com"
+BILLING = "bill.billing@example.com"
+SALES_OPS = "sol.salesops@example.com"
+
+QUALIFY_EVIDENCE = ("need_confirmed", "budget_confirmed", "decision_maker_identified",
+                    "timeline_confirmed")
+
+COMPLETE_FIELDS = {
+    "scope": "Platform rollout for 3 sites",
+    "start_date": "2026-12-01",
+    "site_notes": "Badge access via reception",
+    "primary_contact": "ada@acme.example",
+    "promised": "Go-live before Q1 close",
+    "billing_contact": "ap@acme.example",
+    "po_number": "PO-7781",
+}
+
+
+class RecordingNotifier:
+    """Keeps every notice, so tests can see who was asked, reminded or escalated to."""
+
+    def __init__(self) -> None:
+        self.notices: list[Notice] = []
+
+    def send(self, notice: Notice) -> None:
+        self.notices.append(notice)
+
+    def subjects_for(self, person: str) -> list[str]:
+        return [n.subject for n in self.notices if person in n.to]
+
+
+def make_deal(deal_id: str = "D-1", discount: float = 30.0, **fields: str) -> Deal:
+    return Deal(
+        id=deal_id,
+        name=f"Deal {deal_id}",
+        crm_stage="new",
+        amount=100_000.0,
+        discount_percent=discount,
+        owner_email=OWNER,
+        fields={**COMPLETE_FIELDS, **fields},
+    )
+
+
+def policy_with(**changes: Any) -> Policy:
+    """The default policy with top-level sections replaced or tweaked (as plain data)."""
+    data = default_policy().model_dump(mode="json")
+    for path, value in changes.items():
+        node = data
+        *parents, leaf = path.split("__")
+        for p in parents:
+            node = node[int(p) if p.isdigit() else p]
+        node[leaf] = value
+    return parse_policy(data)
+
+
+@asynccontextmanager
+async def handoff_worker(
+    client: Client, task_queue: str, connector: MemoryConnector,
+    notifier: RecordingNotifier | None = None,
+) -> AsyncIterator[RecordingNotifier]:
+    notifier = notifier or RecordingNotifier()
+    async with build_worker(client, task_queue=task_queue, connector=connector, notifier=notifier):
+        yield notifier
+
+
+async def start(
+    client: Client, task_queue: str, deal_id: str, policy: Policy | None = None,
+    crm: str = "memory", **overrides: Any,
+) -> WorkflowHandle[LeadToCash, DealStatus]:
+    inp = lead_to_cash_input(crm, deal_id, policy or default_policy())
+    return await client.start_workflow(
+        LeadToCash.run, inp.model_copy(update=overrides), id=names.lead_to_cash_id(crm, deal_id),
+        task_queue=task_queue,
+    )
+
+
+async def status(handle: WorkflowHandle[Any, Any]) -> DealStatus:
+    return await handle.query(names.QUERY_STATUS, result_type=DealStatus)
+
+
+async def until(
+    handle: WorkflowHandle[Any, Any], check: Callable[[DealStatus], bool], timeout: float = 20
+) -> DealStatus:
+    """Poll `status` until `check` holds (real seconds; time does not skip meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        st = await status(handle)
+        if check(st):
+            return st
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"status never matched; stage={st.stage} waiting_on={st.waiting_on} "
+                f"owner={st.owner} last history={[h.detail for h in st.history[-5:]]}"
+            )
+        await asyncio.sleep(0.1)
+
+
+async def signal(handle: WorkflowHandle[Any, Any], name: str, **payload: Any) -> None:
+    await handle.signal(name, payload)
+
+
+async def give_evidence(handle: WorkflowHandle[Any, Any], *kinds: str, by: str = OWNER) -> None:
+    for kind in kinds:
+        await signal(handle, names.Msg.ADD_EVIDENCE, kind=kind, by=by, ref=f"test:{kind}")

@@ -1,0 +1,84 @@
+"""The worker process: Handoff's workflows and activities on one task queue."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import signal
+from collections.abc import Sequence
+
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.crm import CrmActivities
+from activities.notify import LinkMaker, LogNotifier, Notifier, NotifyActivities
+from connectors.base import CrmConnector
+from worker.settings import Settings
+from workflows.discount_approval import DiscountApproval
+from workflows.lead_to_cash import LeadToCash
+
+log = structlog.get_logger("handoff.worker")
+
+WORKFLOWS: Sequence[type] = (LeadToCash, DiscountApproval)
+#: Threads for the (blocking) CRM client libraries.
+ACTIVITY_THREADS = 32
+
+
+def build_worker(
+    client: Client,
+    *,
+    task_queue: str,
+    connector: CrmConnector,
+    notifier: Notifier | None = None,
+    links: LinkMaker | None = None,
+    executor: concurrent.futures.ThreadPoolExecutor | None = None,
+) -> Worker:
+    """A worker with every Handoff workflow and activity, bound to `connector`."""
+    crm = CrmActivities(connector)
+    notify = NotifyActivities(notifier or LogNotifier(), links)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=list(WORKFLOWS),
+        activities=[
+            crm.get_deal,
+            crm.write_back,
+            crm.create_billing_document,
+            crm.read_changes,
+            notify.send,
+            notify.request_approval,
+        ],
+        activity_executor=executor
+        or concurrent.futures.ThreadPoolExecutor(max_workers=ACTIVITY_THREADS),
+        max_concurrent_activities=ACTIVITY_THREADS,
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    """Run until SIGINT/SIGTERM, then finish in-flight tasks and stop."""
+    from worker.crm import make_connector
+    from worker.policy import load_configured_policy
+    from worker.temporal import connect, ensure_search_attributes
+
+    policy = load_configured_policy(settings)
+    client = await connect(settings)
+    await ensure_search_attributes(client, settings.temporal_namespace)
+    worker = build_worker(
+        client, task_queue=settings.task_queue, connector=make_connector(settings, policy)
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info(
+        "worker started",
+        task_queue=settings.task_queue,
+        temporal=settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        crm=settings.crm,
+        policy_version=policy.version,
+    )
+    async with worker:
+        await stop.wait()
+    log.info("worker stopped")

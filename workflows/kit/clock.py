@@ -1,0 +1,86 @@
+"""The SLA clock: due after a duration, a reminder before, escalation after; pausable.
+
+A clock is plain data so it survives continue-as-new inside the workflow state. Time
+always comes from the caller (`workflow.now()`), never from the wall clock.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+ClockEvent = Literal["remind", "escalate"]
+SlaState = Literal["ok", "due_soon", "breached", "escalated", "paused", "none"]
+
+
+class ClockState(BaseModel):
+    """A running, paused or escalated SLA clock."""
+
+    key: str = Field(description="What the clock times, e.g. 'qualify' or 'exception:legal'.")
+    sla_s: float
+    remind_before_s: float = 0.0
+    escalate_to: list[str] = Field(default_factory=list)
+    anchor: datetime = Field(description="When the clock last (re)started running.")
+    spent_s: float = Field(default=0.0, description="Running time before `anchor`.")
+    paused: bool = False
+    reminded: bool = False
+    escalated: bool = False
+
+    @classmethod
+    def start(
+        cls,
+        key: str,
+        *,
+        sla: timedelta,
+        now: datetime,
+        remind_before: timedelta = timedelta(0),
+        escalate_to: list[str] | None = None,
+        starts_at: datetime | None = None,
+    ) -> ClockState:
+        """A clock that runs from `starts_at` (default: now)."""
+        return cls(
+            key=key,
+            sla_s=sla.total_seconds(),
+            remind_before_s=remind_before.total_seconds(),
+            escalate_to=list(escalate_to or []),
+            anchor=starts_at or now,
+        )
+
+    def due_at(self, now: datetime) -> datetime:
+        """When the SLA passes; a paused clock's due time moves with `now`."""
+        remaining = timedelta(seconds=self.sla_s - self.spent_s)
+        return (now if self.paused else self.anchor) + remaining
+
+    def pause(self, now: datetime) -> None:
+        if not self.paused:
+            self.spent_s += (now - self.anchor).total_seconds()
+            self.paused = True
+
+    def resume(self, now: datetime) -> None:
+        if self.paused:
+            self.anchor = now
+            self.paused = False
+
+    def next_event(self, now: datetime) -> tuple[ClockEvent, datetime] | None:
+        """The next thing the clock will do and when, or None if it is done or paused."""
+        if self.paused or self.escalated:
+            return None
+        due = self.due_at(now)
+        if not self.reminded and self.remind_before_s > 0:
+            return "remind", due - timedelta(seconds=self.remind_before_s)
+        return "escalate", due
+
+    def state(self, now: datetime) -> SlaState:
+        """ok, due_soon, breached, escalated or paused, for the status and the stall board."""
+        if self.paused:
+            return "paused"
+        if self.escalated:
+            return "escalated"
+        due = self.due_at(now)
+        if now >= due:
+            return "breached"
+        if self.reminded or now >= due - timedelta(seconds=self.remind_before_s or 86_400):
+            return "due_soon"
+        return "ok"

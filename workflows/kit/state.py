@@ -1,0 +1,87 @@
+"""The state every handoff workflow keeps, in one model that survives continue-as-new."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, Field
+
+from connectors.base import Deal, FieldValue
+from workflows.kit.clock import ClockState
+from workflows.messages import (
+    AcceptRecord,
+    EvidenceRecord,
+    ExceptionRecord,
+    HistoryEntry,
+)
+from workflows.names import WaitingOn
+from workflows.policy import Clock
+
+
+class WaitState(BaseModel):
+    """What the handoff waits on right now, from whom and since when."""
+
+    key: str
+    on: WaitingOn
+    what: str
+    owner: list[str]
+    since: datetime
+    team: str | None = Field(default=None, description="Team whose acceptance is awaited.")
+    evidence: list[str] = Field(default_factory=list, description="Evidence kinds awaited.")
+    written: bool = Field(default=False, description="The transition was written back.")
+
+
+class HandoffState(BaseModel):
+    """Common state of a handoff workflow; specific workflows subclass it."""
+
+    crm: str
+    deal_id: str
+    stage: str
+    deal: Deal | None = None
+    evidence: list[EvidenceRecord] = Field(default_factory=list)
+    exceptions: list[ExceptionRecord] = Field(default_factory=list)
+    accepted: list[AcceptRecord] = Field(default_factory=list)
+    history: list[HistoryEntry] = Field(default_factory=list)
+    history_dropped: int = 0
+    waiting: WaitState | None = None
+    clock: ClockState | None = None
+    missing_fields: list[str] = Field(default_factory=list)
+    seen_events: list[str] = Field(default_factory=list)
+    pending_note: str | None = None
+    pending_fields: dict[str, FieldValue] = Field(default_factory=dict)
+    done: bool = False
+
+    @property
+    def owner_email(self) -> str:
+        return self.deal.owner_email if self.deal else ""
+
+    def has_evidence(self, kind: str) -> bool:
+        return any(e.kind == kind for e in self.evidence)
+
+    def open_exceptions(self) -> list[ExceptionRecord]:
+        return [e for e in self.exceptions if e.open]
+
+
+@dataclass
+class Wait:
+    """A wait with an owner and a deadline: the unit every stage is made of.
+
+    `ready` is re-checked whenever a message arrives. The optional `clock` reminds the
+    owner before it is due and escalates when it passes; open exceptions pause it.
+    `recheck` runs every `recheck_every` (for example to re-read the CRM record).
+    """
+
+    key: str
+    on: WaitingOn
+    what: str
+    owner: list[str]
+    ready: Callable[[], bool]
+    clock: Clock | None = None
+    starts_at: datetime | None = None
+    task: str | None = None
+    team: str | None = None
+    evidence: list[str] = field(default_factory=list)
+    recheck_every: timedelta | None = None
+    recheck: Callable[[], Awaitable[None]] | None = None
