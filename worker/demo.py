@@ -1,0 +1,49 @@
+"""`handoff demo`: start a sample deal and walk it to the discount-approval wait."""
+
+from __future__ import annotations
+
+import asyncio
+
+from rich.console import Console
+from temporalio.client import Client
+
+from worker.policy import load_configured_policy
+from worker.settings import Settings
+from worker.starter import start_lead_to_cash
+from workflows import names
+from workflows.messages import DealStatus
+from workflows.names import Msg, WaitingOn
+
+#: The seeded demo deal in every sandbox (and the memory CRM).
+DEMO_DEAL = "1001"
+
+
+async def run_demo(client: Client, settings: Settings, crm: str, out: Console) -> None:
+    policy = load_configured_policy(settings)
+    handle, started = await start_lead_to_cash(
+        client, crm=crm, deal_id=DEMO_DEAL, policy=policy, task_queue=settings.task_queue
+    )
+    out.print(("Started " if started else "Continuing ") + handle.id)
+    owner = policy.people_for("sales_rep")[0]
+    for kind in policy.stage(names.Stage.QUALIFY).evidence:
+        await handle.signal(Msg.ADD_EVIDENCE, {"kind": kind, "by": owner, "ref": "demo"})
+        out.print(f"  evidence {kind} from {owner}")
+    for _ in range(150):
+        st = await handle.query(names.QUERY_STATUS, result_type=DealStatus)
+        if st.waiting_on == WaitingOn.DISCOUNT_APPROVAL and st.pending_approval:
+            break
+        await asyncio.sleep(0.2)
+    else:
+        out.print(f"[yellow]The deal is at {st.stage}, waiting on {st.waiting_on}.[/]")
+        return
+    p = st.pending_approval
+    out.print(f"\n[bold]Waiting on discount approval[/]: {p.discount_percent:g}% "
+              f"(margin {p.margin_percent:g}%), tier {p.tier}, from {', '.join(p.approvers)}, "
+              f"due {p.due_at:%Y-%m-%d %H:%M} UTC.")
+    out.print("\nApprove it with the CLI:")
+    out.print(f"  handoff approve {DEMO_DEAL} --crm {crm} --as {p.approvers[0]} "
+              "--reason 'Strategic logo'")
+    out.print("or with the temporal CLI:")
+    out.print(f"  temporal workflow signal --workflow-id {handle.id} --name approve "
+              f"--input '{{\"approver\": \"{p.approvers[0]}\", \"reason\": \"Strategic logo\"}}'")
+    out.print(f"Then: handoff status {DEMO_DEAL} --crm {crm}")
