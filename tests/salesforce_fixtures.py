@@ -1,0 +1,189 @@
+"""Helpers for the Salesforce tests: a TLS sandbox on a free port, its control endpoints,
+connectors in every auth mode, and an RSA key with a certificate for the JWT flow.
+
+Test modules import these and wrap them in their own pytest fixtures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from simple_salesforce.format import format_soql
+
+from connectors.salesforce import SalesforceAuth, SalesforceConnector
+from connectors.sandbox.common import FaultSettings, free_port, serve_in_thread
+from connectors.sandbox.salesforce import create_app, make_ca
+from connectors.sandbox.salesforce_schema import (
+    API_PASSWORD,
+    API_SECURITY_TOKEN,
+    API_USERNAME,
+    CONSUMER_KEY,
+    CONSUMER_SECRET,
+)
+
+TOKEN = "handoff-sandbox"
+JWT_CONSUMER_KEY = "handoff-jwt-app"
+API = "/services/data/v59.0"
+
+
+@dataclass
+class Sandbox:
+    """A running TLS sandbox: its base URL, CA file and an HTTP session that trusts it."""
+
+    base: str
+    ca_pem: Path
+    http: requests.Session
+    private_key_pem: bytes = b""
+    recorded_sleeps: list[float] = field(default_factory=list)
+
+    @property
+    def host(self) -> str:
+        return self.base.removeprefix("https://")
+
+    def control(self, method: str, path: str, body: Any = None) -> Any:
+        response = self.http.request(method, f"{self.base}/_sandbox/{path}", json=body)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def faults(self, **settings: Any) -> None:
+        self.control("POST", "faults", FaultSettings(**settings).model_dump())
+
+    def activity(self, opportunity_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.control("GET", f"opportunities/{opportunity_id}/activity")
+        return result
+
+    def rest(self, method: str, path: str, **kw: Any) -> requests.Response:
+        """A raw REST call with the sandbox token (for wire-level checks)."""
+        headers = {"Authorization": f"Bearer {TOKEN}", **kw.pop("headers", {})}
+        return self.http.request(method, f"{self.base}{path}", headers=headers, **kw)
+
+    def reset(self) -> None:
+        self.faults()
+        self.control("POST", "locks", {"count": 0, "rate": 0.0})
+        self.control("POST", "limits", {"allocation": 15_000, "used": 0})
+
+
+def rsa_key_and_certificate() -> tuple[bytes, bytes]:
+    """A fresh RSA private key (PEM) and a self-signed certificate for it (PEM)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "handoff-jwt")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return key_pem, cert.public_bytes(serialization.Encoding.PEM)
+
+
+@contextmanager
+def running_sandbox(state_dir: Path, store_path: Path | None = None) -> Iterator[Sandbox]:
+    """Serve a fresh sandbox over HTTPS with a JWT connected app registered."""
+    tls = make_ca(state_dir)
+    app = create_app(store_path, token=TOKEN)
+    with serve_in_thread(
+        app, port=free_port(), ssl_certfile=str(tls.cert_pem), ssl_keyfile=str(tls.key_pem)
+    ) as base:
+        http = requests.Session()
+        http.verify = str(tls.ca_pem)
+        http.trust_env = False
+        sandbox = Sandbox(base=base, ca_pem=tls.ca_pem, http=http)
+        key_pem, cert_pem = rsa_key_and_certificate()
+        sandbox.private_key_pem = key_pem
+        sandbox.control(
+            "POST",
+            "connected-apps",
+            {"consumer_key": JWT_CONSUMER_KEY, "certificate": cert_pem.decode()},
+        )
+        yield sandbox
+        http.close()
+
+
+def auth_for(sandbox: Sandbox, mode: str, tmp_path: Path | None = None) -> SalesforceAuth:
+    """Credentials that the sandbox accepts, for each auth mode."""
+    if mode == "client_credentials":
+        return SalesforceAuth(
+            mode="client_credentials",
+            domain="handoff-sandbox.my",
+            consumer_key=CONSUMER_KEY,
+            consumer_secret=CONSUMER_SECRET,
+        )
+    if mode == "jwt_bearer":
+        key_args: dict[str, Any] = {"private_key": sandbox.private_key_pem.decode()}
+        if tmp_path is not None:
+            key_file = tmp_path / "jwt-key.pem"
+            key_file.write_bytes(sandbox.private_key_pem)
+            key_args = {"private_key_file": key_file}
+        return SalesforceAuth(
+            mode="jwt_bearer", username=API_USERNAME, consumer_key=JWT_CONSUMER_KEY, **key_args
+        )
+    if mode == "password":
+        return SalesforceAuth(
+            mode="password",
+            username=API_USERNAME,
+            password=API_PASSWORD,
+            security_token=API_SECURITY_TOKEN,
+        )
+    if mode == "oauth_password":
+        return SalesforceAuth(
+            mode="password",
+            username=API_USERNAME,
+            password=API_PASSWORD + API_SECURITY_TOKEN,
+            consumer_key=CONSUMER_KEY,
+            consumer_secret=CONSUMER_SECRET,
+        )
+    if mode == "session":
+        return SalesforceAuth(mode="session", session_id=TOKEN, instance_url=sandbox.base)
+    raise ValueError(mode)
+
+
+def issued_session_id(sandbox: Sandbox) -> str:
+    """A session id from the OAuth password grant (it can expire, unlike the sandbox token)."""
+    response = sandbox.http.post(
+        f"{sandbox.base}/services/oauth2/token",
+        data={
+            "grant_type": "password",
+            "client_id": CONSUMER_KEY,
+            "client_secret": CONSUMER_SECRET,
+            "username": API_USERNAME,
+            "password": API_PASSWORD + API_SECURITY_TOKEN,
+        },
+    )
+    response.raise_for_status()
+    token: str = response.json()["access_token"]
+    return token
+
+
+def connector_for(sandbox: Sandbox, auth: SalesforceAuth, **kw: Any) -> SalesforceConnector:
+    """A connector that logs in through the sandbox and records its backoff sleeps."""
+    kw.setdefault("sleep", sandbox.recorded_sleeps.append)
+    return SalesforceConnector(auth, login_host=sandbox.host, ca_file=sandbox.ca_pem, **kw)
+
+
+def seeded_opportunity(sandbox: Sandbox, name: str) -> dict[str, Any]:
+    """A seeded Opportunity by name (via SOQL over the wire)."""
+    q = format_soql("SELECT Id, Name, AccountId, OwnerId FROM Opportunity WHERE Name = {}", name)
+    records: list[dict[str, Any]] = sandbox.rest("GET", f"{API}/query/", params={"q": q}).json()[
+        "records"
+    ]
+    return records[0]
