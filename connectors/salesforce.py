@@ -238,6 +238,10 @@ class SalesforceConnector:
         self._user_emails: dict[str, str] = {}
         self.api_usage: tuple[int, int] | None = None
 
+    def close(self) -> None:
+        """Release the HTTP connections (the connector logs in again if used afterwards)."""
+        self._session.close()
+
     # -- reads ---------------------------------------------------------------------------
     def get_deal(self, deal_id: str) -> Deal:
         fields = ",".join(sorted({"Id", "LastModifiedDate", *self.mapping.fields.values()}))
@@ -249,37 +253,44 @@ class SalesforceConnector:
         return self._deal(record)
 
     def read_changes(self, cursor: str | None, limit: int = 200) -> ChangePage:
-        since, last_id = _parse_cursor(cursor)
+        """Changes after `cursor`, oldest first.
+
+        SystemModstamp has one-second precision, so the cursor holds the last timestamp
+        and every id already delivered at that timestamp. The next page re-reads that
+        second (``>=``) and skips only those ids: a deal changed later within the same
+        second is still seen, and a page boundary inside a second repeats nothing.
+        """
+        since, delivered = _parse_cursor(cursor)
         fields = sorted({"Id", "SystemModstamp", "LastModifiedById", *self.mapping.fields.values()})
-        where = ""
-        if since is not None and last_id:
-            where = format_soql(
-                " WHERE (SystemModstamp > {ts:literal} OR "
-                "(SystemModstamp = {ts:literal} AND Id > {id}))",
-                ts=_soql_datetime(since),
-                id=last_id,
-            )
-        elif since is not None:
-            where = f" WHERE SystemModstamp > {_soql_datetime(since)}"
-        # Field names come from the mapping and values went through format_soql.
+        where = "" if since is None else f" WHERE SystemModstamp >= {_soql_datetime(since)}"
+        fetch = int(limit) + len(delivered)
+        # Field names come from the mapping; the only value is a formatted datetime.
         select = f"SELECT {', '.join(fields)} FROM Opportunity"  # noqa: S608
-        soql = f"{select}{where} ORDER BY SystemModstamp ASC, Id ASC LIMIT {int(limit)}"
+        soql = f"{select}{where} ORDER BY SystemModstamp ASC, Id ASC LIMIT {fetch}"
         rows = self._call("Opportunity", "", lambda sf: sf.query_all(soql)["records"])
+        done = len(rows) < fetch
+        stamped = [(_parse_datetime(row["SystemModstamp"]), row) for row in rows]
+        fresh = [(at, r) for at, r in stamped if not (at == since and r["Id"] in delivered)]
+        done = done and len(fresh) <= limit
+        fresh = fresh[:limit]
+        if not fresh:
+            return ChangePage(changes=[], cursor=cursor, done=True)
         own = self._own_user_id()
         changes = [
             DealChange(
                 deal_id=row["Id"],
-                changed_at=_parse_datetime(row["SystemModstamp"]),
+                changed_at=at,
                 fields=self._canonical(row),
                 by_handoff=row.get("LastModifiedById") == own,
             )
-            for row in rows
+            for at, row in fresh
         ]
-        if not rows:
-            return ChangePage(changes=[], cursor=cursor, done=True)
-        last = rows[-1]
-        next_cursor = f"{_parse_datetime(last['SystemModstamp']).isoformat()}|{last['Id']}"
-        return ChangePage(changes=changes, cursor=next_cursor, done=len(rows) < limit)
+        last_at = fresh[-1][0]
+        at_last = {str(r["Id"]) for at, r in fresh if at == last_at}
+        if last_at == since:
+            at_last |= delivered
+        next_cursor = f"{last_at.isoformat()}|{','.join(sorted(at_last))}"
+        return ChangePage(changes=changes, cursor=next_cursor, done=done)
 
     # -- writes --------------------------------------------------------------------------
     def update_deal(self, deal_id: str, fields: dict[str, FieldValue], *, key: str) -> None:
@@ -578,12 +589,13 @@ def _message(exc: SalesforceError) -> str:
     return str(content)[:300]
 
 
-def _parse_cursor(cursor: str | None) -> tuple[datetime | None, str]:
+def _parse_cursor(cursor: str | None) -> tuple[datetime | None, set[str]]:
+    """``<ISO timestamp>|<ids delivered at that timestamp, comma-separated>``."""
     if not cursor:
-        return None, ""
-    stamp, _, last_id = cursor.partition("|")
+        return None, set()
+    stamp, _, ids = cursor.partition("|")
     try:
-        return _parse_datetime(stamp), last_id
+        return _parse_datetime(stamp), {i for i in ids.split(",") if i}
     except ValueError as exc:
         raise Rejected(f"bad change-feed cursor {cursor!r}", crm=CRM) from exc
 

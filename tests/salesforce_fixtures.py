@@ -45,6 +45,7 @@ class Sandbox:
     http: requests.Session
     private_key_pem: bytes = b""
     recorded_sleeps: list[float] = field(default_factory=list)
+    connectors: list[SalesforceConnector] = field(default_factory=list)
 
     @property
     def host(self) -> str:
@@ -115,8 +116,13 @@ def running_sandbox(state_dir: Path, store_path: Path | None = None) -> Iterator
             "connected-apps",
             {"consumer_key": JWT_CONSUMER_KEY, "certificate": cert_pem.decode()},
         )
-        yield sandbox
-        http.close()
+        try:
+            yield sandbox
+        finally:
+            # Idle keep-alive connections would hold up the server's shutdown.
+            for connector in sandbox.connectors:
+                connector.close()
+            http.close()
 
 
 def auth_for(sandbox: Sandbox, mode: str, tmp_path: Path | None = None) -> SalesforceAuth:
@@ -177,7 +183,9 @@ def issued_session_id(sandbox: Sandbox) -> str:
 def connector_for(sandbox: Sandbox, auth: SalesforceAuth, **kw: Any) -> SalesforceConnector:
     """A connector that logs in through the sandbox and records its backoff sleeps."""
     kw.setdefault("sleep", sandbox.recorded_sleeps.append)
-    return SalesforceConnector(auth, login_host=sandbox.host, ca_file=sandbox.ca_pem, **kw)
+    connector = SalesforceConnector(auth, login_host=sandbox.host, ca_file=sandbox.ca_pem, **kw)
+    sandbox.connectors.append(connector)
+    return connector
 
 
 def seeded_opportunity(sandbox: Sandbox, name: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import re
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -352,3 +353,95 @@ def test_connection_refused_is_unavailable(sandbox: Sandbox) -> None:
     connector = connector_for(sandbox, auth, max_retries=1)
     with pytest.raises(Unavailable):
         connector.get_deal("006Hd0000000001")
+
+
+# -- change feed -------------------------------------------------------------------------
+def _drain(connector: SalesforceConnector, cursor: str | None) -> str | None:
+    page = connector.read_changes(cursor, limit=2000)
+    while not page.done:
+        page = connector.read_changes(page.cursor, limit=2000)
+    return page.cursor
+
+
+def _sales_rep_token(sandbox: Sandbox) -> str:
+    """A session for sam.rep, a CRM user who is not the connector's API user."""
+    sandbox.control(
+        "POST", "credentials", {"username": "sam.rep@example.com", "password": "pw-sam"}
+    )
+    token = sandbox.http.post(
+        f"{sandbox.base}/services/oauth2/token",
+        data={
+            "grant_type": "password",
+            "client_id": "handoff-sandbox-consumer",
+            "client_secret": "handoff-sandbox-secret",
+            "username": "sam.rep@example.com",
+            "password": "pw-sam",
+        },
+    ).json()["access_token"]
+    return str(token)
+
+
+def _burst_as_sales_rep(sandbox: Sandbox, count: int) -> list[str]:
+    """`count` Opportunities created by sam.rep, 200 per collection."""
+    token = _sales_rep_token(sandbox)
+    ids: list[str] = []
+    for start in range(0, count, 200):
+        records = [
+            {"attributes": {"type": "Opportunity"}, "Name": f"Burst {i}",
+             "StageName": "Prospecting", "CloseDate": "2026-12-31", "Amount": float(i)}
+            for i in range(start, min(count, start + 200))
+        ]  # fmt: skip
+        response = sandbox.http.post(
+            f"{sandbox.base}{API}/composite/sobjects",
+            json={"allOrNone": True, "records": records},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        ids += [r["id"] for r in response.json()]
+    return ids
+
+
+def test_change_feed_reads_a_burst_without_misses_or_duplicates(
+    sandbox: Sandbox, connector: SalesforceConnector
+) -> None:
+    """1,000 changed deals read in pages of 150, resumed by a new connector mid-stream."""
+    start = _drain(connector, None)
+    burst = _burst_as_sales_rep(sandbox, 1000)
+    pages = []
+    cursor = start
+    for _ in range(3):
+        page = connector.read_changes(cursor, limit=150)
+        pages.append(page.changes)
+        cursor = page.cursor
+    resumed = connector_for(sandbox, auth_for(sandbox, "jwt_bearer"))
+    page = resumed.read_changes(cursor, limit=150)
+    pages.append(page.changes)
+    while not page.done:
+        page = resumed.read_changes(page.cursor, limit=150)
+        pages.append(page.changes)
+    seen = [c.deal_id for p in pages for c in p]
+    assert len(seen) == len(set(seen)) == 1000
+    assert set(seen) == set(burst)
+    assert not any(c.by_handoff for p in pages for c in p)
+    assert pages[0][0].fields["name"] == "Burst 0"
+    # At least one page boundary falls between two changes with the same timestamp.
+    full = [p for p in pages if p]
+    assert any(a[-1].changed_at == b[0].changed_at for a, b in pairwise(full))
+
+
+def test_change_feed_flags_the_connectors_own_writes(
+    sandbox: Sandbox, connector: SalesforceConnector, acme: str
+) -> None:
+    """A deal the connector itself updated comes back marked by_handoff (an echo)."""
+    cursor = _drain(connector, None)
+    other = str(seeded_opportunity(sandbox, "Globex pilot")["Id"])
+    connector.update_deal(acme, {"handoff_status": "echo"}, key="k")
+    sandbox.http.patch(
+        f"{sandbox.base}{API}/sobjects/Opportunity/{other}",
+        json={"Handoff_Status__c": "typed by the sales rep"},
+        headers={"Authorization": f"Bearer {_sales_rep_token(sandbox)}"},
+    )
+    changes = {c.deal_id: c for c in connector.read_changes(cursor).changes}
+    assert changes[acme].by_handoff is True
+    assert changes[acme].fields["handoff_status"] == "echo"
+    assert changes[other].by_handoff is False
+    assert set(changes) == {acme, other}
