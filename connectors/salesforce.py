@@ -71,6 +71,10 @@ COLLECTION_LIMIT = 200
 LIMIT_RE = re.compile(r"api-usage=(\d+)/(\d+)")
 PARENT_FIELDS = {"WhatId", "ParentId", "OpportunityId"}
 
+CUSTOM_FIELDS = """scope start_date site_notes primary_contact promised billing_contact cost
+    contract_end_date handoff_stage handoff_status handoff_owner handoff_due_at
+    approved_discount real_margin handoff_key need_confirmed budget_confirmed
+    decision_maker_identified timeline_confirmed"""
 DEFAULT_MAPPING = FieldMapping(
     fields={
         "name": "Name",
@@ -78,30 +82,8 @@ DEFAULT_MAPPING = FieldMapping(
         "amount": "Amount",
         "discount_percent": "Discount_Percent__c",
         "owner_email": "OwnerId",
-        **{
-            canonical: "_".join(p.capitalize() for p in canonical.split("_")) + "__c"
-            for canonical in (
-                "scope",
-                "start_date",
-                "site_notes",
-                "primary_contact",
-                "promised",
-                "billing_contact",
-                "cost",
-                "contract_end_date",
-                "handoff_stage",
-                "handoff_status",
-                "handoff_owner",
-                "handoff_due_at",
-                "approved_discount",
-                "real_margin",
-                "handoff_key",
-                "need_confirmed",
-                "budget_confirmed",
-                "decision_maker_identified",
-                "timeline_confirmed",
-            )
-        },
+        # Custom fields named after the canonical name: start_date → Start_Date__c.
+        **{name: f"{name.title()}__c" for name in CUSTOM_FIELDS.split()},
         "po_number": "PO_Number__c",
     },
     stages={

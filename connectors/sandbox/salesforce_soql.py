@@ -383,7 +383,9 @@ def _comparable(value: Any, ftype: str) -> Any:
         return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
     if ftype in NUMERIC:
         return float(value)
-    if ftype in ("id", "reference", "boolean"):
+    if ftype in ("id", "reference"):
+        return str(value)[:15]  # the 18-char suffix only encodes the case of the first 15
+    if ftype == "boolean":
         return value
     return str(value).lower()
 

@@ -191,3 +191,12 @@ def test_unknown_names_and_wrong_literal_types() -> None:
         == "INVALID_FIELD"
     )
     assert error_code("SELECT Id FROM Widget__c") == "INVALID_TYPE"
+
+
+def test_ids_match_in_15_and_18_character_forms() -> None:
+    """An 18-character id literal matches the record's 15-character form and vice versa."""
+    rows = [{**ROWS[0], "Id": "006Hd0000000001IAA"}, {**ROWS[1], "Id": "006Hd0000000002IAA"}]
+    query = parse("SELECT Id FROM Opportunity WHERE Id IN ('006Hd0000000002')", SCHEMA)
+    assert [r["Id"] for r in execute(query, rows, TYPES)] == ["006Hd0000000002IAA"]
+    query = parse("SELECT Id FROM Opportunity WHERE Id > '006Hd0000000001IAA'", SCHEMA)
+    assert [r["Id"] for r in execute(query, rows, TYPES)] == ["006Hd0000000002IAA"]
