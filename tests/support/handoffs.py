@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.notify import Notice
 from connectors.base import Deal
@@ -55,6 +56,11 @@ class RecordingNotifier:
         return [n.subject for n in self.notices if person in n.to]
 
 
+def deal_id_of(handle: WorkflowHandle[Any, Any]) -> str:
+    """The deal id inside a `lead-to-cash-<crm>-<deal>` workflow id."""
+    return handle.id.split("-", 4)[-1]
+
+
 def make_deal(deal_id: str = "D-1", discount: float = 30.0, **fields: str) -> Deal:
     return Deal(
         id=deal_id,
@@ -86,7 +92,28 @@ async def handoff_worker(
 ) -> AsyncIterator[RecordingNotifier]:
     notifier = notifier or RecordingNotifier()
     async with build_worker(client, task_queue=task_queue, connector=connector, notifier=notifier):
-        yield notifier
+        try:
+            yield notifier
+        finally:
+            await terminate_started(client, task_queue)
+
+
+_started: dict[str, list[str]] = {}
+
+
+async def terminate_started(client: Client, task_queue: str) -> None:
+    """End what a test left running: timers of abandoned workflows would keep firing
+    on the shared time-skipping server."""
+    for wf_id in _started.pop(task_queue, []):
+        handle = client.get_workflow_handle(wf_id)
+        rounds = (await status(handle)).approval_round
+        # the time-skipping server does not apply parent-close policies: end children too
+        for target in [wf_id, *(names.discount_approval_id(wf_id, r) for r in range(1, rounds + 1))]:
+            try:
+                await client.get_workflow_handle(target).terminate("test finished")
+            except RPCError as exc:  # already complete
+                if exc.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+                    raise
 
 
 async def start(
@@ -94,6 +121,7 @@ async def start(
     crm: str = "memory", **overrides: Any,
 ) -> WorkflowHandle[LeadToCash, DealStatus]:
     inp = lead_to_cash_input(crm, deal_id, policy or default_policy())
+    _started.setdefault(task_queue, []).append(names.lead_to_cash_id(crm, deal_id))
     return await client.start_workflow(
         LeadToCash.run, inp.model_copy(update=overrides), id=names.lead_to_cash_id(crm, deal_id),
         task_queue=task_queue,

@@ -26,9 +26,9 @@ async def test_deal_walks_from_lead_to_cash_on_evidence(
     time_env: WorkflowEnvironment, task_queue: str
 ) -> None:
     """A 30% deal needs the sales manager then the VP, and ends paid with one write each."""
-    crm = MemoryConnector([make_deal("D-1", discount=30)])
+    crm = MemoryConnector([make_deal("D-HAPPY", discount=30)])
     async with handoff_worker(time_env.client, task_queue, crm) as notifier:
-        handle = await start(time_env.client, task_queue, "D-1")
+        handle = await start(time_env.client, task_queue, "D-HAPPY")
         await until(handle, lambda s: s.stage == Stage.QUALIFY and s.waiting_on == WaitingOn.EVIDENCE)
         await give_evidence(handle, *QUALIFY_EVIDENCE)
 
@@ -53,14 +53,14 @@ async def test_deal_walks_from_lead_to_cash_on_evidence(
 
     assert final.done and final.stage == Stage.DONE
     assert [a.tier for a in final.approvals] == ["sales_manager", "vp"]
-    deal = crm.get_deal("D-1")
+    deal = crm.get_deal("D-HAPPY")
     assert deal.crm_stage == "closed_won"
     assert deal.fields["handoff_status"] == "complete"
     assert deal.fields["approved_discount"] == "30.0"
     assert deal.fields["real_margin"] == "14.3"  # net 70k, cost 60k
-    invoices = crm.records("D-1", "invoice")
+    invoices = crm.records("D-HAPPY", "invoice")
     assert len(invoices) == 1 and invoices[0].data["amount"] == 70_000.0
-    notes = [r.data["body"] for r in crm.records("D-1", "note")]
+    notes = [r.data["body"] for r in crm.records("D-HAPPY", "note")]
     assert any("Qualified on evidence" in n for n in notes)
     assert any("Strategic logo" in n for n in notes)
     assert any("Closed won" in n for n in notes)

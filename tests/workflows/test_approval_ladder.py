@@ -1,0 +1,156 @@
+"""The discount ladder: reminders, escalation, the exhausted outcome, delegation, recall."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from connectors.memory import MemoryConnector
+from support.handoffs import (
+    MANAGER,
+    OWNER,
+    QUALIFY_EVIDENCE,
+    SALES_OPS,
+    VP,
+    RecordingNotifier,
+    deal_id_of,
+    give_evidence,
+    handoff_worker,
+    make_deal,
+    policy_with,
+    signal,
+    start,
+    status,
+    until,
+)
+from workflows.names import Msg, Stage, WaitingOn
+from workflows.policy import Policy
+
+DELEGATE = "dana.delegate@example.com"
+
+
+@asynccontextmanager
+async def at_manager_tier(
+    env: WorkflowEnvironment, task_queue: str, policy: Policy | None = None, discount: float = 20
+) -> AsyncIterator[tuple[WorkflowHandle, RecordingNotifier, MemoryConnector]]:  # type: ignore[type-arg]
+    """A deal whose discount waits on the sales manager tier."""
+    deal = make_deal(f"D-{uuid.uuid4().hex[:8]}", discount=discount)
+    crm = MemoryConnector([deal])
+    async with handoff_worker(env.client, task_queue, crm) as notifier:
+        handle = await start(env.client, task_queue, deal.id, policy)
+        await give_evidence(handle, *QUALIFY_EVIDENCE)
+        await until(handle, lambda s: s.pending_approval is not None)
+        yield handle, notifier, crm
+
+
+async def test_approver_is_reminded_before_the_deadline(
+    time_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """20h into a 1-day tier with a 4h reminder, the manager is asked again."""
+    async with at_manager_tier(time_env, task_queue) as (handle, notifier, _):
+        await time_env.sleep(timedelta(hours=21))
+        st = await until(handle, lambda s: any(h.kind == "reminder" for h in s.history))
+        assert any("[reminder]" in s for s in notifier.subjects_for(MANAGER))
+        assert st.owner == [MANAGER] and st.pending_approval is not None
+        assert not st.pending_approval.escalated
+
+
+async def test_overdue_approval_escalates_to_the_next_approver(
+    time_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """Past the tier's deadline the VP is added and can decide the manager's tier."""
+    async with at_manager_tier(time_env, task_queue) as (handle, notifier, _):
+        await time_env.sleep(timedelta(hours=25))
+        st = await until(handle, lambda s: bool(s.pending_approval and s.pending_approval.escalated))
+        assert st.owner == [MANAGER, VP]
+        assert st.sla_state == "escalated"
+        assert any("[escalation]" in s for s in notifier.subjects_for(VP))
+        await signal(handle, Msg.APPROVE, approver=VP, reason="Covering for Maya")
+        st = await until(handle, lambda s: s.stage == Stage.CLOSE)
+        assert [(a.tier, a.approver) for a in st.approvals] == [("sales_manager", VP)]
+
+
+async def test_exhausted_ladder_parks_as_an_exception(
+    time_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """When the escalation also passes, the deal parks on approval_timeout for sales ops."""
+    async with at_manager_tier(time_env, task_queue) as (handle, _, crm):
+        await time_env.sleep(timedelta(hours=49))
+        st = await until(handle, lambda s: s.waiting_on == WaitingOn.EXCEPTION)
+        assert st.owner == [SALES_OPS]
+        assert [e.kind for e in st.exceptions if e.resolved_at is None] == ["approval_timeout"]
+        tasks = [r.data for r in crm.records(deal_id_of(handle), "task")]
+        assert any(t["owner_email"] == SALES_OPS and "approval timeout" in t["subject"]
+                   for t in tasks)
+        await signal(handle, Msg.RESOLVE_EXCEPTION, kind="approval_timeout", by=SALES_OPS,
+                     note="Maya is back")
+        st = await until(handle, lambda s: s.pending_approval is not None
+                         and s.pending_approval.round == 2)
+        assert st.owner == [MANAGER]
+
+
+async def test_exhausted_ladder_rejects_when_policy_says_so(
+    time_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """With on_exhausted: reject, the owner is asked for new terms instead."""
+    policy = policy_with(discounts__on_exhausted="reject")
+    async with at_manager_tier(time_env, task_queue, policy) as (handle, _, _):
+        await time_env.sleep(timedelta(hours=49))
+        st = await until(handle, lambda s: s.waiting_on == WaitingOn.TERMS_UPDATE)
+        assert st.owner == [OWNER]
+        assert "exhausted" in st.waiting_for
+
+
+async def test_approver_can_delegate_to_a_named_delegate(
+    time_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """After delegation only the delegate may decide; the delegator is refused."""
+    async with at_manager_tier(time_env, task_queue) as (handle, notifier, _):
+        await signal(handle, Msg.DELEGATE, approver=MANAGER, delegate=DELEGATE,
+                     reason="On leave this week")
+        st = await until(handle, lambda s: s.owner == [DELEGATE])
+        assert any("delegated" in s for s in notifier.subjects_for(DELEGATE))
+        await signal(handle, Msg.APPROVE, approver=MANAGER, reason="changed my mind")
+        st = await until(handle, lambda s: any(not h.accepted for h in s.history))
+        assert st.stage == Stage.DEAL_DESK
+        await signal(handle, Msg.APPROVE, approver=DELEGATE, reason="Within guidance")
+        st = await until(handle, lambda s: s.stage == Stage.CLOSE)
+        assert st.approvals[-1].approver == DELEGATE
+
+
+async def test_deal_owner_can_recall_the_request(
+    time_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """A recall by the owner ends the round; anyone else's recall is refused."""
+    async with at_manager_tier(time_env, task_queue) as (handle, _, _):
+        await signal(handle, Msg.RECALL, by=VP, reason="not mine to recall")
+        st = await until(handle, lambda s: any(not h.accepted for h in s.history))
+        assert st.waiting_on == WaitingOn.DISCOUNT_APPROVAL
+        await signal(handle, Msg.RECALL, by=OWNER, reason="Customer wants a new quote")
+        st = await until(handle, lambda s: s.waiting_on == WaitingOn.TERMS_UPDATE)
+        assert "recalled" in st.waiting_for and st.owner == [OWNER]
+        await signal(handle, Msg.UPDATE_TERMS, by=OWNER, discount_percent=8)
+        st = await until(handle, lambda s: s.stage == Stage.CLOSE)
+        assert st.approvals == []
+
+
+async def test_rejection_asks_the_owner_for_new_terms(
+    time_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """A rejected discount waits for new terms, then asks only what they need."""
+    async with at_manager_tier(time_env, task_queue) as (handle, _, crm):
+        await signal(handle, Msg.REJECT, approver=MANAGER, reason="Margin too thin")
+        st = await until(handle, lambda s: s.waiting_on == WaitingOn.TERMS_UPDATE)
+        assert "Margin too thin" in st.waiting_for
+        tasks = [r.data for r in crm.records(deal_id_of(handle), "task")]
+        assert any(t["owner_email"] == OWNER and "Margin too thin" in t["subject"] for t in tasks)
+        await signal(handle, Msg.UPDATE_TERMS, by=OWNER, discount_percent=15)
+        st = await until(handle, lambda s: s.pending_approval is not None
+                         and s.pending_approval.round == 2)
+        assert st.pending_approval is not None and st.pending_approval.discount_percent == 15
+        assert (await status(handle)).owner == [MANAGER]
