@@ -12,6 +12,7 @@ operator endpoints live under ``/_sandbox`` and need no auth:
   "certificate"? (PEM certificate or public key for JWT), "run_as"?}``.
 - ``POST /_sandbox/credentials``: ``{"username", "password", "security_token"}``.
 - ``GET /_sandbox/opportunities/{id}/activity``: the opportunity with its tasks, notes, orders.
+- ``POST .../composite`` (25 subrequests, one API call) and ``.../composite/sobjects``.
 - ``GET /_sandbox/stats``, ``POST /_sandbox/stats/reset``: request counts by method + path.
 """
 
@@ -31,6 +32,7 @@ from starlette.responses import JSONResponse, Response
 
 from connectors.sandbox.common import FaultControls, FaultSettings
 from connectors.sandbox.salesforce_auth import ORG_ID, Auth, Sessions
+from connectors.sandbox.salesforce_composite import Composite
 from connectors.sandbox.salesforce_rest import DataApi, SandboxState
 from connectors.sandbox.salesforce_schema import API_USERNAME
 from connectors.sandbox.salesforce_store import MultipleMatches, SfError, Store
@@ -131,6 +133,7 @@ def create_app(
     for path in ("/query", "/query/", "/queryAll", "/queryAll/", "/query/{locator}"):
         app.add_api_route(prefix + path, data.query, methods=["GET"])
     app.add_api_route(prefix + "/limits/", data.limits, methods=["GET"])
+    app.add_api_route(prefix + "/composite", Composite(data).handle, methods=["POST"])
     for path in ("/composite/sobjects", "/composite/sobjects/{object}/{field}"):
         app.add_api_route(prefix + path, data.collection, methods=["POST", "PATCH", "DELETE"])
     sobject_methods = ["GET", "POST", "PATCH", "DELETE"]

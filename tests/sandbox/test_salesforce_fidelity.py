@@ -491,3 +491,61 @@ def test_make_ca_writes_a_usable_ca_and_reuses_it(tmp_path: Path) -> None:
     assert ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
     before = files.ca_pem.read_bytes()
     assert make_ca(tmp_path).ca_pem.read_bytes() == before
+
+
+def test_composite_runs_subrequests_with_references_as_one_call(sandbox: Sandbox) -> None:
+    """POST composite: results per referenceId, @{ref.id} resolved, counted as one call."""
+    sandbox.control("POST", "limits", {"allocation": 100, "used": 0})
+    body = {
+        "allOrNone": True,
+        "compositeRequest": [
+            {
+                "method": "POST",
+                "url": f"{API}/sobjects/Account/",
+                "referenceId": "acct",
+                "body": {"Name": "Composite Co"},
+            },
+            {
+                "method": "PATCH",
+                "url": f"{API}/sobjects/Task/Handoff_Key__c/comp-1",
+                "referenceId": "task",
+                "body": {"WhatId": "@{acct.id}"},
+            },
+            {
+                "method": "GET",
+                "url": f"{API}/sobjects/Account/@{{acct.id}}?fields=Name",
+                "referenceId": "read",
+            },
+        ],
+    }
+    response = sandbox.rest("POST", f"{API}/composite", json=body)
+    results = {r["referenceId"]: r for r in response.json()["compositeResponse"]}
+    assert [results[r]["httpStatusCode"] for r in ("acct", "task", "read")] == [201, 201, 200]
+    assert results["read"]["body"]["Name"] == "Composite Co"
+    assert response.headers["Sforce-Limit-Info"] == "api-usage=1/100"
+
+
+def test_composite_all_or_none_halts_and_rolls_back(sandbox: Sandbox) -> None:
+    """A failing subrequest under allOrNone undoes earlier writes (PROCESSING_HALTED)."""
+    body = {
+        "allOrNone": True,
+        "compositeRequest": [
+            {
+                "method": "PATCH",
+                "url": f"{API}/sobjects/Task/Handoff_Key__c/halt-1",
+                "referenceId": "ok",
+                "body": {},
+            },
+            {"method": "POST", "url": f"{API}/sobjects/Account/", "referenceId": "bad", "body": {}},
+            {
+                "method": "PATCH",
+                "url": f"{API}/sobjects/Task/Handoff_Key__c/halt-2",
+                "referenceId": "never",
+                "body": {},
+            },
+        ],
+    }
+    results = sandbox.rest("POST", f"{API}/composite", json=body).json()["compositeResponse"]
+    codes = [r["body"][0]["errorCode"] for r in results]
+    assert codes == ["PROCESSING_HALTED", "REQUIRED_FIELD_MISSING", "PROCESSING_HALTED"]
+    assert sandbox.rest("GET", f"{API}/sobjects/Task/Handoff_Key__c/halt-1").status_code == 404

@@ -1,0 +1,132 @@
+"""``POST /services/data/v{ver}/composite``: up to 25 subrequests in one API call.
+
+Each subrequest runs through the same handlers as a direct call. ``@{ref.field}`` in a
+later URL or body is replaced by that field of an earlier subrequest's response. With
+``allOrNone`` a failure rolls every write back and the other subrequests answer
+``PROCESSING_HALTED``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from connectors.sandbox.salesforce_rest import DataApi
+from connectors.sandbox.salesforce_store import MultipleMatches, SfError
+
+MAX_SUBREQUESTS = 25
+REFERENCE = re.compile(r"@\{([A-Za-z0-9_]+)\.([A-Za-z0-9_]+)\}")
+
+
+class _Halt(Exception):
+    """Stop an allOrNone composite request and undo its writes."""
+
+
+class Composite:
+    """The composite resource, dispatching subrequests to `DataApi`."""
+
+    def __init__(self, data: DataApi) -> None:
+        self.data = data
+
+    async def handle(self, request: Request) -> Response:
+        self.data.state.auth.authenticate(request)
+        request.state.template = "composite"
+        body = await request.json()
+        subrequests = body.get("compositeRequest") if isinstance(body, dict) else None
+        if not isinstance(subrequests, list) or not subrequests:
+            raise SfError(400, "JSON_PARSER_ERROR", "compositeRequest must be a non-empty list")
+        if len(subrequests) > MAX_SUBREQUESTS:
+            raise SfError(400, "LIMIT_EXCEEDED", f"at most {MAX_SUBREQUESTS} subrequests")
+        all_or_none = bool(body.get("allOrNone", False))
+        results: list[dict[str, Any]] = []
+        bodies: dict[str, Any] = {}
+        try:
+            with self.data.state.store.transaction():
+                for sub in subrequests:
+                    status, payload = await self._run(request, sub, bodies)
+                    ref = str(sub.get("referenceId", ""))
+                    bodies[ref] = payload
+                    results.append(
+                        {
+                            "body": payload,
+                            "httpHeaders": {},
+                            "httpStatusCode": status,
+                            "referenceId": ref,
+                        }
+                    )
+                    if status >= 400 and all_or_none:
+                        raise _Halt
+        except _Halt:
+            halted = [
+                {
+                    "errorCode": "PROCESSING_HALTED",
+                    "message": "The transaction was rolled back since another operation"
+                    " in the same transaction failed.",
+                }
+            ]
+            for result in results[:-1]:
+                result.update(body=halted, httpStatusCode=400)
+            for sub in subrequests[len(results) :]:
+                results.append(
+                    {
+                        "body": halted,
+                        "httpHeaders": {},
+                        "httpStatusCode": 400,
+                        "referenceId": str(sub.get("referenceId", "")),
+                    }
+                )
+        return JSONResponse({"compositeResponse": results})
+
+    async def _run(self, parent: Request, sub: Any, bodies: dict[str, Any]) -> tuple[int, Any]:
+        if not isinstance(sub, dict) or "url" not in sub or "method" not in sub:
+            return 400, [{"errorCode": "JSON_PARSER_ERROR", "message": "bad subrequest"}]
+        try:
+            url = _resolve(str(sub["url"]), bodies)
+            body = json.loads(_resolve(json.dumps(sub.get("body")), bodies))
+        except (KeyError, TypeError) as exc:
+            message = f"Invalid reference specified: {exc}"
+            return 400, [{"errorCode": "INVALID_REFERENCE", "message": message}]
+        parts = urlsplit(url)
+        raw = json.dumps(body).encode() if body is not None else b""
+        scope = {
+            "type": "http",
+            "method": str(sub["method"]).upper(),
+            "path": parts.path,
+            "raw_path": parts.path.encode(),
+            "query_string": parts.query.encode(),
+            "headers": [(b"authorization", parent.headers.get("authorization", "").encode())],
+            "path_params": {},
+            "state": {},
+        }
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": raw, "more_body": False}
+
+        sub_request = Request(scope, receive)
+        prefix = f"/services/data/v{self.data.state.api_version}"
+        try:
+            if parts.path.startswith(f"{prefix}/sobjects"):
+                response = await self.data.sobjects(sub_request)
+            elif parts.path.rstrip("/") in (f"{prefix}/query", f"{prefix}/queryAll"):
+                response = await self.data.query(sub_request)
+            else:
+                raise SfError(404, "NOT_FOUND", f"unsupported composite subrequest {url}")
+        except MultipleMatches as exc:
+            return 300, [self.data.state.url(exc.obj, rid) for rid in exc.ids]
+        except SfError as exc:
+            return exc.status, exc.body()
+        payload = json.loads(bytes(response.body)) if response.body else None
+        return response.status_code, payload
+
+
+def _resolve(text: str, bodies: dict[str, Any]) -> str:
+    def value(match: re.Match[str]) -> str:
+        ref, field = match.groups()
+        return str(bodies[ref][field])
+
+    return REFERENCE.sub(value, text)
