@@ -14,12 +14,14 @@ translated once, in `_translate`, into `connectors.errors`.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -196,6 +198,7 @@ class SalesforceConnector:
         backoff_cap_s: float = 30.0,
         slow_down_at: float = 0.9,
         slow_down_s: float = 1.0,
+        settle_s: float = 1.0,
         timeout_s: float = 30.0,
         api_user_id: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -205,7 +208,9 @@ class SalesforceConnector:
         self.api_version = api_version
         self.max_retries, self.backoff_s, self.backoff_cap_s = max_retries, backoff_s, backoff_cap_s
         self.slow_down_at, self.slow_down_s = slow_down_at, slow_down_s
+        self.settle_s = settle_s
         self._sleep = sleep
+        self._local = threading.local()
         self._rng = random.Random()
         self._session = requests.Session()
         self._session.mount("https://", LoginHostAdapter(login_host, timeout_s))
@@ -235,27 +240,36 @@ class SalesforceConnector:
         return self._deal(record)
 
     def read_changes(self, cursor: str | None, limit: int = 200) -> ChangePage:
-        """Changes after `cursor`, oldest first.
+        """Changes after `cursor`, oldest first, at most 2,000 per page.
 
-        SystemModstamp has one-second precision, so the cursor holds the last timestamp
-        and every id already delivered at that timestamp. The next page re-reads that
-        second (``>=``) and skips only those ids: a deal changed later within the same
-        second is still seen, and a page boundary inside a second repeats nothing.
+        SystemModstamp has one-second precision. A page only takes changes from seconds
+        that had closed (by the server's ``Date``, less `settle_s`) when the query ran,
+        so no later write can still land in them. The cursor holds the last timestamp
+        and the ids delivered at it; the next page skips exactly those. A page boundary
+        inside a second therefore neither repeats nor misses a change.
         """
         since, delivered = _parse_cursor(cursor)
         fields = sorted({"Id", "SystemModstamp", "LastModifiedById", *self.mapping.fields.values()})
-        where = "" if since is None else f" WHERE SystemModstamp >= {_soql_datetime(since)}"
-        fetch = int(limit) + len(delivered)
-        # Field names come from the mapping; the only value is a formatted datetime.
+        where = ""
+        if since is not None:
+            where = format_soql(
+                " WHERE (SystemModstamp > {ts:literal} OR "
+                "(SystemModstamp = {ts:literal} AND Id NOT IN {ids}))",
+                ts=_soql_datetime(since),
+                ids=sorted(delivered) or [""],
+            )
+        size = max(1, min(int(limit), 2000))
+        # Field names come from the mapping; values went through format_soql.
         select = f"SELECT {', '.join(fields)} FROM Opportunity"  # noqa: S608
-        soql = f"{select}{where} ORDER BY SystemModstamp ASC, Id ASC LIMIT {fetch}"
-        rows = self._call("Opportunity", "", lambda sf: sf.query_all(soql)["records"])
-        done = len(rows) < fetch
+        soql = f"{select}{where} ORDER BY SystemModstamp ASC, Id ASC LIMIT {size}"
+        rows, server_now = self._call(
+            "Opportunity", "", lambda sf: (sf.query(soql)["records"], self._server_time())
+        )
+        horizon = server_now.replace(microsecond=0) - timedelta(seconds=self.settle_s)
         stamped = [(_parse_datetime(row["SystemModstamp"]), row) for row in rows]
-        fresh = [(at, r) for at, r in stamped if not (at == since and r["Id"] in delivered)]
-        done = done and len(fresh) <= limit
-        fresh = fresh[:limit]
-        if not fresh:
+        closed = [(at, row) for at, row in stamped if at < horizon]
+        done = len(rows) < size or len(closed) < len(stamped)
+        if not closed:
             return ChangePage(changes=[], cursor=cursor, done=True)
         own = self._own_user_id()
         changes = [
@@ -265,10 +279,10 @@ class SalesforceConnector:
                 fields=self._canonical(row),
                 by_handoff=row.get("LastModifiedById") == own,
             )
-            for at, row in fresh
+            for at, row in closed
         ]
-        last_at = fresh[-1][0]
-        at_last = {str(r["Id"]) for at, r in fresh if at == last_at}
+        last_at = closed[-1][0]
+        at_last = {str(r["Id"]) for at, r in closed if at == last_at}
         if last_at == since:
             at_last |= delivered
         next_cursor = f"{last_at.isoformat()}|{','.join(sorted(at_last))}"
@@ -494,7 +508,14 @@ class SalesforceConnector:
             log.info("salesforce_slow_down", used=usage[0], allocation=usage[1])
             self._sleep(self.slow_down_s)
 
+    def _server_time(self) -> datetime:
+        """The ``Date`` of this thread's latest Salesforce response (else the local clock)."""
+        seen: datetime | None = getattr(self._local, "server_time", None)
+        return seen or datetime.now(UTC)
+
     def _observe_limits(self, response: requests.Response, *_: Any, **__: Any) -> None:
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            self._local.server_time = parsedate_to_datetime(response.headers["Date"])
         match = LIMIT_RE.search(response.headers.get("Sforce-Limit-Info", ""))
         if match:
             self.api_usage = (int(match.group(1)), int(match.group(2)))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -94,10 +95,13 @@ def test_login_modes_log_in_again_after_the_session_expires(
     connector.get_deal(acme)
     sandbox.faults(expire_sessions=True)
     connector.update_deal(acme, {"handoff_status": f"after expiry ({mode})"}, key="k")
-    sandbox.faults(expire_sessions=True)
-    assert connector.read_changes(None, limit=5).changes
-    opportunity = sandbox.activity(acme)["opportunity"]
-    assert opportunity["Handoff_Status__c"] == f"after expiry ({mode})"
+    sandbox.faults(expire_sessions=True)  # the owner lookup below is a SOQL query
+    task = TaskSpec(subject="after expiry", owner_email="lee.legal@example.com", key=f"x-{mode}")
+    connector.create_task(acme, task)
+    activity = sandbox.activity(acme)
+    assert activity["opportunity"]["Handoff_Status__c"] == f"after expiry ({mode})"
+    owners = [t["OwnerId"] for t in activity["tasks"] if t["Handoff_Key__c"] == f"x-{mode}"]
+    assert owners == [_user_id(sandbox, "lee.legal@example.com")]
 
 
 def test_direct_session_expiry_is_auth_failed(sandbox: Sandbox, acme: str) -> None:
@@ -356,6 +360,18 @@ def test_connection_refused_is_unavailable(sandbox: Sandbox) -> None:
 
 
 # -- change feed -------------------------------------------------------------------------
+def _feed(sandbox: Sandbox, mode: str = "client_credentials") -> SalesforceConnector:
+    """A connector whose feed takes a second as soon as the server's clock has left it
+    (the sandbox commits instantly, so the production settle delay is not needed)."""
+    return connector_for(sandbox, auth_for(sandbox, mode), settle_s=0)
+
+
+def _let_the_current_second_close() -> None:
+    # One second for the stamp's second to end, one more because uvicorn refreshes its
+    # cached Date header only once a second.
+    time.sleep(2.05)
+
+
 def _drain(connector: SalesforceConnector, cursor: str | None) -> str | None:
     page = connector.read_changes(cursor, limit=2000)
     while not page.done:
@@ -400,19 +416,20 @@ def _burst_as_sales_rep(sandbox: Sandbox, count: int) -> list[str]:
     return ids
 
 
-def test_change_feed_reads_a_burst_without_misses_or_duplicates(
-    sandbox: Sandbox, connector: SalesforceConnector
-) -> None:
+def test_change_feed_reads_a_burst_without_misses_or_duplicates(sandbox: Sandbox) -> None:
     """1,000 changed deals read in pages of 150, resumed by a new connector mid-stream."""
+    connector = _feed(sandbox)
+    _let_the_current_second_close()
     start = _drain(connector, None)
     burst = _burst_as_sales_rep(sandbox, 1000)
+    _let_the_current_second_close()
     pages = []
     cursor = start
     for _ in range(3):
         page = connector.read_changes(cursor, limit=150)
         pages.append(page.changes)
         cursor = page.cursor
-    resumed = connector_for(sandbox, auth_for(sandbox, "jwt_bearer"))
+    resumed = _feed(sandbox, "jwt_bearer")
     page = resumed.read_changes(cursor, limit=150)
     pages.append(page.changes)
     while not page.done:
@@ -428,10 +445,10 @@ def test_change_feed_reads_a_burst_without_misses_or_duplicates(
     assert any(a[-1].changed_at == b[0].changed_at for a, b in pairwise(full))
 
 
-def test_change_feed_flags_the_connectors_own_writes(
-    sandbox: Sandbox, connector: SalesforceConnector, acme: str
-) -> None:
+def test_change_feed_flags_the_connectors_own_writes(sandbox: Sandbox, acme: str) -> None:
     """A deal the connector itself updated comes back marked by_handoff (an echo)."""
+    connector = _feed(sandbox)
+    _let_the_current_second_close()
     cursor = _drain(connector, None)
     other = str(seeded_opportunity(sandbox, "Globex pilot")["Id"])
     connector.update_deal(acme, {"handoff_status": "echo"}, key="k")
@@ -440,6 +457,8 @@ def test_change_feed_flags_the_connectors_own_writes(
         json={"Handoff_Status__c": "typed by the sales rep"},
         headers={"Authorization": f"Bearer {_sales_rep_token(sandbox)}"},
     )
+    assert connector.read_changes(cursor).changes == []  # their second is still open
+    _let_the_current_second_close()
     changes = {c.deal_id: c for c in connector.read_changes(cursor).changes}
     assert changes[acme].by_handoff is True
     assert changes[acme].fields["handoff_status"] == "echo"
