@@ -1,0 +1,86 @@
+"""Metrics: the worker's Temporal runtime exporter and the API's Prometheus series.
+
+Two sources, two endpoints:
+
+- The **worker** exports the SDK's metrics and Handoff's business metrics (emitted in
+  `workflows/metrics.py` and `activities/metrics.py`) through the Temporal runtime's
+  Prometheus exporter on `settings.metrics_port` (`make_runtime`).
+- The **API** keeps its own `prometheus_client` registry (`ApiMetrics`): requests by
+  route and status, latency, and refusals by reason class, served at its `/metrics`.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+
+from worker.settings import Settings
+from workflows.metrics import APPROVAL_LATENCY_SECONDS, DURATION_BUCKETS, STAGE_SECONDS
+
+#: Prometheus text exposition format.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def make_runtime(settings: Settings, *, host: str = "0.0.0.0") -> Runtime:  # noqa: S104
+    """A Temporal runtime exporting worker metrics on `host:settings.metrics_port`.
+
+    Pass it to `Client.connect(..., runtime=...)`; every worker on that client then
+    exports through it. Binding all interfaces is the default so Prometheus in a
+    container or pod can scrape it; pass `host="127.0.0.1"` to keep it local.
+    """
+    return Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(
+                bind_address=f"{host}:{settings.metrics_port}",
+                histogram_bucket_overrides={
+                    STAGE_SECONDS: list(DURATION_BUCKETS),
+                    APPROVAL_LATENCY_SECONDS: list(DURATION_BUCKETS),
+                },
+            )
+        )
+    )
+
+
+class ApiMetrics:
+    """The API's series, in a registry of their own (one per app, so tests never clash)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.requests = Counter(
+            "handoff_api_requests",
+            "HTTP requests, by method, route template and status code.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "handoff_api_request_seconds",
+            "HTTP request latency, by method and route template.",
+            ["method", "route"],
+            registry=self.registry,
+        )
+        self.refusals = Counter(
+            "handoff_api_refusals",
+            "Actions the workflows refused, by message and reason class.",
+            ["message", "reason_class"],
+            registry=self.registry,
+        )
+        self.link_refusals = Counter(
+            "handoff_api_link_refusals",
+            "Signed approval links refused, by why (tampered, expired, used, ...).",
+            ["why"],
+            registry=self.registry,
+        )
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
+
+    def count_refusal(self, message: str, reason_class: str) -> None:
+        self.refusals.labels(message, reason_class).inc()
+
+    def count_link_refusal(self, why: str) -> None:
+        self.link_refusals.labels(why).inc()
+
+    def render(self) -> bytes:
+        """The registry in Prometheus text format."""
+        return generate_latest(self.registry)
