@@ -1,0 +1,110 @@
+"""Notifiers: how approval requests, reminders and escalations reach people.
+
+`LogNotifier` (in `activities/notify.py`) writes them to the log; `SmtpNotifier` sends
+email; `WebhookNotifier` posts to a Slack- or Teams-style incoming webhook. Notifiers
+run in activity threads, so they are plain blocking code. `make_notifier()` picks one
+from the environment:
+
+| variable | default | meaning |
+|---|---|---|
+| `HANDOFF_NOTIFIER` | `log` | `log`, `smtp` or `webhook` |
+| `HANDOFF_SMTP_HOST` / `_PORT` | `localhost` / `587` | the mail relay |
+| `HANDOFF_SMTP_USERNAME` / `_PASSWORD` | none | login, if the relay needs one |
+| `HANDOFF_SMTP_STARTTLS` | `true` | upgrade the connection with STARTTLS |
+| `HANDOFF_SMTP_FROM` | `handoff@localhost` | the sender address |
+| `HANDOFF_WEBHOOK_URL` | none | the incoming webhook URL (a secret) |
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+import httpx
+
+from activities.notify import LogNotifier, Notice, Notifier
+from worker.settings import Settings
+
+WEBHOOK_TIMEOUT_S = 10.0
+
+
+def _body(notice: Notice) -> str:
+    lines = [notice.body, "", f"Deal {notice.deal_id} in {notice.crm} ({notice.workflow_id})."]
+    for name, url in sorted(notice.links.items()):
+        lines.append(f"{name.capitalize()}: {url}")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class SmtpNotifier:
+    """Sends each notice as a plain-text email (one message to all its recipients)."""
+
+    host: str
+    port: int = 587
+    sender: str = "handoff@localhost"
+    username: str | None = None
+    password: str | None = None
+    starttls: bool = True
+
+    def send(self, notice: Notice) -> None:
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = self.sender, ", ".join(notice.to), notice.subject
+        msg["X-Handoff-Workflow"] = notice.workflow_id
+        msg.set_content(_body(notice))
+        with smtplib.SMTP(self.host, self.port, timeout=30) as smtp:
+            if self.starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if self.username and self.password:
+                smtp.login(self.username, self.password)
+            smtp.send_message(msg)
+
+
+@dataclass(frozen=True)
+class WebhookNotifier:
+    """Posts `{"text": ...}` to an incoming webhook (Slack, Teams, Mattermost...)."""
+
+    url: str
+    timeout_s: float = WEBHOOK_TIMEOUT_S
+
+    def payload(self, notice: Notice) -> dict[str, object]:
+        mentions = ", ".join(notice.to)
+        return {
+            "text": f"*{notice.subject}*\nFor: {mentions}\n{_body(notice)}",
+            "handoff": {"to": notice.to, "crm": notice.crm, "deal_id": notice.deal_id,
+                        "workflow_id": notice.workflow_id},
+        }
+
+    def send(self, notice: Notice) -> None:
+        """Raises on failure, so the activity retries it (the webhook may be down)."""
+        response = httpx.post(self.url, json=self.payload(notice), timeout=self.timeout_s)
+        response.raise_for_status()
+
+
+def _flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def make_notifier(settings: Settings) -> Notifier:
+    """The notifier configured by `HANDOFF_NOTIFIER` (see the module docstring)."""
+    kind = os.environ.get("HANDOFF_NOTIFIER", "log").strip().lower()
+    if kind == "smtp":
+        return SmtpNotifier(
+            host=os.environ.get("HANDOFF_SMTP_HOST", "localhost"),
+            port=int(os.environ.get("HANDOFF_SMTP_PORT", "587")),
+            sender=os.environ.get("HANDOFF_SMTP_FROM", "handoff@localhost"),
+            username=os.environ.get("HANDOFF_SMTP_USERNAME"),
+            password=os.environ.get("HANDOFF_SMTP_PASSWORD"),
+            starttls=_flag("HANDOFF_SMTP_STARTTLS", True),
+        )
+    if kind == "webhook":
+        url = os.environ.get("HANDOFF_WEBHOOK_URL")
+        if not url:
+            raise ValueError("HANDOFF_NOTIFIER=webhook needs HANDOFF_WEBHOOK_URL")
+        return WebhookNotifier(url)
+    if kind != "log":
+        raise ValueError(f"HANDOFF_NOTIFIER={kind!r}; allowed: log, smtp, webhook")
+    return LogNotifier()

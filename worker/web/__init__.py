@@ -1,0 +1,1 @@
+"""Server-rendered web pages: the approval inbox, deal timelines, the stall board, links."""
