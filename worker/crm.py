@@ -17,10 +17,41 @@ def make_connector(settings: Settings, policy: Policy) -> CrmConnector:
         token = settings.hubspot_token or settings.sandbox_token
         return HubSpotConnector(access_token=token, host=settings.hubspot_host, mapping=overrides)
     if settings.crm == "salesforce":
-        from connectors.salesforce import connector_from_settings
-
-        return connector_from_settings(settings, overrides)
+        return _salesforce(settings, overrides)
     return MemoryConnector(deals=sample_deals())
+
+
+def _salesforce(settings: Settings, overrides: dict[str, str]) -> CrmConnector:
+    """Salesforce auth mode from which credentials are set: session id, JWT key file,
+    client credentials, or username/password (SOAP, or OAuth with a consumer key)."""
+    from connectors.salesforce import SalesforceAuth, SalesforceConnector
+
+    s = settings
+    if s.salesforce_session_id:
+        auth = SalesforceAuth(
+            mode="session", session_id=s.salesforce_session_id,
+            instance_url=s.salesforce_instance_url,
+        )
+    elif s.salesforce_private_key_file:
+        auth = SalesforceAuth(
+            mode="jwt_bearer", username=s.salesforce_username, consumer_key=s.salesforce_consumer_key,
+            private_key_file=s.salesforce_private_key_file, domain=s.salesforce_domain,
+        )
+    elif s.salesforce_username:
+        auth = SalesforceAuth(
+            mode="password", username=s.salesforce_username, password=s.salesforce_password,
+            security_token=s.salesforce_security_token, consumer_key=s.salesforce_consumer_key,
+            consumer_secret=s.salesforce_consumer_secret, domain=s.salesforce_domain,
+        )
+    else:
+        auth = SalesforceAuth(
+            mode="client_credentials", consumer_key=s.salesforce_consumer_key,
+            consumer_secret=s.salesforce_consumer_secret, domain=s.salesforce_domain,
+        )
+    return SalesforceConnector(
+        auth, login_host=s.salesforce_login_host, ca_file=s.salesforce_ca_file,
+        field_mapping=overrides,
+    )
 
 
 def sample_deals() -> list:  # type: ignore[type-arg]

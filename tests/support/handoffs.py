@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.notify import Notice
@@ -107,6 +111,8 @@ async def terminate_started(client: Client, task_queue: str) -> None:
     for wf_id in _started.pop(task_queue, []):
         handle = client.get_workflow_handle(wf_id)
         rounds = (await status(handle)).approval_round
+        for target in [wf_id, *(names.discount_approval_id(wf_id, r) for r in range(1, rounds + 1))]:
+            await _await_no_pending_activities(client, target)
         # the time-skipping server does not apply parent-close policies: end children too
         for target in [wf_id, *(names.discount_approval_id(wf_id, r) for r in range(1, rounds + 1))]:
             try:
@@ -114,6 +120,28 @@ async def terminate_started(client: Client, task_queue: str) -> None:
             except RPCError as exc:  # already complete
                 if exc.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
                     raise
+
+
+async def _await_no_pending_activities(client: Client, wf_id: str, timeout: float = 10) -> None:
+    """The test server leaks a time-skipping lock for an activity that is still running
+    when its workflow ends (temporalio/sdk-java#1138), so let activities finish first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        desc = await client.workflow_service.describe_workflow_execution(
+            DescribeWorkflowExecutionRequest(
+                namespace=client.namespace, execution=WorkflowExecution(workflow_id=wf_id)
+            )
+        )
+        if not desc.pending_activities:
+            return
+        await asyncio.sleep(0.05)
+
+
+async def skip(env: WorkflowEnvironment, handle: WorkflowHandle[Any, Any], delta: timedelta) -> None:
+    """Skip time once the handoff is idle: sleeping while an activity runs can leave the
+    test server's time-skipping lock held (temporalio/sdk-java#1138)."""
+    await _await_no_pending_activities(env.client, handle.id)
+    await env.sleep(delta)
 
 
 async def start(

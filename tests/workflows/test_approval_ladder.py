@@ -21,6 +21,7 @@ from support.handoffs import (
     deal_id_of,
     give_evidence,
     handoff_worker,
+    skip,
     make_deal,
     policy_with,
     signal,
@@ -53,7 +54,7 @@ async def test_approver_is_reminded_before_the_deadline(
 ) -> None:
     """20h into a 1-day tier with a 4h reminder, the manager is asked again."""
     async with at_manager_tier(time_env, task_queue) as (handle, notifier, _):
-        await time_env.sleep(timedelta(hours=21))
+        await skip(time_env, handle, timedelta(hours=21))
         st = await until(handle, lambda s: any(h.kind == "reminder" for h in s.history))
         assert any("[reminder]" in s for s in notifier.subjects_for(MANAGER))
         assert st.owner == [MANAGER] and st.pending_approval is not None
@@ -65,7 +66,7 @@ async def test_overdue_approval_escalates_to_the_next_approver(
 ) -> None:
     """Past the tier's deadline the VP is added and can decide the manager's tier."""
     async with at_manager_tier(time_env, task_queue) as (handle, notifier, _):
-        await time_env.sleep(timedelta(hours=25))
+        await skip(time_env, handle, timedelta(hours=25))
         st = await until(handle, lambda s: bool(s.pending_approval and s.pending_approval.escalated))
         assert st.owner == [MANAGER, VP]
         assert st.sla_state == "escalated"
@@ -80,7 +81,7 @@ async def test_exhausted_ladder_parks_as_an_exception(
 ) -> None:
     """When the escalation also passes, the deal parks on approval_timeout for sales ops."""
     async with at_manager_tier(time_env, task_queue) as (handle, _, crm):
-        await time_env.sleep(timedelta(hours=49))
+        await skip(time_env, handle, timedelta(hours=49))
         st = await until(handle, lambda s: s.waiting_on == WaitingOn.EXCEPTION)
         assert st.owner == [SALES_OPS]
         assert [e.kind for e in st.exceptions if e.resolved_at is None] == ["approval_timeout"]
@@ -100,7 +101,7 @@ async def test_exhausted_ladder_rejects_when_policy_says_so(
     """With on_exhausted: reject, the owner is asked for new terms instead."""
     policy = policy_with(discounts__on_exhausted="reject")
     async with at_manager_tier(time_env, task_queue, policy) as (handle, _, _):
-        await time_env.sleep(timedelta(hours=49))
+        await skip(time_env, handle, timedelta(hours=49))
         st = await until(handle, lambda s: s.waiting_on == WaitingOn.TERMS_UPDATE)
         assert st.owner == [OWNER]
         assert "exhausted" in st.waiting_for
