@@ -7,11 +7,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from api.helpers import api_client, make_settings
 from temporalio.testing import WorkflowEnvironment
 
 from worker.settings import Settings
-
-from api.helpers import api_client, make_settings
 
 
 @pytest.fixture
@@ -20,7 +19,9 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def http(dev_env: WorkflowEnvironment, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def http(
+    dev_env: WorkflowEnvironment, settings: Settings
+) -> AsyncIterator[httpx.AsyncClient]:
     """The API over ASGI, bound to the dev server's client."""
     async with api_client(settings, dev_env.client) as client:
         yield client

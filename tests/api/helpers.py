@@ -10,9 +10,6 @@ from typing import Any
 
 import httpx
 from pydantic import SecretStr
-from temporalio.client import Client, WorkflowHandle
-
-from connectors.memory import MemoryConnector
 from support.handoffs import (
     MANAGER,
     OPS,
@@ -26,6 +23,9 @@ from support.handoffs import (
     terminate_started,
     until,
 )
+from temporalio.client import Client, WorkflowHandle
+
+from connectors.memory import MemoryConnector
 from worker.api import create_app
 from worker.links import SignedLinks
 from worker.main import build_worker

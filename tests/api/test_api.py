@@ -9,19 +9,19 @@ from typing import Any
 import httpx
 import pytest
 from api.helpers import TOKENS, bearer, deal_at_tier, deal_path
+from support.handoffs import MANAGER, OPS, OWNER, VP, status, until
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from support.handoffs import MANAGER, OPS, OWNER, VP, status, until
 from worker.api import create_app
 from worker.settings import Settings
 
 
 async def eventually(
-    fetch: Callable[[], Any], check: Callable[[Any], bool], timeout: float = 10
+    fetch: Callable[[], Any], check: Callable[[Any], bool], within: float = 10
 ) -> Any:
     """Poll an async `fetch` until `check` holds (visibility is eventually consistent)."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         value = await fetch()
         if check(value):
@@ -63,7 +63,8 @@ async def test_authorisation_matrix(
         assert owner.json()["error"] == "refused"
         assert f"{OWNER} is not an approver of the sales_manager tier" in owner.json()["reason"]
         vp_early = await http.post(url, json=body, headers=bearer(VP))
-        assert vp_early.status_code == 403 and "is not an approver" in vp_early.json()["reason"]
+        assert vp_early.status_code == 403
+        assert "is not an approver" in vp_early.json()["reason"]
 
         assert (await http.post(url, json=body, headers=bearer(MANAGER))).status_code == 200
         await until(handle, lambda s: bool(s.pending_approval)
@@ -94,12 +95,15 @@ async def test_bad_bodies_are_422_naming_the_field(
     """An empty reason or a 150% discount names the field that is wrong."""
     r = await http.post("/api/deals/memory/D-X/reject", headers=bearer(MANAGER),
                         json={"reason": "   "})
-    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "reason"]
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "reason"]
     r = await http.post("/api/deals/memory/D-X/terms", headers=bearer(OWNER),
                         json={"discount_percent": 150})
-    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "discount_percent"]
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "discount_percent"]
     r = await http.get("/api/approvals", params={"approver": "x' OR 1=1"}, headers=bearer(OWNER))
-    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "approver"]
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["query", "approver"]
 
 
 async def test_refused_action_is_409_with_the_workflows_reason(
@@ -114,7 +118,8 @@ async def test_refused_action_is_409_with_the_workflows_reason(
                             "reason": "no handoff is waiting for acceptance"}
         r = await http.post(deal_path(handle, "exceptions/resolve"), headers=bearer(OWNER),
                             json={"kind": "credit_hold", "note": "paid"})
-        assert r.status_code == 409 and "no open 'credit_hold' exception" in r.json()["reason"]
+        assert r.status_code == 409
+        assert "no open 'credit_hold' exception" in r.json()["reason"]
         history = (await status(handle)).history
         assert not any(h.kind == "refused" for h in history)  # updates refuse before history
 
@@ -172,8 +177,10 @@ async def test_pending_approvals_list_each_approvers_items(
             return [i for i in r.json() if i["deal_id"] == deal_id]
 
         mine = await eventually(lambda: listed(MANAGER), bool)
-        assert mine[0]["tier"] == "sales_manager" and mine[0]["approvers"] == [MANAGER]
-        assert mine[0]["due_at"] and mine[0]["discount_percent"] == 30
+        assert mine[0]["tier"] == "sales_manager"
+        assert mine[0]["approvers"] == [MANAGER]
+        assert mine[0]["due_at"]
+        assert mine[0]["discount_percent"] == 30
         assert mine[0]["margin_percent"] == 14.3
         assert await listed(VP) == []
 
@@ -188,7 +195,8 @@ async def test_health_and_readiness(
     app = create_app(settings, dead)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         r = await c.get("/readyz")
-    assert r.status_code == 503 and r.json()["error"] == "unavailable"
+    assert r.status_code == 503
+    assert r.json()["error"] == "unavailable"
 
 
 async def test_openapi_schema_documents_the_actions(http: httpx.AsyncClient) -> None:
@@ -196,7 +204,8 @@ async def test_openapi_schema_documents_the_actions(http: httpx.AsyncClient) -> 
     schema = (await http.get("/openapi.json")).json()
     approve = schema["paths"]["/api/deals/{crm}/{deal_id}/approve"]["post"]
     assert set(approve["responses"]) >= {"200", "401", "403", "404", "409", "422"}
-    assert "/api/stuck" in schema["paths"] and "/api/approvals" in schema["paths"]
+    assert "/api/stuck" in schema["paths"]
+    assert "/api/approvals" in schema["paths"]
     assert "approver" not in schema["components"]["schemas"]["DecisionBody"]["properties"]
     assert set(TOKENS)  # tokens never appear in the schema
     assert not any(t in str(schema) for t in TOKENS.values())

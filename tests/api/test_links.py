@@ -17,10 +17,10 @@ from api.helpers import (
     path_of,
     same_state,
 )
+from support.handoffs import MANAGER, OWNER, VP, status, until
 from temporalio.testing import WorkflowEnvironment
 
 from activities.notify import ApprovalNotice
-from support.handoffs import MANAGER, OWNER, VP, status, until
 from worker.auth import SESSION_COOKIE
 from worker.links import LinkClaims, LinkTampered, SignedLinks
 from worker.settings import Settings
@@ -37,8 +37,11 @@ async def test_get_shows_the_decision_and_never_changes_state(
             r = await http.get(link)
             assert r.status_code == 200
         page = r.text
-        assert "Approve this discount?" in page and "Deal D-" in page
-        assert "30%" in page and "14.3%" in page and 'name="reason"' in page
+        assert "Approve this discount?" in page
+        assert "Deal D-" in page
+        assert "30%" in page
+        assert "14.3%" in page
+        assert 'name="reason"' in page
         assert r.headers["referrer-policy"] == "no-referrer"
         assert same_state(before, await status(handle))
         assert before.approvals == []
@@ -57,9 +60,11 @@ async def test_post_decides_once_as_the_links_approver(
         assert [(a.approver, a.reason) for a in st.approvals] == [(MANAGER, "Anchor customer")]
 
         again = await http.post(path_of(links["approve"]), data={"reason": "twice"})
-        assert again.status_code == 410 and "already used" in again.text
+        assert again.status_code == 410
+        assert "already used" in again.text
         sibling = await http.get(path_of(links["reject"]))
-        assert sibling.status_code == 410 and "already used" in sibling.text
+        assert sibling.status_code == 410
+        assert "already used" in sibling.text
         assert len((await status(handle)).approvals) == 1
 
 
@@ -70,7 +75,8 @@ async def test_missing_reason_is_refused_and_the_link_stays_usable(
     async with deal_at_tier(dev_env.client, task_queue, settings) as (handle, _, notifier):
         link = path_of(links_sent_to(notifier, MANAGER)["reject"])
         r = await http.post(link, data={"reason": "  "})
-        assert r.status_code == 422 and "A reason is required" in r.text
+        assert r.status_code == 422
+        assert "A reason is required" in r.text
         assert (await status(handle)).approvals == []
         assert (await http.get(link)).status_code == 200
 
@@ -109,7 +115,8 @@ async def test_expired_link_is_refused(
             clock=lambda: later,
         )
         r = await http.post(link, data={"reason": "late"})
-        assert r.status_code == 410 and "This link expired at" in r.text
+        assert r.status_code == 410
+        assert "This link expired at" in r.text
         assert (await status(handle)).approvals == []
 
 
@@ -145,7 +152,8 @@ async def test_link_used_while_signed_in_as_someone_else_is_refused(
         http.cookies.set(SESSION_COOKIE, TOKENS[OWNER])
         r = await http.post(link, data={"reason": "forwarded to me"})
         http.cookies.clear()
-        assert r.status_code == 403 and f"signed in as {OWNER}" in r.text
+        assert r.status_code == 403
+        assert f"signed in as {OWNER}" in r.text
         assert (await status(handle)).approvals == []
 
 
@@ -166,9 +174,11 @@ async def test_link_of_a_superseded_round_is_refused(
             assert r.status_code == 409
             assert "terms changed since this link was sent" in r.text
         st = await status(handle)
-        assert st.approvals == [] and st.pending_approval is not None
+        assert st.approvals == []
+        assert st.pending_approval is not None
         new = path_of(links_sent_to(notifier, MANAGER)["approve"])
-        assert new != old and (await http.get(new)).status_code == 200
+        assert new != old
+        assert (await http.get(new)).status_code == 200
 
 
 def test_verify_rejects_a_token_signed_with_another_secret(settings: Settings) -> None:
