@@ -79,9 +79,12 @@ class DevStack:
             env["HANDOFF_HUBSPOT_HOST"] = f"http://127.0.0.1:{port}"
             env.setdefault("HANDOFF_HUBSPOT_APP_SECRET", "handoff-dev-app-secret")
         elif self.crm == "salesforce":
-            env["HANDOFF_SALESFORCE_INSTANCE_URL"] = f"https://127.0.0.1:{port}"
+            # the sandbox's built-in connected app (client-credentials flow)
             env["HANDOFF_SALESFORCE_LOGIN_HOST"] = f"127.0.0.1:{port}"
             env["HANDOFF_SALESFORCE_CA_FILE"] = str(self.state_dir / "sandbox-ca.pem")
+            env["HANDOFF_SALESFORCE_DOMAIN"] = "handoff-sandbox.my"
+            env["HANDOFF_SALESFORCE_CONSUMER_KEY"] = "handoff-sandbox-consumer"
+            env["HANDOFF_SALESFORCE_CONSUMER_SECRET"] = "handoff-sandbox-secret"
         return env
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:

@@ -149,11 +149,27 @@ async def start(
     crm: str = "memory", **overrides: Any,
 ) -> WorkflowHandle[LeadToCash, DealStatus]:
     inp = lead_to_cash_input(crm, deal_id, policy or default_policy())
-    _started.setdefault(task_queue, []).append(names.lead_to_cash_id(crm, deal_id))
-    return await client.start_workflow(
-        LeadToCash.run, inp.model_copy(update=overrides), id=names.lead_to_cash_id(crm, deal_id),
-        task_queue=task_queue,
+    wf_id = names.lead_to_cash_id(crm, deal_id)
+    _started.setdefault(task_queue, []).append(wf_id)
+    first = await client.start_workflow(
+        LeadToCash.run, inp.model_copy(update=overrides), id=wf_id, task_queue=task_queue
     )
+    first_run_ids[wf_id] = first.run_id or ""
+    # a handle not pinned to the first run follows continue-as-new
+    return client.get_workflow_handle_for(LeadToCash.run, wf_id)
+
+
+#: workflow id → the run id `start` began with (to see continue-as-new happen)
+first_run_ids: dict[str, str] = {}
+
+
+async def current_run_id(client: Client, wf_id: str) -> str:
+    desc = await client.workflow_service.describe_workflow_execution(
+        DescribeWorkflowExecutionRequest(
+            namespace=client.namespace, execution=WorkflowExecution(workflow_id=wf_id)
+        )
+    )
+    return desc.workflow_execution_info.execution.run_id
 
 
 async def status(handle: WorkflowHandle[Any, Any]) -> DealStatus:

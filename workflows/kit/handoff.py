@@ -128,6 +128,7 @@ class HandoffWorkflow:
         handler, msg, reason = self._resolve(name, args)
         if handler is None or reason:
             self.refuse(name, reason, raw_claimed_by(args))
+            self._changed = True  # wake the wait loop: its history grew
             return
         await handler.apply(msg)
         self._changed = True
