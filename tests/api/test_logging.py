@@ -12,7 +12,7 @@ import httpx
 import pytest
 import structlog
 from api.helpers import LINK_SECRET, TOKENS, bearer, deal_at_tier, deal_path, links_sent_to, path_of
-from support.handoffs import MANAGER
+from support.handoffs import MANAGER, until
 from temporalio.testing import WorkflowEnvironment
 
 from worker.logging import configure_logging, deal_context, register_secrets
@@ -112,6 +112,8 @@ async def test_api_scenario_logs_ids_but_no_tokens_or_links(
         r = await http.post(deal_path(handle, "approve"), headers=bearer(MANAGER),
                             json={"reason": "Good logo"})
         assert r.status_code == 200
+        await until(handle, lambda s: s.pending_approval is not None
+                    and s.pending_approval.tier == "vp")
         assert (await http.get(path_of(link))).status_code == 409  # no longer pending
         await http.post(deal_path(handle, "approve"), headers={"Authorization": "Bearer leak-me"},
                         json={"reason": "x"})
