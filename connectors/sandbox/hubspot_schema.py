@@ -141,7 +141,7 @@ def _system() -> list[PropertyDef]:
 
 
 HANDOFF_DEAL_TEXT = """handoff_stage handoff_status handoff_owner scope site_notes primary_contact
-    promised billing_contact po_number handoff_last_write handoff_owner_email"""
+    promised billing_contact po_number handoff_last_write handoff_owner_email handoff_key"""
 HANDOFF_DEAL_NUMBERS = "approved_discount real_margin cost discount_percent"
 EVIDENCE_CHECKBOXES = "need_confirmed budget_confirmed decision_maker_identified timeline_confirmed"
 

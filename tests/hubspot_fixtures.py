@@ -1,0 +1,83 @@
+"""Helpers for the HubSpot tests: a sandbox on a free port, its control endpoints, raw
+API calls with the sandbox token, and connectors that record their backoff sleeps.
+
+Test modules import these and wrap them in their own pytest fixtures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from connectors.hubspot import HubSpotConnector
+from connectors.sandbox.common import FaultSettings, free_port, serve_in_thread
+from connectors.sandbox.hubspot import create_app
+
+TOKEN = "handoff-sandbox"
+
+
+@dataclass
+class HubSpotSandbox:
+    """A running sandbox: its base URL, an HTTP client, and the connectors made for it."""
+
+    base: str
+    http: httpx.Client
+    sleeps: list[float] = field(default_factory=list)
+    connectors: list[HubSpotConnector] = field(default_factory=list)
+
+    def control(self, method: str, path: str, body: Any = None) -> Any:
+        response = self.http.request(method, f"{self.base}/_sandbox/{path}", json=body)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def faults(self, **settings: Any) -> None:
+        self.control("POST", "faults", FaultSettings(**settings).model_dump())
+
+    def limits(self, **limits: Any) -> None:
+        self.control("POST", "limits", limits)
+
+    def lose_responses(self, count: int) -> None:
+        self.control("POST", "lost-responses", {"count": count})
+
+    def activity(self, deal_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.control("GET", f"deals/{deal_id}/activity")
+        return result
+
+    def stats(self) -> dict[str, int]:
+        result: dict[str, int] = self.control("GET", "stats")
+        return result
+
+    def api(
+        self, method: str, path: str, *, token: str | None = TOKEN, **kw: Any
+    ) -> httpx.Response:
+        """A raw API call (for wire-level checks), with the sandbox token unless told."""
+        headers = dict(kw.pop("headers", {}))
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        return self.http.request(method, f"{self.base}{path}", headers=headers, **kw)
+
+    def connector(self, **kw: Any) -> HubSpotConnector:
+        """A connector to this sandbox that records (and skips) its backoff sleeps."""
+        kw.setdefault("sleep", self.sleeps.append)
+        kw.setdefault("access_token", TOKEN)
+        connector = HubSpotConnector(host=self.base, **kw)
+        self.connectors.append(connector)
+        return connector
+
+
+@contextmanager
+def running_sandbox(store_path: Path | None = None, **app_kw: Any) -> Iterator[HubSpotSandbox]:
+    """Serve a fresh (seeded) sandbox on a free loopback port."""
+    app = create_app(store_path, token=TOKEN, **app_kw)
+    with serve_in_thread(app, port=free_port()) as base, httpx.Client(timeout=10) as http:
+        sandbox = HubSpotSandbox(base=base, http=http)
+        try:
+            yield sandbox
+        finally:
+            for connector in sandbox.connectors:
+                connector.close()
