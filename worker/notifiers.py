@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import smtplib
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 
 import httpx
@@ -46,7 +46,7 @@ class SmtpNotifier:
     port: int = 587
     sender: str = "handoff@localhost"
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
     starttls: bool = True
 
     def send(self, notice: Notice) -> None:
@@ -66,7 +66,7 @@ class SmtpNotifier:
 class WebhookNotifier:
     """Posts `{"text": ...}` to an incoming webhook (Slack, Teams, Mattermost...)."""
 
-    url: str
+    url: str = field(repr=False)  # the URL is the credential
     timeout_s: float = WEBHOOK_TIMEOUT_S
 
     def payload(self, notice: Notice) -> dict[str, object]:
