@@ -6,7 +6,7 @@ group is where to push. Used by `GET /api/stuck`, the `/stuck` page and `handoff
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -17,8 +17,6 @@ from workflows.messages import DealStatus
 from workflows.names import WaitingOn
 
 SlaLevel = Literal["ok", "due_soon", "breached", "escalated", "paused"]
-#: Without a reminder time of its own, a wait is "due soon" this long before its deadline.
-DUE_SOON = timedelta(days=1)
 _SEVERITY: dict[SlaLevel, int] = {"breached": 0, "escalated": 1, "due_soon": 2, "paused": 3,
                                   "ok": 4}
 
@@ -67,14 +65,13 @@ class StallBoard(BaseModel):
 
 
 def sla_level(reported: str, due_at: datetime | None, now: datetime) -> SlaLevel:
-    """The board's SLA state from the workflow's own, re-judged at `now`."""
+    """The workflow's SLA state (it knows each wait's reminder time), with the deadline
+    re-judged at `now`: a wait past its due time is breached whatever was reported."""
     if reported in ("paused", "escalated"):
         return reported  # type: ignore[return-value]
     if reported == "breached" or (due_at is not None and now >= due_at):
         return "breached"
-    if reported == "due_soon" or (due_at is not None and due_at - now <= DUE_SOON):
-        return "due_soon"
-    return "ok"
+    return "due_soon" if reported == "due_soon" else "ok"
 
 
 def item_for(st: DealStatus, now: datetime) -> StallItem:
