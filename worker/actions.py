@@ -18,8 +18,13 @@ from workflows.messages import DealStatus, Receipt
 from workflows.names import QUERY_STATUS, lead_to_cash_id
 
 #: Phrases in a refusal that mean "you are not allowed", not "not now".
-FORBIDDEN_PHRASES = ("is not an approver", "may not", "is not in team", "only the deal owner",
-                     "is not asked")
+FORBIDDEN_PHRASES = (
+    "is not an approver",
+    "may not",
+    "is not in team",
+    "only the deal owner",
+    "is not asked",
+)
 ReasonClass = Literal["forbidden", "conflict"]
 #: How long a status query may take before the handoff counts as unavailable.
 QUERY_TIMEOUT_S = 10.0
@@ -64,7 +69,7 @@ def refusal_reason(message: str, err: WorkflowUpdateFailedError) -> str:
     cause = err.cause
     text = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
     prefix = f"{message} refused: "
-    return text[len(prefix):] if text.startswith(prefix) else text
+    return text[len(prefix) :] if text.startswith(prefix) else text
 
 
 async def _not_found(client: Client, crm: str, deal_id: str) -> ActionError:

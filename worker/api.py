@@ -105,8 +105,9 @@ async def act(
     request: Request, user: Identity, crm: str, deal_id: str, message: Msg, payload: dict[str, Any]
 ) -> Receipt:
     """Send one action as `user`; count and log refusals. Shared with the web pages."""
-    bind_deal_context(crm=crm, deal_id=deal_id, workflow_id=lead_to_cash_id(crm, deal_id),
-                      approver=user.email)
+    bind_deal_context(
+        crm=crm, deal_id=deal_id, workflow_id=lead_to_cash_id(crm, deal_id), approver=user.email
+    )
     try:
         receipt = await actions.send(client_of(request), crm, deal_id, message, payload)
     except Refused as err:
@@ -119,7 +120,8 @@ async def act(
 
 @router.get("/approvals", tags=["approvals"])
 async def list_approvals(
-    request: Request, user: User,
+    request: Request,
+    user: User,
     approver: Annotated[
         str | None, Query(pattern=EMAIL_PATTERN, description="Only this approver's items.")
     ] = None,
@@ -129,65 +131,92 @@ async def list_approvals(
 
 
 @router.post("/deals/{crm}/{deal_id}/approve", tags=["approvals"])
-async def approve(request: Request, user: User, crm: CrmPath, deal_id: DealPath,
-                  body: DecisionBody) -> Receipt:
+async def approve(
+    request: Request, user: User, crm: CrmPath, deal_id: DealPath, body: DecisionBody
+) -> Receipt:
     """Approve the pending tier as the authenticated user (who must be asked for it)."""
-    return await act(request, user, crm, deal_id, Msg.APPROVE,
-                     {"approver": user.email, "reason": body.reason})
+    return await act(
+        request, user, crm, deal_id, Msg.APPROVE, {"approver": user.email, "reason": body.reason}
+    )
 
 
 @router.post("/deals/{crm}/{deal_id}/reject", tags=["approvals"])
-async def reject(request: Request, user: User, crm: CrmPath, deal_id: DealPath,
-                 body: DecisionBody) -> Receipt:
+async def reject(
+    request: Request, user: User, crm: CrmPath, deal_id: DealPath, body: DecisionBody
+) -> Receipt:
     """Reject the pending tier as the authenticated user, with the reason."""
-    return await act(request, user, crm, deal_id, Msg.REJECT,
-                     {"approver": user.email, "reason": body.reason})
+    return await act(
+        request, user, crm, deal_id, Msg.REJECT, {"approver": user.email, "reason": body.reason}
+    )
 
 
 @router.post("/deals/{crm}/{deal_id}/exceptions", tags=["deals"])
-async def raise_exception(request: Request, user: User, crm: CrmPath, deal_id: DealPath,
-                          body: ExceptionBody) -> Receipt:
+async def raise_exception(
+    request: Request, user: User, crm: CrmPath, deal_id: DealPath, body: ExceptionBody
+) -> Receipt:
     """Raise an exception (pauses the stage clock and routes it to its owner)."""
-    return await act(request, user, crm, deal_id, Msg.RAISE_EXCEPTION,
-                     {"kind": body.kind, "by": user.email, "note": body.note})
+    return await act(
+        request,
+        user,
+        crm,
+        deal_id,
+        Msg.RAISE_EXCEPTION,
+        {"kind": body.kind, "by": user.email, "note": body.note},
+    )
 
 
 @router.post("/deals/{crm}/{deal_id}/exceptions/resolve", tags=["deals"])
-async def resolve_exception(request: Request, user: User, crm: CrmPath, deal_id: DealPath,
-                            body: ExceptionBody) -> Receipt:
+async def resolve_exception(
+    request: Request, user: User, crm: CrmPath, deal_id: DealPath, body: ExceptionBody
+) -> Receipt:
     """Resolve an open exception (its owner, escalation target or the deal owner)."""
-    return await act(request, user, crm, deal_id, Msg.RESOLVE_EXCEPTION,
-                     {"kind": body.kind, "by": user.email, "note": body.note})
+    return await act(
+        request,
+        user,
+        crm,
+        deal_id,
+        Msg.RESOLVE_EXCEPTION,
+        {"kind": body.kind, "by": user.email, "note": body.note},
+    )
 
 
 @router.post("/deals/{crm}/{deal_id}/evidence", tags=["deals"])
-async def add_evidence(request: Request, user: User, crm: CrmPath, deal_id: DealPath,
-                       body: EvidenceBody) -> Receipt:
+async def add_evidence(
+    request: Request, user: User, crm: CrmPath, deal_id: DealPath, body: EvidenceBody
+) -> Receipt:
     """Record typed evidence given by the authenticated user."""
     payload = {"kind": body.kind, "by": user.email, "ref": body.ref, "note": body.note}
-    return await act(request, user, crm, deal_id, Msg.ADD_EVIDENCE,
-                     {k: v for k, v in payload.items() if v is not None})
+    return await act(
+        request,
+        user,
+        crm,
+        deal_id,
+        Msg.ADD_EVIDENCE,
+        {k: v for k, v in payload.items() if v is not None},
+    )
 
 
 @router.post("/deals/{crm}/{deal_id}/accept", tags=["deals"])
-async def accept_handoff(request: Request, user: User, crm: CrmPath, deal_id: DealPath,
-                         body: AcceptBody) -> Receipt:
+async def accept_handoff(
+    request: Request, user: User, crm: CrmPath, deal_id: DealPath, body: AcceptBody
+) -> Receipt:
     """Accept a handoff for your team."""
-    return await act(request, user, crm, deal_id, Msg.ACCEPT_HANDOFF,
-                     {"team": body.team, "by": user.email})
+    return await act(
+        request, user, crm, deal_id, Msg.ACCEPT_HANDOFF, {"team": body.team, "by": user.email}
+    )
 
 
 @router.post("/deals/{crm}/{deal_id}/terms", tags=["deals"])
-async def update_terms(request: Request, user: User, crm: CrmPath, deal_id: DealPath,
-                       body: TermsBody) -> Receipt:
+async def update_terms(
+    request: Request, user: User, crm: CrmPath, deal_id: DealPath, body: TermsBody
+) -> Receipt:
     """Propose new terms (the deal owner or sales manager); affected approvals re-run."""
     payload = {"by": user.email, **body.model_dump(exclude_none=True)}
     return await act(request, user, crm, deal_id, Msg.UPDATE_TERMS, payload)
 
 
 @router.get("/deals/{crm}/{deal_id}/status", tags=["deals"])
-async def deal_status(request: Request, user: User, crm: CrmPath,
-                      deal_id: DealPath) -> DealStatus:
+async def deal_status(request: Request, user: User, crm: CrmPath, deal_id: DealPath) -> DealStatus:
     """Where the handoff stands: stage, what it waits on, from whom, until when, history."""
     return await actions.get_status(client_of(request), crm, deal_id)
 
@@ -232,8 +261,9 @@ class RequestMetrics:
             await self.app(scope, receive, send_status)
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            self.metrics.observe_request(scope["method"], route, status[0],
-                                         time.perf_counter() - started)
+            self.metrics.observe_request(
+                scope["method"], route, status[0], time.perf_counter() - started
+            )
 
 
 def create_app(
@@ -244,8 +274,10 @@ def create_app(
     from worker.web.pages import router as page_router
     from worker.web.render import templates
 
-    register_secrets(*(t.get_secret_value() for t in settings.api_tokens.values()),
-                     settings.link_secret.get_secret_value() if settings.link_secret else None)
+    register_secrets(
+        *(t.get_secret_value() for t in settings.api_tokens.values()),
+        settings.link_secret.get_secret_value() if settings.link_secret else None,
+    )
     app = FastAPI(
         title="Handoff",
         version="1",
@@ -296,7 +328,13 @@ async def run_api(settings: Settings, *, extra_routers: Sequence[APIRouter] = ()
 
     client = await connect(settings)
     app = create_app(settings, client, extra_routers=extra_routers)
-    config = uvicorn.Config(app, host=settings.api_host, port=settings.api_port,
-                            log_config=None, proxy_headers=True, server_header=False)
+    config = uvicorn.Config(
+        app,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_config=None,
+        proxy_headers=True,
+        server_header=False,
+    )
     log.info("api started", url=settings.public_url, temporal=settings.temporal_address)
     await uvicorn.Server(config).serve()

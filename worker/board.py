@@ -17,8 +17,13 @@ from workflows.messages import DealStatus
 from workflows.names import WaitingOn
 
 SlaLevel = Literal["ok", "due_soon", "breached", "escalated", "paused"]
-_SEVERITY: dict[SlaLevel, int] = {"breached": 0, "escalated": 1, "due_soon": 2, "paused": 3,
-                                  "ok": 4}
+_SEVERITY: dict[SlaLevel, int] = {
+    "breached": 0,
+    "escalated": 1,
+    "due_soon": 2,
+    "paused": 3,
+    "ok": 4,
+}
 
 
 class Owed(BaseModel):
@@ -82,15 +87,27 @@ def item_for(st: DealStatus, now: datetime) -> StallItem:
         if exc.resolved_at is None:
             reported = exc.clock.state(now) if exc.clock else "none"
             owes.append(
-                Owed(who=exc.owner, what=f"resolve {exc.kind}: {exc.note}", due_at=exc.due_at,
-                     sla=sla_level(reported, exc.due_at, now))
+                Owed(
+                    who=exc.owner,
+                    what=f"resolve {exc.kind}: {exc.note}",
+                    due_at=exc.due_at,
+                    sla=sla_level(reported, exc.due_at, now),
+                )
             )
     return StallItem(
-        workflow_id=st.workflow_id, crm=st.crm, deal_id=st.deal_id,
-        deal_name=st.deal_name or st.deal_id, stage=st.stage, waiting_on=st.waiting_on.value,
-        waiting_for=st.waiting_for, owner=st.owner, since=st.since,
+        workflow_id=st.workflow_id,
+        crm=st.crm,
+        deal_id=st.deal_id,
+        deal_name=st.deal_name or st.deal_id,
+        stage=st.stage,
+        waiting_on=st.waiting_on.value,
+        waiting_for=st.waiting_for,
+        owner=st.owner,
+        since=st.since,
         age_seconds=max((now - st.since).total_seconds(), 0.0) if st.since else 0.0,
-        due_at=st.due_at, sla=sla, owes=owes,
+        due_at=st.due_at,
+        sla=sla,
+        owes=owes,
     )
 
 
@@ -111,8 +128,10 @@ def build_board(statuses: list[DealStatus], now: datetime) -> StallBoard:
         generated_at=now,
         total=sum(len(v) for v in groups.values()),
         counts=counts,
-        groups=[StallGroup(waiting_on=k, items=groups[k])
-                for k in sorted(groups, key=lambda k: order.index(WaitingOn(k)))],
+        groups=[
+            StallGroup(waiting_on=k, items=groups[k])
+            for k in sorted(groups, key=lambda k: order.index(WaitingOn(k)))
+        ],
     )
 
 
@@ -133,21 +152,33 @@ def _when(at: datetime | None) -> str:
 
 def render_text(board: StallBoard) -> str:
     """The board as plain text for `handoff stuck` (no colours, fits 100 columns)."""
-    summary = ", ".join(f"{n} {level.replace('_', ' ')}" for level, n in
-                        sorted(board.counts.items(), key=lambda kv: _SEVERITY[kv[0]]) if n)
-    lines = [f"Stall board at {board.generated_at:%Y-%m-%d %H:%M} UTC: "
-             f"{board.total} open handoff{'s' if board.total != 1 else ''}"
-             + (f" ({summary})" if summary else "")]
+    summary = ", ".join(
+        f"{n} {level.replace('_', ' ')}"
+        for level, n in sorted(board.counts.items(), key=lambda kv: _SEVERITY[kv[0]])
+        if n
+    )
+    lines = [
+        f"Stall board at {board.generated_at:%Y-%m-%d %H:%M} UTC: "
+        f"{board.total} open handoff{'s' if board.total != 1 else ''}"
+        + (f" ({summary})" if summary else "")
+    ]
     for group in board.groups:
         lines += ["", f"WAITING ON {group.waiting_on.upper()} ({len(group.items)})"]
         for i in group.items:
-            lines.append(f"  {i.sla.upper().replace('_', ' '):<10} {i.crm}/{i.deal_id}  "
-                         f"{i.deal_name}  [{i.stage}]  waiting {_age(i.age_seconds)}")
+            lines.append(
+                f"  {i.sla.upper().replace('_', ' '):<10} {i.crm}/{i.deal_id}  "
+                f"{i.deal_name}  [{i.stage}]  waiting {_age(i.age_seconds)}"
+            )
             for owed in i.owes:
                 who = ", ".join(owed.who) or "nobody"
-                lines.append(f"{'':13}{who} owes {owed.what}, due {_when(owed.due_at)}"
-                             + (f" ({owed.sla.replace('_', ' ')})" if owed.sla != i.sla
-                                or owed is not i.owes[0] else ""))
+                lines.append(
+                    f"{'':13}{who} owes {owed.what}, due {_when(owed.due_at)}"
+                    + (
+                        f" ({owed.sla.replace('_', ' ')})"
+                        if owed.sla != i.sla or owed is not i.owes[0]
+                        else ""
+                    )
+                )
     if not board.groups:
         lines.append("Nothing is stuck.")
     return "\n".join(lines)

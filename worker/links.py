@@ -185,9 +185,15 @@ class SignedLinks:
         tokens = {
             decision: self.sign(
                 LinkClaims(
-                    id=link_id, approver=approver.strip().lower(),
-                    workflow_id=notice.workflow_id, crm=notice.crm, deal_id=notice.deal_id,
-                    round=notice.round, tier=notice.tier, decision=decision, expires=expires,
+                    id=link_id,
+                    approver=approver.strip().lower(),
+                    workflow_id=notice.workflow_id,
+                    crm=notice.crm,
+                    deal_id=notice.deal_id,
+                    round=notice.round,
+                    tier=notice.tier,
+                    decision=decision,
+                    expires=expires,
                 )
             )
             for decision in ("approve", "reject")

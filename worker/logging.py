@@ -82,8 +82,12 @@ def lift_temporal_context(_: WrappedLogger, __: str, event_dict: EventDict) -> E
     for extra_key in ("temporal_workflow", "temporal_activity"):
         info = event_dict.pop(extra_key, None)
         if isinstance(info, dict):
-            for src, dst in (("workflow_id", "workflow_id"), ("workflow_type", "workflow_type"),
-                             ("activity_type", "activity_type"), ("attempt", "attempt")):
+            for src, dst in (
+                ("workflow_id", "workflow_id"),
+                ("workflow_type", "workflow_type"),
+                ("activity_type", "activity_type"),
+                ("attempt", "attempt"),
+            ):
                 if src in info and dst not in event_dict:
                     event_dict[dst] = info[src]
     wf_id = event_dict.get("workflow_id")

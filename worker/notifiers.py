@@ -73,8 +73,12 @@ class WebhookNotifier:
         mentions = ", ".join(notice.to)
         return {
             "text": f"*{notice.subject}*\nFor: {mentions}\n{_body(notice)}",
-            "handoff": {"to": notice.to, "crm": notice.crm, "deal_id": notice.deal_id,
-                        "workflow_id": notice.workflow_id},
+            "handoff": {
+                "to": notice.to,
+                "crm": notice.crm,
+                "deal_id": notice.deal_id,
+                "workflow_id": notice.workflow_id,
+            },
         }
 
     def send(self, notice: Notice) -> None:

@@ -94,13 +94,22 @@ async def pending_approvals(
             continue
         items.append(
             PendingItem(
-                workflow_id=st.workflow_id, crm=st.crm, deal_id=st.deal_id,
-                deal_name=st.deal_name or st.deal_id, round=p.round, tier=p.tier,
-                approvers=p.approvers, asked_at=p.asked_at, due_at=p.due_at,
+                workflow_id=st.workflow_id,
+                crm=st.crm,
+                deal_id=st.deal_id,
+                deal_name=st.deal_name or st.deal_id,
+                round=p.round,
+                tier=p.tier,
+                approvers=p.approvers,
+                asked_at=p.asked_at,
+                due_at=p.due_at,
                 age_seconds=max((now - p.asked_at).total_seconds(), 0.0),
-                escalated=p.escalated, discount_percent=p.discount_percent, amount=p.amount,
+                escalated=p.escalated,
+                discount_percent=p.discount_percent,
+                amount=p.amount,
                 net_amount=round(p.amount * (1 - p.discount_percent / 100), 2),
-                margin_percent=p.margin_percent, sla_state=st.sla_state,
+                margin_percent=p.margin_percent,
+                sla_state=st.sla_state,
             )
         )
     return sorted(items, key=lambda i: i.asked_at)

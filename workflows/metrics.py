@@ -21,8 +21,19 @@ REFUSALS_TOTAL = "handoff_refusals_total"
 
 #: Histogram buckets in seconds: a minute up to a quarter (handoffs wait days).
 DURATION_BUCKETS: tuple[float, ...] = (
-    60, 300, 900, 3_600, 4 * 3_600, 8 * 3_600, 86_400, 2 * 86_400, 3 * 86_400,
-    7 * 86_400, 14 * 86_400, 30 * 86_400, 90 * 86_400,
+    60,
+    300,
+    900,
+    3_600,
+    4 * 3_600,
+    8 * 3_600,
+    86_400,
+    2 * 86_400,
+    3 * 86_400,
+    7 * 86_400,
+    14 * 86_400,
+    30 * 86_400,
+    90 * 86_400,
 )
 
 

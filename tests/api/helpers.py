@@ -70,7 +70,10 @@ async def api_client(settings: Settings, client: Client) -> AsyncIterator[httpx.
 
 @asynccontextmanager
 async def deal_at_tier(
-    client: Client, task_queue: str, settings: Settings, discount: float = 30,
+    client: Client,
+    task_queue: str,
+    settings: Settings,
+    discount: float = 30,
     deal_id: str | None = None,
 ) -> AsyncIterator[tuple[WorkflowHandle[Any, Any], MemoryConnector, RecordingNotifier]]:
     """A memory-CRM deal whose discount waits on the sales manager, with signed links on."""
@@ -78,8 +81,9 @@ async def deal_at_tier(
     crm = MemoryConnector([deal])
     notifier = RecordingNotifier()
     links = SignedLinks.from_settings(settings)
-    async with build_worker(client, task_queue=task_queue, connector=crm, notifier=notifier,
-                            links=links):
+    async with build_worker(
+        client, task_queue=task_queue, connector=crm, notifier=notifier, links=links
+    ):
         try:
             handle = await start(client, task_queue, deal.id)
             await give_evidence(handle, *QUALIFY_EVIDENCE)
@@ -103,11 +107,19 @@ def links_sent_to(notifier: RecordingNotifier, person: str) -> dict[str, str]:
 
 def path_of(url: str) -> str:
     assert url.startswith(BASE), url
-    return url[len(BASE):]
+    return url[len(BASE) :]
 
 
 def same_state(a: DealStatus, b: DealStatus) -> bool:
     """Nothing changed between two statuses (history, decisions, what is pending)."""
-    keys = {"history", "approvals", "pending_approval", "approval_round", "stage", "waiting_on",
-            "owner", "terms"}
+    keys = {
+        "history",
+        "approvals",
+        "pending_approval",
+        "approval_round",
+        "stage",
+        "waiting_on",
+        "owner",
+        "terms",
+    }
     return a.model_dump(include=keys) == b.model_dump(include=keys)

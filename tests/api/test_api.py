@@ -35,14 +35,17 @@ async def test_approver_decides_their_own_item_as_themselves(
 ) -> None:
     """The manager approves with a bearer token; the decision is recorded under their name."""
     async with deal_at_tier(dev_env.client, task_queue, settings) as (handle, _, _):
-        r = await http.post(deal_path(handle, "approve"), headers=bearer(MANAGER),
-                            json={"reason": "Strategic logo"})
+        r = await http.post(
+            deal_path(handle, "approve"), headers=bearer(MANAGER), json={"reason": "Strategic logo"}
+        )
         assert r.status_code == 200, r.text
         assert r.json()["accepted"] is True
-        st = await until(handle, lambda s: bool(s.pending_approval)
-                         and s.pending_approval.tier == "vp")  # type: ignore[union-attr]
+        st = await until(
+            handle, lambda s: bool(s.pending_approval) and s.pending_approval.tier == "vp"
+        )  # type: ignore[union-attr]
         assert [(a.tier, a.approver, a.reason) for a in st.approvals] == [
-            ("sales_manager", MANAGER, "Strategic logo")]
+            ("sales_manager", MANAGER, "Strategic logo")
+        ]
 
 
 async def test_authorisation_matrix(
@@ -67,8 +70,7 @@ async def test_authorisation_matrix(
         assert "is not an approver" in vp_early.json()["reason"]
 
         assert (await http.post(url, json=body, headers=bearer(MANAGER))).status_code == 200
-        await until(handle, lambda s: bool(s.pending_approval)
-                    and s.pending_approval.tier == "vp")  # type: ignore[union-attr]
+        await until(handle, lambda s: bool(s.pending_approval) and s.pending_approval.tier == "vp")  # type: ignore[union-attr]
         manager_late = await http.post(url, json=body, headers=bearer(MANAGER))
         assert manager_late.status_code == 403
         assert "not an approver of the vp tier" in manager_late.json()["reason"]
@@ -82,8 +84,11 @@ async def test_identity_comes_from_the_token_never_the_body(
     """A body naming an approver is refused with 422 and changes nothing."""
     async with deal_at_tier(dev_env.client, task_queue, settings) as (handle, _, _):
         before = await status(handle)
-        r = await http.post(deal_path(handle, "approve"), headers=bearer(OWNER),
-                            json={"approver": MANAGER, "reason": "sneaky"})
+        r = await http.post(
+            deal_path(handle, "approve"),
+            headers=bearer(OWNER),
+            json={"approver": MANAGER, "reason": "sneaky"},
+        )
         assert r.status_code == 422
         assert any(e["loc"][-1] == "approver" for e in r.json()["detail"])
         assert (await status(handle)).approvals == before.approvals == []
@@ -93,12 +98,14 @@ async def test_bad_bodies_are_422_naming_the_field(
     dev_env: WorkflowEnvironment, http: httpx.AsyncClient
 ) -> None:
     """An empty reason or a 150% discount names the field that is wrong."""
-    r = await http.post("/api/deals/memory/D-X/reject", headers=bearer(MANAGER),
-                        json={"reason": "   "})
+    r = await http.post(
+        "/api/deals/memory/D-X/reject", headers=bearer(MANAGER), json={"reason": "   "}
+    )
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["body", "reason"]
-    r = await http.post("/api/deals/memory/D-X/terms", headers=bearer(OWNER),
-                        json={"discount_percent": 150})
+    r = await http.post(
+        "/api/deals/memory/D-X/terms", headers=bearer(OWNER), json={"discount_percent": 150}
+    )
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["body", "discount_percent"]
     r = await http.get("/api/approvals", params={"approver": "x' OR 1=1"}, headers=bearer(OWNER))
@@ -111,13 +118,16 @@ async def test_refused_action_is_409_with_the_workflows_reason(
 ) -> None:
     """Accepting a handoff that waits on an approval is refused with the reason."""
     async with deal_at_tier(dev_env.client, task_queue, settings) as (handle, _, _):
-        r = await http.post(deal_path(handle, "accept"), headers=bearer(OPS),
-                            json={"team": "operations"})
+        r = await http.post(
+            deal_path(handle, "accept"), headers=bearer(OPS), json={"team": "operations"}
+        )
         assert r.status_code == 409
-        assert r.json() == {"error": "refused",
-                            "reason": "no handoff is waiting for acceptance"}
-        r = await http.post(deal_path(handle, "exceptions/resolve"), headers=bearer(OWNER),
-                            json={"kind": "credit_hold", "note": "paid"})
+        assert r.json() == {"error": "refused", "reason": "no handoff is waiting for acceptance"}
+        r = await http.post(
+            deal_path(handle, "exceptions/resolve"),
+            headers=bearer(OWNER),
+            json={"kind": "credit_hold", "note": "paid"},
+        )
         assert r.status_code == 409
         assert "no open 'credit_hold' exception" in r.json()["reason"]
         history = (await status(handle)).history
@@ -133,14 +143,23 @@ async def test_exceptions_evidence_and_terms_are_recorded_as_the_caller(
     """Raise and resolve an exception, give evidence, change terms: each `by` is the caller."""
     async with deal_at_tier(dev_env.client, task_queue, settings) as (handle, _, _):
         h = bearer(OWNER)
-        r = await http.post(deal_path(handle, "exceptions"), headers=h,
-                            json={"kind": "legal_review", "note": "MSA redlines"})
+        r = await http.post(
+            deal_path(handle, "exceptions"),
+            headers=h,
+            json={"kind": "legal_review", "note": "MSA redlines"},
+        )
         assert r.status_code == 200, r.text
-        r = await http.post(deal_path(handle, "exceptions/resolve"), headers=h,
-                            json={"kind": "legal_review", "note": "signed off"})
+        r = await http.post(
+            deal_path(handle, "exceptions/resolve"),
+            headers=h,
+            json={"kind": "legal_review", "note": "signed off"},
+        )
         assert r.status_code == 200, r.text
-        r = await http.post(deal_path(handle, "evidence"), headers=h,
-                            json={"kind": "usage_confirmed", "ref": "crm:note/1"})
+        r = await http.post(
+            deal_path(handle, "evidence"),
+            headers=h,
+            json={"kind": "usage_confirmed", "ref": "crm:note/1"},
+        )
         assert r.status_code == 200, r.text
         r = await http.post(deal_path(handle, "terms"), headers=h, json={"discount_percent": 20})
         assert r.status_code == 200, r.text
@@ -154,11 +173,14 @@ async def test_exceptions_evidence_and_terms_are_recorded_as_the_caller(
 
 async def test_unknown_deal_is_404(dev_env: WorkflowEnvironment, http: httpx.AsyncClient) -> None:
     """Acting on or reading a deal that never started a handoff is a clear 404."""
-    r = await http.post("/api/deals/memory/NO-SUCH/approve", headers=bearer(MANAGER),
-                        json={"reason": "x"})
+    r = await http.post(
+        "/api/deals/memory/NO-SUCH/approve", headers=bearer(MANAGER), json={"reason": "x"}
+    )
     assert r.status_code == 404
-    assert r.json() == {"error": "not_found", "reason": "no handoff for deal 'NO-SUCH' in "
-                        "memory (workflow lead-to-cash-memory-NO-SUCH)"}
+    assert r.json() == {
+        "error": "not_found",
+        "reason": "no handoff for deal 'NO-SUCH' in memory (workflow lead-to-cash-memory-NO-SUCH)",
+    }
     r = await http.get("/api/deals/memory/NO-SUCH/status", headers=bearer(MANAGER))
     assert r.status_code == 404
 
@@ -171,8 +193,9 @@ async def test_pending_approvals_list_each_approvers_items(
         deal_id = handle.id.split("-", 4)[-1]
 
         async def listed(approver: str) -> list[dict[str, Any]]:
-            r = await http.get("/api/approvals", params={"approver": approver},
-                               headers=bearer(OWNER))
+            r = await http.get(
+                "/api/approvals", params={"approver": approver}, headers=bearer(OWNER)
+            )
             assert r.status_code == 200, r.text
             return [i for i in r.json() if i["deal_id"] == deal_id]
 

@@ -30,14 +30,27 @@ from workflows.names import WaitingOn
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 
-def deal(deal_id: str, on: WaitingOn, since_h: float, due_h: float | None,
-         sla: str = "ok", **extra: object) -> DealStatus:
+def deal(
+    deal_id: str,
+    on: WaitingOn,
+    since_h: float,
+    due_h: float | None,
+    sla: str = "ok",
+    **extra: object,
+) -> DealStatus:
     return DealStatus(
-        workflow_id=f"lead-to-cash-memory-{deal_id}", crm="memory", deal_id=deal_id,
-        deal_name=f"Deal {deal_id}", stage="qualify", waiting_on=on,
-        waiting_for=f"{on.value} things", since=NOW - timedelta(hours=since_h),
+        workflow_id=f"lead-to-cash-memory-{deal_id}",
+        crm="memory",
+        deal_id=deal_id,
+        deal_name=f"Deal {deal_id}",
+        stage="qualify",
+        waiting_on=on,
+        waiting_for=f"{on.value} things",
+        since=NOW - timedelta(hours=since_h),
         due_at=NOW + timedelta(hours=due_h) if due_h is not None else None,
-        sla_state=sla, policy_version="test", **{"owner": [OWNER], **extra},  # type: ignore[arg-type]
+        sla_state=sla,
+        policy_version="test",
+        **{"owner": [OWNER], **extra},  # type: ignore[arg-type]
     )
 
 
@@ -54,15 +67,20 @@ def test_sla_level_rejudges_the_workflows_state_at_now() -> None:
 
 def test_board_groups_by_waiting_on_oldest_first_and_counts_states() -> None:
     """Items group by what they wait on, oldest first; done and idle handoffs are left out."""
-    board = build_board([
-        deal("A", WaitingOn.EVIDENCE, since_h=2, due_h=48),
-        deal("B", WaitingOn.DISCOUNT_APPROVAL, since_h=30, due_h=-6),
-        deal("C", WaitingOn.EVIDENCE, since_h=50, due_h=3, sla="due_soon"),
-        deal("D", WaitingOn.NOTHING, since_h=1, due_h=None),
-        deal("E", WaitingOn.EVIDENCE, since_h=90, due_h=None, done=True),
-    ], NOW)
+    board = build_board(
+        [
+            deal("A", WaitingOn.EVIDENCE, since_h=2, due_h=48),
+            deal("B", WaitingOn.DISCOUNT_APPROVAL, since_h=30, due_h=-6),
+            deal("C", WaitingOn.EVIDENCE, since_h=50, due_h=3, sla="due_soon"),
+            deal("D", WaitingOn.NOTHING, since_h=1, due_h=None),
+            deal("E", WaitingOn.EVIDENCE, since_h=90, due_h=None, done=True),
+        ],
+        NOW,
+    )
     assert [(g.waiting_on, [i.deal_id for i in g.items]) for g in board.groups] == [
-        ("evidence", ["C", "A"]), ("discount_approval", ["B"])]
+        ("evidence", ["C", "A"]),
+        ("discount_approval", ["B"]),
+    ]
     assert board.total == 3
     assert board.counts == {"breached": 1, "escalated": 0, "due_soon": 1, "paused": 0, "ok": 1}
     assert board.groups[0].items[0].age_seconds == 50 * 3600
@@ -70,30 +88,46 @@ def test_board_groups_by_waiting_on_oldest_first_and_counts_states() -> None:
 
 def test_open_exceptions_show_who_owes_their_resolution() -> None:
     """An open exception adds its owners and its own SLA to the deal's line."""
-    exc = ExceptionRecord(kind="credit_hold", raised_by=OWNER, note="over limit",
-                          raised_at=NOW, stage="close", owner=["bill@example.com"],
-                          due_at=NOW + timedelta(days=5), clock=ClockState.start(
-                              "exception:credit_hold", sla=timedelta(days=5), now=NOW))
+    exc = ExceptionRecord(
+        kind="credit_hold",
+        raised_by=OWNER,
+        note="over limit",
+        raised_at=NOW,
+        stage="close",
+        owner=["bill@example.com"],
+        due_at=NOW + timedelta(days=5),
+        clock=ClockState.start("exception:credit_hold", sla=timedelta(days=5), now=NOW),
+    )
     st = deal("X", WaitingOn.EXCEPTION, since_h=3, due_h=10, sla="paused", exceptions=[exc])
     item = build_board([st], NOW).groups[0].items[0]
     assert item.sla == "paused"
     assert [(o.who, o.what, o.sla) for o in item.owes] == [
         ([OWNER], "exception things", "paused"),
-        (["bill@example.com"], "resolve credit_hold: over limit", "ok")]
+        (["bill@example.com"], "resolve credit_hold: over limit", "ok"),
+    ]
 
 
 def test_render_text_names_owners_ages_and_deadlines() -> None:
     """The CLI text has the summary, each group, each deal, and who owes what by when."""
-    text = render_text(build_board([
-        deal("B", WaitingOn.DISCOUNT_APPROVAL, since_h=30, due_h=-6, owner=[MANAGER]),
-    ], NOW))
+    text = render_text(
+        build_board(
+            [
+                deal("B", WaitingOn.DISCOUNT_APPROVAL, since_h=30, due_h=-6, owner=[MANAGER]),
+            ],
+            NOW,
+        )
+    )
     lines = text.splitlines()
     assert lines[0] == "Stall board at 2026-03-02 12:00 UTC: 1 open handoff (1 breached)"
     assert "WAITING ON DISCOUNT_APPROVAL (1)" in lines
-    assert any(line.strip().startswith("BREACHED") and "memory/B" in line and "1d 6h" in line
-               for line in lines)
-    assert any(f"{MANAGER} owes discount_approval things, due 2026-03-02 06:00 UTC" in line
-               for line in lines)
+    assert any(
+        line.strip().startswith("BREACHED") and "memory/B" in line and "1d 6h" in line
+        for line in lines
+    )
+    assert any(
+        f"{MANAGER} owes discount_approval things, due 2026-03-02 06:00 UTC" in line
+        for line in lines
+    )
     assert render_text(build_board([], NOW)).endswith("Nothing is stuck.")
 
 
@@ -111,8 +145,10 @@ async def test_live_board_lists_running_handoffs_and_serves_json_and_html(
         await until(h_ev, lambda s: s.waiting_on == WaitingOn.EVIDENCE)
 
         def mine(board: StallBoard) -> dict[str, list[str]]:
-            return {g.waiting_on: [i.deal_id for i in g.items if i.deal_id in (ev, ap)]
-                    for g in board.groups}
+            return {
+                g.waiting_on: [i.deal_id for i in g.items if i.deal_id in (ev, ap)]
+                for g in board.groups
+            }
 
         for _ in range(50):  # visibility is eventually consistent
             board = await stall_board(dev_env.client)
@@ -126,8 +162,9 @@ async def test_live_board_lists_running_handoffs_and_serves_json_and_html(
         assert item.sla == "ok"
 
         later = await stall_board(dev_env.client, now=datetime.now(UTC) + timedelta(days=30))
-        assert {i.deal_id: i.sla for g in later.groups for i in g.items
-                if i.deal_id in (ev, ap)} == {ev: "breached", ap: "breached"}
+        assert {
+            i.deal_id: i.sla for g in later.groups for i in g.items if i.deal_id in (ev, ap)
+        } == {ev: "breached", ap: "breached"}
 
         r = await http.get("/api/stuck", headers=bearer(OWNER))
         assert r.status_code == 200

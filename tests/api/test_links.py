@@ -89,14 +89,30 @@ async def test_tampered_link_is_refused(
         link = path_of(links_sent_to(notifier, MANAGER)["approve"])
         prefix, body, sig = link.removeprefix("/links/").split(".")
         flipped = sig[:-2] + ("A" if sig[-2] != "A" else "B") + sig[-1]
-        other = SignedLinks("another-secret-0123456789", public_url="http://x",
-                            state_dir=settings.state_dir / "other")
-        forged = other.sign(LinkClaims(
-            id="x", approver=MANAGER, workflow_id=handle.id, crm="memory",
-            deal_id=handle.id.split("-", 4)[-1], round=1, tier="sales_manager",
-            decision="approve", expires=int(time.time()) + 600))
-        for bad in (f"{prefix}.{body}.{flipped}", f"{prefix}.{body}x.{sig}", "hl1.nonsense",
-                    forged):
+        other = SignedLinks(
+            "another-secret-0123456789",
+            public_url="http://x",
+            state_dir=settings.state_dir / "other",
+        )
+        forged = other.sign(
+            LinkClaims(
+                id="x",
+                approver=MANAGER,
+                workflow_id=handle.id,
+                crm="memory",
+                deal_id=handle.id.split("-", 4)[-1],
+                round=1,
+                tier="sales_manager",
+                decision="approve",
+                expires=int(time.time()) + 600,
+            )
+        )
+        for bad in (
+            f"{prefix}.{body}.{flipped}",
+            f"{prefix}.{body}x.{sig}",
+            "hl1.nonsense",
+            forged,
+        ):
             r = await http.post(f"/links/{bad}", data={"reason": "forged"})
             assert r.status_code == 403, bad
             assert "not valid" in r.text
@@ -111,7 +127,9 @@ async def test_expired_link_is_refused(
         link = path_of(links_sent_to(notifier, MANAGER)["approve"])
         later = time.time() + timedelta(hours=settings.link_ttl_hours, minutes=1).total_seconds()
         http.app.state.links = SignedLinks(  # type: ignore[attr-defined]
-            LINK_SECRET, public_url=settings.public_url, state_dir=settings.state_dir,
+            LINK_SECRET,
+            public_url=settings.public_url,
+            state_dir=settings.state_dir,
             clock=lambda: later,
         )
         r = await http.post(link, data={"reason": "late"})
@@ -129,10 +147,19 @@ async def test_link_for_someone_not_asked_is_refused(
         p = st.pending_approval
         assert p is not None
         notice = ApprovalNotice(
-            crm="memory", deal_id=st.deal_id, deal_name=st.deal_name, workflow_id=handle.id,
-            round=p.round, tier=p.tier, approvers=p.approvers, discount_percent=30,
-            amount=p.amount, net_amount=70_000, margin_percent=p.margin_percent,
-            due_at=p.due_at, reason="approval requested",
+            crm="memory",
+            deal_id=st.deal_id,
+            deal_name=st.deal_name,
+            workflow_id=handle.id,
+            round=p.round,
+            tier=p.tier,
+            approvers=p.approvers,
+            discount_percent=30,
+            amount=p.amount,
+            net_amount=70_000,
+            margin_percent=p.margin_percent,
+            due_at=p.due_at,
+            reason="approval requested",
         )
         links = SignedLinks.from_settings(settings)
         assert links is not None
@@ -166,8 +193,9 @@ async def test_link_of_a_superseded_round_is_refused(
     """After new terms start round 2, the round-1 link says so (409) and changes nothing."""
     async with deal_at_tier(dev_env.client, task_queue, settings) as (handle, _, notifier):
         old = path_of(links_sent_to(notifier, MANAGER)["approve"])
-        r = await http.post(deal_path(handle, "terms"), headers=bearer(OWNER),
-                            json={"discount_percent": 22})
+        r = await http.post(
+            deal_path(handle, "terms"), headers=bearer(OWNER), json={"discount_percent": 22}
+        )
         assert r.status_code == 200, r.text
         await until(handle, lambda s: s.approval_round == 2 and s.pending_approval is not None)
         for r in (await http.get(old), await http.post(old, data={"reason": "stale"})):
@@ -186,8 +214,18 @@ def test_verify_rejects_a_token_signed_with_another_secret(settings: Settings) -
     mine = SignedLinks.from_settings(settings)
     theirs = SignedLinks("x" * 32, public_url="http://x", state_dir=settings.state_dir)
     assert mine is not None
-    token = theirs.sign(LinkClaims(id="a", approver=MANAGER, workflow_id="w", crm="memory",
-                                   deal_id="d", round=1, tier="t", decision="approve",
-                                   expires=int(time.time()) + 60))
+    token = theirs.sign(
+        LinkClaims(
+            id="a",
+            approver=MANAGER,
+            workflow_id="w",
+            crm="memory",
+            deal_id="d",
+            round=1,
+            tier="t",
+            decision="approve",
+            expires=int(time.time()) + 60,
+        )
+    )
     with pytest.raises(LinkTampered):
         mine.verify(token)

@@ -24,8 +24,10 @@ def captured() -> Iterator[io.StringIO]:
     """Configure production logging into a buffer; restore pytest's logging afterwards."""
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)
-    named = {n: (list(logging.getLogger(n).handlers), logging.getLogger(n).propagate)
-             for n in ("uvicorn", "uvicorn.error", "uvicorn.access", "temporalio")}
+    named = {
+        n: (list(logging.getLogger(n).handlers), logging.getLogger(n).propagate)
+        for n in ("uvicorn", "uvicorn.error", "uvicorn.access", "temporalio")
+    }
     buffer = io.StringIO()
     configure_logging("production", stream=buffer)
     try:
@@ -47,13 +49,29 @@ def test_secret_keys_and_secret_shaped_values_are_masked(captured: io.StringIO) 
     """Tokens, passwords, bearer headers, signed links and registered secrets never print."""
     register_secrets("registered-secret-value-42")
     log = structlog.get_logger("handoff.test")
-    log.info("login", token="tok-plain-1", authorization="Bearer abc.def",
-             password="hunter2", api_key="k-123", headers={"Cookie": "s=1", "Accept": "json"},
-             url="https://h/links/hl1.eyJhIjoxfQ.c2lnbmF0dXJl", deal_id="D-1")
+    log.info(
+        "login",
+        token="tok-plain-1",
+        authorization="Bearer abc.def",
+        password="hunter2",
+        api_key="k-123",
+        headers={"Cookie": "s=1", "Accept": "json"},
+        url="https://h/links/hl1.eyJhIjoxfQ.c2lnbmF0dXJl",
+        deal_id="D-1",
+    )
     log.info("said Bearer zzz-token-9 and registered-secret-value-42 out loud")
     text = captured.getvalue()
-    for secret in ("tok-plain-1", "abc.def", "hunter2", "k-123", "s=1", "eyJhIjoxfQ",
-                   "c2lnbmF0dXJl", "zzz-token-9", "registered-secret-value-42"):
+    for secret in (
+        "tok-plain-1",
+        "abc.def",
+        "hunter2",
+        "k-123",
+        "s=1",
+        "eyJhIjoxfQ",
+        "c2lnbmF0dXJl",
+        "zzz-token-9",
+        "registered-secret-value-42",
+    ):
         assert secret not in text, secret
     first, second = lines(captured)
     assert first["token"] == first["password"] == first["api_key"] == "[redacted]"
@@ -66,17 +84,32 @@ def test_secret_keys_and_secret_shaped_values_are_masked(captured: io.StringIO) 
 
 def test_deal_context_and_temporal_records_carry_deal_ids(captured: io.StringIO) -> None:
     """Bound context is on every line; temporalio's records get crm and deal_id from the id."""
-    with deal_context(crm="memory", deal_id="D-9", workflow_id="lead-to-cash-memory-D-9",
-                      stage="deal_desk", approver=MANAGER):
+    with deal_context(
+        crm="memory",
+        deal_id="D-9",
+        workflow_id="lead-to-cash-memory-D-9",
+        stage="deal_desk",
+        approver=MANAGER,
+    ):
         structlog.get_logger("handoff.api").info("action accepted")
     logging.getLogger("temporalio.workflow").info(
-        "refused approve", extra={"temporal_workflow": {
-            "workflow_id": "lead-to-cash-hubspot-4711-approval-r2", "workflow_type": "X"}})
+        "refused approve",
+        extra={
+            "temporal_workflow": {
+                "workflow_id": "lead-to-cash-hubspot-4711-approval-r2",
+                "workflow_type": "X",
+            }
+        },
+    )
     structlog.get_logger("handoff.api").info("after the block")
     bound, temporal, after = lines(captured)
     assert {k: bound[k] for k in ("crm", "deal_id", "workflow_id", "stage", "approver")} == {
-        "crm": "memory", "deal_id": "D-9", "workflow_id": "lead-to-cash-memory-D-9",
-        "stage": "deal_desk", "approver": MANAGER}
+        "crm": "memory",
+        "deal_id": "D-9",
+        "workflow_id": "lead-to-cash-memory-D-9",
+        "stage": "deal_desk",
+        "approver": MANAGER,
+    }
     assert (temporal["crm"], temporal["deal_id"]) == ("hubspot", "4711")
     assert temporal["logger"] == "temporalio.workflow"
     assert "deal_id" not in after
@@ -102,21 +135,29 @@ def test_development_output_is_pretty_and_still_masked() -> None:
 
 
 async def test_api_scenario_logs_ids_but_no_tokens_or_links(
-    dev_env: WorkflowEnvironment, task_queue: str, settings: Settings, http: httpx.AsyncClient,
+    dev_env: WorkflowEnvironment,
+    task_queue: str,
+    settings: Settings,
+    http: httpx.AsyncClient,
     captured: io.StringIO,
 ) -> None:
     """Approving by token and opening a link logs deal and workflow ids, never credentials."""
     async with deal_at_tier(dev_env.client, task_queue, settings) as (handle, _, notifier):
         link = links_sent_to(notifier, MANAGER)["approve"]
         assert (await http.get(path_of(link))).status_code == 200
-        r = await http.post(deal_path(handle, "approve"), headers=bearer(MANAGER),
-                            json={"reason": "Good logo"})
+        r = await http.post(
+            deal_path(handle, "approve"), headers=bearer(MANAGER), json={"reason": "Good logo"}
+        )
         assert r.status_code == 200
-        await until(handle, lambda s: s.pending_approval is not None
-                    and s.pending_approval.tier == "vp")
+        await until(
+            handle, lambda s: s.pending_approval is not None and s.pending_approval.tier == "vp"
+        )
         assert (await http.get(path_of(link))).status_code == 409  # no longer pending
-        await http.post(deal_path(handle, "approve"), headers={"Authorization": "Bearer leak-me"},
-                        json={"reason": "x"})
+        await http.post(
+            deal_path(handle, "approve"),
+            headers={"Authorization": "Bearer leak-me"},
+            json={"reason": "x"},
+        )
         logging.getLogger("uvicorn.access").info('127.0.0.1 - "GET %s HTTP/1.1" 200', path_of(link))
     text = captured.getvalue()
     token = path_of(link).removeprefix("/links/")

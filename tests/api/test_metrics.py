@@ -43,20 +43,24 @@ async def test_api_series_count_requests_by_route_status_and_refusals(
         assert (await http.post(url, json=body, headers=bearer(OWNER))).status_code == 403
         assert (await http.post(url, json=body)).status_code == 401
         assert (await http.post(url, json=body, headers=bearer(MANAGER))).status_code == 200
-        missing = await http.post("/api/deals/memory/NOPE/approve", json=body,
-                                  headers=bearer(MANAGER))
+        missing = await http.post(
+            "/api/deals/memory/NOPE/approve", json=body, headers=bearer(MANAGER)
+        )
         assert missing.status_code == 404
     scrape = await http.get("/metrics")
     assert scrape.status_code == 200
     text = scrape.text
     for status, count in (("200", 1), ("403", 1), ("401", 1), ("404", 1)):
-        got = sample(text, "handoff_api_requests_total", method="POST", route=APPROVE_ROUTE,
-                     status=status)
+        got = sample(
+            text, "handoff_api_requests_total", method="POST", route=APPROVE_ROUTE, status=status
+        )
         assert got == count, (status, got)
-    assert sample(text, "handoff_api_request_seconds_count", method="POST",
-                  route=APPROVE_ROUTE) == 4
-    assert sample(text, "handoff_api_refusals_total", message="approve",
-                  reason_class="forbidden") == 1
+    assert (
+        sample(text, "handoff_api_request_seconds_count", method="POST", route=APPROVE_ROUTE) == 4
+    )
+    assert (
+        sample(text, "handoff_api_refusals_total", message="approve", reason_class="forbidden") == 1
+    )
     assert sample(text, "handoff_api_refusals_total", reason_class="conflict") is None
 
 
@@ -81,7 +85,8 @@ class MetricsProbe:
         wf_metrics.observe_stage("qualify", 7_200)
         wf_metrics.observe_approval_latency(90, tier="vp", decision="approved")
         await workflow.execute_activity(
-            probe_write, start_to_close_timeout=timedelta(seconds=10),
+            probe_write,
+            start_to_close_timeout=timedelta(seconds=10),
             retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=50)),
         )
 
@@ -100,13 +105,20 @@ async def test_worker_runtime_exports_handoff_series(
     port = free_port()
     runtime = make_runtime(settings.model_copy(update={"metrics_port": port}), host="127.0.0.1")
     client = await Client.connect(
-        dev_env.client.service_client.config.target_host, runtime=runtime,
+        dev_env.client.service_client.config.target_host,
+        runtime=runtime,
         data_converter=pydantic_data_converter,
     )
-    async with Worker(client, task_queue=task_queue, workflows=[MetricsProbe],
-                      activities=[probe_write], workflow_runner=UnsandboxedWorkflowRunner()):
-        await client.execute_workflow(MetricsProbe.run, id=f"probe-{task_queue}",
-                                      task_queue=task_queue)
+    async with Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[MetricsProbe],
+        activities=[probe_write],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        await client.execute_workflow(
+            MetricsProbe.run, id=f"probe-{task_queue}", task_queue=task_queue
+        )
         async with httpx.AsyncClient() as http:
             for _ in range(50):
                 text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text

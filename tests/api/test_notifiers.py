@@ -15,9 +15,15 @@ from activities.notify import LogNotifier, Notice
 from worker.notifiers import SmtpNotifier, WebhookNotifier, make_notifier
 from worker.settings import Settings
 
-NOTICE = Notice(to=["maya.manager@example.com"], subject="Approve 30% on Acme", body="Tier vp",
-                crm="memory", deal_id="D-1", workflow_id="lead-to-cash-memory-D-1",
-                links={"approve": "http://h/links/a", "reject": "http://h/links/r"})
+NOTICE = Notice(
+    to=["maya.manager@example.com"],
+    subject="Approve 30% on Acme",
+    body="Tier vp",
+    crm="memory",
+    deal_id="D-1",
+    workflow_id="lead-to-cash-memory-D-1",
+    links={"approve": "http://h/links/a", "reject": "http://h/links/r"},
+)
 
 
 @pytest.fixture

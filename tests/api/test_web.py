@@ -51,11 +51,11 @@ async def test_forged_form_changes_nothing_and_a_real_one_decides(
         assert forged.status_code == 403
         assert "CSRF check failed" in forged.text
         assert (await status(handle)).approvals == []
-        empty = await http.post(url, data={"decision": "approve", "reason": " ",
-                                           "csrf": match[1]})
+        empty = await http.post(url, data={"decision": "approve", "reason": " ", "csrf": match[1]})
         assert empty.status_code == 422
-        ok = await http.post(url, data={"decision": "approve", "reason": "Good fit",
-                                        "csrf": match[1]})
+        ok = await http.post(
+            url, data={"decision": "approve", "reason": "Good fit", "csrf": match[1]}
+        )
         assert ok.status_code == 303
         assert ok.headers["location"] == f"/deals/memory/{deal_id}?done=approved"
         st = await until(handle, lambda s: bool(s.approvals))
@@ -74,8 +74,10 @@ async def test_owner_deciding_from_the_deal_page_is_refused_with_the_reason(
         assert "Your decision" not in page.text
         match = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
         assert match is not None
-        r = await http.post(f"/deals/memory/{deal_id}/decide",
-                            data={"decision": "approve", "reason": "mine", "csrf": match[1]})
+        r = await http.post(
+            f"/deals/memory/{deal_id}/decide",
+            data={"decision": "approve", "reason": "mine", "csrf": match[1]},
+        )
         assert r.status_code == 403
         assert f"{OWNER} is not an approver" in r.text
         assert (await status(handle)).approvals == []

@@ -17,8 +17,14 @@ from worker.api import create_app
 from worker.settings import Settings
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 HAVE_CHROMIUM = Path(CHROMIUM).exists()
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts" / "browser"
 
@@ -33,8 +39,11 @@ def free_port() -> int:
 async def serve(settings: Settings, client: Client) -> AsyncIterator[str]:
     """Serve the app on `settings.api_port` until the caller is done; yields the base URL."""
     app = create_app(settings, client)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.api_port,
-                                           log_config=None, lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=settings.api_port, log_config=None, lifespan="off"
+        )
+    )
     task = asyncio.create_task(server.serve())
     try:
         while not server.started:

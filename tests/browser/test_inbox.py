@@ -31,9 +31,10 @@ async def test_manager_approves_from_the_inbox_and_sees_the_timeline(
     """Sign in, approve with a reason, land on the deal page showing the decision."""
     port = free_port()
     settings = make_settings(tmp_path, api_port=port, public_url=f"http://127.0.0.1:{port}")
-    async with deal_at_tier(dev_env.client, task_queue, settings, discount=20) as (
-        handle, crm, _
-    ), asynccontextmanager(serve)(settings, dev_env.client) as base:
+    async with (
+        deal_at_tier(dev_env.client, task_queue, settings, discount=20) as (handle, crm, _),
+        asynccontextmanager(serve)(settings, dev_env.client) as base,
+    ):
         deal_id = handle.id.split("-", 4)[-1]
         page = await browser.new_page(viewport={"width": 390, "height": 844})  # a phone
         await page.goto(f"{base}/inbox")

@@ -50,25 +50,35 @@ def check_pending(claims: LinkClaims, st: DealStatus, signed_in: Identity | None
     if st.done or pending is None:
         raise LinkSuperseded(
             "No discount approval is pending on this deal any more: it was decided, recalled, "
-            "or the terms changed. Nothing was changed.", claims)
+            "or the terms changed. Nothing was changed.",
+            claims,
+        )
     if claims.round != pending.round or claims.round < st.approval_round:
         raise LinkSuperseded(
             f"The terms changed since this link was sent (it was for round {claims.round}; "
             f"the deal is now in round {pending.round}). A new request has been sent to "
-            "whoever must approve. Nothing was changed.", claims)
+            "whoever must approve. Nothing was changed.",
+            claims,
+        )
     if claims.tier != pending.tier:
         raise LinkSuperseded(
             f"The {claims.tier} tier was already decided; the deal now waits on the "
-            f"{pending.tier} tier. Nothing was changed.", claims)
+            f"{pending.tier} tier. Nothing was changed.",
+            claims,
+        )
     if claims.approver not in pending.approvers:
         raise LinkWrongApprover(
             f"This link was sent to {claims.approver}, who is not an approver of the "
             f"{pending.tier} tier now (asked: {', '.join(pending.approvers)}). "
-            "Nothing was changed.", claims)
+            "Nothing was changed.",
+            claims,
+        )
     if signed_in is not None and signed_in.email != claims.approver:
         raise LinkWrongApprover(
             f"This link was sent to {claims.approver}, but you are signed in as "
-            f"{signed_in.email}. Only {claims.approver} can use it. Nothing was changed.", claims)
+            f"{signed_in.email}. Only {claims.approver} can use it. Nothing was changed.",
+            claims,
+        )
 
 
 async def _checked(request: Request, token: str) -> tuple[SignedLinks, LinkClaims, DealStatus]:
@@ -76,8 +86,12 @@ async def _checked(request: Request, token: str) -> tuple[SignedLinks, LinkClaim
     if links is None:
         raise LinkError("Signed approval links are not enabled on this server.")
     claims = links.verify(token)
-    bind_deal_context(crm=claims.crm, deal_id=claims.deal_id, workflow_id=claims.workflow_id,
-                      approver=claims.approver)
+    bind_deal_context(
+        crm=claims.crm,
+        deal_id=claims.deal_id,
+        workflow_id=claims.workflow_id,
+        approver=claims.approver,
+    )
     st = await actions.get_status(request.app.state.client, claims.crm, claims.deal_id)
     check_pending(claims, st, _signed_in(request))
     return links, claims, st
@@ -88,11 +102,25 @@ def _refused(request: Request, err: LinkError | ActionError) -> Response:
     if isinstance(err, LinkError):
         metrics.count_link_refusal(err.why)
         log.info("link refused", why=err.why, reason=err.message)
-        return page(request, "message.html", err.status, title=_TITLES.get(err.why, "Link refused"),
-                    message=err.message, ok=False, user=None)
+        return page(
+            request,
+            "message.html",
+            err.status,
+            title=_TITLES.get(err.why, "Link refused"),
+            message=err.message,
+            ok=False,
+            user=None,
+        )
     metrics.count_link_refusal("not_found" if err.status == 404 else "ended")
-    return page(request, "message.html", err.status, title="No such handoff", message=err.reason,
-                ok=False, user=None)
+    return page(
+        request,
+        "message.html",
+        err.status,
+        title="No such handoff",
+        message=err.reason,
+        ok=False,
+        user=None,
+    )
 
 
 _TITLES = {
@@ -111,8 +139,15 @@ async def confirm(request: Request, token: str) -> Response:
         _, claims, st = await _checked(request, token)
     except (LinkError, ActionError) as err:
         return _refused(request, err)
-    return page(request, "link_confirm.html", claims=claims, st=st, p=st.pending_approval,
-                user=None, error=None)
+    return page(
+        request,
+        "link_confirm.html",
+        claims=claims,
+        st=st,
+        p=st.pending_approval,
+        user=None,
+        error=None,
+    )
 
 
 @router.post("/links/{token}")
@@ -123,17 +158,29 @@ async def decide(request: Request, token: str, reason: Annotated[str, Form()] = 
     except (LinkError, ActionError) as err:
         return _refused(request, err)
     if not reason.strip():
-        return page(request, "link_confirm.html", 422, claims=claims, st=st,
-                    p=st.pending_approval, user=None,
-                    error="A reason is required. Nothing was changed.")
+        return page(
+            request,
+            "link_confirm.html",
+            422,
+            claims=claims,
+            st=st,
+            p=st.pending_approval,
+            user=None,
+            error="A reason is required. Nothing was changed.",
+        )
     try:
         links.claim(claims)
     except LinkError as err:
         return _refused(request, err)
     message = Msg.APPROVE if claims.decision == "approve" else Msg.REJECT
     try:
-        receipt = await actions.send(request.app.state.client, claims.crm, claims.deal_id, message,
-                                     {"approver": claims.approver, "reason": reason.strip()})
+        receipt = await actions.send(
+            request.app.state.client,
+            claims.crm,
+            claims.deal_id,
+            message,
+            {"approver": claims.approver, "reason": reason.strip()},
+        )
     except Refused as err:
         request.app.state.metrics.count_refusal(message, err.reason_class)
         cls = LinkWrongApprover if err.reason_class == "forbidden" else LinkSuperseded
@@ -145,6 +192,12 @@ async def decide(request: Request, token: str, reason: Annotated[str, Form()] = 
         raise
     log.info("link decision", decision=claims.decision, detail=receipt.detail)
     verb = "Approved" if claims.decision == "approve" else "Rejected"
-    return page(request, "message.html", title=f"{verb}, thank you",
-                message=f"{verb} the {claims.tier} tier of {st.deal_name or st.deal_id} "
-                        f"with your reason. The deal's record is updated.", ok=True, user=None)
+    return page(
+        request,
+        "message.html",
+        title=f"{verb}, thank you",
+        message=f"{verb} the {claims.tier} tier of {st.deal_name or st.deal_id} "
+        f"with your reason. The deal's record is updated.",
+        ok=True,
+        user=None,
+    )

@@ -70,11 +70,19 @@ async def login(
 ) -> Response:
     auth = authenticator(request)
     if auth.user_for_token(token.strip()) is None:
-        return page(request, "login.html", 401, next=_safe_next(next),
-                    error="That token is not valid.")
+        return page(
+            request, "login.html", 401, next=_safe_next(next), error="That token is not valid."
+        )
     response = RedirectResponse(_safe_next(next), status_code=303)
-    response.set_cookie(SESSION_COOKIE, token.strip(), httponly=True, samesite="strict",
-                        secure=auth.secure_cookies, max_age=12 * 3600, path="/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        token.strip(),
+        httponly=True,
+        samesite="strict",
+        secure=auth.secure_cookies,
+        max_age=12 * 3600,
+        path="/",
+    )
     return response
 
 
@@ -82,8 +90,15 @@ async def login(
 async def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
     who = _who(request)
     if isinstance(who, Identity) and not who.csrf_ok(csrf):
-        return page(request, "message.html", 403, user=who, title="Not signed out",
-                    message="The form was stale. Reload the page and try again.", ok=False)
+        return page(
+            request,
+            "message.html",
+            403,
+            user=who,
+            title="Not signed out",
+            message="The form was stale. Reload the page and try again.",
+            ok=False,
+        )
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -99,19 +114,43 @@ async def inbox(request: Request) -> Response:
 
 
 async def _deal_page(
-    request: Request, who: Identity, crm: str, deal_id: str, *, status: int = 200,
-    error: str | None = None, done: str | None = None, st: DealStatus | None = None,
+    request: Request,
+    who: Identity,
+    crm: str,
+    deal_id: str,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    done: str | None = None,
+    st: DealStatus | None = None,
 ) -> Response:
     try:
         st = st or await actions.get_status(request.app.state.client, crm, deal_id)
     except ActionError as err:
-        return page(request, "message.html", err.status, user=who, title="No such handoff",
-                    message=err.reason, ok=False)
+        return page(
+            request,
+            "message.html",
+            err.status,
+            user=who,
+            title="No such handoff",
+            message=err.reason,
+            ok=False,
+        )
     owes = item_for(st, datetime.now(UTC)).owes if not st.done else []
     can_decide = bool(st.pending_approval and who.email in st.pending_approval.approvers)
-    return page(request, "deal.html", status, user=who, csrf=who.csrf_token(), st=st, owes=owes,
-                can_decide=can_decide, error=error, done=done,
-                history=list(reversed(st.history)))
+    return page(
+        request,
+        "deal.html",
+        status,
+        user=who,
+        csrf=who.csrf_token(),
+        st=st,
+        owes=owes,
+        can_decide=can_decide,
+        error=error,
+        done=done,
+        history=list(reversed(st.history)),
+    )
 
 
 @router.get("/deals/{crm}/{deal_id}")
@@ -134,9 +173,12 @@ async def _settle(request: Request, crm: str, deal_id: str, seen: int) -> None:
 
 @router.post("/deals/{crm}/{deal_id}/decide")
 async def decide(
-    request: Request, crm: str, deal_id: str,
+    request: Request,
+    crm: str,
+    deal_id: str,
     decision: Annotated[Literal["approve", "reject"], Form()],
-    reason: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
 ) -> Response:
     """Approve or reject from the inbox or the deal page, as the signed-in user."""
     from worker.api import act
@@ -145,23 +187,49 @@ async def decide(
     if not isinstance(who, Identity):
         return who
     if not who.csrf_ok(csrf):
-        return await _deal_page(request, who, crm, deal_id, status=403,
-                                error="The form was stale or forged (CSRF check failed). "
-                                      "Nothing was changed; try again.")
+        return await _deal_page(
+            request,
+            who,
+            crm,
+            deal_id,
+            status=403,
+            error="The form was stale or forged (CSRF check failed). "
+            "Nothing was changed; try again.",
+        )
     if not reason.strip():
-        return await _deal_page(request, who, crm, deal_id, status=422,
-                                error="A reason is required. Nothing was changed.")
+        return await _deal_page(
+            request,
+            who,
+            crm,
+            deal_id,
+            status=422,
+            error="A reason is required. Nothing was changed.",
+        )
     try:
         before = await actions.get_status(request.app.state.client, crm, deal_id)
         message = Msg.APPROVE if decision == "approve" else Msg.REJECT
-        await act(request, who, crm, deal_id, message,
-                  {"approver": who.email, "reason": reason.strip()})
+        await act(
+            request, who, crm, deal_id, message, {"approver": who.email, "reason": reason.strip()}
+        )
     except Refused as err:
-        return await _deal_page(request, who, crm, deal_id, status=err.status,
-                                error=f"Refused: {err.reason}. Nothing was changed.")
+        return await _deal_page(
+            request,
+            who,
+            crm,
+            deal_id,
+            status=err.status,
+            error=f"Refused: {err.reason}. Nothing was changed.",
+        )
     except ActionError as err:
-        return page(request, "message.html", err.status, user=who, title="No such handoff",
-                    message=err.reason, ok=False)
+        return page(
+            request,
+            "message.html",
+            err.status,
+            user=who,
+            title="No such handoff",
+            message=err.reason,
+            ok=False,
+        )
     await _settle(request, crm, deal_id, len(before.history) + before.history_dropped)
     done = "approved" if decision == "approve" else "rejected"
     return RedirectResponse(f"/deals/{crm}/{deal_id}?done={done}", status_code=303)
