@@ -357,7 +357,7 @@ class LeadToCash(HandoffWorkflow):
         if not result.done():
             child.cancel()
             self.record("approval", f"round {rnd} superseded by new terms")
-            await asyncio.wait([result])
+            await workflow.wait([result])
             return None
         try:
             outcome = result.result()

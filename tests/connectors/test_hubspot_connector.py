@@ -219,13 +219,15 @@ def test_a_wrong_token_is_auth_failed_and_never_logged(sandbox: HubSpotSandbox) 
 
 def test_5xx_is_retried_then_unavailable(sandbox: HubSpotSandbox) -> None:
     """Every answer a 500: the connector backs off max_retries times, then raises Unavailable."""
-    hs = sandbox.connector(max_retries=3)
+    hs = sandbox.connector(max_retries=3, backoff_s=0.5)
     sandbox.faults(error_rate=1.0)
     with pytest.raises(Unavailable) as caught:
         hs.get_deal("1001")
     assert caught.value.status == 500
+    # Jittered exponential backoff: attempt i waits between half and all of 0.5 s * 2**i.
     assert len(sandbox.sleeps) == 3
-    assert sandbox.sleeps == sorted(sandbox.sleeps) or max(sandbox.sleeps) <= 30
+    for i, slept in enumerate(sandbox.sleeps):
+        assert 0.25 * 2**i <= slept <= 0.5 * 2**i
 
 
 def test_a_down_crm_is_unavailable(sandbox: HubSpotSandbox) -> None:

@@ -154,7 +154,7 @@ async def start(
     first = await client.start_workflow(
         LeadToCash.run, inp.model_copy(update=overrides), id=wf_id, task_queue=task_queue
     )
-    first_run_ids[wf_id] = first.run_id or ""
+    first_run_ids[wf_id] = first.first_execution_run_id or ""
     # a handle not pinned to the first run follows continue-as-new
     return client.get_workflow_handle_for(LeadToCash.run, wf_id)
 

@@ -138,9 +138,9 @@ async def test_update_terms_reasks_only_the_approvals_it_affects(
     async with handoff_worker(time_env.client, task_queue, crm):
         handle = await start(time_env.client, task_queue, deal.id)
         await give_evidence(handle, *QUALIFY_EVIDENCE)
-        await until(handle, lambda s: s.owner == [MANAGER])
+        await until(handle, lambda s: s.pending_approval is not None and s.owner == [MANAGER])
         await signal(handle, Msg.APPROVE, approver=MANAGER, reason="ok up to 25")
-        await until(handle, lambda s: s.owner == [VP])
+        await until(handle, lambda s: s.pending_approval is not None and s.owner == [VP])
         await signal(handle, Msg.APPROVE, approver=VP, reason="ok at 30")
         await until(handle, lambda s: s.stage == Stage.CLOSE)
 
