@@ -7,6 +7,7 @@ becomes a non-retryable `ApplicationError` (Temporal retries the transient ones)
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -21,7 +22,8 @@ from connectors.base import (
     WriteBack,
     WriteReceipt,
 )
-from connectors.errors import PermanentCrmError, RateLimited
+from activities.metrics import count_crm_retry, count_crm_write
+from connectors.errors import PermanentCrmError, RateLimited, TransientCrmError
 
 T = TypeVar("T")
 
@@ -45,23 +47,30 @@ class ChangesRequest(BaseModel):
     limit: int = 200
 
 
-def _call(what: str, fn: Callable[[], T]) -> T:
+def _call(crm: str, what: str, fn: Callable[[], T], *, write: bool = False) -> T:
     """Run one connector call; decide retryability from the connector error tree."""
+    count_crm_retry(crm)
     try:
-        return fn()
+        result = fn()
     except PermanentCrmError as exc:
+        if write:
+            count_crm_write(crm, "permanent")
         raise ApplicationError(
             f"{what} failed permanently: {exc}", type=type(exc).__name__, non_retryable=True
         ) from exc
-    except RateLimited as exc:
-        delay = None
-        if exc.retry_after:
-            from datetime import timedelta
-
-            delay = timedelta(seconds=exc.retry_after)
+    except TransientCrmError as exc:
+        if write:
+            count_crm_write(crm, "transient")
+        if not isinstance(exc, RateLimited) or not exc.retry_after:
+            raise
         raise ApplicationError(
-            f"{what} rate limited: {exc}", type="RateLimited", next_retry_delay=delay
+            f"{what} rate limited: {exc}",
+            type="RateLimited",
+            next_retry_delay=timedelta(seconds=exc.retry_after),
         ) from exc
+    if write:
+        count_crm_write(crm, "ok")
+    return result
 
 
 class CrmActivities:
@@ -73,7 +82,7 @@ class CrmActivities:
     @activity.defn(name="crm.get_deal")
     def get_deal(self, ref: DealRef) -> Deal:
         """Read the deal in canonical form."""
-        return _call("get_deal", lambda: self.connector.get_deal(ref.deal_id))
+        return _call(self.connector.crm, "get_deal", lambda: self.connector.get_deal(ref.deal_id))
 
     @activity.defn(name="crm.write_back")
     def write_back(self, batch: WriteBack) -> WriteReceipt:
@@ -82,18 +91,22 @@ class CrmActivities:
             "writing back",
             extra={"deal_id": batch.deal_id, "key": batch.key, "fields": sorted(batch.fields)},
         )
-        return _call("write_back", lambda: self.connector.write_back(batch))
+        return _call(
+            self.connector.crm, "write_back", lambda: self.connector.write_back(batch), write=True
+        )
 
     @activity.defn(name="crm.create_billing_document")
     def create_billing_document(self, req: BillingRequest) -> BillingReceipt:
         """Create the order or invoice for billing (idempotent by key)."""
         doc_id = _call(
+            self.connector.crm,
             "create_billing_document",
             lambda: self.connector.create_billing_document(req.deal_id, req.document),
+            write=True,
         )
         return BillingReceipt(deal_id=req.deal_id, document_id=doc_id)
 
     @activity.defn(name="crm.read_changes")
     def read_changes(self, req: ChangesRequest) -> ChangePage:
         """A page of CRM changes after a cursor (for the change-feed poller)."""
-        return _call("read_changes", lambda: self.connector.read_changes(req.cursor, req.limit))
+        return _call(self.connector.crm, "read_changes", lambda: self.connector.read_changes(req.cursor, req.limit))

@@ -21,7 +21,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.notify import ApprovalNotice, NotifyActivities
 
-from workflows import names
+from workflows import metrics, names
 from workflows.kit.clock import ClockState
 from workflows.kit.ladder import ApprovalStep
 from workflows.messages import (
@@ -138,6 +138,7 @@ class DiscountApproval:
             elif not self._escalated and step.escalate_to:
                 await self._escalate(step)
             else:
+                metrics.count_escalation("approval_exhausted")
                 self._event("escalation", f"{step.tier} approval ladder exhausted")
                 return self._outcome("exhausted", step)
 
@@ -152,6 +153,7 @@ class DiscountApproval:
     async def _escalate(self, step: ApprovalStep) -> None:
         assert self._clock is not None
         self._escalated = True
+        metrics.count_escalation("approval")
         added = [p for p in step.escalate_to if p not in self._approvers]
         self._approvers += added
         self._clock = ClockState.start(
@@ -209,6 +211,7 @@ class DiscountApproval:
     def _decide(self, decision: Literal["approved", "rejected"], msg: DecisionIn) -> None:
         assert self._req is not None
         if self._step is None or self._decision is not None or msg.approver not in self._approvers:
+            metrics.count_refusal(decision)
             self._event("refused", f"{msg.approver} is not asked for this approval now",
                         msg.approver)
             self._changed = True
@@ -220,6 +223,9 @@ class DiscountApproval:
         )
         self._decision = record
         self._decisions.append(record)
+        metrics.observe_approval_latency(
+            (record.at - self._asked_at).total_seconds(), self._step.tier, decision
+        )
         self._event("approval", f"{self._step.tier}: {decision} — {msg.reason}", msg.approver)
 
     # -- plumbing -------------------------------------------------------------------------

@@ -91,7 +91,7 @@ class LeadToCash(HandoffWorkflow):
         self.policy, self.policy_version = inp.policy, inp.policy_version
         self.max_history_events = inp.max_history_events
         self.state = inp.state or LeadToCashState(
-            crm=inp.crm, deal_id=inp.deal_id, stage=Stage.QUALIFY
+            crm=inp.crm, deal_id=inp.deal_id, stage=Stage.QUALIFY, stage_since=workflow.now()
         )
         self._child: workflow.ChildWorkflowHandle[DiscountApproval, ApprovalOutcome] | None = None
 

@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.notify import Notice, NotifyActivities
     from connectors.base import Deal, FieldValue, NoteSpec, TaskSpec, WriteBack, WriteReceipt
 
-from workflows import names
+from workflows import metrics, names
 from workflows.kit.clock import ClockEvent, ClockState, SlaState
 from workflows.kit.dispatch import Handler, parse, raw_claimed_by
 from workflows.kit.state import HandoffState, Wait, WaitState
@@ -98,6 +98,7 @@ class HandoffWorkflow:
 
     def refuse(self, message: str, reason: str, by: str | None) -> None:
         self.record("refused", f"{message} refused: {reason}", by=by, accepted=False)
+        metrics.count_refusal(message)
         workflow.logger.info("refused %s: %s", message, reason)
 
     # -- messages ----------------------------------------------------------------------
@@ -150,6 +151,7 @@ class HandoffWorkflow:
     def validate_update(self, name: str, args: Sequence[RawValue]) -> None:
         handler, _, reason = self._resolve(name, args)
         if handler is None or reason:
+            metrics.count_refusal(name)
             raise ApplicationError(f"{name} refused: {reason}", type="Refused")
 
     @workflow.query(name=names.QUERY_STATUS)
@@ -427,6 +429,7 @@ class HandoffWorkflow:
                 )
             else:
                 clock.escalated = True
+                metrics.count_escalation(clock.key.split(":")[0])
                 targets = clock.escalate_to or owner
                 self.record("escalation", f"{clock.key} passed its SLA; escalated to {targets}")
                 await self.write(
@@ -464,8 +467,9 @@ class HandoffWorkflow:
     # -- stage transitions -------------------------------------------------------------
     def advance(self, stage: str, note: str, fields: dict[str, FieldValue] | None = None) -> None:
         """Move to `stage`; the next wait writes `note` and `fields` with the transition."""
-        previous = self.state.stage
-        self.state.stage = stage
+        previous, now = self.state.stage, workflow.now()
+        metrics.observe_stage(previous, (now - self.state.stage_since).total_seconds())
+        self.state.stage, self.state.stage_since = stage, now
         pending = self.state.pending_note
         self.state.pending_note = f"{pending}\n\n{note}" if pending else note
         self.state.pending_fields = {**self.state.pending_fields, **(fields or {})}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, Field
 
@@ -39,6 +39,7 @@ class HandoffState(BaseModel):
     crm: str
     deal_id: str
     stage: str
+    stage_since: datetime = Field(default_factory=lambda: datetime.fromtimestamp(0, UTC))
     deal: Deal | None = None
     evidence: list[EvidenceRecord] = Field(default_factory=list)
     exceptions: list[ExceptionRecord] = Field(default_factory=list)
