@@ -326,8 +326,11 @@ async def run_api(settings: Settings, *, extra_routers: Sequence[APIRouter] = ()
 
     from worker.temporal import connect
 
+    from worker.ingress.temporal_starter import ingress_routers
+
     client = await connect(settings)
-    app = create_app(settings, client, extra_routers=extra_routers)
+    routers = [*ingress_routers(settings, client), *extra_routers]
+    app = create_app(settings, client, extra_routers=routers)
     config = uvicorn.Config(
         app,
         host=settings.api_host,

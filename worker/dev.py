@@ -8,7 +8,9 @@ in the state folder, so the next `handoff dev` resumes open handoffs.
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -22,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from workflows.names import SEARCH_ATTRIBUTES
+from workflows.policy import default_policy
 
 SANDBOX_PORTS = {"hubspot": 8091, "salesforce": 8092}
 
@@ -74,6 +77,8 @@ class DevStack:
             "HANDOFF_PUBLIC_URL": f"http://127.0.0.1:{self.api_port}",
             "HANDOFF_SANDBOX_TOKEN": self.sandbox_token,
         }
+        env.setdefault("HANDOFF_LINK_SECRET", self.link_secret())
+        env.setdefault("HANDOFF_API_TOKENS", json.dumps(self.dev_tokens()))
         port = self.sandbox_port or SANDBOX_PORTS.get(self.crm)
         if self.crm == "hubspot":
             env["HANDOFF_HUBSPOT_HOST"] = f"http://127.0.0.1:{port}"
@@ -86,6 +91,20 @@ class DevStack:
             env["HANDOFF_SALESFORCE_CONSUMER_KEY"] = "handoff-sandbox-consumer"
             env["HANDOFF_SALESFORCE_CONSUMER_SECRET"] = "handoff-sandbox-secret"
         return env
+
+    def link_secret(self) -> str:
+        """A per-state-folder secret, so signed links survive a restart of `handoff dev`."""
+        path = self.state_dir / "link-secret"
+        if not path.exists():
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(32), encoding="utf-8")
+            path.chmod(0o600)
+        return path.read_text(encoding="utf-8").strip()
+
+    def dev_tokens(self) -> dict[str, str]:
+        """API tokens for the default policy's people (development only): `dev-<name>`."""
+        people = default_policy().people.values()
+        return {email: f"dev-{email.split('@')[0]}" for emails in people for email in emails}
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(args, env=self.env())
@@ -134,6 +153,8 @@ class DevStack:
                 table.add_row("sandbox CA", str(self.state_dir / "sandbox-ca.pem"))
         else:
             table.add_row("CRM", "in-memory (inside the worker)")
+        table.add_row("inbox login", "token dev-<name>, e.g. dev-maya.manager (for "
+                      "maya.manager@example.com)")
         table.add_row("state", str(self.state_dir))
         return table
 

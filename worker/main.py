@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import signal
 from collections.abc import Sequence
+from datetime import timedelta
 
 import structlog
 from temporalio.client import Client
@@ -33,6 +34,7 @@ def build_worker(
     notifier: Notifier | None = None,
     links: LinkMaker | None = None,
     executor: concurrent.futures.ThreadPoolExecutor | None = None,
+    graceful_shutdown: timedelta = timedelta(seconds=70),
 ) -> Worker:
     """A worker with every Handoff workflow and activity, bound to `connector`."""
     crm = CrmActivities(connector)
@@ -52,20 +54,30 @@ def build_worker(
         activity_executor=executor
         or concurrent.futures.ThreadPoolExecutor(max_workers=ACTIVITY_THREADS),
         max_concurrent_activities=ACTIVITY_THREADS,
+        # on SIGINT/SIGTERM running CRM writes finish instead of being cancelled
+        graceful_shutdown_timeout=graceful_shutdown,
     )
 
 
 async def run_worker(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM, then finish in-flight tasks and stop."""
     from worker.crm import make_connector
+    from worker.links import SignedLinks
+    from worker.metrics import make_runtime
+    from worker.notifiers import make_notifier
     from worker.policy import load_configured_policy
     from worker.temporal import connect, ensure_search_attributes
 
     policy = load_configured_policy(settings)
-    client = await connect(settings)
+    client = await connect(settings, runtime=make_runtime(settings))
     await ensure_search_attributes(client, settings.temporal_namespace)
     worker = build_worker(
-        client, task_queue=settings.task_queue, connector=make_connector(settings, policy)
+        client,
+        task_queue=settings.task_queue,
+        connector=make_connector(settings, policy),
+        notifier=make_notifier(settings),
+        links=SignedLinks.from_settings(settings),
+        graceful_shutdown=timedelta(seconds=settings.graceful_shutdown_s),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -78,6 +90,7 @@ async def run_worker(settings: Settings) -> None:
         namespace=settings.temporal_namespace,
         crm=settings.crm,
         policy_version=policy.version,
+        metrics_port=settings.metrics_port,
     )
     async with worker:
         await stop.wait()

@@ -17,7 +17,6 @@ from the environment:
 
 from __future__ import annotations
 
-import os
 import smtplib
 import ssl
 from dataclasses import dataclass, field
@@ -87,28 +86,19 @@ class WebhookNotifier:
         response.raise_for_status()
 
 
-def _flag(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
-
-
 def make_notifier(settings: Settings) -> Notifier:
     """The notifier configured by `HANDOFF_NOTIFIER` (see the module docstring)."""
-    kind = os.environ.get("HANDOFF_NOTIFIER", "log").strip().lower()
-    if kind == "smtp":
+    if settings.notifier == "smtp":
         return SmtpNotifier(
-            host=os.environ.get("HANDOFF_SMTP_HOST", "localhost"),
-            port=int(os.environ.get("HANDOFF_SMTP_PORT", "587")),
-            sender=os.environ.get("HANDOFF_SMTP_FROM", "handoff@localhost"),
-            username=os.environ.get("HANDOFF_SMTP_USERNAME"),
-            password=os.environ.get("HANDOFF_SMTP_PASSWORD"),
-            starttls=_flag("HANDOFF_SMTP_STARTTLS", True),
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.smtp_from,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            starttls=settings.smtp_starttls,
         )
-    if kind == "webhook":
-        url = os.environ.get("HANDOFF_WEBHOOK_URL")
-        if not url:
+    if settings.notifier == "webhook":
+        if settings.webhook_url is None:
             raise ValueError("HANDOFF_NOTIFIER=webhook needs HANDOFF_WEBHOOK_URL")
-        return WebhookNotifier(url)
-    if kind != "log":
-        raise ValueError(f"HANDOFF_NOTIFIER={kind!r}; allowed: log, smtp, webhook")
+        return WebhookNotifier(settings.webhook_url.get_secret_value())
     return LogNotifier()

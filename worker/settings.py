@@ -8,6 +8,7 @@ also be read from a file by setting `<NAME>_FILE` (Kubernetes and Docker secrets
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -25,7 +26,9 @@ def _env(name: str, prefix: str = "HANDOFF_") -> AliasChoices:
 class Settings(BaseSettings):
     """All of Handoff's settings. See README "Configuration" for the full table."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=True, env_ignore_empty=True
+    )
 
     environment: Literal["development", "production"] = Field(
         default="development", validation_alias=_env("ENVIRONMENT")
@@ -114,6 +117,20 @@ class Settings(BaseSettings):
         validation_alias=_env("ENCRYPTION_KEYS"),
         description="key id → base64 AES-256 key, as JSON; the first is used to encrypt.",
     )
+    notifier: Literal["log", "smtp", "webhook"] = Field(
+        default="log", validation_alias=_env("NOTIFIER")
+    )
+    smtp_host: str = Field(default="localhost", validation_alias=_env("SMTP_HOST"))
+    smtp_port: int = Field(default=587, validation_alias=_env("SMTP_PORT"))
+    smtp_from: str = Field(default="handoff@localhost", validation_alias=_env("SMTP_FROM"))
+    smtp_username: str | None = Field(default=None, validation_alias=_env("SMTP_USERNAME"))
+    smtp_password: SecretStr | None = Field(default=None, validation_alias=_env("SMTP_PASSWORD"))
+    smtp_starttls: bool = Field(default=True, validation_alias=_env("SMTP_STARTTLS"))
+    webhook_url: SecretStr | None = Field(default=None, validation_alias=_env("WEBHOOK_URL"))
+    graceful_shutdown_s: int = Field(
+        default=70, validation_alias=_env("GRACEFUL_SHUTDOWN_S"),
+        description="How long a stopping worker lets running activities finish.",
+    )
     encrypt_payloads: bool | None = Field(
         default=None, validation_alias=_env("ENCRYPT_PAYLOADS"),
         description="Default: on in production, off in development.",
@@ -131,7 +148,9 @@ class Settings(BaseSettings):
                 if target.startswith(("HANDOFF_", "TEMPORAL_")) and target not in (
                     "TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY", "TEMPORAL_TLS_CA"
                 ):
-                    data.setdefault(target, Path(value).read_text(encoding="utf-8").strip())
+                    text = Path(value).read_text(encoding="utf-8").strip()
+                    # dict settings (API tokens, encryption keys) are JSON in the file too
+                    data.setdefault(target, json.loads(text) if text.startswith("{") else text)
         return data
 
     @property

@@ -13,6 +13,7 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from worker.settings import Settings
@@ -50,7 +51,7 @@ def _tls(settings: Settings) -> TLSConfig | bool:
     return settings.temporal_tls or settings.temporal_api_key is not None
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Client:
     """A client for the configured cluster (dev server, self-hosted or Temporal Cloud)."""
     return await Client.connect(
         settings.temporal_address,
@@ -60,6 +61,7 @@ async def connect(settings: Settings) -> Client:
         ),
         tls=_tls(settings),
         data_converter=data_converter(settings),
+        runtime=runtime,
     )
 
 
