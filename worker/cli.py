@@ -354,3 +354,42 @@ def policy_check(path: Path) -> None:
         raise typer.Exit(1) from None
     out.print(f"[green]valid[/] {path}: version {policy.version}")
     out.print(json.dumps({"tiers": [t.name for t in policy.discounts.tiers]}))
+
+
+# -- engineers and ops -------------------------------------------------------------------
+@app.command()
+def new(name: str = typer.Argument(..., help="snake_case name of the new handoff.")) -> None:
+    """Scaffold a new handoff workflow: its module, policy section, tests and replay slot."""
+    from worker.scaffold import ScaffoldError, scaffold
+
+    try:
+        created = scaffold(name, Path.cwd())
+    except ScaffoldError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    for path in created:
+        out.print(f"created {path}")
+
+
+@app.command("codec-server")
+def codec_server(port: int = typer.Option(8888, help="Port for the Temporal UI to call.")) -> None:
+    """Serve the payload codec so the Temporal UI and CLI can show decrypted payloads."""
+    from worker.codec_server import run_codec_server
+
+    run_codec_server(_settings(), port=port)
+
+
+@app.command()
+def bench(
+    handoffs: int = typer.Option(200, "--handoffs", min=1, help="Completed handoffs to run."),
+    parked: int = typer.Option(1000, "--parked", min=0, help="Handoffs left parked on approval."),
+    json_path: Path | None = typer.Option(None, "--json", help="Write the figures here."),
+    temporal_address: str | None = typer.Option(
+        None, "--temporal-address", help="Your cluster; default: an embedded dev server."
+    ),
+) -> None:
+    """Measure what one worker carries: throughput vs bare Temporal, latency, memory."""
+    from worker.bench import run_bench
+
+    raise typer.Exit(run_bench(handoffs=handoffs, parked=parked, json_path=json_path,
+                               temporal_address=temporal_address, out=out))
