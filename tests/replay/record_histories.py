@@ -1,0 +1,135 @@
+"""Record the committed replay histories of the main lead-to-cash scenarios.
+
+Run after a deliberate, patched workflow change (never to paper over a replay failure):
+
+    .venv/bin/python tests/replay/record_histories.py
+
+Each scenario runs on the time-skipping server with a memory CRM; the histories of the
+LeadToCash run and its DiscountApproval children are written to
+tests/replay/histories/<workflow id>.json.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+
+from connectors.memory import MemoryConnector  # noqa: E402
+from support.handoffs import (  # noqa: E402
+    MANAGER,
+    OPS,
+    OWNER,
+    QUALIFY_EVIDENCE,
+    VP,
+    give_evidence,
+    handoff_worker,
+    make_deal,
+    signal,
+    skip,
+    start,
+    until,
+)
+from workflows import names  # noqa: E402
+from workflows.names import Msg, Stage, WaitingOn  # noqa: E402
+
+HISTORIES = Path(__file__).with_name("histories")
+Scenario = Callable[[WorkflowEnvironment, WorkflowHandle], Awaitable[None]]  # type: ignore[type-arg]
+
+
+async def happy_path(env: WorkflowEnvironment, h: WorkflowHandle) -> None:  # type: ignore[type-arg]
+    await give_evidence(h, *QUALIFY_EVIDENCE)
+    await until(h, lambda s: s.pending_approval is not None and s.owner == [MANAGER])
+    await signal(h, Msg.APPROVE, approver=MANAGER, reason="Strategic logo")
+    await until(h, lambda s: s.pending_approval is not None and s.owner == [VP])
+    await signal(h, Msg.APPROVE, approver=VP, reason="Multi-year")
+    await until(h, lambda s: s.stage == Stage.CLOSE)
+    await give_evidence(h, "contract_signed")
+    await until(h, lambda s: s.waiting_on == WaitingOn.ACCEPTANCE)
+    await signal(h, Msg.ACCEPT_HANDOFF, team="operations", by=OPS)
+    await give_evidence(h, "delivery_confirmed", by=OPS)
+    await until(h, lambda s: s.stage == Stage.CASH)
+    await give_evidence(h, "payment_received")
+    await until(h, lambda s: s.done)
+
+
+async def rejected_then_new_terms(env: WorkflowEnvironment, h: WorkflowHandle) -> None:  # type: ignore[type-arg]
+    await give_evidence(h, *QUALIFY_EVIDENCE)
+    await until(h, lambda s: s.pending_approval is not None)
+    await signal(h, Msg.APPROVE, approver="mallory@example.com", reason="refused")
+    await signal(h, Msg.REJECT, approver=MANAGER, reason="Too deep")
+    await until(h, lambda s: s.waiting_on == WaitingOn.TERMS_UPDATE)
+    await signal(h, Msg.UPDATE_TERMS, by=OWNER, discount_percent=8)
+    await until(h, lambda s: s.stage == Stage.CLOSE)
+
+
+async def exception_and_escalation(env: WorkflowEnvironment, h: WorkflowHandle) -> None:  # type: ignore[type-arg]
+    await until(h, lambda s: s.waiting_on == WaitingOn.EVIDENCE)
+    await signal(h, Msg.RAISE_EXCEPTION, kind="legal_review", by=OWNER, note="DPA redlines")
+    await until(h, lambda s: s.sla_state == "paused")
+    await skip(env, h, timedelta(days=3))
+    await signal(h, Msg.RESOLVE_EXCEPTION, kind="legal_review", by="lee.legal@example.com",
+                 note="agreed")
+    await until(h, lambda s: s.sla_state == "ok")
+    await skip(env, h, timedelta(days=8))
+    await until(h, lambda s: s.sla_state == "escalated")
+
+
+async def approval_parked(env: WorkflowEnvironment, h: WorkflowHandle) -> None:  # type: ignore[type-arg]
+    await give_evidence(h, *QUALIFY_EVIDENCE)
+    await until(h, lambda s: s.pending_approval is not None)
+    await skip(env, h, timedelta(hours=49))
+    await until(h, lambda s: s.waiting_on == WaitingOn.EXCEPTION)
+
+
+SCENARIOS: dict[str, tuple[float, Scenario]] = {
+    "happy_path": (30, happy_path),
+    "rejected_then_new_terms": (20, rejected_then_new_terms),
+    "exception_and_escalation": (5, exception_and_escalation),
+    "approval_parked": (20, approval_parked),
+}
+
+
+async def record(client: Client, env: WorkflowEnvironment) -> None:
+    HISTORIES.mkdir(exist_ok=True)
+    for name, (discount, scenario) in SCENARIOS.items():
+        deal = make_deal(f"R-{name}", discount=discount)
+        tq = f"tq-{uuid.uuid4()}"
+        async with handoff_worker(client, tq, MemoryConnector([deal])):
+            handle = await start(client, tq, deal.id)
+            await scenario(env, handle)
+            status = await until(handle, lambda s: True)
+            ids = [handle.id] + [
+                names.discount_approval_id(handle.id, r) for r in range(1, status.approval_round + 1)
+            ]
+            for wf_id in ids:  # the file name is the workflow id, which replay needs
+                history = await client.get_workflow_handle(wf_id).fetch_history()
+                (HISTORIES / f"{wf_id}.json").write_text(history.to_json())
+        print(f"recorded {name} ({len(ids)} histories)")
+
+
+async def main() -> None:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=shutil.which("temporal-test-server")
+        or str(Path(sys.executable).parent / "temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    from worker.temporal import ensure_search_attributes
+
+    async with env:
+        await ensure_search_attributes(env.client, "default")
+        await record(env.client, env)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,40 @@
+"""Committed histories must replay on today's workflow code.
+
+A failure here means a change to `workflows/` would break running handoffs: guard it
+with `workflow.patched()` (see docs/adding-a-handoff.md), don't re-record to hide it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from worker.main import WORKFLOWS
+
+HISTORIES = sorted(
+    p for p in Path(__file__).with_name("histories").glob("*.json")
+    if not p.name.endswith(".placeholder.json")
+)
+
+
+def test_main_scenarios_have_committed_histories() -> None:
+    """The lead-to-cash scenarios and their approval children are all recorded."""
+    names = {p.stem for p in HISTORIES}
+    for scenario in ("happy_path", "rejected_then_new_terms", "exception_and_escalation",
+                     "approval_parked"):
+        assert f"lead-to-cash-memory-R-{scenario}" in names
+    assert "lead-to-cash-memory-R-happy_path-approval-r1" in names
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_history_replays_without_nondeterminism(path: Path) -> None:
+    """Replaying a committed history raises no nondeterminism error."""
+    history = WorkflowHistory.from_json(path.stem, path.read_text())  # stem = workflow id
+    result = await Replayer(
+        workflows=list(WORKFLOWS), data_converter=pydantic_data_converter
+    ).replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None
