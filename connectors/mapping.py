@@ -46,6 +46,19 @@ CANONICAL_FIELDS = (
 CANONICAL_CRM_STAGES = ("new", "qualified", "negotiation", "closed_won", "closed_lost")
 
 
+#: Field values that mean "ticked" (HubSpot checkboxes, Salesforce booleans, forms).
+TRUTHY = frozenset({"true", "yes", "1", "on", "checked"})
+
+
+def evidence_in_fields(evidence_fields: Mapping[str, str], fields: Mapping[str, str]) -> list[str]:
+    """Evidence kinds that CRM fields prove: canonical field → kind, when the field is ticked."""
+    return [
+        kind
+        for name, kind in evidence_fields.items()
+        if fields.get(name, "").strip().lower() in TRUTHY
+    ]
+
+
 class FieldMapping(BaseModel):
     """A two-way map between canonical names and one CRM's property names."""
 

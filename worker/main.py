@@ -13,15 +13,18 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.crm import CrmActivities
+from activities.feed import DealEvents, FeedActivities
 from activities.notify import LinkMaker, LogNotifier, Notifier, NotifyActivities
 from connectors.base import CrmConnector
 from worker.settings import Settings
+from workflows.policy import Policy
+from workflows.change_feed import ChangeFeed
 from workflows.discount_approval import DiscountApproval
 from workflows.lead_to_cash import LeadToCash
 
 log = structlog.get_logger("handoff.worker")
 
-WORKFLOWS: Sequence[type] = (LeadToCash, DiscountApproval)
+WORKFLOWS: Sequence[type] = (LeadToCash, DiscountApproval, ChangeFeed)
 #: Threads for the (blocking) CRM client libraries.
 ACTIVITY_THREADS = 32
 
@@ -33,12 +36,14 @@ def build_worker(
     connector: CrmConnector,
     notifier: Notifier | None = None,
     links: LinkMaker | None = None,
+    events: DealEvents | None = None,
     executor: concurrent.futures.ThreadPoolExecutor | None = None,
     graceful_shutdown: timedelta = timedelta(seconds=70),
 ) -> Worker:
     """A worker with every Handoff workflow and activity, bound to `connector`."""
     crm = CrmActivities(connector)
     notify = NotifyActivities(notifier or LogNotifier(), links)
+    feed = [FeedActivities(events).dispatch] if events is not None else []
     return Worker(
         client,
         task_queue=task_queue,
@@ -50,6 +55,7 @@ def build_worker(
             crm.read_changes,
             notify.send,
             notify.request_approval,
+            *feed,
         ],
         activity_executor=executor
         or concurrent.futures.ThreadPoolExecutor(max_workers=ACTIVITY_THREADS),
@@ -62,6 +68,7 @@ def build_worker(
 async def run_worker(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM, then finish in-flight tasks and stop."""
     from worker.crm import make_connector
+    from worker.ingress.temporal_starter import TemporalStarter
     from worker.links import SignedLinks
     from worker.metrics import make_runtime
     from worker.notifiers import make_notifier
@@ -77,8 +84,11 @@ async def run_worker(settings: Settings) -> None:
         connector=make_connector(settings, policy),
         notifier=make_notifier(settings),
         links=SignedLinks.from_settings(settings),
+        events=TemporalStarter(client, policy, settings.task_queue),
         graceful_shutdown=timedelta(seconds=settings.graceful_shutdown_s),
     )
+    if settings.crm == "salesforce" and settings.change_feed:
+        await ensure_change_feed(client, settings, policy)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -95,3 +105,18 @@ async def run_worker(settings: Settings) -> None:
     async with worker:
         await stop.wait()
     log.info("worker stopped")
+
+
+async def ensure_change_feed(client: Client, settings: Settings, policy: Policy) -> None:
+    """Start the CRM change-feed poller once; an already running one is kept."""
+    from temporalio.common import WorkflowIDConflictPolicy
+
+    from workflows.change_feed import ChangeFeedInput, change_feed_id
+
+    await client.start_workflow(
+        ChangeFeed.run,
+        ChangeFeedInput(crm=settings.crm, policy=policy, poll_every_s=settings.feed_poll_s),
+        id=change_feed_id(settings.crm),
+        task_queue=settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )

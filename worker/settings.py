@@ -97,6 +97,12 @@ class Settings(BaseSettings):
         default=None, validation_alias=_env("SALESFORCE_SESSION_ID")
     )
 
+    change_feed: bool = Field(
+        default=True, validation_alias=_env("CHANGE_FEED"),
+        description="Salesforce: run the change-feed poller (starts LeadToCash on new deals).",
+    )
+    feed_poll_s: float = Field(default=30.0, validation_alias=_env("FEED_POLL_S"))
+
     # API and observability
     api_host: str = Field(default="127.0.0.1", validation_alias=_env("API_HOST"))
     api_port: int = Field(default=8080, validation_alias=_env("API_PORT"))

@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from connectors.mapping import evidence_in_fields
 from workflows.names import Stage
 
 _SHORT_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -35,7 +36,6 @@ def _duration(value: object) -> object:
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 #: Exception kinds Handoff raises on its own: the ladder ran out, the CRM refused a write.
 REQUIRED_EXCEPTIONS = ("approval_timeout", "crm_write_failed")
-TRUTHY = frozenset({"true", "yes", "1", "on", "checked"})
 
 
 class _Strict(BaseModel):
@@ -232,11 +232,7 @@ class Policy(_Strict):
 
     def evidence_in_fields(self, fields: dict[str, str]) -> list[str]:
         """Evidence kinds that CRM fields prove (a ticked "budget confirmed" box...)."""
-        return [
-            kind
-            for name, kind in self.evidence_fields.items()
-            if fields.get(name, "").strip().lower() in TRUTHY
-        ]
+        return evidence_in_fields(self.evidence_fields, fields)
 
 
 class PolicyError(ValueError):
