@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import simple_salesforce
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from simple_salesforce.format import format_soql
 
-from connectors.salesforce import SalesforceAuth, SalesforceConnector
+from connectors.salesforce import LoginHostAdapter, SalesforceAuth, SalesforceConnector
 from connectors.sandbox.common import FaultSettings, free_port, serve_in_thread
 from connectors.sandbox.salesforce import create_app, make_ca
 from connectors.sandbox.salesforce_schema import (
@@ -195,3 +196,17 @@ def seeded_opportunity(sandbox: Sandbox, name: str) -> dict[str, Any]:
         "records"
     ]
     return records[0]
+
+
+def sales_rep_session(sandbox: Sandbox) -> str:
+    """Log in as the sales rep (SOAP), so changes are theirs, not Handoff's API user's."""
+    sandbox.control("POST", "credentials", {"username": "sam.rep@example.com",
+                                            "password": "rep-pass", "security_token": "TOK"})
+    with requests.Session() as http:
+        http.verify, http.trust_env = str(sandbox.ca_pem), False
+        http.mount("https://", LoginHostAdapter(sandbox.host, timeout_s=10))
+        sf = simple_salesforce.Salesforce(
+            username="sam.rep@example.com", password="rep-pass", security_token="TOK",
+            session=http, domain="login",
+        )
+        return str(sf.session_id)

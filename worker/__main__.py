@@ -1,6 +1,6 @@
 """`python -m worker ...` is the same as the `handoff` command."""
 
-from worker.cli import app
+from worker.cli import main
 
 if __name__ == "__main__":
-    app(prog_name="handoff")
+    main()

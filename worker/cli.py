@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -89,7 +91,8 @@ async def _update(
             err.print(f"[red]No running handoff for deal {deal_id}[/] (workflow {wf_id}).")
             err.print("Start it with: handoff deal start " + deal_id)
             raise typer.Exit(2) from None
-        raise
+        err.print(f"[red]Temporal could not answer for {wf_id}[/]: {exc.message}")
+        raise typer.Exit(3) from None
 
 
 def _send(crm: str | None, deal_id: str, name: str, payload: dict[str, Any]) -> None:
@@ -282,7 +285,8 @@ async def _status(client: Client, crm: str, deal_id: str) -> DealStatus:
         if exc.status == RPCStatusCode.NOT_FOUND:
             err.print(f"[red]No handoff for deal {deal_id}[/] (workflow {wf_id}).")
             raise typer.Exit(2) from None
-        raise
+        err.print(f"[red]Temporal could not answer for {wf_id}[/]: {exc.message}")
+        raise typer.Exit(3) from None
 
 
 @app.command()
@@ -393,3 +397,21 @@ def bench(
 
     raise typer.Exit(run_bench(handoffs=handoffs, parked=parked, json_path=json_path,
                                temporal_address=temporal_address, out=out))
+
+
+def main() -> None:
+    """The `handoff` entry point.
+
+    It ends the process with `os._exit` once the command is done and its output flushed:
+    the Temporal client's Rust threads can abort CPython's finalisation with "PyGILState_
+    Release: thread state must be current" (temporalio/sdk-python#300), which would turn a
+    successful command into a crash.
+    """
+    code: int = 0
+    try:
+        app(prog_name="handoff")
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -16,13 +16,18 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-import requests
-import simple_salesforce
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from connectors.salesforce import LoginHostAdapter, SalesforceConnector
-from salesforce_fixtures import API, Sandbox, auth_for, connector_for, running_sandbox
+from connectors.salesforce import SalesforceConnector
+from salesforce_fixtures import (
+    API,
+    Sandbox,
+    auth_for,
+    connector_for,
+    running_sandbox,
+    sales_rep_session,
+)
 from worker.main import build_worker
 from workflows.change_feed import ChangeFeed, ChangeFeedInput, FeedState
 from workflows.names import QUERY_STATUS
@@ -50,20 +55,6 @@ class RecordingSink:
     ) -> None:
         await asyncio.sleep(self.delay_s)
         self.changes.append((deal_id, event_id))
-
-
-def sales_rep_session(sandbox: Sandbox) -> str:
-    """Log in as the sales rep (SOAP), so changes are theirs, not Handoff's API user's."""
-    sandbox.control("POST", "credentials", {"username": "sam.rep@example.com",
-                                            "password": "rep-pass", "security_token": "TOK"})
-    with requests.Session() as http:
-        http.verify, http.trust_env = str(sandbox.ca_pem), False
-        http.mount("https://", LoginHostAdapter(sandbox.host, timeout_s=10))
-        sf = simple_salesforce.Salesforce(
-            username="sam.rep@example.com", password="rep-pass", security_token="TOK",
-            session=http, domain="login",
-        )
-        return str(sf.session_id)
 
 
 def create_opportunities(sandbox: Sandbox, count: int, stage: str = "Prospecting") -> set[str]:

@@ -63,17 +63,19 @@ def test_cli_drives_a_deal_to_cash_through_worker_kills(
         s.temporal("workflow", "signal", "--workflow-id", wf_id, "--name", "approve",
                    "--input", f'{{"approver": "{VP}", "reason": "Multi-year"}}')
         worker = s.worker()
-        s.until(deal, lambda st: st["stage"] == "close")
+        # an activity the killed worker was running is retried after its start-to-close
+        # timeout (60 s for CRM writes), so recovery can take that long
+        s.until(deal, lambda st: st["stage"] == "close", timeout=120)
 
         s.handoff("evidence", "add", deal, "contract_signed", "--by", OWNER)
         s.kill(worker)  # again, right after the signal: the transition write may be in flight
         worker = s.worker()
-        s.until(deal, lambda st: st["waiting_on"] == "acceptance")
+        s.until(deal, lambda st: st["waiting_on"] == "acceptance", timeout=120)
         s.handoff("accept", deal, "operations", "--by", "olga.ops@example.com")
         s.handoff("evidence", "add", deal, "delivery_confirmed", "--by", "olga.ops@example.com")
-        s.until(deal, lambda st: st["stage"] == "cash")
+        s.until(deal, lambda st: st["stage"] == "cash", timeout=120)
         s.handoff("evidence", "add", deal, "payment_received", "--by", "bill.billing@example.com")
-        final = s.until(deal, lambda st: st["done"])
+        final = s.until(deal, lambda st: st["done"], timeout=120)
 
         assert [a["tier"] for a in final["approvals"]] == ["sales_manager", "vp"]
         activity = sandbox.activity(deal)

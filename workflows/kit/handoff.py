@@ -490,7 +490,7 @@ class HandoffWorkflow:
             "handoff_stage": st.stage,
             "handoff_status": f"waiting on {wait.what}" if not wait.ready() else "in progress",
             "handoff_owner": ", ".join(wait.owner),
-            "handoff_due_at": due.isoformat() if due else "",
+            "handoff_due_at": due.isoformat() if due else None,
             **st.pending_fields,
         }
         tasks = [(wait.task, wait.owner, due)] if wait.task and not wait.ready() else []
@@ -509,7 +509,7 @@ class HandoffWorkflow:
         await self.write(
             self.key("done"),
             fields={"handoff_stage": st.stage, "handoff_status": "complete", "handoff_owner": "",
-                    "handoff_due_at": "", **st.pending_fields, **(fields or {})},
+                    "handoff_due_at": None, **st.pending_fields, **(fields or {})},
             notes=[n for n in (st.pending_note, note) if n],
         )
         st.pending_note, st.pending_fields = None, {}
@@ -604,14 +604,26 @@ class HandoffWorkflow:
                 await self.park_on_crm_failure(key, err)
 
     async def park_on_crm_failure(self, key: str, err: ActivityError) -> None:
+        """Park on `crm_write_failed` until someone resolves it; status says so meanwhile."""
         cause = err.cause.message if isinstance(err.cause, ApplicationError) else str(err)
-        if not any(e.kind == CRM_WRITE_FAILED for e in self.state.open_exceptions()):
+        st = self.state
+
+        def parked() -> bool:
+            return any(e.kind == CRM_WRITE_FAILED for e in st.open_exceptions())
+
+        if not parked():
             await self.raise_exception(
                 CRM_WRITE_FAILED, "handoff", f"write {key} refused: {cause}", via_crm=False
             )
-        await workflow.wait_condition(
-            lambda: not any(e.kind == CRM_WRITE_FAILED for e in self.state.open_exceptions())
+        resume, owners = st.waiting, self.people(self.policy.exceptions[CRM_WRITE_FAILED].owner)
+        st.waiting = WaitState(
+            key=f"parked:{key}", on=WaitingOn.EXCEPTION, owner=owners, since=workflow.now(),
+            what=f"{CRM_WRITE_FAILED} to be resolved (the CRM refused a write)", written=True,
         )
+        self.publish()
+        await workflow.wait_condition(lambda: not parked())
+        st.waiting = resume
+        self.publish()
 
     async def notify(self, to: list[str], subject: str, body: str) -> None:
         await workflow.execute_activity_method(
