@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.metrics import count_crm_retry, count_crm_write
 from connectors.base import (
     BillingDocument,
     ChangePage,
@@ -22,7 +23,6 @@ from connectors.base import (
     WriteBack,
     WriteReceipt,
 )
-from activities.metrics import count_crm_retry, count_crm_write
 from connectors.errors import PermanentCrmError, RateLimited, TransientCrmError
 
 T = TypeVar("T")
@@ -109,4 +109,8 @@ class CrmActivities:
     @activity.defn(name="crm.read_changes")
     def read_changes(self, req: ChangesRequest) -> ChangePage:
         """A page of CRM changes after a cursor (for the change-feed poller)."""
-        return _call(self.connector.crm, "read_changes", lambda: self.connector.read_changes(req.cursor, req.limit))
+        return _call(
+            self.connector.crm,
+            "read_changes",
+            lambda: self.connector.read_changes(req.cursor, req.limit),
+        )

@@ -324,9 +324,8 @@ async def run_api(settings: Settings, *, extra_routers: Sequence[APIRouter] = ()
     """Connect to Temporal and serve the API on `settings.api_host:api_port` until stopped."""
     import uvicorn
 
-    from worker.temporal import connect
-
     from worker.ingress.temporal_starter import ingress_routers
+    from worker.temporal import connect
 
     client = await connect(settings)
     routers = [*ingress_routers(settings, client), *extra_routers]

@@ -27,7 +27,9 @@ from workflows.messages import DealStatus, Receipt
 from workflows.names import Msg
 from workflows.policy import PolicyError, load_policy
 
-app = typer.Typer(help="Handoff: durable lead-to-cash handoffs beside your CRM.", no_args_is_help=True)
+app = typer.Typer(
+    help="Handoff: durable lead-to-cash handoffs beside your CRM.", no_args_is_help=True
+)
 deal_app = typer.Typer(help="Start handoffs.", no_args_is_help=True)
 evidence_app = typer.Typer(help="Record evidence.", no_args_is_help=True)
 exception_app = typer.Typer(help="Raise and resolve exceptions.", no_args_is_help=True)
@@ -73,14 +75,19 @@ def _crm(settings: Settings, crm: str | None) -> str:
 
 
 async def _update(
-    client: Client, settings: Settings, crm: str | None, deal_id: str, name: str,
+    client: Client,
+    settings: Settings,
+    crm: str | None,
+    deal_id: str,
+    name: str,
     payload: dict[str, Any],
 ) -> Receipt:
     """Send one validated update; print the refusal and exit 1 if refused."""
     wf_id = names.lead_to_cash_id(_crm(settings, crm), deal_id)
     handle = client.get_workflow_handle(wf_id)
     try:
-        return await handle.execute_update(name, payload, result_type=Receipt)
+        receipt: Receipt = await handle.execute_update(name, payload, result_type=Receipt)
+        return receipt
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
@@ -97,8 +104,9 @@ async def _update(
 
 def _send(crm: str | None, deal_id: str, name: str, payload: dict[str, Any]) -> None:
     receipt = _run(lambda c, s: _update(c, s, crm, deal_id, name, payload))
-    out.print(f"[green]OK[/] {receipt.detail}  (stage {receipt.stage}, waiting on "
-              f"{receipt.waiting_on})")
+    out.print(
+        f"[green]OK[/] {receipt.detail}  (stage {receipt.stage}, waiting on {receipt.waiting_on})"
+    )
 
 
 def _drop_none(**values: Any) -> dict[str, Any]:
@@ -123,8 +131,13 @@ def dev(
         err.print(f"[red]--crm must be hubspot, salesforce or memory, not {crm!r}[/]")
         raise typer.Exit(2)
     stack = DevStack(
-        state_dir=state_dir, crm=crm, temporal_port=temporal_port, ui_port=ui_port,
-        api_port=api_port, sandbox_port=sandbox_port, sandbox_token=sandbox_token,
+        state_dir=state_dir,
+        crm=crm,
+        temporal_port=temporal_port,
+        ui_port=ui_port,
+        api_port=api_port,
+        sandbox_port=sandbox_port,
+        sandbox_token=sandbox_token,
     )
     raise typer.Exit(stack.run())
 
@@ -153,7 +166,8 @@ def api() -> None:
 
 @sandbox_app.command("hubspot")
 def sandbox_hubspot(
-    port: int = typer.Option(8091), state_dir: Path = typer.Option(Path(".handoff")),
+    port: int = typer.Option(8091),
+    state_dir: Path = typer.Option(Path(".handoff")),
     token: str = typer.Option("handoff-sandbox", "--sandbox-token"),
 ) -> None:
     """Serve the HubSpot CRM v3 sandbox."""
@@ -164,7 +178,8 @@ def sandbox_hubspot(
 
 @sandbox_app.command("salesforce")
 def sandbox_salesforce(
-    port: int = typer.Option(8092), state_dir: Path = typer.Option(Path(".handoff")),
+    port: int = typer.Option(8092),
+    state_dir: Path = typer.Option(Path(".handoff")),
     token: str = typer.Option("handoff-sandbox", "--sandbox-token"),
 ) -> None:
     """Serve the Salesforce REST sandbox (HTTPS; CA in <state-dir>/sandbox-ca.pem)."""
@@ -182,7 +197,10 @@ def deal_start(deal_id: str, crm: str | None = CrmOpt) -> None:
 
     async def go(client: Client, s: Settings) -> None:
         handle, started = await start_lead_to_cash(
-            client, crm=_crm(s, crm), deal_id=deal_id, policy=load_configured_policy(s),
+            client,
+            crm=_crm(s, crm),
+            deal_id=deal_id,
+            policy=load_configured_policy(s),
             task_queue=s.task_queue,
         )
         verb = "Started" if started else "Already started"
@@ -193,9 +211,12 @@ def deal_start(deal_id: str, crm: str | None = CrmOpt) -> None:
 
 @evidence_app.command("add")
 def evidence_add(
-    deal_id: str, kind: str, by: str = typer.Option(..., help="Who gives the evidence (email)."),
+    deal_id: str,
+    kind: str,
+    by: str = typer.Option(..., help="Who gives the evidence (email)."),
     ref: str | None = typer.Option(None, help="Where it comes from (URL, document id)."),
-    note: str | None = typer.Option(None), crm: str | None = CrmOpt,
+    note: str | None = typer.Option(None),
+    crm: str | None = CrmOpt,
 ) -> None:
     """Record typed evidence (budget_confirmed, contract_signed, ...)."""
     _send(crm, deal_id, Msg.ADD_EVIDENCE, _drop_none(kind=kind, by=by, ref=ref, note=note))
@@ -203,8 +224,10 @@ def evidence_add(
 
 @app.command()
 def approve(
-    deal_id: str, as_: str = typer.Option(..., "--as", help="Approver email."),
-    reason: str = typer.Option(..., help="Why (required)."), crm: str | None = CrmOpt,
+    deal_id: str,
+    as_: str = typer.Option(..., "--as", help="Approver email."),
+    reason: str = typer.Option(..., help="Why (required)."),
+    crm: str | None = CrmOpt,
 ) -> None:
     """Approve the pending discount tier."""
     _send(crm, deal_id, Msg.APPROVE, {"approver": as_, "reason": reason})
@@ -212,8 +235,10 @@ def approve(
 
 @app.command()
 def reject(
-    deal_id: str, as_: str = typer.Option(..., "--as", help="Approver email."),
-    reason: str = typer.Option(..., help="Why (required)."), crm: str | None = CrmOpt,
+    deal_id: str,
+    as_: str = typer.Option(..., "--as", help="Approver email."),
+    reason: str = typer.Option(..., help="Why (required)."),
+    crm: str | None = CrmOpt,
 ) -> None:
     """Reject the pending discount tier."""
     _send(crm, deal_id, Msg.REJECT, {"approver": as_, "reason": reason})
@@ -221,8 +246,10 @@ def reject(
 
 @app.command()
 def delegate(
-    deal_id: str, as_: str = typer.Option(..., "--as", help="Approver email."),
-    to: str = typer.Option(..., help="Delegate email."), reason: str = typer.Option(...),
+    deal_id: str,
+    as_: str = typer.Option(..., "--as", help="Approver email."),
+    to: str = typer.Option(..., help="Delegate email."),
+    reason: str = typer.Option(...),
     crm: str | None = CrmOpt,
 ) -> None:
     """Hand your pending approval to a named delegate."""
@@ -231,8 +258,10 @@ def delegate(
 
 @app.command()
 def recall(
-    deal_id: str, by: str = typer.Option(..., help="Deal owner email."),
-    reason: str = typer.Option(...), crm: str | None = CrmOpt,
+    deal_id: str,
+    by: str = typer.Option(..., help="Deal owner email."),
+    reason: str = typer.Option(...),
+    crm: str | None = CrmOpt,
 ) -> None:
     """Withdraw the approval request (deal owner only)."""
     _send(crm, deal_id, Msg.RECALL, {"by": by, "reason": reason})
@@ -240,18 +269,24 @@ def recall(
 
 @app.command()
 def terms(
-    deal_id: str, by: str = typer.Option(...),
+    deal_id: str,
+    by: str = typer.Option(...),
     discount: float | None = typer.Option(None, help="New discount in percent (0-100)."),
-    amount: float | None = typer.Option(None, help="New list amount."), crm: str | None = CrmOpt,
+    amount: float | None = typer.Option(None, help="New list amount."),
+    crm: str | None = CrmOpt,
 ) -> None:
     """Change the terms; only approvals they affect are asked again."""
-    _send(crm, deal_id, Msg.UPDATE_TERMS, _drop_none(by=by, discount_percent=discount,
-                                                     amount=amount))
+    _send(
+        crm, deal_id, Msg.UPDATE_TERMS, _drop_none(by=by, discount_percent=discount, amount=amount)
+    )
 
 
 @exception_app.command("raise")
 def exception_raise(
-    deal_id: str, kind: str, by: str = typer.Option(...), note: str = typer.Option(...),
+    deal_id: str,
+    kind: str,
+    by: str = typer.Option(...),
+    note: str = typer.Option(...),
     crm: str | None = CrmOpt,
 ) -> None:
     """Raise an exception (scope_change, credit_hold, legal_review, ...): pauses the clock."""
@@ -260,7 +295,10 @@ def exception_raise(
 
 @exception_app.command("resolve")
 def exception_resolve(
-    deal_id: str, kind: str, by: str = typer.Option(...), note: str = typer.Option(...),
+    deal_id: str,
+    kind: str,
+    by: str = typer.Option(...),
+    note: str = typer.Option(...),
     crm: str | None = CrmOpt,
 ) -> None:
     """Resolve an open exception: the clock resumes."""
@@ -268,9 +306,7 @@ def exception_resolve(
 
 
 @app.command()
-def accept(
-    deal_id: str, team: str, by: str = typer.Option(...), crm: str | None = CrmOpt
-) -> None:
+def accept(deal_id: str, team: str, by: str = typer.Option(...), crm: str | None = CrmOpt) -> None:
     """Accept a handoff for your team (operations, billing)."""
     _send(crm, deal_id, Msg.ACCEPT_HANDOFF, {"team": team, "by": by})
 
@@ -278,9 +314,10 @@ def accept(
 async def _status(client: Client, crm: str, deal_id: str) -> DealStatus:
     wf_id = names.lead_to_cash_id(crm, deal_id)
     try:
-        return await client.get_workflow_handle(wf_id).query(
+        status: DealStatus = await client.get_workflow_handle(wf_id).query(
             names.QUERY_STATUS, result_type=DealStatus
         )
+        return status
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             err.print(f"[red]No handoff for deal {deal_id}[/] (workflow {wf_id}).")
@@ -291,7 +328,8 @@ async def _status(client: Client, crm: str, deal_id: str) -> DealStatus:
 
 @app.command()
 def status(
-    deal_id: str, as_json: bool = typer.Option(False, "--json", help="Machine-readable."),
+    deal_id: str,
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable."),
     crm: str | None = CrmOpt,
 ) -> None:
     """What the handoff waits on, from whom, since and until when."""
@@ -307,7 +345,8 @@ def status(
 @app.command("list")
 def list_(
     waiting_on: str | None = typer.Option(None, help="e.g. discount_approval, evidence."),
-    stage: str | None = typer.Option(None), owner: str | None = typer.Option(None),
+    stage: str | None = typer.Option(None),
+    owner: str | None = typer.Option(None),
     crm: str | None = CrmOpt,
 ) -> None:
     """Open handoffs, filtered with search attributes."""
@@ -321,8 +360,11 @@ def list_(
             sa = wf.typed_search_attributes
             due = sa.get(names.DUE_AT)
             table.add_row(
-                wf.id, sa.get(names.STAGE) or "", sa.get(names.WAITING_ON) or "",
-                ", ".join(sa.get(names.OWNER) or []), f"{due:%Y-%m-%d %H:%M}" if due else "",
+                wf.id,
+                sa.get(names.STAGE) or "",
+                sa.get(names.WAITING_ON) or "",
+                ", ".join(sa.get(names.OWNER) or []),
+                f"{due:%Y-%m-%d %H:%M}" if due else "",
             )
         out.print(table)
 
@@ -395,8 +437,15 @@ def bench(
     """Measure what one worker carries: throughput vs bare Temporal, latency, memory."""
     from worker.bench import run_bench
 
-    raise typer.Exit(run_bench(handoffs=handoffs, parked=parked, json_path=json_path,
-                               temporal_address=temporal_address, out=out))
+    raise typer.Exit(
+        run_bench(
+            handoffs=handoffs,
+            parked=parked,
+            json_path=json_path,
+            temporal_address=temporal_address,
+            out=out,
+        )
+    )
 
 
 def main() -> None:

@@ -29,27 +29,39 @@ def _salesforce(settings: Settings, overrides: dict[str, str]) -> CrmConnector:
     s = settings
     if s.salesforce_session_id:
         auth = SalesforceAuth(
-            mode="session", session_id=s.salesforce_session_id,
+            mode="session",
+            session_id=s.salesforce_session_id,
             instance_url=s.salesforce_instance_url,
         )
     elif s.salesforce_private_key_file:
         auth = SalesforceAuth(
-            mode="jwt_bearer", username=s.salesforce_username, consumer_key=s.salesforce_consumer_key,
-            private_key_file=s.salesforce_private_key_file, domain=s.salesforce_domain,
+            mode="jwt_bearer",
+            username=s.salesforce_username,
+            consumer_key=s.salesforce_consumer_key,
+            private_key_file=s.salesforce_private_key_file,
+            domain=s.salesforce_domain,
         )
     elif s.salesforce_username:
         auth = SalesforceAuth(
-            mode="password", username=s.salesforce_username, password=s.salesforce_password,
-            security_token=s.salesforce_security_token, consumer_key=s.salesforce_consumer_key,
-            consumer_secret=s.salesforce_consumer_secret, domain=s.salesforce_domain,
+            mode="password",
+            username=s.salesforce_username,
+            password=s.salesforce_password,
+            security_token=s.salesforce_security_token,
+            consumer_key=s.salesforce_consumer_key,
+            consumer_secret=s.salesforce_consumer_secret,
+            domain=s.salesforce_domain,
         )
     else:
         auth = SalesforceAuth(
-            mode="client_credentials", consumer_key=s.salesforce_consumer_key,
-            consumer_secret=s.salesforce_consumer_secret, domain=s.salesforce_domain,
+            mode="client_credentials",
+            consumer_key=s.salesforce_consumer_key,
+            consumer_secret=s.salesforce_consumer_secret,
+            domain=s.salesforce_domain,
         )
     return SalesforceConnector(
-        auth, login_host=s.salesforce_login_host, ca_file=s.salesforce_ca_file,
+        auth,
+        login_host=s.salesforce_login_host,
+        ca_file=s.salesforce_ca_file,
         field_mapping=overrides,
     )
 

@@ -37,13 +37,18 @@ async def run_demo(client: Client, settings: Settings, crm: str, out: Console) -
         out.print(f"[yellow]The deal is at {st.stage}, waiting on {st.waiting_on}.[/]")
         return
     p = st.pending_approval
-    out.print(f"\n[bold]Waiting on discount approval[/]: {p.discount_percent:g}% "
-              f"(margin {p.margin_percent:g}%), tier {p.tier}, from {', '.join(p.approvers)}, "
-              f"due {p.due_at:%Y-%m-%d %H:%M} UTC.")
+    out.print(
+        f"\n[bold]Waiting on discount approval[/]: {p.discount_percent:g}% "
+        f"(margin {p.margin_percent:g}%), tier {p.tier}, from {', '.join(p.approvers)}, "
+        f"due {p.due_at:%Y-%m-%d %H:%M} UTC."
+    )
     out.print("\nApprove it with the CLI:")
-    out.print(f"  handoff approve {DEMO_DEAL} --crm {crm} --as {p.approvers[0]} "
-              "--reason 'Strategic logo'")
+    out.print(
+        f"  handoff approve {DEMO_DEAL} --crm {crm} --as {p.approvers[0]} --reason 'Strategic logo'"
+    )
     out.print("or with the temporal CLI:")
-    out.print(f"  temporal workflow signal --workflow-id {handle.id} --name approve "
-              f"--input '{{\"approver\": \"{p.approvers[0]}\", \"reason\": \"Strategic logo\"}}'")
+    out.print(
+        f"  temporal workflow signal --workflow-id {handle.id} --name approve "
+        f'--input \'{{"approver": "{p.approvers[0]}", "reason": "Strategic logo"}}\''
+    )
     out.print(f"Then: handoff status {DEMO_DEAL} --crm {crm}")

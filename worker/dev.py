@@ -62,7 +62,7 @@ class DevStack:
     ui_port: int = 8233
     api_port: int = 8080
     sandbox_port: int | None = None
-    sandbox_token: str = "handoff-sandbox"
+    sandbox_token: str = "handoff-sandbox"  # noqa: S105 (the sandbox's documented default)
     out: Console = field(default_factory=Console)
     procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
 
@@ -89,7 +89,7 @@ class DevStack:
             env["HANDOFF_SALESFORCE_CA_FILE"] = str(self.state_dir / "sandbox-ca.pem")
             env["HANDOFF_SALESFORCE_DOMAIN"] = "handoff-sandbox.my"
             env["HANDOFF_SALESFORCE_CONSUMER_KEY"] = "handoff-sandbox-consumer"
-            env["HANDOFF_SALESFORCE_CONSUMER_SECRET"] = "handoff-sandbox-secret"
+            env["HANDOFF_SALESFORCE_CONSUMER_SECRET"] = "handoff-sandbox-secret"  # noqa: S105 (public sandbox value)
         return env
 
     def link_secret(self) -> str:
@@ -117,11 +117,22 @@ class DevStack:
         temporal = self._spawn(
             "temporal",
             [
-                temporal_cli(), "server", "start-dev",
-                "--db-filename", str(self.state_dir / "temporal.db"),
-                "--port", str(self.temporal_port), "--ui-port", str(self.ui_port),
-                "--log-level", "warn",
-                *[a for n, k in SEARCH_ATTRIBUTES.items() for a in ("--search-attribute", f"{n}={k}")],
+                temporal_cli(),
+                "server",
+                "start-dev",
+                "--db-filename",
+                str(self.state_dir / "temporal.db"),
+                "--port",
+                str(self.temporal_port),
+                "--ui-port",
+                str(self.ui_port),
+                "--log-level",
+                "warn",
+                *[
+                    a
+                    for n, k in SEARCH_ATTRIBUTES.items()
+                    for a in ("--search-attribute", f"{n}={k}")
+                ],
             ],
         )
         wait_for_port(self.temporal_port, temporal, "Temporal dev server")
@@ -129,8 +140,17 @@ class DevStack:
             port = self.sandbox_port or SANDBOX_PORTS[self.crm]
             sandbox = self._spawn(
                 f"{self.crm} sandbox",
-                [*handoff, "sandbox", self.crm, "--port", str(port), "--state-dir",
-                 str(self.state_dir), "--sandbox-token", self.sandbox_token],
+                [
+                    *handoff,
+                    "sandbox",
+                    self.crm,
+                    "--port",
+                    str(port),
+                    "--state-dir",
+                    str(self.state_dir),
+                    "--sandbox-token",
+                    self.sandbox_token,
+                ],
             )
             wait_for_port(port, sandbox, f"{self.crm} sandbox")
         self._spawn("worker", [*handoff, "worker"])
@@ -145,16 +165,18 @@ class DevStack:
         if self.crm in SANDBOX_PORTS:
             port = self.sandbox_port or SANDBOX_PORTS[self.crm]
             scheme = "https" if self.crm == "salesforce" else "http"
-            table.add_row(f"{self.crm} sandbox", f"{scheme}://127.0.0.1:{port}  "
-                          f"(token: {self.sandbox_token})")
+            table.add_row(
+                f"{self.crm} sandbox", f"{scheme}://127.0.0.1:{port}  (token: {self.sandbox_token})"
+            )
             if self.crm == "hubspot":
                 table.add_row("webhooks", f"http://127.0.0.1:{self.api_port}/webhooks/hubspot")
             else:
                 table.add_row("sandbox CA", str(self.state_dir / "sandbox-ca.pem"))
         else:
             table.add_row("CRM", "in-memory (inside the worker)")
-        table.add_row("inbox login", "token dev-<name>, e.g. dev-maya.manager (for "
-                      "maya.manager@example.com)")
+        table.add_row(
+            "inbox login", "token dev-<name>, e.g. dev-maya.manager (for maya.manager@example.com)"
+        )
         table.add_row("state", str(self.state_dir))
         return table
 

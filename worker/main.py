@@ -11,22 +11,47 @@ from datetime import timedelta
 import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.crm import CrmActivities
 from activities.feed import DealEvents, FeedActivities
 from activities.notify import LinkMaker, LogNotifier, Notifier, NotifyActivities
 from connectors.base import CrmConnector
 from worker.settings import Settings
-from workflows.policy import Policy
 from workflows.change_feed import ChangeFeed
 from workflows.discount_approval import DiscountApproval
 from workflows.lead_to_cash import LeadToCash
+from workflows.policy import Policy
 
 log = structlog.get_logger("handoff.worker")
 
 WORKFLOWS: Sequence[type] = (LeadToCash, DiscountApproval, ChangeFeed)
 #: Threads for the (blocking) CRM client libraries.
 ACTIVITY_THREADS = 32
+#: Pure-data modules (pydantic models, the policy, names) imported once and shared by
+#: every workflow run instead of re-imported into each run's sandbox: they hold no state
+#: and read no clock. Re-importing them cost ~0.3 s of CPU per new run, cache miss or
+#: replay (docs/benchmarks.md). Workflow logic itself stays sandboxed.
+PASSTHROUGH_MODULES = (
+    "pydantic",
+    "pydantic_core",
+    "yaml",
+    "connectors.mapping",
+    "workflows.messages",
+    "workflows.policy",
+    "workflows.names",
+    "workflows.options",
+    "workflows.kit.state",
+    "workflows.kit.clock",
+    "workflows.kit.ladder",
+)
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The workflow sandbox, with `PASSTHROUGH_MODULES` shared (also for replayers)."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+    )
 
 
 def build_worker(
@@ -48,6 +73,7 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
+        workflow_runner=workflow_runner(),
         activities=[
             crm.get_deal,
             crm.write_back,

@@ -9,8 +9,14 @@ from rich.table import Table
 
 from workflows.messages import DealStatus
 
-_SLA_COLOURS = {"ok": "green", "due_soon": "yellow", "breached": "red", "escalated": "red",
-                "paused": "blue", "none": "white"}
+_SLA_COLOURS = {
+    "ok": "green",
+    "due_soon": "yellow",
+    "breached": "red",
+    "escalated": "red",
+    "paused": "blue",
+    "none": "white",
+}
 
 
 def _when(at: datetime | None) -> str:
@@ -19,8 +25,9 @@ def _when(at: datetime | None) -> str:
 
 def render_status(out: Console, st: DealStatus) -> None:
     """Stage, what it waits on, from whom, since and until when; then the record."""
-    out.print(f"[bold]{st.deal_name or st.deal_id}[/]  ({st.workflow_id}, policy "
-              f"{st.policy_version})")
+    out.print(
+        f"[bold]{st.deal_name or st.deal_id}[/]  ({st.workflow_id}, policy {st.policy_version})"
+    )
     out.print(f"  stage       {st.stage}" + ("  [green](complete)[/]" if st.done else ""))
     if not st.done:
         colour = _SLA_COLOURS[st.sla_state]
@@ -28,12 +35,16 @@ def render_status(out: Console, st: DealStatus) -> None:
         out.print(f"  from        {', '.join(st.owner) or '-'}")
         out.print(f"  since       {_when(st.since)}")
         out.print(f"  due         {_when(st.due_at)}  [{colour}]{st.sla_state}[/]")
-    out.print(f"  terms       {st.terms.amount:,.2f} at {st.terms.discount_percent:g}% "
-              f"(net {st.terms.net:,.2f})")
+    out.print(
+        f"  terms       {st.terms.amount:,.2f} at {st.terms.discount_percent:g}% "
+        f"(net {st.terms.net:,.2f})"
+    )
     if st.pending_approval:
         p = st.pending_approval
-        out.print(f"  approval    round {p.round}, tier {p.tier}, margin {p.margin_percent:g}%"
-                  + (" [red](escalated)[/]" if p.escalated else ""))
+        out.print(
+            f"  approval    round {p.round}, tier {p.tier}, margin {p.margin_percent:g}%"
+            + (" [red](escalated)[/]" if p.escalated else "")
+        )
     if st.missing_fields:
         out.print(f"  missing     {', '.join(st.missing_fields)}")
     if st.evidence:
@@ -45,8 +56,12 @@ def render_status(out: Console, st: DealStatus) -> None:
         out.print(f"  exception   {e.kind} ({state}): {e.note}")
     table = Table("when", "what", "by", "", title="recent history", title_justify="left")
     for h in st.history[-12:]:
-        table.add_row(f"{h.at:%m-%d %H:%M}", f"{h.kind}: {h.detail}", h.by or "",
-                      "" if h.accepted else "[red]refused[/]")
+        table.add_row(
+            f"{h.at:%m-%d %H:%M}",
+            f"{h.kind}: {h.detail}",
+            h.by or "",
+            "" if h.accepted else "[red]refused[/]",
+        )
     out.print(table)
 
 
@@ -55,8 +70,12 @@ def list_query(
 ) -> str:
     """A visibility query over Handoff's search attributes (values are quoted safely)."""
     clauses = ["WorkflowType = 'LeadToCash'", "ExecutionStatus = 'Running'"]
-    for attr, value in (("WaitingOn", waiting_on), ("Stage", stage), ("Owner", owner),
-                        ("Crm", crm)):
+    for attr, value in (
+        ("WaitingOn", waiting_on),
+        ("Stage", stage),
+        ("Owner", owner),
+        ("Crm", crm),
+    ):
         if value:
             escaped = value.replace("\\", "\\\\").replace("'", "\\'")
             clauses.append(f"{attr} = '{escaped}'")

@@ -40,9 +40,7 @@ class Settings(BaseSettings):
     temporal_address: str = Field(
         default="127.0.0.1:7233", validation_alias=_env("TEMPORAL_ADDRESS")
     )
-    temporal_namespace: str = Field(
-        default="default", validation_alias=_env("TEMPORAL_NAMESPACE")
-    )
+    temporal_namespace: str = Field(default="default", validation_alias=_env("TEMPORAL_NAMESPACE"))
     temporal_api_key: SecretStr | None = Field(
         default=None, validation_alias=_env("TEMPORAL_API_KEY")
     )
@@ -60,7 +58,9 @@ class Settings(BaseSettings):
     sandbox_token: SecretStr = Field(
         default=SecretStr("handoff-sandbox"), validation_alias=_env("SANDBOX_TOKEN")
     )
-    hubspot_host: str = Field(default="https://api.hubapi.com", validation_alias=_env("HUBSPOT_HOST"))
+    hubspot_host: str = Field(
+        default="https://api.hubapi.com", validation_alias=_env("HUBSPOT_HOST")
+    )
     hubspot_token: SecretStr | None = Field(default=None, validation_alias=_env("HUBSPOT_TOKEN"))
     hubspot_app_secret: SecretStr | None = Field(
         default=None, validation_alias=_env("HUBSPOT_APP_SECRET")
@@ -98,7 +98,8 @@ class Settings(BaseSettings):
     )
 
     change_feed: bool = Field(
-        default=True, validation_alias=_env("CHANGE_FEED"),
+        default=True,
+        validation_alias=_env("CHANGE_FEED"),
         description="Salesforce: run the change-feed poller (starts LeadToCash on new deals).",
     )
     feed_poll_s: float = Field(default=30.0, validation_alias=_env("FEED_POLL_S"))
@@ -111,7 +112,7 @@ class Settings(BaseSettings):
     api_tokens: dict[str, SecretStr] = Field(
         default_factory=dict,
         validation_alias=_env("API_TOKENS"),
-        description="email → token, as JSON: {\"maya@example.com\": \"...\"}",
+        description='email → token, as JSON: {"maya@example.com": "..."}',
     )
     trusted_user_header: str | None = Field(
         default=None, validation_alias=_env("TRUSTED_USER_HEADER")
@@ -134,11 +135,13 @@ class Settings(BaseSettings):
     smtp_starttls: bool = Field(default=True, validation_alias=_env("SMTP_STARTTLS"))
     webhook_url: SecretStr | None = Field(default=None, validation_alias=_env("WEBHOOK_URL"))
     graceful_shutdown_s: int = Field(
-        default=70, validation_alias=_env("GRACEFUL_SHUTDOWN_S"),
+        default=70,
+        validation_alias=_env("GRACEFUL_SHUTDOWN_S"),
         description="How long a stopping worker lets running activities finish.",
     )
     encrypt_payloads: bool | None = Field(
-        default=None, validation_alias=_env("ENCRYPT_PAYLOADS"),
+        default=None,
+        validation_alias=_env("ENCRYPT_PAYLOADS"),
         description="Default: on in production, off in development.",
     )
 
@@ -152,7 +155,9 @@ class Settings(BaseSettings):
             if key.endswith("_FILE") and key[:-5] not in os.environ:
                 target = key[:-5]
                 if target.startswith(("HANDOFF_", "TEMPORAL_")) and target not in (
-                    "TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY", "TEMPORAL_TLS_CA"
+                    "TEMPORAL_TLS_CERT",
+                    "TEMPORAL_TLS_KEY",
+                    "TEMPORAL_TLS_CA",
                 ):
                     text = Path(value).read_text(encoding="utf-8").strip()
                     # dict settings (API tokens, encryption keys) are JSON in the file too

@@ -70,7 +70,9 @@ async def signal_with_start(
     return True
 
 
-async def signal_if_running(client: Client, crm: str, deal_id: str, signal: str, payload: Any) -> bool:
+async def signal_if_running(
+    client: Client, crm: str, deal_id: str, signal: str, payload: Any
+) -> bool:
     """Signal the deal's handoff if one is running; False when there is none."""
     handle = client.get_workflow_handle(names.lead_to_cash_id(crm, deal_id))
     try:

@@ -165,13 +165,20 @@ class DiscountApproval:
         await self._ask(added or self._approvers, "escalation")
 
     def _outcome(
-        self, result: Literal["rejected", "recalled", "exhausted"], step: ApprovalStep,
-        by: str | None = None, reason: str | None = None,
+        self,
+        result: Literal["rejected", "recalled", "exhausted"],
+        step: ApprovalStep,
+        by: str | None = None,
+        reason: str | None = None,
     ) -> ApprovalOutcome:
         assert self._req is not None
         return ApprovalOutcome(
-            round=self._req.round, result=result, decisions=self._decisions, tier=step.tier,
-            by=by, reason=reason,
+            round=self._req.round,
+            result=result,
+            decisions=self._decisions,
+            tier=step.tier,
+            by=by,
+            reason=reason,
         )
 
     # -- messages from the parent --------------------------------------------------------
@@ -212,14 +219,20 @@ class DiscountApproval:
         assert self._req is not None
         if self._step is None or self._decision is not None or msg.approver not in self._approvers:
             metrics.count_refusal(decision)
-            self._event("refused", f"{msg.approver} is not asked for this approval now",
-                        msg.approver)
+            self._event(
+                "refused", f"{msg.approver} is not asked for this approval now", msg.approver
+            )
             self._changed = True
             return
         record = ApprovalRecord(
-            tier=self._step.tier, decision=decision, approver=msg.approver, reason=msg.reason,
-            at=workflow.now(), round=self._req.round,
-            discount_percent=self._req.terms.discount_percent, amount=self._req.terms.amount,
+            tier=self._step.tier,
+            decision=decision,
+            approver=msg.approver,
+            reason=msg.reason,
+            at=workflow.now(),
+            round=self._req.round,
+            discount_percent=self._req.terms.discount_percent,
+            amount=self._req.terms.amount,
         )
         self._decision = record
         self._decisions.append(record)
@@ -229,10 +242,17 @@ class DiscountApproval:
         self._event("approval", f"{self._step.tier}: {decision} — {msg.reason}", msg.approver)
 
     # -- plumbing -------------------------------------------------------------------------
-    def _event(self, kind: Literal["approval", "reminder", "escalation", "refused"],
-               detail: str, by: str | None = None) -> None:
-        self._events.append(HistoryEntry(at=workflow.now(), kind=kind, detail=detail, by=by,
-                                         accepted=kind != "refused"))
+    def _event(
+        self,
+        kind: Literal["approval", "reminder", "escalation", "refused"],
+        detail: str,
+        by: str | None = None,
+    ) -> None:
+        self._events.append(
+            HistoryEntry(
+                at=workflow.now(), kind=kind, detail=detail, by=by, accepted=kind != "refused"
+            )
+        )
 
     def _progress(self, pending: bool) -> ApprovalProgress:
         assert self._req is not None
@@ -240,11 +260,18 @@ class DiscountApproval:
         return ApprovalProgress(
             round=req.round,
             pending=PendingApproval(
-                round=req.round, tier=step.tier, approvers=self._approvers,
-                asked_at=self._asked_at, due_at=clock.due_at(workflow.now()),
-                escalated=self._escalated, discount_percent=req.terms.discount_percent,
-                amount=req.terms.amount, margin_percent=req.margin_percent,
-            ) if pending and step is not None and clock is not None else None,
+                round=req.round,
+                tier=step.tier,
+                approvers=self._approvers,
+                asked_at=self._asked_at,
+                due_at=clock.due_at(workflow.now()),
+                escalated=self._escalated,
+                discount_percent=req.terms.discount_percent,
+                amount=req.terms.amount,
+                margin_percent=req.margin_percent,
+            )
+            if pending and step is not None and clock is not None
+            else None,
             decisions=self._decisions,
             events=self._events,
         )
@@ -259,17 +286,26 @@ class DiscountApproval:
         )
 
     async def _ask(self, approvers: list[str], reason: str) -> None:
-        assert self._req is not None and self._step is not None and self._clock is not None
+        assert self._req is not None
+        assert self._step is not None
+        assert self._clock is not None
         req = self._req
         await workflow.execute_activity_method(
             NotifyActivities.request_approval,
             ApprovalNotice(
-                crm=req.crm, deal_id=req.deal_id, deal_name=req.deal_name,
-                workflow_id=req.parent_id, round=req.round, tier=self._step.tier,
-                approvers=approvers, discount_percent=req.terms.discount_percent,
-                amount=req.terms.amount, net_amount=req.terms.net,
+                crm=req.crm,
+                deal_id=req.deal_id,
+                deal_name=req.deal_name,
+                workflow_id=req.parent_id,
+                round=req.round,
+                tier=self._step.tier,
+                approvers=approvers,
+                discount_percent=req.terms.discount_percent,
+                amount=req.terms.amount,
+                net_amount=req.terms.net,
                 margin_percent=req.margin_percent,
-                due_at=self._clock.due_at(workflow.now()), reason=reason,
+                due_at=self._clock.due_at(workflow.now()),
+                reason=reason,
             ),
             **NOTIFY,
         )

@@ -14,6 +14,7 @@ Messages (each a signal and a validated update; see `workflows.names.Msg`):
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Literal
@@ -348,9 +349,7 @@ class LeadToCash(HandoffWorkflow):
                 paused = not paused
                 await self._child.signal("pause", PauseIn(paused=paused))
             await workflow.wait_condition(
-                lambda: result.done()
-                or st.terms_version != version
-                or paused != bool(st.open_exceptions())
+                functools.partial(self._round_moved, result, version, paused)
             )
         child, self._child = self._child, None
         st.pending_approval = None
@@ -368,6 +367,11 @@ class LeadToCash(HandoffWorkflow):
         self.record("approval", f"round {rnd}: {outcome.result}", by=outcome.by)
         return outcome
 
+    def _round_moved(self, result: asyncio.Future[Any], version: int, paused: bool) -> bool:
+        """The round ended, the terms changed, or an exception opened or closed."""
+        st = self.state
+        return result.done() or st.terms_version != version or paused != bool(st.open_exceptions())
+
     async def _park_exhausted(self, outcome: ApprovalOutcome) -> None:
         """Nobody decided in time: park as an exception; resolving it asks again."""
         await self.raise_exception(
@@ -379,8 +383,8 @@ class LeadToCash(HandoffWorkflow):
                 on=WaitingOn.EXCEPTION,
                 what=f"{APPROVAL_TIMEOUT} to be resolved",
                 owner=self.people(self.policy.exceptions[APPROVAL_TIMEOUT].owner),
-                ready=lambda: not any(
-                    e.kind == APPROVAL_TIMEOUT for e in self.state.open_exceptions()
+                ready=lambda: (
+                    not any(e.kind == APPROVAL_TIMEOUT for e in self.state.open_exceptions())
                 ),
             )
         )
@@ -388,7 +392,9 @@ class LeadToCash(HandoffWorkflow):
     async def _await_new_terms(self, outcome: ApprovalOutcome) -> None:
         """Rejected or recalled: the owner must propose new terms."""
         version, rule = self.state.terms_version, self.policy.stage(Stage.DEAL_DESK)
-        why = f"{outcome.result} by {outcome.by}: {outcome.reason}" if outcome.by else outcome.result
+        why = (
+            f"{outcome.result} by {outcome.by}: {outcome.reason}" if outcome.by else outcome.result
+        )
         await self.wait_for(
             Wait(
                 key=f"deal_desk:r{outcome.round}:terms",
@@ -521,13 +527,17 @@ class LeadToCash(HandoffWorkflow):
 
     def describe(self) -> DealStatus:
         st = self.state
-        return super().describe().model_copy(
-            update={
-                "terms": st.terms,
-                "approvals": st.approvals,
-                "pending_approval": st.pending_approval,
-                "approval_round": st.approval_round,
-            }
+        return (
+            super()
+            .describe()
+            .model_copy(
+                update={
+                    "terms": st.terms,
+                    "approvals": st.approvals,
+                    "pending_approval": st.pending_approval,
+                    "approval_round": st.approval_round,
+                }
+            )
         )
 
 

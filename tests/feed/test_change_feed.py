@@ -16,10 +16,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
-
-from connectors.salesforce import SalesforceConnector
 from salesforce_fixtures import (
     API,
     Sandbox,
@@ -28,6 +24,10 @@ from salesforce_fixtures import (
     running_sandbox,
     sales_rep_session,
 )
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from connectors.salesforce import SalesforceConnector
 from worker.main import build_worker
 from workflows.change_feed import ChangeFeed, ChangeFeedInput, FeedState
 from workflows.names import QUERY_STATUS
@@ -63,13 +63,21 @@ def create_opportunities(sandbox: Sandbox, count: int, stage: str = "Prospecting
     ids: set[str] = set()
     for start in range(0, count, 200):
         records = [
-            {"attributes": {"type": "Opportunity"}, "Name": f"Burst {i}", "StageName": stage,
-             "CloseDate": "2026-12-31", "Amount": 1000 + i}
+            {
+                "attributes": {"type": "Opportunity"},
+                "Name": f"Burst {i}",
+                "StageName": stage,
+                "CloseDate": "2026-12-31",
+                "Amount": 1000 + i,
+            }
             for i in range(start, min(start + 200, count))
         ]
-        response = sandbox.rest("POST", f"{API}/composite/sobjects",
-                                json={"allOrNone": True, "records": records},
-                                headers={"Authorization": f"Bearer {session}"})
+        response = sandbox.rest(
+            "POST",
+            f"{API}/composite/sobjects",
+            json={"allOrNone": True, "records": records},
+            headers={"Authorization": f"Bearer {session}"},
+        )
         assert response.status_code == 200, response.text
         ids |= {r["id"] for r in response.json()}
     return ids
@@ -105,8 +113,13 @@ async def test_burst_of_1000_changes_is_delivered_once_across_a_mid_page_stop(
         created = create_opportunities(sandbox, 1000)
         await asyncio.sleep(1.2)  # the sandbox's Date header moves on whole seconds
         sink, tq, wf_id = RecordingSink(delay_s=0.002), f"tq-{uuid.uuid4()}", f"feed-{uuid.uuid4()}"
-        inp = ChangeFeedInput(crm="salesforce", policy=default_policy(), poll_every_s=0.5,
-                              page_size=150, pages_per_run=3)
+        inp = ChangeFeedInput(
+            crm="salesforce",
+            policy=default_policy(),
+            poll_every_s=0.5,
+            page_size=150,
+            pages_per_run=3,
+        )
         async with feed_worker(client, tq, connector, sink):
             await client.start_workflow(ChangeFeed.run, inp, id=wf_id, task_queue=tq)
             await wait_for(lambda: len(sink.changes) > 400)

@@ -7,10 +7,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from temporalio.testing import WorkflowEnvironment
-
 from hubspot_fixtures import TOKEN, running_sandbox
 from support.processes import stack
+from temporalio.testing import WorkflowEnvironment
 
 pytestmark = pytest.mark.integration
 
@@ -19,14 +18,24 @@ OWNER, MANAGER, VP = "sam.rep@example.com", "maya.manager@example.com", "victor.
 
 def new_deal(sandbox_api: object) -> str:
     response = sandbox_api(  # type: ignore[operator]
-        "POST", "/crm/v3/objects/deals",
-        json={"properties": {
-            "dealname": "Initech expansion", "amount": "50000", "discount_percent": "30",
-            "dealstage": "appointmentscheduled", "handoff_owner_email": OWNER,
-            "scope": "Two sites", "start_date": "2026-12-01", "site_notes": "Gate B",
-            "primary_contact": "bob@initech.example", "promised": "Training included",
-            "billing_contact": "ap@initech.example", "po_number": "PO-1",
-        }},
+        "POST",
+        "/crm/v3/objects/deals",
+        json={
+            "properties": {
+                "dealname": "Initech expansion",
+                "amount": "50000",
+                "discount_percent": "30",
+                "dealstage": "appointmentscheduled",
+                "handoff_owner_email": OWNER,
+                "scope": "Two sites",
+                "start_date": "2026-12-01",
+                "site_notes": "Gate B",
+                "primary_contact": "bob@initech.example",
+                "promised": "Training included",
+                "billing_contact": "ap@initech.example",
+                "po_number": "PO-1",
+            }
+        },
     )
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
@@ -37,16 +46,24 @@ def test_cli_drives_a_deal_to_cash_through_worker_kills(
 ) -> None:
     """Start, evidence, approvals (CLI and temporal CLI), SIGKILLs, and no duplicate writes."""
     address = dev_env.client.service_client.config.target_host
-    with running_sandbox(tmp_path / "hubspot.sqlite3") as sandbox, stack(
-        address, tmp_path,
-        extra_env={"HANDOFF_HUBSPOT_HOST": sandbox.base, "HANDOFF_HUBSPOT_TOKEN": TOKEN},
-    ) as s:
+    with (
+        running_sandbox(tmp_path / "hubspot.sqlite3") as sandbox,
+        stack(
+            address,
+            tmp_path,
+            extra_env={"HANDOFF_HUBSPOT_HOST": sandbox.base, "HANDOFF_HUBSPOT_TOKEN": TOKEN},
+        ) as s,
+    ):
         deal = new_deal(sandbox.api)
         worker = s.worker()
         assert "Started" in s.handoff("deal", "start", deal).stdout
         assert "Already started" in s.handoff("deal", "start", deal).stdout
-        for kind in ("need_confirmed", "budget_confirmed", "decision_maker_identified",
-                     "timeline_confirmed"):
+        for kind in (
+            "need_confirmed",
+            "budget_confirmed",
+            "decision_maker_identified",
+            "timeline_confirmed",
+        ):
             s.handoff("evidence", "add", deal, kind, "--by", OWNER, "--ref", "call notes")
         st = s.until(deal, lambda st: st["pending_approval"] is not None)
         assert st["pending_approval"]["tier"] == "sales_manager" and st["owner"] == [MANAGER]
@@ -55,13 +72,29 @@ def test_cli_drives_a_deal_to_cash_through_worker_kills(
         assert refused.returncode == 1 and "is not an approver" in refused.stderr
 
         wf_id = f"lead-to-cash-hubspot-{deal}"
-        s.temporal("workflow", "signal", "--workflow-id", wf_id, "--name", "approve",
-                   "--input", f'{{"approver": "{MANAGER}", "reason": "Strategic logo"}}')
+        s.temporal(
+            "workflow",
+            "signal",
+            "--workflow-id",
+            wf_id,
+            "--name",
+            "approve",
+            "--input",
+            f'{{"approver": "{MANAGER}", "reason": "Strategic logo"}}',
+        )
         s.until(deal, lambda st: st["owner"] == [VP])
 
         s.kill(worker)  # mid-flow: the VP's approval arrives while no worker runs
-        s.temporal("workflow", "signal", "--workflow-id", wf_id, "--name", "approve",
-                   "--input", f'{{"approver": "{VP}", "reason": "Multi-year"}}')
+        s.temporal(
+            "workflow",
+            "signal",
+            "--workflow-id",
+            wf_id,
+            "--name",
+            "approve",
+            "--input",
+            f'{{"approver": "{VP}", "reason": "Multi-year"}}',
+        )
         worker = s.worker()
         # an activity the killed worker was running is retried after its start-to-close
         # timeout (60 s for CRM writes), so recovery can take that long

@@ -11,13 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
-from temporalio.testing import WorkflowEnvironment
-
-from connectors.sandbox.common import free_port
 from hubspot_fixtures import TOKEN, running_sandbox
 from salesforce_fixtures import API, sales_rep_session
 from salesforce_fixtures import running_sandbox as running_salesforce
 from support.processes import Stack, stack
+from temporalio.testing import WorkflowEnvironment
+
+from connectors.sandbox.common import free_port
 from worker.ingress.hubspot import sign_v3
 
 pytestmark = pytest.mark.integration
@@ -25,9 +25,13 @@ pytestmark = pytest.mark.integration
 OWNER, MANAGER = "sam.rep@example.com", "maya.manager@example.com"
 SECRET = "integration-app-secret"
 COMPLETE = {
-    "scope": "Two sites", "start_date": "2026-12-01", "site_notes": "Gate B",
-    "primary_contact": "bob@initech.example", "promised": "Training included",
-    "billing_contact": "ap@initech.example", "po_number": "PO-1",
+    "scope": "Two sites",
+    "start_date": "2026-12-01",
+    "site_notes": "Gate B",
+    "primary_contact": "bob@initech.example",
+    "promised": "Training included",
+    "billing_contact": "ap@initech.example",
+    "po_number": "PO-1",
 }
 
 
@@ -55,8 +59,11 @@ def webhook(api: str, events: list[dict[str, Any]]) -> httpx.Response:
     body = json.dumps(events)
     ts = str(int(time.time() * 1000))
     uri = f"{api}/webhooks/hubspot"
-    headers = {"X-HubSpot-Signature-v3": sign_v3(SECRET, "POST", uri, body, ts),
-               "X-HubSpot-Request-Timestamp": ts, "Content-Type": "application/json"}
+    headers = {
+        "X-HubSpot-Signature-v3": sign_v3(SECRET, "POST", uri, body, ts),
+        "X-HubSpot-Request-Timestamp": ts,
+        "Content-Type": "application/json",
+    }
     return httpx.post(uri, content=body, headers=headers, timeout=10)
 
 
@@ -66,40 +73,88 @@ def test_hubspot_webhook_to_cash(dev_env: WorkflowEnvironment, tmp_path: Path) -
     address = dev_env.client.service_client.config.target_host
     port = free_port()
     api = f"http://127.0.0.1:{port}"
-    with running_sandbox(tmp_path / "hubspot.sqlite3") as sandbox, stack(
-        address, tmp_path,
-        extra_env={"HANDOFF_HUBSPOT_HOST": sandbox.base, "HANDOFF_HUBSPOT_TOKEN": TOKEN,
-                   "HANDOFF_HUBSPOT_APP_SECRET": SECRET, "HANDOFF_API_PORT": str(port),
-                   "HANDOFF_PUBLIC_URL": api},
-    ) as s:
-        created = sandbox.api("POST", "/crm/v3/objects/deals", json={"properties": {
-            "dealname": "Umbrella rollout", "amount": "40000", "discount_percent": "20",
-            "dealstage": "appointmentscheduled", "handoff_owner_email": OWNER, **COMPLETE}})
+    with (
+        running_sandbox(tmp_path / "hubspot.sqlite3") as sandbox,
+        stack(
+            address,
+            tmp_path,
+            extra_env={
+                "HANDOFF_HUBSPOT_HOST": sandbox.base,
+                "HANDOFF_HUBSPOT_TOKEN": TOKEN,
+                "HANDOFF_HUBSPOT_APP_SECRET": SECRET,
+                "HANDOFF_API_PORT": str(port),
+                "HANDOFF_PUBLIC_URL": api,
+            },
+        ) as s,
+    ):
+        created = sandbox.api(
+            "POST",
+            "/crm/v3/objects/deals",
+            json={
+                "properties": {
+                    "dealname": "Umbrella rollout",
+                    "amount": "40000",
+                    "discount_percent": "20",
+                    "dealstage": "appointmentscheduled",
+                    "handoff_owner_email": OWNER,
+                    **COMPLETE,
+                }
+            },
+        )
         deal = str(created.json()["id"])
         s.worker()
         s.spawn("api", ready="Application startup complete")
-        base = {"subscriptionId": 1, "portalId": 62515, "appId": 54321, "attemptNumber": 0,
-                "objectId": int(deal)}
-        creation = {**base, "eventId": 100, "occurredAt": int(time.time() * 1000),
-                    "subscriptionType": "deal.creation", "changeFlag": "NEW"}
+        base = {
+            "subscriptionId": 1,
+            "portalId": 62515,
+            "appId": 54321,
+            "attemptNumber": 0,
+            "objectId": int(deal),
+        }
+        creation = {
+            **base,
+            "eventId": 100,
+            "occurredAt": int(time.time() * 1000),
+            "subscriptionType": "deal.creation",
+            "changeFlag": "NEW",
+        }
         assert webhook(api, [creation, creation]).status_code == 200
         s.until(deal, lambda st: st["waiting_on"] == "evidence")
 
-        checks = ["need_confirmed", "budget_confirmed", "decision_maker_identified",
-                  "timeline_confirmed"]
-        sandbox.api("PATCH", f"/crm/v3/objects/deals/{deal}",
-                    json={"properties": dict.fromkeys(checks, "true")})
-        events = [{**base, "eventId": 200 + i, "occurredAt": int(time.time() * 1000) + i,
-                   "subscriptionType": "deal.propertyChange", "propertyName": name,
-                   "propertyValue": "true"} for i, name in enumerate(checks)]
+        checks = [
+            "need_confirmed",
+            "budget_confirmed",
+            "decision_maker_identified",
+            "timeline_confirmed",
+        ]
+        sandbox.api(
+            "PATCH",
+            f"/crm/v3/objects/deals/{deal}",
+            json={"properties": dict.fromkeys(checks, "true")},
+        )
+        events = [
+            {
+                **base,
+                "eventId": 200 + i,
+                "occurredAt": int(time.time() * 1000) + i,
+                "subscriptionType": "deal.propertyChange",
+                "propertyName": name,
+                "propertyValue": "true",
+            }
+            for i, name in enumerate(checks)
+        ]
         for _ in range(3):  # at-least-once delivery, out of order
             assert webhook(api, list(reversed(events))).status_code == 200
         final = finish_with_cli(s, deal)
         activity = sandbox.activity(deal)
 
     by_crm = {e["kind"] for e in final["evidence"] if e["by"] == "hubspot@crm"}
-    assert by_crm == {"need_confirmed", "budget_confirmed", "decision_maker_identified",
-                      "timeline_confirmed"}
+    assert by_crm == {
+        "need_confirmed",
+        "budget_confirmed",
+        "decision_maker_identified",
+        "timeline_confirmed",
+    }
     assert Counter(e["kind"] for e in final["evidence"]).most_common(1)[0][1] == 1
     assert activity["deal"]["dealstage"] == "closedwon"
     assert activity["deal"]["handoff_status"] == "complete"
@@ -111,32 +166,55 @@ def test_salesforce_change_to_cash(dev_env: WorkflowEnvironment, tmp_path: Path)
     """A new Opportunity seen by the change feed starts the handoff; it ends in cash with
     the Opportunity closed won and each Task, Note and Order written once."""
     address = dev_env.client.service_client.config.target_host
-    with running_salesforce(tmp_path) as sandbox, stack(
-        address, tmp_path, crm="salesforce",
-        extra_env={
-            "HANDOFF_SALESFORCE_LOGIN_HOST": sandbox.host,
-            "HANDOFF_SALESFORCE_CA_FILE": str(sandbox.ca_pem),
-            "HANDOFF_SALESFORCE_DOMAIN": "handoff-sandbox.my",
-            "HANDOFF_SALESFORCE_CONSUMER_KEY": "handoff-sandbox-consumer",
-            "HANDOFF_SALESFORCE_CONSUMER_SECRET": "handoff-sandbox-secret",
-            "HANDOFF_FEED_POLL_S": "1",
-        },
-    ) as s:
+    with (
+        running_salesforce(tmp_path) as sandbox,
+        stack(
+            address,
+            tmp_path,
+            crm="salesforce",
+            extra_env={
+                "HANDOFF_SALESFORCE_LOGIN_HOST": sandbox.host,
+                "HANDOFF_SALESFORCE_CA_FILE": str(sandbox.ca_pem),
+                "HANDOFF_SALESFORCE_DOMAIN": "handoff-sandbox.my",
+                "HANDOFF_SALESFORCE_CONSUMER_KEY": "handoff-sandbox-consumer",
+                "HANDOFF_SALESFORCE_CONSUMER_SECRET": "handoff-sandbox-secret",
+                "HANDOFF_FEED_POLL_S": "1",
+            },
+        ) as s,
+    ):
         s.worker()
         rep = {"Authorization": f"Bearer {sales_rep_session(sandbox)}"}  # not Handoff's user
         accounts = sandbox.rest("GET", f"{API}/query/", params={"q": "SELECT Id FROM Account"})
         account = accounts.json()["records"][0]["Id"]  # an Order needs the Account
-        opp = sandbox.rest("POST", f"{API}/sobjects/Opportunity/", headers=rep, json={
-            "Name": "Hooli platform", "StageName": "Prospecting", "CloseDate": "2026-12-31",
-            "Amount": 60000, "Discount_Percent__c": 20, "AccountId": account, "Scope__c": "HQ", "Start_Date__c":
-            "2026-12-01", "Site_Notes__c": "Badge", "Primary_Contact__c": "gavin@hooli.example",
-            "Promised__c": "Go-live Q1", "Billing_Contact__c": "ap@hooli.example",
-            "PO_Number__c": "PO-9"})
+        opp = sandbox.rest(
+            "POST",
+            f"{API}/sobjects/Opportunity/",
+            headers=rep,
+            json={
+                "Name": "Hooli platform",
+                "StageName": "Prospecting",
+                "CloseDate": "2026-12-31",
+                "Amount": 60000,
+                "Discount_Percent__c": 20,
+                "AccountId": account,
+                "Scope__c": "HQ",
+                "Start_Date__c": "2026-12-01",
+                "Site_Notes__c": "Badge",
+                "Primary_Contact__c": "gavin@hooli.example",
+                "Promised__c": "Go-live Q1",
+                "Billing_Contact__c": "ap@hooli.example",
+                "PO_Number__c": "PO-9",
+            },
+        )
         assert opp.status_code == 201, opp.text
         deal = opp.json()["id"]
         s.until(deal, lambda st: st["waiting_on"] == "evidence", timeout=60)
-        for kind in ("need_confirmed", "budget_confirmed", "decision_maker_identified",
-                     "timeline_confirmed"):
+        for kind in (
+            "need_confirmed",
+            "budget_confirmed",
+            "decision_maker_identified",
+            "timeline_confirmed",
+        ):
             s.handoff("evidence", "add", deal, kind, "--by", OWNER)
         final = finish_with_cli(s, deal)
         activity = sandbox.activity(deal)

@@ -25,8 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from connectors.memory import MemoryConnector  # noqa: E402
-from support.handoffs import (  # noqa: E402
+from support.handoffs import (
     MANAGER,
     OPS,
     OWNER,
@@ -40,8 +39,10 @@ from support.handoffs import (  # noqa: E402
     start,
     until,
 )
-from workflows import names  # noqa: E402
-from workflows.names import Msg, Stage, WaitingOn  # noqa: E402
+
+from connectors.memory import MemoryConnector
+from workflows import names
+from workflows.names import Msg, Stage, WaitingOn
 
 HISTORIES = Path(__file__).with_name("histories")
 Scenario = Callable[[WorkflowEnvironment, WorkflowHandle], Awaitable[None]]  # type: ignore[type-arg]
@@ -78,8 +79,9 @@ async def exception_and_escalation(env: WorkflowEnvironment, h: WorkflowHandle) 
     await signal(h, Msg.RAISE_EXCEPTION, kind="legal_review", by=OWNER, note="DPA redlines")
     await until(h, lambda s: s.sla_state == "paused")
     await skip(env, h, timedelta(days=3))
-    await signal(h, Msg.RESOLVE_EXCEPTION, kind="legal_review", by="lee.legal@example.com",
-                 note="agreed")
+    await signal(
+        h, Msg.RESOLVE_EXCEPTION, kind="legal_review", by="lee.legal@example.com", note="agreed"
+    )
     await until(h, lambda s: s.sla_state == "ok")
     await skip(env, h, timedelta(days=8))
     await until(h, lambda s: s.sla_state == "escalated")
@@ -110,7 +112,8 @@ async def record(client: Client, env: WorkflowEnvironment) -> None:
             await scenario(env, handle)
             status = await until(handle, lambda s: True)
             ids = [handle.id] + [
-                names.discount_approval_id(handle.id, r) for r in range(1, status.approval_round + 1)
+                names.discount_approval_id(handle.id, r)
+                for r in range(1, status.approval_round + 1)
             ]
             for wf_id in ids:  # the file name is the workflow id, which replay needs
                 history = await client.get_workflow_handle(wf_id).fetch_history()

@@ -16,7 +16,8 @@ from temporalio.worker import Replayer
 from worker.main import WORKFLOWS
 
 HISTORIES = sorted(
-    p for p in Path(__file__).with_name("histories").glob("*.json")
+    p
+    for p in Path(__file__).with_name("histories").glob("*.json")
     if not p.name.endswith(".placeholder.json")
 )
 
@@ -24,8 +25,12 @@ HISTORIES = sorted(
 def test_main_scenarios_have_committed_histories() -> None:
     """The lead-to-cash scenarios and their approval children are all recorded."""
     names = {p.stem for p in HISTORIES}
-    for scenario in ("happy_path", "rejected_then_new_terms", "exception_and_escalation",
-                     "approval_parked"):
+    for scenario in (
+        "happy_path",
+        "rejected_then_new_terms",
+        "exception_and_escalation",
+        "approval_parked",
+    ):
         assert f"lead-to-cash-memory-R-{scenario}" in names
     assert "lead-to-cash-memory-R-happy_path-approval-r1" in names
 

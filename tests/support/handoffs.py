@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import timedelta
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowHandle
-from temporalio.testing import WorkflowEnvironment
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import WorkflowEnvironment
 
 from activities.notify import Notice
 from connectors.base import Deal
@@ -33,8 +33,12 @@ OPS = "olga.ops@example.com"
 BILLING = "bill.billing@example.com"
 SALES_OPS = "sol.salesops@example.com"
 
-QUALIFY_EVIDENCE = ("need_confirmed", "budget_confirmed", "decision_maker_identified",
-                    "timeline_confirmed")
+QUALIFY_EVIDENCE = (
+    "need_confirmed",
+    "budget_confirmed",
+    "decision_maker_identified",
+    "timeline_confirmed",
+)
 
 COMPLETE_FIELDS = {
     "scope": "Platform rollout for 3 sites",
@@ -91,7 +95,9 @@ def policy_with(**changes: Any) -> Policy:
 
 @asynccontextmanager
 async def handoff_worker(
-    client: Client, task_queue: str, connector: MemoryConnector,
+    client: Client,
+    task_queue: str,
+    connector: MemoryConnector,
     notifier: RecordingNotifier | None = None,
 ) -> AsyncIterator[RecordingNotifier]:
     notifier = notifier or RecordingNotifier()
@@ -111,10 +117,16 @@ async def terminate_started(client: Client, task_queue: str) -> None:
     for wf_id in _started.pop(task_queue, []):
         handle = client.get_workflow_handle(wf_id)
         rounds = (await status(handle)).approval_round
-        for target in [wf_id, *(names.discount_approval_id(wf_id, r) for r in range(1, rounds + 1))]:
+        for target in [
+            wf_id,
+            *(names.discount_approval_id(wf_id, r) for r in range(1, rounds + 1)),
+        ]:
             await _await_no_pending_activities(client, target)
         # the time-skipping server does not apply parent-close policies: end children too
-        for target in [wf_id, *(names.discount_approval_id(wf_id, r) for r in range(1, rounds + 1))]:
+        for target in [
+            wf_id,
+            *(names.discount_approval_id(wf_id, r) for r in range(1, rounds + 1)),
+        ]:
             try:
                 await client.get_workflow_handle(target).terminate("test finished")
             except RPCError as exc:  # already complete
@@ -137,7 +149,9 @@ async def _await_no_pending_activities(client: Client, wf_id: str, timeout: floa
         await asyncio.sleep(0.05)
 
 
-async def skip(env: WorkflowEnvironment, handle: WorkflowHandle[Any, Any], delta: timedelta) -> None:
+async def skip(
+    env: WorkflowEnvironment, handle: WorkflowHandle[Any, Any], delta: timedelta
+) -> None:
     """Skip time once the handoff is idle: sleeping while an activity runs can leave the
     test server's time-skipping lock held (temporalio/sdk-java#1138)."""
     await _await_no_pending_activities(env.client, handle.id)
@@ -145,8 +159,12 @@ async def skip(env: WorkflowEnvironment, handle: WorkflowHandle[Any, Any], delta
 
 
 async def start(
-    client: Client, task_queue: str, deal_id: str, policy: Policy | None = None,
-    crm: str = "memory", **overrides: Any,
+    client: Client,
+    task_queue: str,
+    deal_id: str,
+    policy: Policy | None = None,
+    crm: str = "memory",
+    **overrides: Any,
 ) -> WorkflowHandle[LeadToCash, DealStatus]:
     inp = lead_to_cash_input(crm, deal_id, policy or default_policy())
     wf_id = names.lead_to_cash_id(crm, deal_id)

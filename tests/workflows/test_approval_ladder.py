@@ -7,10 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from temporalio.client import WorkflowHandle
-from temporalio.testing import WorkflowEnvironment
-
-from connectors.memory import MemoryConnector
 from support.handoffs import (
     MANAGER,
     OWNER,
@@ -21,14 +17,18 @@ from support.handoffs import (
     deal_id_of,
     give_evidence,
     handoff_worker,
-    skip,
     make_deal,
     policy_with,
     signal,
+    skip,
     start,
     status,
     until,
 )
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from connectors.memory import MemoryConnector
 from workflows.names import Msg, Stage, WaitingOn
 from workflows.policy import Policy
 
@@ -67,7 +67,9 @@ async def test_overdue_approval_escalates_to_the_next_approver(
     """Past the tier's deadline the VP is added and can decide the manager's tier."""
     async with at_manager_tier(time_env, task_queue) as (handle, notifier, _):
         await skip(time_env, handle, timedelta(hours=25))
-        st = await until(handle, lambda s: bool(s.pending_approval and s.pending_approval.escalated))
+        st = await until(
+            handle, lambda s: bool(s.pending_approval and s.pending_approval.escalated)
+        )
         assert st.owner == [MANAGER, VP]
         assert st.sla_state == "escalated"
         assert any("[escalation]" in s for s in notifier.subjects_for(VP))
@@ -86,12 +88,19 @@ async def test_exhausted_ladder_parks_as_an_exception(
         assert st.owner == [SALES_OPS]
         assert [e.kind for e in st.exceptions if e.resolved_at is None] == ["approval_timeout"]
         tasks = [r.data for r in crm.records(deal_id_of(handle), "task")]
-        assert any(t["owner_email"] == SALES_OPS and "approval timeout" in t["subject"]
-                   for t in tasks)
-        await signal(handle, Msg.RESOLVE_EXCEPTION, kind="approval_timeout", by=SALES_OPS,
-                     note="Maya is back")
-        st = await until(handle, lambda s: s.pending_approval is not None
-                         and s.pending_approval.round == 2)
+        assert any(
+            t["owner_email"] == SALES_OPS and "approval timeout" in t["subject"] for t in tasks
+        )
+        await signal(
+            handle,
+            Msg.RESOLVE_EXCEPTION,
+            kind="approval_timeout",
+            by=SALES_OPS,
+            note="Maya is back",
+        )
+        st = await until(
+            handle, lambda s: s.pending_approval is not None and s.pending_approval.round == 2
+        )
         assert st.owner == [MANAGER]
 
 
@@ -112,8 +121,9 @@ async def test_approver_can_delegate_to_a_named_delegate(
 ) -> None:
     """After delegation only the delegate may decide; the delegator is refused."""
     async with at_manager_tier(time_env, task_queue) as (handle, notifier, _):
-        await signal(handle, Msg.DELEGATE, approver=MANAGER, delegate=DELEGATE,
-                     reason="On leave this week")
+        await signal(
+            handle, Msg.DELEGATE, approver=MANAGER, delegate=DELEGATE, reason="On leave this week"
+        )
         st = await until(handle, lambda s: s.owner == [DELEGATE])
         assert any("delegated" in s for s in notifier.subjects_for(DELEGATE))
         await signal(handle, Msg.APPROVE, approver=MANAGER, reason="changed my mind")
@@ -151,7 +161,8 @@ async def test_rejection_asks_the_owner_for_new_terms(
         tasks = [r.data for r in crm.records(deal_id_of(handle), "task")]
         assert any(t["owner_email"] == OWNER and "Margin too thin" in t["subject"] for t in tasks)
         await signal(handle, Msg.UPDATE_TERMS, by=OWNER, discount_percent=15)
-        st = await until(handle, lambda s: s.pending_approval is not None
-                         and s.pending_approval.round == 2)
+        st = await until(
+            handle, lambda s: s.pending_approval is not None and s.pending_approval.round == 2
+        )
         assert st.pending_approval is not None and st.pending_approval.discount_percent == 15
         assert (await status(handle)).owner == [MANAGER]

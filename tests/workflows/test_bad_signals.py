@@ -6,11 +6,6 @@ import uuid
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
-from temporalio.testing import WorkflowEnvironment
-
-from connectors.memory import MemoryConnector
 from support.handoffs import (
     MANAGER,
     OWNER,
@@ -22,6 +17,11 @@ from support.handoffs import (
     start,
     until,
 )
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+
+from connectors.memory import MemoryConnector
 from workflows.messages import Receipt
 from workflows.names import Msg, WaitingOn
 
@@ -30,28 +30,52 @@ BAD: list[tuple[str, Any, str]] = [
     (Msg.ADD_EVIDENCE, {"kind": "telepathy", "by": OWNER}, "unknown evidence kind 'telepathy'"),
     (Msg.ADD_EVIDENCE, {"kind": "budget_confirmed"}, "by: Field required"),
     (Msg.ADD_EVIDENCE, {"kind": 42, "by": OWNER}, "kind: Input should be a valid string"),
-    (Msg.ADD_EVIDENCE, {"kind": "budget_confirmed", "by": OWNER, "color": "red"},
-     "color: Extra inputs are not permitted"),
-    (Msg.APPROVE, {"approver": "mallory@example.com", "reason": "trust me"},
-     "mallory@example.com is not an approver of the sales_manager tier"),
+    (
+        Msg.ADD_EVIDENCE,
+        {"kind": "budget_confirmed", "by": OWNER, "color": "red"},
+        "color: Extra inputs are not permitted",
+    ),
+    (
+        Msg.APPROVE,
+        {"approver": "mallory@example.com", "reason": "trust me"},
+        "mallory@example.com is not an approver of the sales_manager tier",
+    ),
     (Msg.APPROVE, {"approver": VP, "reason": "skip a tier"}, "is not an approver"),
     (Msg.APPROVE, {"approver": OWNER, "reason": "my own deal"}, "is not an approver"),
     (Msg.APPROVE, {"approver": MANAGER, "reason": ""}, "reason: String should have at least 1"),
     (Msg.APPROVE, {"approver": MANAGER, "reason": "   "}, "reason: String should have at least 1"),
     (Msg.REJECT, {"approver": MANAGER}, "reason: Field required"),
-    (Msg.UPDATE_TERMS, {"by": OWNER, "discount_percent": -5},
-     "discount_percent: Input should be greater than or equal to 0"),
-    (Msg.UPDATE_TERMS, {"by": OWNER, "discount_percent": 250},
-     "discount_percent: Input should be less than or equal to 100"),
-    (Msg.UPDATE_TERMS, {"by": OWNER, "discount_percent": "lots"},
-     "discount_percent: Input should be a valid number"),
+    (
+        Msg.UPDATE_TERMS,
+        {"by": OWNER, "discount_percent": -5},
+        "discount_percent: Input should be greater than or equal to 0",
+    ),
+    (
+        Msg.UPDATE_TERMS,
+        {"by": OWNER, "discount_percent": 250},
+        "discount_percent: Input should be less than or equal to 100",
+    ),
+    (
+        Msg.UPDATE_TERMS,
+        {"by": OWNER, "discount_percent": "lots"},
+        "discount_percent: Input should be a valid number",
+    ),
     (Msg.UPDATE_TERMS, {"by": "mallory@example.com", "discount_percent": 5}, "may not change"),
-    (Msg.RAISE_EXCEPTION, {"kind": "alien_invasion", "by": OWNER, "note": "!"},
-     "unknown exception kind 'alien_invasion'"),
-    (Msg.RESOLVE_EXCEPTION, {"kind": "legal_review", "by": OWNER, "note": "done"},
-     "no open 'legal_review' exception"),
-    (Msg.ACCEPT_HANDOFF, {"team": "operations", "by": "olga.ops@example.com"},
-     "no handoff is waiting for acceptance"),
+    (
+        Msg.RAISE_EXCEPTION,
+        {"kind": "alien_invasion", "by": OWNER, "note": "!"},
+        "unknown exception kind 'alien_invasion'",
+    ),
+    (
+        Msg.RESOLVE_EXCEPTION,
+        {"kind": "legal_review", "by": OWNER, "note": "done"},
+        "no open 'legal_review' exception",
+    ),
+    (
+        Msg.ACCEPT_HANDOFF,
+        {"team": "operations", "by": "olga.ops@example.com"},
+        "no handoff is waiting for acceptance",
+    ),
     (Msg.RECALL, {"by": VP, "reason": "not mine"}, "only the deal owner"),
     ("approve_everything", {"approver": MANAGER}, "unknown message"),
     (Msg.APPROVE, "yes", "expected a JSON object"),

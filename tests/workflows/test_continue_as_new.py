@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from temporalio.testing import WorkflowEnvironment
-
-from connectors.memory import MemoryConnector
 from support.handoffs import (
     OWNER,
     QUALIFY_EVIDENCE,
@@ -20,6 +17,9 @@ from support.handoffs import (
     start,
     until,
 )
+from temporalio.testing import WorkflowEnvironment
+
+from connectors.memory import MemoryConnector
 from workflows.names import Msg, Stage
 
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from temporalio.testing import WorkflowEnvironment
-
-from connectors.memory import MemoryConnector
 from support.handoffs import (
     BILLING,
     MANAGER,
@@ -19,6 +16,9 @@ from support.handoffs import (
     start,
     until,
 )
+from temporalio.testing import WorkflowEnvironment
+
+from connectors.memory import MemoryConnector
 from workflows.names import Msg, Stage, WaitingOn
 
 
@@ -29,15 +29,18 @@ async def test_deal_walks_from_lead_to_cash_on_evidence(
     crm = MemoryConnector([make_deal("D-HAPPY", discount=30)])
     async with handoff_worker(time_env.client, task_queue, crm) as notifier:
         handle = await start(time_env.client, task_queue, "D-HAPPY")
-        await until(handle, lambda s: s.stage == Stage.QUALIFY and s.waiting_on == WaitingOn.EVIDENCE)
+        await until(
+            handle, lambda s: s.stage == Stage.QUALIFY and s.waiting_on == WaitingOn.EVIDENCE
+        )
         await give_evidence(handle, *QUALIFY_EVIDENCE)
 
         st = await until(handle, lambda s: s.pending_approval is not None)
         assert st.pending_approval is not None and st.pending_approval.tier == "sales_manager"
         assert st.owner == [MANAGER]
         await signal(handle, Msg.APPROVE, approver=MANAGER, reason="Strategic logo")
-        st = await until(handle, lambda s: s.pending_approval is not None
-                         and s.pending_approval.tier == "vp")
+        st = await until(
+            handle, lambda s: s.pending_approval is not None and s.pending_approval.tier == "vp"
+        )
         assert st.owner == [VP]
         await signal(handle, Msg.APPROVE, approver=VP, reason="Multi-year commitment")
 

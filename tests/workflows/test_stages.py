@@ -5,9 +5,6 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from temporalio.testing import WorkflowEnvironment
-
-from connectors.memory import MemoryConnector
 from support.handoffs import (
     MANAGER,
     OPS,
@@ -16,12 +13,15 @@ from support.handoffs import (
     VP,
     give_evidence,
     handoff_worker,
-    skip,
     make_deal,
     signal,
+    skip,
     start,
     until,
 )
+from temporalio.testing import WorkflowEnvironment
+
+from connectors.memory import MemoryConnector
 from workflows.names import Msg, Stage, WaitingOn
 
 
@@ -61,8 +61,10 @@ async def test_qualify_sla_reminds_the_owner_then_escalates_to_the_manager(
         await skip(time_env, handle, timedelta(days=2))
         st = await until(handle, lambda s: s.sla_state == "escalated")
         assert st.stage == Stage.QUALIFY
-    tasks = {(r.data["owner_email"], r.data["subject"].split(":")[0])
-             for r in crm.records(deal.id, "task")}
+    tasks = {
+        (r.data["owner_email"], r.data["subject"].split(":")[0])
+        for r in crm.records(deal.id, "task")
+    }
     assert (OWNER, "Reminder") in tasks and (MANAGER, "Escalation") in tasks
 
 
@@ -81,8 +83,9 @@ async def test_missing_contract_field_creates_a_task_and_waits(
         assert [t["owner_email"] for t in tasks if "site_notes" in t["subject"]] == [OWNER]
 
         crm.update_deal(deal.id, {"site_notes": "Dock 4, ask for Lee"}, key="test")
-        await signal(handle, Msg.DEAL_CHANGED, fields={"site_notes": "Dock 4, ask for Lee"},
-                     event_id="evt-1")
+        await signal(
+            handle, Msg.DEAL_CHANGED, fields={"site_notes": "Dock 4, ask for Lee"}, event_id="evt-1"
+        )
         st = await until(handle, lambda s: s.waiting_on == WaitingOn.ACCEPTANCE)
         assert st.owner == [OPS] and st.missing_fields == []
 
@@ -114,16 +117,26 @@ async def test_exception_pauses_the_stage_clock_and_resolution_resumes_it(
         st = await until(handle, lambda s: s.due_at is not None)
         assert st.due_at is not None
         first_due = st.due_at
-        await signal(handle, Msg.RAISE_EXCEPTION, kind="legal_review", by=OWNER,
-                     note="Customer redlines the DPA")
+        await signal(
+            handle,
+            Msg.RAISE_EXCEPTION,
+            kind="legal_review",
+            by=OWNER,
+            note="Customer redlines the DPA",
+        )
         st = await until(handle, lambda s: s.sla_state == "paused")
         await skip(time_env, handle, timedelta(days=10))
         st = await until(handle, lambda s: any(h.kind == "escalation" for h in s.history))
         assert st.sla_state == "paused"  # the stage clock did not run...
         assert st.exceptions[0].clock is not None and st.exceptions[0].clock.escalated
         assert "legal_review" in st.history[-1].detail  # ...but the exception's own SLA did
-        await signal(handle, Msg.RESOLVE_EXCEPTION, kind="legal_review", by="lee.legal@example.com",
-                     note="DPA agreed")
+        await signal(
+            handle,
+            Msg.RESOLVE_EXCEPTION,
+            kind="legal_review",
+            by="lee.legal@example.com",
+            note="DPA agreed",
+        )
         st = await until(handle, lambda s: s.sla_state == "ok")
         assert st.due_at is not None and st.due_at - first_due >= timedelta(days=10)
         assert st.exceptions[0].resolved_by == "lee.legal@example.com"
@@ -152,7 +165,9 @@ async def test_update_terms_reasks_only_the_approvals_it_affects(
         await signal(handle, Msg.APPROVE, approver=VP, reason="ok at 35")
         st = await until(handle, lambda s: s.stage == Stage.CLOSE)
         assert [(a.tier, a.discount_percent) for a in st.approvals] == [
-            ("sales_manager", 30), ("vp", 30), ("vp", 35)
+            ("sales_manager", 30),
+            ("vp", 30),
+            ("vp", 35),
         ]
 
         await signal(handle, Msg.UPDATE_TERMS, by=OWNER, discount_percent=20)

@@ -24,15 +24,22 @@ class TemporalStarter:
 
     async def deal_entered_trigger(self, crm: str, deal_id: str, event_id: str) -> None:
         await signal_with_start(
-            self.client, crm=crm, deal_id=deal_id, policy=self.policy,
-            task_queue=self.task_queue, signal=Msg.DEAL_CHANGED,
+            self.client,
+            crm=crm,
+            deal_id=deal_id,
+            policy=self.policy,
+            task_queue=self.task_queue,
+            signal=Msg.DEAL_CHANGED,
             payload=DealChangedIn(source=crm, event_id=event_id).model_dump(),
         )
 
     async def evidence_arrived(self, crm: str, deal_id: str, kind: str, event_id: str) -> None:
         # not started yet: the workflow reads the same field from the CRM when it starts
         await signal_if_running(
-            self.client, crm, deal_id, Msg.ADD_EVIDENCE,
+            self.client,
+            crm,
+            deal_id,
+            Msg.ADD_EVIDENCE,
             EvidenceIn(kind=kind, by=f"{crm}@crm", ref=f"{crm}-event:{event_id}").model_dump(),
         )
 
@@ -40,7 +47,10 @@ class TemporalStarter:
         self, crm: str, deal_id: str, fields: dict[str, str], event_id: str
     ) -> None:
         await signal_if_running(
-            self.client, crm, deal_id, Msg.DEAL_CHANGED,
+            self.client,
+            crm,
+            deal_id,
+            Msg.DEAL_CHANGED,
             DealChangedIn(fields=fields, source=crm, event_id=event_id).model_dump(),
         )
 

@@ -40,7 +40,7 @@ def parse(model: type[BaseModel], args: Sequence[RawValue]) -> BaseModel | str:
     if len(args) != 1:
         return f"expected exactly one JSON object as input, got {len(args)} arguments"
     try:
-        value = workflow.payload_converter().from_payload(args[0].payload, None)
+        value = workflow.payload_converter().from_payload(args[0].payload)
     except Exception as exc:  # any undecodable payload is bad input, not a crash
         return f"payload is not valid JSON: {exc}"
     if not isinstance(value, dict):
@@ -67,6 +67,6 @@ def raw_claimed_by(args: Sequence[RawValue]) -> str | None:
     if len(args) != 1:
         return None
     try:
-        return claimed_by(workflow.payload_converter().from_payload(args[0].payload, None))
+        return claimed_by(workflow.payload_converter().from_payload(args[0].payload))
     except Exception:  # an undecodable payload claims nobody
         return None

@@ -356,8 +356,13 @@ class HandoffWorkflow:
         st, now = self.state, workflow.now()
         if st.waiting is None or st.waiting.key != wait.key:
             st.waiting = WaitState(
-                key=wait.key, on=wait.on, what=wait.what, owner=wait.owner, since=now,
-                team=wait.team, evidence=wait.evidence,
+                key=wait.key,
+                on=wait.on,
+                what=wait.what,
+                owner=wait.owner,
+                since=now,
+                team=wait.team,
+                evidence=wait.evidence,
             )
             st.clock = (
                 ClockState.start(
@@ -508,8 +513,14 @@ class HandoffWorkflow:
         st.done = True
         await self.write(
             self.key("done"),
-            fields={"handoff_stage": st.stage, "handoff_status": "complete", "handoff_owner": "",
-                    "handoff_due_at": None, **st.pending_fields, **(fields or {})},
+            fields={
+                "handoff_stage": st.stage,
+                "handoff_status": "complete",
+                "handoff_owner": "",
+                "handoff_due_at": None,
+                **st.pending_fields,
+                **(fields or {}),
+            },
             notes=[n for n in (st.pending_note, note) if n],
         )
         st.pending_note, st.pending_fields = None, {}
@@ -617,8 +628,12 @@ class HandoffWorkflow:
             )
         resume, owners = st.waiting, self.people(self.policy.exceptions[CRM_WRITE_FAILED].owner)
         st.waiting = WaitState(
-            key=f"parked:{key}", on=WaitingOn.EXCEPTION, owner=owners, since=workflow.now(),
-            what=f"{CRM_WRITE_FAILED} to be resolved (the CRM refused a write)", written=True,
+            key=f"parked:{key}",
+            on=WaitingOn.EXCEPTION,
+            owner=owners,
+            since=workflow.now(),
+            what=f"{CRM_WRITE_FAILED} to be resolved (the CRM refused a write)",
+            written=True,
         )
         self.publish()
         await workflow.wait_condition(lambda: not parked())
@@ -647,6 +662,7 @@ class HandoffWorkflow:
 
 async def _nothing() -> None:
     """The timer action when there is no timer (never fired: no timeout is set)."""
+
 
 def parse_date(text: str | None) -> datetime | None:
     """A CRM date or datetime (`2026-12-01`, ISO 8601) as an aware UTC datetime."""
