@@ -125,17 +125,11 @@ class LeadToCash(HandoffWorkflow):
 
     async def _qualify(self) -> None:
         rule = self.policy.stage(Stage.QUALIFY)
-        await self.wait_for(
-            Wait(
-                key="qualify",
-                on=WaitingOn.EVIDENCE,
-                what="qualification evidence",
-                evidence=rule.evidence,
-                owner=self.people(rule.owner),
-                ready=lambda: not self.missing_evidence(rule.evidence),
-                clock=rule,
-                task="Qualify the deal: " + ", ".join(self.missing_evidence(rule.evidence)),
-            )
+        await self.evidence_gate(
+            "qualify",
+            rule,
+            what="qualification evidence",
+            task="Qualify the deal: " + ", ".join(self.missing_evidence(rule.evidence)),
         )
         self.advance(
             Stage.DEAL_DESK,
@@ -170,17 +164,12 @@ class LeadToCash(HandoffWorkflow):
 
     async def _close(self) -> None:
         rule = self.policy.stage(Stage.CLOSE)
-        await self.wait_for(
-            Wait(
-                key=f"close:t{self.state.terms_version}",
-                on=WaitingOn.EVIDENCE,
-                what="a signed contract",
-                evidence=rule.evidence,
-                owner=self.people(rule.owner),
-                ready=lambda: not self.missing_evidence(rule.evidence) or self._needs_approval(),
-                clock=rule,
-                task="Get the contract signed",
-            )
+        await self.evidence_gate(
+            f"close:t{self.state.terms_version}",
+            rule,
+            what="a signed contract",
+            task="Get the contract signed",
+            or_until=self._needs_approval,  # new terms send the deal back to the desk
         )
         if self._needs_approval():
             self.advance(Stage.DEAL_DESK, "Terms changed before signature: approval asked again.")
@@ -197,18 +186,12 @@ class LeadToCash(HandoffWorkflow):
     async def _delivery(self) -> None:
         rule = self.policy.stage(Stage.DELIVERY)
         fields = self.state.deal.fields if self.state.deal else {}
-        await self.wait_for(
-            Wait(
-                key="delivery",
-                on=WaitingOn.EVIDENCE,
-                what="delivery confirmation",
-                evidence=rule.evidence,
-                owner=self.people(rule.owner),
-                ready=lambda: not self.missing_evidence(rule.evidence),
-                clock=rule,
-                starts_at=parse_date(fields.get("start_date")),
-                task="Deliver and confirm delivery",
-            )
+        await self.evidence_gate(
+            "delivery",
+            rule,
+            what="delivery confirmation",
+            task="Deliver and confirm delivery",
+            starts_at=parse_date(fields.get("start_date")),  # the clock starts at the start date
         )
         self.advance(Stage.OPS_TO_BILLING, "Delivered:\n" + self.evidence_summary(rule.evidence))
 
@@ -223,18 +206,13 @@ class LeadToCash(HandoffWorkflow):
 
     async def _cash(self) -> None:
         rule = self.policy.stage(Stage.CASH)
-        await self.wait_for(
-            Wait(
-                key="cash",
-                on=WaitingOn.EVIDENCE,
-                what="payment",
-                evidence=rule.evidence,
-                owner=self.people(rule.owner),
-                ready=lambda: not self.missing_evidence(rule.evidence),
-                clock=self.policy.payment_terms.clock,
-                starts_at=self.state.invoiced_at,
-                task=f"Collect payment of {self.state.terms.net:,.2f} {self.policy.currency}",
-            )
+        await self.evidence_gate(
+            "cash",
+            rule,
+            what="payment",
+            task=f"Collect payment of {self.state.terms.net:,.2f} {self.policy.currency}",
+            clock=self.policy.payment_terms.clock,  # due within the payment terms
+            starts_at=self.state.invoiced_at,
         )
         self.advance(Stage.DONE, "Cash received:\n" + self.evidence_summary(rule.evidence))
         await self.finish("Lead to cash complete.")

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import uvicorn
+from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
 
@@ -66,6 +67,19 @@ class FaultControls:
     async def delay(self) -> None:
         if self.settings.latency_ms:
             await asyncio.sleep(self.settings.latency_ms / 1000)
+
+
+def add_fault_routes(app: FastAPI, faults: FaultControls) -> None:
+    """`GET|POST /_sandbox/faults`: read or replace the fault settings (no auth)."""
+
+    @app.get("/_sandbox/faults")
+    def get_faults() -> FaultSettings:
+        return faults.settings
+
+    @app.post("/_sandbox/faults")
+    def set_faults(settings: FaultSettings) -> FaultSettings:
+        faults.set(settings)
+        return settings
 
 
 def free_port() -> int:

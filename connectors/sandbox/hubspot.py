@@ -36,7 +36,7 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from connectors.sandbox.common import FaultControls, FaultSettings
+from connectors.sandbox.common import FaultControls, add_fault_routes
 from connectors.sandbox.hubspot_api import CrmRoutes
 from connectors.sandbox.hubspot_store import HsError, Store
 
@@ -199,14 +199,7 @@ async def _edge(
 
 
 def _add_control_routes(app: FastAPI, state: SandboxState) -> None:
-    @app.get("/_sandbox/faults")
-    def get_faults() -> FaultSettings:
-        return state.faults.settings
-
-    @app.post("/_sandbox/faults")
-    def set_faults(settings: FaultSettings) -> FaultSettings:
-        state.faults.set(settings)
-        return settings
+    add_fault_routes(app, state.faults)
 
     @app.get("/_sandbox/limits")
     def get_limits() -> Limits:

@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from connectors.sandbox.common import FaultControls, FaultSettings
+from connectors.sandbox.common import FaultControls, add_fault_routes
 from connectors.sandbox.salesforce_auth import ORG_ID, Auth, Sessions
 from connectors.sandbox.salesforce_composite import Composite
 from connectors.sandbox.salesforce_rest import DataApi, SandboxState
@@ -196,14 +196,7 @@ def _versions(version: str) -> Callable[[], Awaitable[Response]]:
 
 
 def _add_control_routes(app: FastAPI, state: SandboxState) -> None:
-    @app.get("/_sandbox/faults")
-    def get_faults() -> FaultSettings:
-        return state.faults.settings
-
-    @app.post("/_sandbox/faults")
-    def set_faults(settings: FaultSettings) -> FaultSettings:
-        state.faults.set(settings)
-        return settings
+    add_fault_routes(app, state.faults)
 
     @app.get("/_sandbox/locks")
     def get_locks() -> LockFaults:

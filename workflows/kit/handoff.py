@@ -48,7 +48,7 @@ from workflows.messages import (
 )
 from workflows.names import Msg, WaitingOn
 from workflows.options import CRM_READ, CRM_WRITE, MAX_HISTORY_ENTRIES, MAX_HISTORY_EVENTS, NOTIFY
-from workflows.policy import Policy
+from workflows.policy import Clock, Policy, StagePolicy
 
 T = TypeVar("T")
 
@@ -207,6 +207,36 @@ class HandoffWorkflow:
     # -- evidence gate -----------------------------------------------------------------
     def missing_evidence(self, kinds: Sequence[str]) -> list[str]:
         return [k for k in kinds if not self.state.has_evidence(k)]
+
+    async def evidence_gate(
+        self,
+        key: str,
+        rule: StagePolicy,
+        *,
+        what: str,
+        task: str,
+        clock: Clock | None = None,
+        starts_at: datetime | None = None,
+        or_until: Callable[[], bool] | None = None,
+    ) -> None:
+        """Wait until every evidence kind `rule` requires has arrived (or `or_until()`),
+        owned by the rule's owner role, on the rule's SLA clock unless `clock` is given."""
+        await self.wait_for(
+            Wait(
+                key=key,
+                on=WaitingOn.EVIDENCE,
+                what=what,
+                evidence=rule.evidence,
+                owner=self.people(rule.owner),
+                ready=lambda: (
+                    not self.missing_evidence(rule.evidence)
+                    or (or_until is not None and or_until())
+                ),
+                clock=clock or rule,
+                starts_at=starts_at,
+                task=task,
+            )
+        )
 
     def _check_evidence(self, msg: EvidenceIn) -> str | None:
         if msg.kind not in self.policy.evidence:
