@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connectors.base import CrmConnector
+from connectors.base import CrmConnector, Deal
 from connectors.memory import MemoryConnector
 from worker.settings import Settings
 from workflows.policy import Policy
@@ -66,35 +66,26 @@ def _salesforce(settings: Settings, overrides: dict[str, str]) -> CrmConnector:
     )
 
 
-def sample_deals() -> list:  # type: ignore[type-arg]
-    """The demo deals the in-memory CRM starts with (same ids as the sandboxes' seeds)."""
-    from connectors.base import Deal
+def sample_deals() -> list[Deal]:
+    """The in-memory CRM starts with the HubSpot sandbox's seeded deals (1001, 1002...),
+    read through the HubSpot field mapping, so the demo is the same on every CRM."""
+    from connectors.hubspot import DEFAULT_MAPPING
+    from connectors.sandbox.hubspot_schema import SEED
 
-    return [
-        Deal(
-            id="1001",
-            name="Acme Corp — platform rollout",
-            crm_stage="new",
-            amount=120_000.0,
-            discount_percent=30.0,
-            owner_email="sam.rep@example.com",
-            fields={
-                "scope": "Platform rollout for 3 sites",
-                "start_date": "2026-12-01",
-                "site_notes": "Badge access via reception",
-                "primary_contact": "ada@acme.example",
-                "promised": "Go-live before Q1 close",
-                "billing_contact": "ap@acme.example",
-                "po_number": "PO-7781",
-            },
-        ),
-        Deal(
-            id="1002",
-            name="Globex — pilot",
-            crm_stage="new",
-            amount=18_000.0,
-            discount_percent=5.0,
-            owner_email="sam.rep@example.com",
-            fields={"scope": "Pilot", "start_date": "2026-12-15"},
-        ),
-    ]
+    deals = []
+    for object_type, record_id, props in SEED:
+        if object_type != "deals":
+            continue
+        fields = DEFAULT_MAPPING.from_crm(props)
+        deals.append(
+            Deal(
+                id=record_id,
+                name=fields.pop("name", ""),
+                crm_stage=fields.pop("crm_stage", ""),
+                amount=float(fields.pop("amount", 0)),
+                discount_percent=float(fields.pop("discount_percent", 0)),
+                owner_email=fields.pop("owner_email", ""),
+                fields=fields,
+            )
+        )
+    return deals

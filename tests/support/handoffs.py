@@ -18,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.notify import Notice
 from connectors.base import Deal
 from connectors.memory import MemoryConnector
+from worker.crm import sample_deals
 from worker.main import build_worker
 from worker.starter import lead_to_cash_input
 from workflows import names
@@ -40,15 +41,8 @@ QUALIFY_EVIDENCE = (
     "timeline_confirmed",
 )
 
-COMPLETE_FIELDS = {
-    "scope": "Platform rollout for 3 sites",
-    "start_date": "2026-12-01",
-    "site_notes": "Badge access via reception",
-    "primary_contact": "ada@acme.example",
-    "promised": "Go-live before Q1 close",
-    "billing_contact": "ap@acme.example",
-    "po_number": "PO-7781",
-}
+#: Every field both handoff contracts need: the demo deal 1001's (see worker/crm.py).
+COMPLETE_FIELDS = sample_deals()[0].fields
 
 
 class RecordingNotifier:
