@@ -138,7 +138,7 @@ async def _await_no_pending_activities(client: Client, wf_id: str, timeout: floa
                 namespace=client.namespace, execution=WorkflowExecution(workflow_id=wf_id)
             )
         )
-        if not desc.pending_activities:
+        if not desc.pending_activities and not desc.HasField("pending_workflow_task"):
             return
         await asyncio.sleep(0.05)
 
@@ -148,6 +148,8 @@ async def skip(
 ) -> None:
     """Skip time once the handoff is idle: sleeping while an activity runs can leave the
     test server's time-skipping lock held (temporalio/sdk-java#1138)."""
+    await _await_no_pending_activities(env.client, handle.id)
+    await asyncio.sleep(0.2)  # and still idle a moment later: nothing was about to start
     await _await_no_pending_activities(env.client, handle.id)
     await env.sleep(delta)
 
