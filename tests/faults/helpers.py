@@ -70,6 +70,10 @@ NOTE_SUFFIXES = {
 
 QUALIFY_TASK = f"qualify:task:{OWNER}"
 CLOSE_TASK = f"close:t0:task:{OWNER}"
+#: The tasks of evidence waits: absent when the evidence was given before the wait.
+EVIDENCE_TASKS = frozenset(
+    {QUALIFY_TASK, CLOSE_TASK, f"delivery:task:{OPS}", f"cash:task:{BILLING}"}
+)
 #: The tasks: one per wait someone owes (an evidence wait's only if the evidence came after).
 TASK_SUFFIXES = {
     QUALIFY_TASK,
