@@ -18,10 +18,26 @@ from workflows.names import Msg, WaitingOn
 DEMO_DEAL = "1001"
 
 
+async def demo_deal(client: Client, crm: str) -> str:
+    """Deal 1001 where the CRM seeds it (memory, HubSpot); on Salesforce, whose ids are
+    its own, the first deal the change feed started a handoff for."""
+    if crm != "salesforce":
+        return DEMO_DEAL
+    query = f"WorkflowType = 'LeadToCash' AND Crm = '{crm}' AND Stage = 'qualify'"
+    for _ in range(60):  # the feed polls every few seconds
+        async for wf in client.list_workflows(query, limit=1):
+            deal = wf.typed_search_attributes.get(names.DEAL_ID)
+            if deal:
+                return deal
+        await asyncio.sleep(1)
+    raise RuntimeError("no Salesforce deal has a handoff yet: is the worker's change feed on?")
+
+
 async def run_demo(client: Client, settings: Settings, crm: str, out: Console) -> None:
     policy = load_configured_policy(settings)
+    deal = await demo_deal(client, crm)
     handle, started = await start_lead_to_cash(
-        client, crm=crm, deal_id=DEMO_DEAL, policy=policy, task_queue=settings.task_queue
+        client, crm=crm, deal_id=deal, policy=policy, task_queue=settings.task_queue
     )
     out.print(("Started " if started else "Continuing ") + handle.id)
     owner = policy.people_for("sales_rep")[0]
@@ -44,11 +60,11 @@ async def run_demo(client: Client, settings: Settings, crm: str, out: Console) -
     )
     out.print("\nApprove it with the CLI:")
     out.print(
-        f"  handoff approve {DEMO_DEAL} --crm {crm} --as {p.approvers[0]} --reason 'Strategic logo'"
+        f"  handoff approve {deal} --crm {crm} --as {p.approvers[0]} --reason 'Strategic logo'"
     )
     out.print("or with the temporal CLI:")
     out.print(
         f"  temporal workflow signal --workflow-id {handle.id} --name approve "
         f'--input \'{{"approver": "{p.approvers[0]}", "reason": "Strategic logo"}}\''
     )
-    out.print(f"Then: handoff status {DEMO_DEAL} --crm {crm}")
+    out.print(f"Then: handoff status {deal} --crm {crm}")

@@ -261,7 +261,11 @@ def seed_records() -> list[tuple[str, str, dict[str, object]]]:
         ("Opportunity", "acme-rollout", {
             "Name": "Acme rollout", "StageName": "Prospecting", "CloseDate": "2026-12-31",
             "Amount": 48000.0, "AccountId": "@acme", "OwnerId": "@sam.rep",
-            "Discount_Percent__c": 5.0, "Primary_Contact__c": "wile@acme.example"}),
+            # the demo deal: 30% needs the sales manager and the VP
+            "Discount_Percent__c": 30.0, "Primary_Contact__c": "wile@acme.example",
+            "Scope__c": "Platform rollout for 3 sites", "Start_Date__c": "2026-12-01",
+            "Site_Notes__c": "Badge access via reception", "Promised__c": "Go-live in Q1",
+            "Billing_Contact__c": "ap@acme.example", "PO_Number__c": "PO-7781"}),
         ("Opportunity", "globex-pilot", {
             "Name": "Globex pilot", "StageName": "Qualification", "CloseDate": "2026-10-15",
             "Amount": 12000.0, "AccountId": "@globex", "OwnerId": "@sam.rep",
