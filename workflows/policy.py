@@ -189,9 +189,9 @@ class Policy(_Strict):
         for name, contract in self.contracts.items():
             role(f"contracts.{name}.accept_by", contract.accept_by)
             role(f"contracts.{name}.escalate_to", contract.escalate_to)
-        for name, exc in self.exceptions.items():
-            role(f"exceptions.{name}.owner", exc.owner)
-            role(f"exceptions.{name}.escalate_to", exc.escalate_to)
+        for kind_name, exc in self.exceptions.items():
+            role(f"exceptions.{kind_name}.owner", exc.owner)
+            role(f"exceptions.{kind_name}.escalate_to", exc.escalate_to)
         role("payment_terms.escalate_to", self.payment_terms.escalate_to)
         for fname, kind in self.evidence_fields.items():
             if kind not in self.evidence:
@@ -202,9 +202,9 @@ class Policy(_Strict):
         for required in (Stage.QUALIFY, Stage.DEAL_DESK, Stage.CLOSE, Stage.DELIVERY, Stage.CASH):
             if required not in self.stages:
                 problems.append(f"stages: missing stage {required.value!r}")
-        for required in ("sales_to_ops", "ops_to_billing"):
-            if required not in self.contracts:
-                problems.append(f"contracts: missing contract {required!r}")
+        for contract_name in ("sales_to_ops", "ops_to_billing"):
+            if contract_name not in self.contracts:
+                problems.append(f"contracts: missing contract {contract_name!r}")
         if problems:
             raise ValueError("; ".join(problems))
         return self
