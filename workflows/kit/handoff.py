@@ -266,6 +266,8 @@ class HandoffWorkflow:
             return f"this handoff waits for team {waiting.team!r}, not {msg.team!r}"
         if msg.by not in self.people(waiting.team):
             return f"{msg.by} is not in team {waiting.team!r} ({self.people(waiting.team)})"
+        if self.accepted_by(msg.team):  # a repeated delivery has the effect of one
+            return f"{msg.team} has already accepted this handoff"
         return None
 
     async def _apply_accept(self, msg: AcceptIn) -> str:
