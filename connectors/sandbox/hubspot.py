@@ -13,6 +13,10 @@ Test and operator endpoints live under ``/_sandbox`` and need no auth:
 - ``GET|POST /_sandbox/limits``: ``{"max", "interval_ms", "daily"}`` of the rate limit.
 - ``POST /_sandbox/lost-responses``: ``{"count"}``: the next N writes are applied, then
   answered 504 as if the response were lost on the way back.
+- ``POST /_sandbox/malformed``: ``{"count", "shape"}``: the next N successful API answers
+  are replaced by a 200 of an unexpected shape (after the request was applied):
+  ``not_json`` (an HTML page), ``list`` (a JSON list where an object is expected) or
+  ``no_properties`` (the real answer without its ``properties``).
 - ``GET /_sandbox/deals/{id}/activity``: the deal's properties and its associated
   notes, tasks and orders.
 - ``GET /_sandbox/stats``, ``POST /_sandbox/stats/reset``: request counts by
@@ -21,6 +25,7 @@ Test and operator endpoints live under ``/_sandbox`` and need no auth:
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -28,7 +33,7 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 from fastapi import FastAPI
@@ -57,6 +62,13 @@ class LostResponses(BaseModel):
     """How many upcoming writes are applied but answered 504 (a response lost in transit)."""
 
     count: int = Field(default=0, ge=0)
+
+
+class Malformed(BaseModel):
+    """How many upcoming successful answers are replaced by a 200 of the wrong shape."""
+
+    count: int = Field(default=0, ge=0)
+    shape: Literal["not_json", "list", "no_properties"] = "not_json"
 
 
 class RateWindow:
@@ -120,6 +132,15 @@ class SandboxState:
         self.mutex = threading.Lock()
         self.stats: Counter[str] = Counter()
         self.lost_responses = 0
+        self.malformed = Malformed()
+
+    def malformed_shape(self) -> str | None:
+        """The shape to give this (successful) answer, if one is due."""
+        with self.mutex:
+            if self.malformed.count <= 0:
+                return None
+            self.malformed = self.malformed.model_copy(update={"count": self.malformed.count - 1})
+            return self.malformed.shape
 
     def lose_this_response(self, request: Request) -> bool:
         path = request.url.path
@@ -194,8 +215,27 @@ async def _edge(
     response = await call_next(request)
     if state.lose_this_response(request) and response.status_code < 300:
         return error_response(504, "GATEWAY_TIMEOUT", "The upstream response was lost.")
+    shape = state.malformed_shape() if response.status_code < 300 else None
+    if shape is not None:
+        return await _malformed(shape, response, headers)
     response.headers.update(headers)
     return response
+
+
+async def _malformed(shape: str, response: Response, headers: dict[str, str]) -> Response:
+    """A 200 whose body is not what the API documents (see ``/_sandbox/malformed``)."""
+    if shape == "not_json":
+        body = b"<html><body>Bad gateway page from a proxy</body></html>"
+    elif shape == "list":
+        body = b"[]"
+    else:
+        raw = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
+        data = json.loads(raw or b"{}")
+        for record in [data, *(data.get("results") or [] if isinstance(data, dict) else [])]:
+            if isinstance(record, dict):
+                record.pop("properties", None)
+        body = json.dumps(data).encode()
+    return Response(body, 200, headers={**headers, "Content-Type": "application/json"})
 
 
 def _add_control_routes(app: FastAPI, state: SandboxState) -> None:
@@ -214,6 +254,12 @@ def _add_control_routes(app: FastAPI, state: SandboxState) -> None:
     def lose_responses(body: LostResponses) -> LostResponses:
         with state.mutex:
             state.lost_responses = body.count
+        return body
+
+    @app.post("/_sandbox/malformed")
+    def malform(body: Malformed) -> Malformed:
+        with state.mutex:
+            state.malformed = body
         return body
 
     @app.get("/_sandbox/deals/{deal_id}/activity")
