@@ -49,7 +49,18 @@ CrmOpt = typer.Option(None, "--crm", help="hubspot, salesforce or memory (defaul
 
 
 def _settings() -> Settings:
-    return Settings()
+    """The settings, or a one-line-per-field message and exit 2 (never a traceback, whose
+    locals could show secrets)."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        err.print("[red]Invalid configuration[/]:")
+        for e in exc.errors():
+            where = ".".join(str(p) for p in e["loc"]) or "(settings)"
+            err.print(f"  {where}: {e['msg']}", markup=False)
+        raise typer.Exit(2) from None
 
 
 def _run(fn: Callable[[Client, Settings], Awaitable[T]]) -> T:
