@@ -1,0 +1,98 @@
+"""Bad `handoff` CLI arguments: usage errors exit 2, refusals exit 1, an unknown deal
+exits 2, each with a clear message on stderr, and the handoff's status is unchanged."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from api.helpers import MANAGER, OWNER, deal_at_tier, make_settings, same_state
+from support.handoffs import deal_id_of, status
+from temporalio.testing import WorkflowEnvironment
+
+pytestmark = pytest.mark.integration
+
+HANDOFF = str(Path(sys.executable).parent / "handoff")
+
+
+async def handoff(address: str, *args: str, **env: str) -> tuple[int, str]:
+    """Run the real CLI; returns (exit code, stdout + stderr with line wrapping undone)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("HANDOFF_", "TEMPORAL_"))}
+    proc = await asyncio.create_subprocess_exec(
+        HANDOFF, *args, env={**clean, "TEMPORAL_ADDRESS": address, "COLUMNS": "500", **env},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode is not None
+    return proc.returncode, (out + err).decode()
+
+
+# (arguments after the deal id placeholder, exit code, fragments of the message)
+CASES: list[tuple[list[str], int, list[str]]] = [
+    (["terms", "{deal}", "--by", OWNER, "--discount", "lots"], 2,
+     ["Invalid value for '--discount'", "valid number"]),
+    (["terms", "{deal}", "--by", OWNER, "--discount", "250"], 1,
+     ["Refused", "discount_percent", "less than or equal to 100"]),
+    (["terms", "{deal}", "--by", OWNER, "--discount", "-5"], 1,
+     ["Refused", "discount_percent", "greater than or equal to 0"]),
+    (["terms", "{deal}", "--by", OWNER], 1, ["Refused", "give discount_percent and/or amount"]),
+    (["approve", "{deal}", "--as", MANAGER], 2, ["Missing option '--reason'"]),
+    (["approve", "{deal}", "--as", MANAGER, "--reason", ""], 1,
+     ["Refused", "reason: String should have at least 1 character"]),
+    (["approve", "{deal}", "--as", "mallory@example.com", "--reason", "trust me"], 1,
+     ["Refused", "mallory@example.com is not an approver of the sales_manager tier"]),
+    (["evidence", "add", "{deal}", "telepathy", "--by", OWNER], 1,
+     ["Refused", "unknown evidence kind 'telepathy'"]),
+    (["approve", "{deal}", "--as", MANAGER, "--reason", "ok", "--crm", "nosuchcrm"], 2,
+     ["No running handoff for deal", "lead-to-cash-nosuchcrm-"]),
+    (["approve", "no-such-deal", "--as", MANAGER, "--reason", "ok"], 2,
+     ["No running handoff for deal no-such-deal"]),
+    (["status", "no-such-deal"], 2, ["No handoff for deal no-such-deal"]),
+    (["dev", "--crm", "bogus"], 2, ["--crm must be hubspot, salesforce or memory, not 'bogus'"]),
+    (["frobnicate"], 2, ["No such command 'frobnicate'"]),
+]  # fmt: skip
+
+
+async def test_bad_cli_arguments_exit_1_or_2_with_a_clear_message_and_change_nothing(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """Every case exits with its code and message; the deal's status is the same after."""
+    address = dev_env.client.service_client.config.target_host
+    settings = make_settings(tmp_path)
+    async with deal_at_tier(dev_env.client, f"tq-{uuid.uuid4()}", settings) as (handle, _, _):
+        deal = deal_id_of(handle)
+        before = await status(handle)
+        results = await asyncio.gather(
+            *(handoff(address, *[a.format(deal=deal) for a in args], HANDOFF_CRM="memory")
+              for args, _, _ in CASES)
+        )  # fmt: skip
+        for (args, code, fragments), (got, text) in zip(CASES, results, strict=True):
+            assert got == code, (args, got, text)
+            for fragment in fragments:
+                assert fragment in " ".join(text.split()), (args, fragment, text)
+            assert "Traceback" not in text, (args, text)
+        assert same_state(before, await status(handle))
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"HANDOFF_CRM": "bogus"}, "HANDOFF_CRM: Input should be 'hubspot', 'salesforce' or"),
+        ({"HANDOFF_API_PORT": "eighty"}, "HANDOFF_API_PORT: Input should be a valid integer"),
+    ],
+)
+async def test_a_bad_setting_exits_2_naming_the_variable_without_a_traceback(
+    dev_env: WorkflowEnvironment, env: dict[str, Any], fragment: str
+) -> None:
+    """A mistyped environment variable is named with its allowed values, exit code 2."""
+    address = dev_env.client.service_client.config.target_host
+    code, text = await handoff(address, "status", "1", **env)
+    assert code == 2, text
+    assert "Invalid configuration" in text
+    assert fragment in " ".join(text.split())
+    assert "Traceback" not in text
