@@ -428,6 +428,17 @@ def new(name: str = typer.Argument(..., help="snake_case name of the new handoff
         out.print(f"created {path}")
 
 
+@app.command("keys")
+def keys(action: str = typer.Argument("new", help="`new`: print a new key entry.")) -> None:
+    """Print a new AES-256 key for HANDOFF_ENCRYPTION_KEYS (put it first to rotate)."""
+    from worker.codec import generate_key, new_key_id
+
+    if action != "new":
+        err.print(f"[red]unknown action {action!r}; allowed: new[/]")
+        raise typer.Exit(2)
+    out.print(json.dumps({new_key_id(): generate_key()}))
+
+
 @app.command("codec-server")
 def codec_server(port: int = typer.Option(8888, help="Port for the Temporal UI to call.")) -> None:
     """Serve the payload codec so the Temporal UI and CLI can show decrypted payloads."""

@@ -139,6 +139,12 @@ class Settings(BaseSettings):
         validation_alias=_env("GRACEFUL_SHUTDOWN_S"),
         description="How long a stopping worker lets running activities finish.",
     )
+    codec_cors_origins: list[str] = Field(
+        default_factory=lambda: ["http://localhost:8233", "http://127.0.0.1:8233"],
+        validation_alias=_env("CODEC_CORS_ORIGINS"),
+        description="Origins of the Temporal UI allowed to call the codec server (JSON list).",
+    )
+    codec_token: SecretStr | None = Field(default=None, validation_alias=_env("CODEC_TOKEN"))
     encrypt_payloads: bool | None = Field(
         default=None,
         validation_alias=_env("ENCRYPT_PAYLOADS"),
