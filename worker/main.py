@@ -28,6 +28,10 @@ log = structlog.get_logger("handoff.worker")
 WORKFLOWS: Sequence[type] = (LeadToCash, DiscountApproval, ChangeFeed)
 #: Threads for the (blocking) CRM client libraries.
 ACTIVITY_THREADS = 32
+#: Workflow runs kept in memory (the SDK default is 1,000). A parked handoff is two runs
+#: and wakes rarely (an approval, a reminder), so a smaller cache bounds the worker's
+#: memory at the price of a ~0.1 s replay when an evicted handoff wakes up.
+MAX_CACHED_WORKFLOWS = 500
 #: Pure-data modules (pydantic models, the policy, names) imported once and shared by
 #: every workflow run instead of re-imported into each run's sandbox: they hold no state
 #: and read no clock. Re-importing them cost ~0.3 s of CPU per new run, cache miss or
@@ -74,6 +78,7 @@ def build_worker(
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
         workflow_runner=workflow_runner(),
+        max_cached_workflows=MAX_CACHED_WORKFLOWS,
         activities=[
             crm.get_deal,
             crm.write_back,
