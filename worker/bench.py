@@ -21,7 +21,6 @@ Every figure is measured in the run; nothing is assumed. See docs/benchmarks.md.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import os
 import platform
@@ -41,7 +40,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer, Worker
+from temporalio.worker import Replayer
 
 from worker.bench_drive import (
     SIGNAL_GROUPS,
@@ -54,24 +53,22 @@ from worker.bench_drive import (
     percentiles,
     pool,
     shape_of,
-    start_handoff,
-    until,
 )
+from worker.bench_parked import parked_memory
 from worker.bench_report import summary_table, targets
 from worker.bench_stack import BenchStack, RssSampler, Sandbox
 from worker.dev import temporal_cli
+from worker.main import MAX_CACHED_WORKFLOWS, workflow_runner
 from worker.settings import Settings
 from worker.temporal import connect
 from workflows.discount_approval import DiscountApproval
 from workflows.lead_to_cash import LeadToCash
-from workflows.policy import Policy, default_policy
+from workflows.policy import default_policy
 
 CONCURRENCY = 16  # handoffs in flight at once during the throughput runs
-PARK_CONCURRENCY = 64  # workflow starts in flight while parking
 WARMUP = 2
 FAULT_ERROR_RATE = 0.1
 REPLAYS = 5
-SETTLE_S = 2.0  # let a parked batch's last activities finish before reading RSS
 EVIDENCE_FIELDS = {k: "true" for k in
                    ("need_confirmed", "budget_confirmed", "decision_maker_identified",
                     "timeline_confirmed")}
@@ -164,7 +161,7 @@ async def _phases(
     policy = default_policy()
     lap("setup")
 
-    def drive(p: Phase) -> Callable[[str], Any]:
+    def drive() -> Callable[[str], Any]:
         async def one(deal: str) -> str:
             return await drive_handoff(client, stack.task_queue, policy, deal, tag)
         return one
@@ -172,7 +169,7 @@ async def _phases(
     # 1. warm-up and the reference history
     worker = stack.start_handoff_worker()
     warm = Phase(progress, "warm-up handoffs", WARMUP)
-    warm_wf, _ = await pool(warm_ids, drive(warm), CONCURRENCY, warm.advance)
+    warm_wf, _ = await pool(warm_ids, drive(), CONCURRENCY, warm.advance)
     ref_parent, ref_child = await histories(client, warm_wf[0])
     facts = history_facts(ref_parent, ref_child)
     worker.stop()
@@ -200,7 +197,7 @@ async def _phases(
     sandbox.reset_stats()
     main = Phase(progress, "lead-to-cash handoffs", handoffs)
     with RssSampler(worker.pid) as rss:
-        run_wf, elapsed = await pool(run_ids, drive(main), CONCURRENCY, main.advance)
+        run_wf, elapsed = await pool(run_ids, drive(), CONCURRENCY, main.advance)
     stats = sandbox.stats()
     lap("throughput")
     hist = Phase(progress, "read histories", handoffs)
@@ -215,7 +212,7 @@ async def _phases(
     sandbox.faults(error_rate=FAULT_ERROR_RATE)
     sandbox.lose_responses(len(fault_ids))
     fault = Phase(progress, "handoffs under 5xx + lost replies", len(fault_ids))
-    fault_wf, fault_elapsed = await pool(fault_ids, drive(fault), CONCURRENCY, fault.advance)
+    fault_wf, fault_elapsed = await pool(fault_ids, drive(), CONCURRENCY, fault.advance)
     fault_stats = sandbox.stats()
     sandbox.faults()
     fault_histories = await _gather_histories(client, fault_wf, lambda: None)
@@ -229,7 +226,7 @@ async def _phases(
     lap("duplicates_and_replay")
 
     # 6. memory with handoffs parked on approval
-    memory = await _parked_memory(stack, client, policy, parked_ids, tag, progress)
+    memory = await parked_memory(stack, client, policy, parked_ids, tag, progress)
     lap("parked")
     sandbox.close()
 
@@ -286,7 +283,7 @@ async def _phases(
         "config": {
             "handoffs": handoffs, "parked": parked, "concurrency": CONCURRENCY,
             "signal_groups": list(SIGNAL_GROUPS), "warmup": WARMUP,
-            "max_cached_workflows": _worker_default("max_cached_workflows"),
+            "max_cached_workflows": MAX_CACHED_WORKFLOWS,
         },
         "environment": _environment(stack, load_before),
         "durations_s": durations,
@@ -322,9 +319,10 @@ def _duplicates(sandbox: Sandbox, deal_ids: list[str], advance: Callable[[], Non
 
 
 async def _replay_ms(parent: Any, child: Any) -> dict[str, Any]:
-    """Replay the reference lead-to-cash history with the worker's workflows."""
+    """Replay the reference lead-to-cash history as the worker would on a cache miss:
+    its workflows, its sandbox runner, the pydantic data converter."""
     replayer = Replayer(workflows=[LeadToCash, DiscountApproval],
-                        data_converter=pydantic_data_converter)
+                        data_converter=pydantic_data_converter, workflow_runner=workflow_runner())
     times = []
     for _ in range(REPLAYS + 1):
         began = time.perf_counter()
@@ -342,69 +340,6 @@ async def _replay_ms(parent: Any, child: Any) -> dict[str, Any]:
         "replay_ms_child": child_ms,
         "replay_events": len(parent.events),
     }
-
-
-def checkpoints(parked: int) -> list[int]:
-    """Parked counts to read RSS at: halvings below `parked`, then `parked`."""
-    points = {parked}
-    n = parked
-    while n > 100:
-        n //= 2
-        points.add(n)
-    return sorted(p for p in points if p > 0)
-
-
-async def _parked_memory(
-    stack: BenchStack, client: Client, policy: Policy, parked_ids: list[str], tag: str,
-    progress: Progress,
-) -> dict[str, Any]:
-    """A fresh worker; start handoffs whose qualify evidence is ticked in the CRM (so
-    each goes straight to the deal desk), and read RSS once each batch is parked."""
-    worker = stack.start_handoff_worker()
-    sampler = RssSampler(worker.pid)
-    await asyncio.sleep(SETTLE_S)
-    idle = round(sampler.now_mib(), 1)
-    parked: dict[str, float] = {}
-    phase = Phase(progress, "park handoffs on approval", len(parked_ids))
-    query = (f"WorkflowType='DiscountApproval' AND ExecutionStatus='Running' "
-             f"AND TaskQueue='{stack.task_queue}'")
-    began, started = time.perf_counter(), 0
-    with sampler:
-        for point in checkpoints(len(parked_ids)):
-            batch = parked_ids[started:point]
-
-            async def park(deal: str) -> str:
-                await start_handoff(client, stack.task_queue, policy, deal, tag)
-                return deal
-
-            await pool(batch, park, PARK_CONCURRENCY, lambda: None)
-            started = point
-
-            async def all_parked(target: int = point) -> bool:
-                count = (await client.count_workflows(query)).count
-                phase.progress.update(phase.task, completed=count)
-                return count >= target
-
-            await until(all_parked, f"{point} handoffs parked on approval")
-            await asyncio.sleep(SETTLE_S)
-            parked[str(point)] = round(sampler.now_mib(), 1)
-        park_s = time.perf_counter() - began
-    worker.stop()
-    return {
-        "parked": parked,
-        "idle_mib": idle,
-        "peak_while_parking_mib": round(sampler.peak_mib, 1),
-        "parked_per_s": round(len(parked_ids) / park_s, 1) if parked_ids else None,
-        "runs_per_parked_handoff": 2,
-        "note": "RSS of the worker process (psutil) after each batch settled; a parked "
-        "handoff is 2 workflow runs (LeadToCash + its DiscountApproval child), so the "
-        f"cache of {_worker_default('max_cached_workflows')} runs is full at "
-        f"{_worker_default('max_cached_workflows') // 2} parked handoffs",
-    }
-
-
-def _worker_default(name: str) -> Any:
-    return inspect.signature(Worker.__init__).parameters[name].default
 
 
 def _environment(stack: BenchStack, load_before: tuple[float, float, float]) -> dict[str, Any]:

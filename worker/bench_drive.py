@@ -45,13 +45,18 @@ QUALIFY = ("need_confirmed", "budget_confirmed", "decision_maker_identified", "t
 #: Lead to cash: 4 evidence | manager approval | VP approval | contract | accept +
 #: delivery | payment.
 SIGNAL_GROUPS = (4, 1, 1, 1, 2, 1)
-POLL_FIRST_S, POLL_CAP_S, WAIT_TIMEOUT_S = 0.005, 0.05, 300.0
+POLL_FIRST_S, POLL_CAP_S, WAIT_TIMEOUT_S = 0.02, 0.2, 300.0
 WRITE_BACK = "crm.write_back"
 
 
-async def until(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    """Poll `check` with a short backoff (5 ms growing to 50 ms) until it holds."""
-    delay, deadline = POLL_FIRST_S, time.monotonic() + WAIT_TIMEOUT_S
+async def until(
+    check: Callable[[], Awaitable[bool]], what: str, limit_s: float = WAIT_TIMEOUT_S
+) -> None:
+    """Poll `check` with a backoff (20 ms growing to 200 ms) until it holds.
+
+    Every poll is a query the worker must answer, so polling faster loads the very
+    worker being measured (5 ms → 50 ms made queries the bottleneck on 2 cores)."""
+    delay, deadline = POLL_FIRST_S, time.monotonic() + limit_s
     while not await check():
         if time.monotonic() > deadline:
             raise TimeoutError(f"gave up waiting for {what}")
