@@ -67,6 +67,7 @@ from workflows.policy import default_policy
 
 CONCURRENCY = 16  # handoffs in flight at once during the throughput runs
 WARMUP = 2
+SOLO = 10  # handoffs driven one at a time for the unloaded latency
 FAULT_ERROR_RATE = 0.1
 REPLAYS = 5
 EVIDENCE_FIELDS = {k: "true" for k in
@@ -150,11 +151,11 @@ async def _phases(
     sandbox = Sandbox(stack.start_sandbox())
     sandbox.set_limits()
     setup.advance()
-    faulted = max(2, min(20, handoffs // 10))
-    deals = sandbox.create_deals(WARMUP + handoffs + faulted)
-    warm_ids, run_ids, fault_ids = (
-        deals[:WARMUP], deals[WARMUP:WARMUP + handoffs], deals[WARMUP + handoffs:]
-    )
+    faulted, solo = max(2, min(20, handoffs // 10)), min(SOLO, handoffs)
+    deals = sandbox.create_deals(WARMUP + handoffs + solo + faulted)
+    warm_ids, run_ids = deals[:WARMUP], deals[WARMUP:WARMUP + handoffs]
+    solo_ids = deals[WARMUP + handoffs:WARMUP + handoffs + solo]
+    fault_ids = deals[WARMUP + handoffs + solo:]
     parked_ids = sandbox.create_deals(parked, **EVIDENCE_FIELDS) if parked else []
     setup.done()
     client = await connect(Settings(temporal_address=stack.temporal_address or ""))
@@ -207,6 +208,15 @@ async def _phases(
     expected = [history_facts(p, c).expected_crm_calls for p, c in run_histories]
     lap("histories")
 
+    # 3b. the same latency with one handoff at a time (no queueing behind the others)
+    one = Phase(progress, "one handoff at a time", len(solo_ids))
+    solo_wf, _ = await pool(solo_ids, drive(), 1, one.advance)
+    solo_splits = [
+        s for p, _ in await _gather_histories(client, solo_wf, lambda: None)
+        if (s := approval_to_writeback(p)) is not None
+    ]
+    lap("one_at_a_time")
+
     # 4. faults: a 5xx rate and lost responses
     sandbox.reset_stats()
     sandbox.faults(error_rate=FAULT_ERROR_RATE)
@@ -220,8 +230,9 @@ async def _phases(
     lap("faults")
 
     # 5. duplicates and replay
-    dup = Phase(progress, "duplicate check", len(warm_ids) + len(run_ids) + len(fault_ids))
-    duplicates = _duplicates(sandbox, [*warm_ids, *run_ids, *fault_ids], dup.advance)
+    checked = [*warm_ids, *run_ids, *solo_ids, *fault_ids]
+    dup = Phase(progress, "duplicate check", len(checked))
+    duplicates = _duplicates(sandbox, checked, dup.advance)
     replay = await _replay_ms(ref_parent, ref_child)
     lap("duplicates_and_replay")
 
@@ -243,10 +254,13 @@ async def _phases(
             **percentiles(latencies),
             "method": "history event times: last `approve` WorkflowExecutionSignaled → "
             "ActivityTaskCompleted of the next crm.write_back (deal desk → close)",
-            "p50_split": {
-                k: round(statistics.median(s[k] for s in splits), 1)
-                for k in (splits[0] if splits else {}) if k != "total"
-            },
+            "concurrency": CONCURRENCY,
+            "p50_split": _split(splits),
+        },
+        "approval_to_writeback_ms_one_at_a_time": {
+            **percentiles([s["total"] for s in solo_splits]),
+            "concurrency": 1,
+            "p50_split": _split(solo_splits),
         },
         "worker_rss_mib_parked": memory.pop("parked"),
         "worker_rss": {**memory, "peak_during_throughput_mib": round(rss.peak_mib, 1)},
@@ -271,7 +285,7 @@ async def _phases(
             "completed": len(fault_wf),
         },
         "duplicate_writes": duplicates,
-        "duplicate_checked_deals": len(warm_ids) + len(run_ids) + len(fault_ids),
+        "duplicate_checked_deals": len(checked),
         **replay,
         "history": {
             "events": facts.events,
@@ -290,6 +304,12 @@ async def _phases(
     }
     report["targets"] = targets(report)
     return report
+
+
+def _split(splits: list[dict[str, float]]) -> dict[str, float]:
+    """The median of each part of the approval → write-back latency."""
+    parts = [k for k in (splits[0] if splits else {}) if k != "total"]
+    return {k: round(statistics.median(s[k] for s in splits), 1) for k in parts}
 
 
 async def _gather_histories(

@@ -49,7 +49,8 @@ def targets(report: dict[str, Any]) -> dict[str, Any]:
         },
         "approval_latency": {
             "target": TARGETS["approval_latency"], "measured_p99_ms": lat["p99"],
-            "met": lat["p99"] < 100,
+            "one_at_a_time_p99_ms": report["approval_to_writeback_ms_one_at_a_time"]["p99"],
+            "met": lat["p99"] < 100,  # judged under the throughput load, the harder case
         },
         "worker_rss": _rss_verdict(report),
         "crm_calls": {
@@ -79,8 +80,10 @@ def summary_table(report: dict[str, Any]) -> Table:
     table.add_row("throughput", f"{report['handoffs_per_s']:.2f} handoffs/s vs "
                   f"{report['baseline_per_s']:.2f} bare = {report['throughput_ratio']:.2f}x",
                   "≥ 0.9x", verdict["throughput"])
+    solo = report["approval_to_writeback_ms_one_at_a_time"]
     table.add_row("approval → write-back", f"p50 {lat['p50']:.0f} / p95 {lat['p95']:.0f} / "
-                  f"p99 {lat['p99']:.0f} ms", "p99 < 100 ms", verdict["approval_latency"])
+                  f"p99 {lat['p99']:.0f} ms under load; one at a time p50 {solo['p50']:.0f} / "
+                  f"p99 {solo['p99']:.0f} ms", "p99 < 100 ms", verdict["approval_latency"])
     table.add_row("worker RSS", f"idle {report['worker_rss']['idle_mib']:.0f} MiB; {rss}",
                   "< 600 MiB @ 10,000, flat", verdict["worker_rss"])
     table.add_row("CRM calls / handoff", f"{report['crm_calls_per_handoff']:.2f} "

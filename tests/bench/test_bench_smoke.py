@@ -30,6 +30,7 @@ def test_bench_reports_every_figure_and_no_duplicate_writes(tmp_path: Path) -> N
     latency = report["approval_to_writeback_ms"]
     assert latency["n"] == 3
     assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"]
+    assert report["approval_to_writeback_ms_one_at_a_time"]["n"] == 3
     rss = report["worker_rss_mib_parked"]
     assert list(rss) == ["5"]
     assert rss["5"] > 0
