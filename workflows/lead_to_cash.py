@@ -246,10 +246,6 @@ class LeadToCash(ApprovalDesk):
             return None
         return f"terms are fixed once the contract is signed (stage is {self.state.stage})"
 
-    def on_deal_changed(self, fields: dict[str, str]) -> None:
-        if self.state.stage in (Stage.SALES_TO_OPS, Stage.OPS_TO_BILLING):
-            self.contract_fields_changed(self.state.stage)
-
 
 def _number(text: str | None) -> float | None:
     try:

@@ -35,6 +35,7 @@ class WaitingOn(StrEnum):
     ACCEPTANCE = "acceptance"
     EXCEPTION = "exception"
     CRM = "crm"
+    TIME = "time"
     NOTHING = "nothing"
 
 
@@ -78,6 +79,11 @@ SEARCH_ATTRIBUTES = {
 def lead_to_cash_id(crm: str, deal_id: str) -> str:
     """The one workflow ID per deal: starting twice is a no-op, never a duplicate."""
     return f"lead-to-cash-{crm}-{deal_id}"
+
+
+def renewal_id(crm: str, deal_id: str) -> str:
+    """The renewal-and-expansion workflow of a deal."""
+    return f"renewal-{crm}-{deal_id}"
 
 
 def discount_approval_id(parent_id: str, round_no: int) -> str:

@@ -137,6 +137,19 @@ class ExceptionPolicy(Clock):
     owner: str
 
 
+class RenewalPolicy(_Strict):
+    """Renewal and expansion: when the window opens, who confirms usage, who escalates."""
+
+    notice_days: int = Field(default=90, gt=0, le=730, description="Days before contract end.")
+    owner: str = Field(default="deal_owner", description="Role that confirms usage.")
+    usage_evidence: list[str] = Field(default_factory=lambda: ["usage_confirmed"])
+    usage: Clock = Clock(sla=timedelta(days=14), remind_before=timedelta(days=3))
+    expansion_evidence: str = "expansion_identified"
+    renewal_evidence: str = "renewal_signed"
+    remind_before_end: Duration = timedelta(days=14)
+    escalate_to: str | None = Field(default=None, description="Told when a renewal is missed.")
+
+
 class Policy(_Strict):
     """Everything ops can change without code. See `deploy/policy.example.yaml`."""
 
@@ -154,6 +167,9 @@ class Policy(_Strict):
     )
     field_mapping: dict[str, dict[str, str]] = Field(
         default_factory=dict, description="Per CRM: canonical field → CRM property overrides."
+    )
+    renewal: RenewalPolicy | None = Field(
+        default=None, description="Optional: only the renewal workflow needs it."
     )
     trigger_crm_stages: list[str] = Field(
         default_factory=lambda: ["new"],
@@ -193,6 +209,14 @@ class Policy(_Strict):
             role(f"exceptions.{kind_name}.owner", exc.owner)
             role(f"exceptions.{kind_name}.escalate_to", exc.escalate_to)
         role("payment_terms.escalate_to", self.payment_terms.escalate_to)
+        if (renewal := self.renewal) is not None:
+            role("renewal.owner", renewal.owner)
+            role("renewal.escalate_to", renewal.escalate_to)
+            role("renewal.usage.escalate_to", renewal.usage.escalate_to)
+            kinds = (*renewal.usage_evidence, renewal.expansion_evidence, renewal.renewal_evidence)
+            for kind in kinds:
+                if kind not in self.evidence:
+                    problems.append(f"renewal: unknown evidence kind {kind!r}")
         for fname, kind in self.evidence_fields.items():
             if kind not in self.evidence:
                 problems.append(f"evidence_fields.{fname}: unknown kind {kind!r}")

@@ -17,8 +17,8 @@ signal is recorded in `status.history` and a refused update is rejected with the
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
-from typing import Any, NoReturn, TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, NoReturn, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RawValue
@@ -70,6 +70,7 @@ class HandoffWorkflow:
 
     def __init__(self) -> None:
         self._changed = False
+        self._required: list[str] = []
 
     # -- identity ----------------------------------------------------------------------
     @property
@@ -238,6 +239,30 @@ class HandoffWorkflow:
             )
         )
 
+    async def wait_until_time(
+        self, key: str, when: datetime, *, what: str, owner: list[str]
+    ) -> None:
+        """A dated wait (a renewal window opening): status shows what and when."""
+        st = self.state
+        if st.waiting is None or st.waiting.key != key:
+            st.waiting = WaitState(
+                key=key,
+                on=WaitingOn.TIME,
+                what=what,
+                owner=owner,
+                since=workflow.now(),
+                written=True,
+            )
+        self.publish()
+        while (left := when - workflow.now()).total_seconds() > 0:
+            if self._history_is_large():
+                raise ContinueAsNewNow
+            self._changed = False
+            try:
+                await workflow.wait_condition(lambda: self._changed, timeout=left)
+            except TimeoutError:
+                break
+
     def _check_evidence(self, msg: EvidenceIn) -> str | None:
         if msg.kind not in self.policy.evidence:
             return f"unknown evidence kind {msg.kind!r}; allowed: {self.policy.evidence_kinds()}"
@@ -292,6 +317,7 @@ class HandoffWorkflow:
             st.deal.fields.update(msg.fields)
         for kind in self.policy.evidence_in_fields(msg.fields):
             self.add_evidence(kind, f"{st.crm}@crm", msg.event_id, "from a CRM field")
+        self.fields_changed()
         self.on_deal_changed(msg.fields)
         return "change applied"
 
@@ -562,51 +588,62 @@ class HandoffWorkflow:
     # -- the handoff contract ----------------------------------------------------------
     async def refresh_deal(self) -> Deal:
         """Re-read the deal from the CRM (fields change outside Handoff)."""
-        deal = await workflow.execute_activity_method(
-            CrmActivities.get_deal, DealRef(deal_id=self.state.deal_id), **CRM_READ
+        deal = await self.crm_effect(  # a refused read parks the handoff like a write
+            f"read {self.state.deal_id}",
+            lambda: workflow.execute_activity_method(
+                CrmActivities.get_deal, DealRef(deal_id=self.state.deal_id), **CRM_READ
+            ),
         )
         self.state.deal = deal
         return deal
 
-    def missing_contract_fields(self, contract: str) -> list[str]:
-        required = self.policy.contracts[contract].fields  # type: ignore[index]
+    def missing_fields(self, required: Sequence[str]) -> list[str]:
         fields = self.state.deal.fields if self.state.deal else {}
         return [f for f in required if not fields.get(f, "").strip()]
 
-    async def check_contract(self, contract: str) -> None:
-        """Wait until the next team has every field the contract requires.
+    async def require_fields(
+        self, key: str, required: Sequence[str], clock: Clock, recheck_every: timedelta
+    ) -> None:
+        """Wait until the deal has every field in `required` (read fresh from the CRM).
 
-        When fields are missing, the deal owner gets a CRM task naming them; the CRM
-        record is re-read on every `deal_changed` message and every `recheck_every`.
+        When fields are missing, the deal owner gets a CRM task naming them; the record
+        is re-read on every `deal_changed` message (see `fields_changed`) and every
+        `recheck_every`.
         """
-        rule = self.policy.contracts[contract]  # type: ignore[index]
+        st = self.state
         await self.refresh_deal()
-        self.state.missing_fields = self.missing_contract_fields(contract)
+        st.missing_fields, self._required = self.missing_fields(required), list(required)
 
         async def recheck() -> None:
             await self.refresh_deal()
-            self.state.missing_fields = self.missing_contract_fields(contract)
+            st.missing_fields = self.missing_fields(required)
 
-        if self.state.missing_fields:
-            self.record("task", f"{contract} contract is missing {self.state.missing_fields}")
+        if st.missing_fields:
+            self.record("task", f"{key} is missing {st.missing_fields}")
             await self.wait_for(
                 Wait(
-                    key=f"{contract}:fields",
+                    key=f"{key}:fields",
                     on=WaitingOn.HANDOFF_FIELDS,
-                    what=f"fields for {contract}: {', '.join(self.state.missing_fields)}",
+                    what=f"fields for {key}: {', '.join(st.missing_fields)}",
                     owner=self.people("deal_owner"),
-                    ready=lambda: not self.state.missing_fields,
-                    clock=rule,
-                    task=f"Fill in for {contract.replace('_', ' ')}: "
-                    + ", ".join(self.state.missing_fields),
-                    recheck_every=rule.recheck_every,
+                    ready=lambda: not st.missing_fields,
+                    clock=clock,
+                    task=f"Fill in for {key.replace('_', ' ')}: " + ", ".join(st.missing_fields),
+                    recheck_every=recheck_every,
                     recheck=recheck,
                 )
             )
+        self._required = []
 
-    def contract_fields_changed(self, contract: str) -> None:
-        """Call from `on_deal_changed` while a contract is checked."""
-        self.state.missing_fields = self.missing_contract_fields(contract)
+    async def check_contract(self, contract: Literal["sales_to_ops", "ops_to_billing"]) -> None:
+        """The handoff contract: the next team's required fields (see `require_fields`)."""
+        rule = self.policy.contracts[contract]
+        await self.require_fields(contract, rule.fields, rule, rule.recheck_every)
+
+    def fields_changed(self) -> None:
+        """A CRM change arrived: re-check the fields a `require_fields` wait needs."""
+        if self._required:
+            self.state.missing_fields = self.missing_fields(self._required)
 
     # -- effects -----------------------------------------------------------------------
     async def write(
