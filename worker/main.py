@@ -21,11 +21,12 @@ from worker.settings import Settings
 from workflows.change_feed import ChangeFeed
 from workflows.discount_approval import DiscountApproval
 from workflows.lead_to_cash import LeadToCash
+from workflows.renewal import RenewalExpansion
 from workflows.policy import Policy
 
 log = structlog.get_logger("handoff.worker")
 
-WORKFLOWS: Sequence[type] = (LeadToCash, DiscountApproval, ChangeFeed)
+WORKFLOWS: Sequence[type] = (LeadToCash, DiscountApproval, ChangeFeed, RenewalExpansion)
 #: Threads for the (blocking) CRM client libraries.
 ACTIVITY_THREADS = 32
 #: Workflow runs kept in memory (the SDK default is 1,000). A parked handoff is two runs
