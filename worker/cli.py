@@ -35,7 +35,9 @@ evidence_app = typer.Typer(help="Record evidence.", no_args_is_help=True)
 exception_app = typer.Typer(help="Raise and resolve exceptions.", no_args_is_help=True)
 policy_app = typer.Typer(help="Check policy files.", no_args_is_help=True)
 sandbox_app = typer.Typer(help="Run a CRM sandbox on its own.", no_args_is_help=True)
+renewal_app = typer.Typer(help="Renewals and expansions.", no_args_is_help=True)
 app.add_typer(deal_app, name="deal")
+app.add_typer(renewal_app, name="renewal")
 app.add_typer(evidence_app, name="evidence")
 app.add_typer(exception_app, name="exception")
 app.add_typer(policy_app, name="policy")
@@ -216,6 +218,25 @@ def deal_start(deal_id: str, crm: str | None = CrmOpt) -> None:
         )
         verb = "Started" if started else "Already started"
         out.print(f"[green]{verb}[/] {handle.id}")
+
+    _run(go)
+
+
+@renewal_app.command("start")
+def renewal_start(deal_id: str, crm: str | None = CrmOpt) -> None:
+    """Start a deal's renewal; after a closed lead-to-cash it carries its context."""
+    from worker.policy import load_configured_policy
+    from worker.renewals import start_renewal
+
+    async def go(client: Client, s: Settings) -> None:
+        handle, started = await start_renewal(
+            client,
+            crm=_crm(s, crm),
+            deal_id=deal_id,
+            policy=load_configured_policy(s),
+            task_queue=s.task_queue,
+        )
+        out.print(f"[green]{'Started' if started else 'Already started'}[/] {handle.id}")
 
     _run(go)
 

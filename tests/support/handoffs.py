@@ -105,6 +105,11 @@ async def handoff_worker(
 _started: dict[str, list[str]] = {}
 
 
+def track(task_queue: str, wf_id: str) -> None:
+    """Have `terminate_started` end this handoff (and its approval rounds) after the test."""
+    _started.setdefault(task_queue, []).append(wf_id)
+
+
 async def terminate_started(client: Client, task_queue: str) -> None:
     """End what a test left running: timers of abandoned workflows would keep firing
     on the shared time-skipping server."""
@@ -164,13 +169,18 @@ async def start(
 ) -> WorkflowHandle[LeadToCash, DealStatus]:
     inp = lead_to_cash_input(crm, deal_id, policy or default_policy())
     wf_id = names.lead_to_cash_id(crm, deal_id)
-    _started.setdefault(task_queue, []).append(wf_id)
+    track(task_queue, wf_id)
     first = await client.start_workflow(
         LeadToCash.run, inp.model_copy(update=overrides), id=wf_id, task_queue=task_queue
     )
     first_run_ids[wf_id] = first.first_execution_run_id or ""
     # a handle not pinned to the first run follows continue-as-new
     return client.get_workflow_handle_for(LeadToCash.run, wf_id)
+
+
+def track(task_queue: str, wf_id: str) -> None:
+    """Terminate this workflow (and its approval rounds) when the test's worker stops."""
+    _started.setdefault(task_queue, []).append(wf_id)
 
 
 #: workflow id → the run id `start` began with (to see continue-as-new happen)
