@@ -171,6 +171,10 @@ class Policy(_Strict):
     renewal: RenewalPolicy | None = Field(
         default=None, description="Optional: only the renewal workflow needs it."
     )
+    handoffs: dict[str, StagePolicy] = Field(
+        default_factory=dict,
+        description="Stages of handoffs added with `handoff new`, by handoff name.",
+    )
     trigger_crm_stages: list[str] = Field(
         default_factory=lambda: ["new"],
         description="Canonical CRM stages that start a deal's handoff when a deal enters them.",
@@ -217,6 +221,12 @@ class Policy(_Strict):
             for kind in kinds:
                 if kind not in self.evidence:
                     problems.append(f"renewal: unknown evidence kind {kind!r}")
+        for hname, sp in self.handoffs.items():
+            role(f"handoffs.{hname}.owner", sp.owner)
+            role(f"handoffs.{hname}.escalate_to", sp.escalate_to)
+            for kind in sp.evidence:
+                if kind not in self.evidence:
+                    problems.append(f"handoffs.{hname}.evidence: unknown kind {kind!r}")
         for fname, kind in self.evidence_fields.items():
             if kind not in self.evidence:
                 problems.append(f"evidence_fields.{fname}: unknown kind {kind!r}")

@@ -178,11 +178,6 @@ async def start(
     return client.get_workflow_handle_for(LeadToCash.run, wf_id)
 
 
-def track(task_queue: str, wf_id: str) -> None:
-    """Terminate this workflow (and its approval rounds) when the test's worker stops."""
-    _started.setdefault(task_queue, []).append(wf_id)
-
-
 #: workflow id → the run id `start` began with (to see continue-as-new happen)
 first_run_ids: dict[str, str] = {}
 
