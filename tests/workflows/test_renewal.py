@@ -8,10 +8,6 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from temporalio.client import WorkflowHandle
-from temporalio.testing import WorkflowEnvironment
-
-from connectors.memory import MemoryConnector
 from support.handoffs import (
     MANAGER,
     OWNER,
@@ -26,6 +22,10 @@ from support.handoffs import (
     track,
     until,
 )
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from connectors.memory import MemoryConnector
 from worker.renewals import start_renewal
 from workflows import names
 from workflows.messages import DealStatus
