@@ -85,7 +85,7 @@ async def test_window_opens_usage_is_confirmed_and_the_renewal_is_signed(
         await give_evidence(handle, "usage_confirmed", by=AM)
         await until(handle, lambda s: s.stage == "signature")
         await give_evidence(handle, "renewal_signed", by=OWNER)
-        final = await until(handle, lambda s: s.done)
+        final = await handle.result()
     assert crm.get_deal(deal_id).fields["handoff_status"] == "complete"
     notes = [r.data["body"] for r in crm.records(deal_id, "note")]
     assert any("Usage confirmed" in n for n in notes) and any("Renewed" in n for n in notes)
