@@ -104,5 +104,3 @@ def task_queue() -> str:
 @pytest.fixture
 def client(time_env: WorkflowEnvironment) -> Client:
     return time_env.client
-
-

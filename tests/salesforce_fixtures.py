@@ -200,13 +200,19 @@ def seeded_opportunity(sandbox: Sandbox, name: str) -> dict[str, Any]:
 
 def sales_rep_session(sandbox: Sandbox) -> str:
     """Log in as the sales rep (SOAP), so changes are theirs, not Handoff's API user's."""
-    sandbox.control("POST", "credentials", {"username": "sam.rep@example.com",
-                                            "password": "rep-pass", "security_token": "TOK"})
+    sandbox.control(
+        "POST",
+        "credentials",
+        {"username": "sam.rep@example.com", "password": "rep-pass", "security_token": "TOK"},
+    )
     with requests.Session() as http:
         http.verify, http.trust_env = str(sandbox.ca_pem), False
         http.mount("https://", LoginHostAdapter(sandbox.host, timeout_s=10))
         sf = simple_salesforce.Salesforce(
-            username="sam.rep@example.com", password="rep-pass", security_token="TOK",
-            session=http, domain="login",
+            username="sam.rep@example.com",
+            password="rep-pass",
+            security_token="TOK",
+            session=http,
+            domain="login",
         )
         return str(sf.session_id)
