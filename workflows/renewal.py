@@ -167,7 +167,7 @@ class RenewalExpansion(ApprovalDesk):
             sla=max(end - workflow.now(), timedelta(seconds=1)),
         )
         await self.evidence_gate(
-            "signature",
+            f"signature:t{self.state.terms_version}",  # new terms: a new wait, a new write
             rule,
             what="the signed renewal",
             task="Get the renewal signed",
