@@ -70,13 +70,23 @@ WARMUP = 2
 SOLO = 10  # handoffs driven one at a time for the unloaded latency
 FAULT_ERROR_RATE = 0.1
 REPLAYS = 5
-EVIDENCE_FIELDS = {k: "true" for k in
-                   ("need_confirmed", "budget_confirmed", "decision_maker_identified",
-                    "timeline_confirmed")}
+EVIDENCE_FIELDS = {
+    k: "true"
+    for k in (
+        "need_confirmed",
+        "budget_confirmed",
+        "decision_maker_identified",
+        "timeline_confirmed",
+    )
+}
 
 
 def run_bench(
-    *, handoffs: int, parked: int, json_path: Path | None, temporal_address: str | None,
+    *,
+    handoffs: int,
+    parked: int,
+    json_path: Path | None,
+    temporal_address: str | None,
     out: Console,
 ) -> int:
     """Run every phase, print the summary, write the JSON; 1 if the run failed or any
@@ -112,8 +122,11 @@ async def _bench(
 
 def _progress(out: Console) -> Progress:
     return Progress(
-        TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=out,
+        TextColumn("{task.description:<34}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=out,
     )
 
 
@@ -132,7 +145,11 @@ class Phase:
 
 
 async def _phases(
-    stack: BenchStack, handoffs: int, parked: int, tag: str, progress: Progress,
+    stack: BenchStack,
+    handoffs: int,
+    parked: int,
+    tag: str,
+    progress: Progress,
     load_before: tuple[float, float, float],
 ) -> dict[str, Any]:
     durations: dict[str, float] = {}
@@ -153,9 +170,9 @@ async def _phases(
     setup.advance()
     faulted, solo = max(2, min(20, handoffs // 10)), min(SOLO, handoffs)
     deals = sandbox.create_deals(WARMUP + handoffs + solo + faulted)
-    warm_ids, run_ids = deals[:WARMUP], deals[WARMUP:WARMUP + handoffs]
-    solo_ids = deals[WARMUP + handoffs:WARMUP + handoffs + solo]
-    fault_ids = deals[WARMUP + handoffs + solo:]
+    warm_ids, run_ids = deals[:WARMUP], deals[WARMUP : WARMUP + handoffs]
+    solo_ids = deals[WARMUP + handoffs : WARMUP + handoffs + solo]
+    fault_ids = deals[WARMUP + handoffs + solo :]
     parked_ids = sandbox.create_deals(parked, **EVIDENCE_FIELDS) if parked else []
     setup.done()
     client = await connect(Settings(temporal_address=stack.temporal_address or ""))
@@ -165,6 +182,7 @@ async def _phases(
     def drive() -> Callable[[str], Any]:
         async def one(deal: str) -> str:
             return await drive_handoff(client, stack.task_queue, policy, deal, tag)
+
         return one
 
     # 1. warm-up and the reference history
@@ -212,7 +230,8 @@ async def _phases(
     one = Phase(progress, "one handoff at a time", len(solo_ids))
     solo_wf, _ = await pool(solo_ids, drive(), 1, one.advance)
     solo_splits = [
-        s for p, _ in await _gather_histories(client, solo_wf, lambda: None)
+        s
+        for p, _ in await _gather_histories(client, solo_wf, lambda: None)
         if (s := approval_to_writeback(p)) is not None
     ]
     lap("one_at_a_time")
@@ -280,8 +299,9 @@ async def _phases(
             "retries_per_call": round(
                 (fault_stats.get("total", 0) - fault_expected) / max(1.0, fault_expected), 3
             ),
-            "activity_retries": sum(activity_retries(p) + (activity_retries(c) if c else 0)
-                                    for p, c in fault_histories),
+            "activity_retries": sum(
+                activity_retries(p) + (activity_retries(c) if c else 0) for p, c in fault_histories
+            ),
             "completed": len(fault_wf),
         },
         "duplicate_writes": duplicates,
@@ -295,8 +315,11 @@ async def _phases(
             "baseline_shape": base_shape.model_dump(),
         },
         "config": {
-            "handoffs": handoffs, "parked": parked, "concurrency": CONCURRENCY,
-            "signal_groups": list(SIGNAL_GROUPS), "warmup": WARMUP,
+            "handoffs": handoffs,
+            "parked": parked,
+            "concurrency": CONCURRENCY,
+            "signal_groups": list(SIGNAL_GROUPS),
+            "warmup": WARMUP,
             "max_cached_workflows": MAX_CACHED_WORKFLOWS,
         },
         "environment": _environment(stack, load_before),
@@ -341,8 +364,11 @@ def _duplicates(sandbox: Sandbox, deal_ids: list[str], advance: Callable[[], Non
 async def _replay_ms(parent: Any, child: Any) -> dict[str, Any]:
     """Replay the reference lead-to-cash history as the worker would on a cache miss:
     its workflows, its sandbox runner, the pydantic data converter."""
-    replayer = Replayer(workflows=[LeadToCash, DiscountApproval],
-                        data_converter=pydantic_data_converter, workflow_runner=workflow_runner())
+    replayer = Replayer(
+        workflows=[LeadToCash, DiscountApproval],
+        data_converter=pydantic_data_converter,
+        workflow_runner=workflow_runner(),
+    )
     times = []
     for _ in range(REPLAYS + 1):
         began = time.perf_counter()
@@ -367,8 +393,9 @@ def _environment(stack: BenchStack, load_before: tuple[float, float, float]) -> 
 
     server = "user cluster"
     if stack.procs and stack.procs[0].name == "temporal":
-        result = subprocess.run([temporal_cli(), "--version"], capture_output=True, text=True,
-                                timeout=30, check=False)
+        result = subprocess.run(
+            [temporal_cli(), "--version"], capture_output=True, text=True, timeout=30, check=False
+        )
         server = f"embedded dev server (SQLite): {result.stdout.strip()}"
     return {
         "cpus": psutil.cpu_count(logical=True),

@@ -187,7 +187,8 @@ def _from_workflow(event: HistoryEvent) -> bool:
     """A signal sent by another workflow (the approval child's progress), not a client."""
     attrs = event.workflow_execution_signaled_event_attributes
     return bool(attrs.external_workflow_execution.workflow_id) or attrs.signal_name in (
-        names.APPROVAL_PROGRESS, CHILD_SIGNAL
+        names.APPROVAL_PROGRESS,
+        CHILD_SIGNAL,
     )
 
 
@@ -221,7 +222,8 @@ def approval_to_writeback(parent: WorkflowHistory) -> dict[str, float] | None:
     the CRM), split into where the time goes."""
     events = list(parent.events)
     approvals = [
-        e for e in _of(events, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED)
+        e
+        for e in _of(events, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED)
         if e.workflow_execution_signaled_event_attributes.signal_name == Msg.APPROVE
     ]
     if not approvals:
@@ -229,7 +231,8 @@ def approval_to_writeback(parent: WorkflowHistory) -> dict[str, float] | None:
     last = approvals[-1]
     write = next(
         (
-            e for e in _of(events, EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
+            e
+            for e in _of(events, EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
             if e.event_id > last.event_id
             and e.activity_task_scheduled_event_attributes.activity_type.name == WRITE_BACK
         ),
@@ -251,7 +254,8 @@ def approval_to_writeback(parent: WorkflowHistory) -> dict[str, float] | None:
     )
     child_done = next(
         (
-            e for e in _of(events, EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED)
+            e
+            for e in _of(events, EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED)
             if last.event_id < e.event_id < write.event_id
         ),
         last,
@@ -346,6 +350,10 @@ def percentiles(values: Sequence[float]) -> dict[str, float]:
         return round(ordered[index], 2)
 
     return {
-        "p50": rank(50), "p95": rank(95), "p99": rank(99),
-        "min": round(ordered[0], 2), "max": round(ordered[-1], 2), "n": len(ordered),
+        "p50": rank(50),
+        "p95": rank(95),
+        "p99": rank(99),
+        "min": round(ordered[0], 2),
+        "max": round(ordered[-1], 2),
+        "n": len(ordered),
     }

@@ -31,7 +31,11 @@ def checkpoints(parked: int) -> list[int]:
 
 
 async def parked_memory(
-    stack: BenchStack, client: Client, policy: Policy, parked_ids: list[str], tag: str,
+    stack: BenchStack,
+    client: Client,
+    policy: Policy,
+    parked_ids: list[str],
+    tag: str,
     progress: Progress,
 ) -> dict[str, Any]:
     """A fresh worker; start handoffs whose qualify evidence is ticked in the CRM (so
@@ -42,8 +46,10 @@ async def parked_memory(
     idle = round(sampler.now_mib(), 1)
     parked: dict[str, float] = {}
     task = progress.add_task("park handoffs on approval", total=max(1, len(parked_ids)))
-    query = (f"WorkflowType='DiscountApproval' AND ExecutionStatus='Running' "
-             f"AND TaskQueue='{stack.task_queue}'")
+    query = (
+        f"WorkflowType='DiscountApproval' AND ExecutionStatus='Running' "
+        f"AND TaskQueue='{stack.task_queue}'"
+    )
     began, started, note = time.perf_counter(), 0, None
     with sampler:
         for point in checkpoints(len(parked_ids)):

@@ -31,10 +31,12 @@ def _rss_verdict(report: dict[str, Any]) -> dict[str, Any]:
         "measured_mib": worst,
         "largest_parked": measured,
         "rise_past_cache": None if rise is None else round(rise, 3),
-        "met": worst < RSS_LIMIT_MIB and (rise is None or rise <= FLAT_RISE)
+        "met": worst < RSS_LIMIT_MIB
+        and (rise is None or rise <= FLAT_RISE)
         and measured >= FULL_PARKED,
-        "note": None if measured >= FULL_PARKED else
-        f"only {measured} parked were measured; the target is judged at {FULL_PARKED}",
+        "note": None
+        if measured >= FULL_PARKED
+        else f"only {measured} parked were measured; the target is judged at {FULL_PARKED}",
     }
 
 
@@ -44,11 +46,13 @@ def targets(report: dict[str, Any]) -> dict[str, Any]:
     faults = report["faults"]
     return {
         "throughput": {
-            "target": TARGETS["throughput"], "measured": report["throughput_ratio"],
+            "target": TARGETS["throughput"],
+            "measured": report["throughput_ratio"],
             "met": report["throughput_ratio"] >= 0.9,
         },
         "approval_latency": {
-            "target": TARGETS["approval_latency"], "measured_p99_ms": lat["p99"],
+            "target": TARGETS["approval_latency"],
+            "measured_p99_ms": lat["p99"],
             "one_at_a_time_p99_ms": report["approval_to_writeback_ms_one_at_a_time"]["p99"],
             "met": lat["p99"] < 100,  # judged under the throughput load, the harder case
         },
@@ -62,7 +66,8 @@ def targets(report: dict[str, Any]) -> dict[str, Any]:
             and faults["completed"] == faults["handoffs"],
         },
         "replay": {
-            "target": TARGETS["replay"], "measured_ms": report["replay_ms"],
+            "target": TARGETS["replay"],
+            "measured_ms": report["replay_ms"],
             "met": report["replay_ms"] < 150,
         },
     }
@@ -72,29 +77,59 @@ def summary_table(report: dict[str, Any]) -> Table:
     """The figures against the targets, for people."""
     lat = report["approval_to_writeback_ms"]
     faults = report["faults"]
-    verdict = {k: "[green]met[/]" if v["met"] else "[red]missed[/]"
-               for k, v in report["targets"].items()}
+    verdict = {
+        k: "[green]met[/]" if v["met"] else "[red]missed[/]" for k, v in report["targets"].items()
+    }
     rss = ", ".join(f"{k} parked: {v:.0f} MiB" for k, v in report["worker_rss_mib_parked"].items())
-    table = Table("figure", "measured", "target", "", title="handoff bench",
-                  title_justify="left")
-    table.add_row("throughput", f"{report['handoffs_per_s']:.2f} handoffs/s vs "
-                  f"{report['baseline_per_s']:.2f} bare = {report['throughput_ratio']:.2f}x",
-                  "≥ 0.9x", verdict["throughput"])
+    table = Table("figure", "measured", "target", "", title="handoff bench", title_justify="left")
+    table.add_row(
+        "throughput",
+        f"{report['handoffs_per_s']:.2f} handoffs/s vs "
+        f"{report['baseline_per_s']:.2f} bare = {report['throughput_ratio']:.2f}x",
+        "≥ 0.9x",
+        verdict["throughput"],
+    )
     solo = report["approval_to_writeback_ms_one_at_a_time"]
-    table.add_row("approval → write-back", f"p50 {lat['p50']:.0f} / p95 {lat['p95']:.0f} / "
-                  f"p99 {lat['p99']:.0f} ms under load; one at a time p50 {solo['p50']:.0f} / "
-                  f"p99 {solo['p99']:.0f} ms", "p99 < 100 ms", verdict["approval_latency"])
-    table.add_row("worker RSS", f"idle {report['worker_rss']['idle_mib']:.0f} MiB; {rss}",
-                  "< 600 MiB @ 10,000, flat", verdict["worker_rss"])
-    table.add_row("CRM calls / handoff", f"{report['crm_calls_per_handoff']:.2f} "
-                  f"(minimum {report['crm_calls_minimum_per_handoff']:.2f}, "
-                  f"{report['crm_write_backs_per_handoff']} write-backs)",
-                  "the minimum", verdict["crm_calls"])
-    table.add_row("under faults", f"{faults['retries_per_call']:.2f} retries/call, "
-                  f"{faults['activity_retries']} activity retries, "
-                  f"{faults['completed']}/{faults['handoffs']} done", "all done, 0 dup.", "")
-    table.add_row("duplicate writes", str(report["duplicate_writes"]), "0",
-                  "[green]ok[/]" if report["duplicate_writes"] == 0 else "[red]DUPLICATES[/]")
-    table.add_row("replay", f"{report['replay_ms']:.1f} ms ({report['replay_events']} events)",
-                  "< 150 ms", verdict["replay"])
+    table.add_row(
+        "approval → write-back",
+        f"p50 {lat['p50']:.0f} / p95 {lat['p95']:.0f} / "
+        f"p99 {lat['p99']:.0f} ms under load; one at a time p50 {solo['p50']:.0f} / "
+        f"p99 {solo['p99']:.0f} ms",
+        "p99 < 100 ms",
+        verdict["approval_latency"],
+    )
+    table.add_row(
+        "worker RSS",
+        f"idle {report['worker_rss']['idle_mib']:.0f} MiB; {rss}",
+        "< 600 MiB @ 10,000, flat",
+        verdict["worker_rss"],
+    )
+    table.add_row(
+        "CRM calls / handoff",
+        f"{report['crm_calls_per_handoff']:.2f} "
+        f"(minimum {report['crm_calls_minimum_per_handoff']:.2f}, "
+        f"{report['crm_write_backs_per_handoff']} write-backs)",
+        "the minimum",
+        verdict["crm_calls"],
+    )
+    table.add_row(
+        "under faults",
+        f"{faults['retries_per_call']:.2f} retries/call, "
+        f"{faults['activity_retries']} activity retries, "
+        f"{faults['completed']}/{faults['handoffs']} done",
+        "all done, 0 dup.",
+        "",
+    )
+    table.add_row(
+        "duplicate writes",
+        str(report["duplicate_writes"]),
+        "0",
+        "[green]ok[/]" if report["duplicate_writes"] == 0 else "[red]DUPLICATES[/]",
+    )
+    table.add_row(
+        "replay",
+        f"{report['replay_ms']:.1f} ms ({report['replay_events']} events)",
+        "< 150 ms",
+        verdict["replay"],
+    )
     return table

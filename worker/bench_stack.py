@@ -92,9 +92,17 @@ class BenchStack:
         proc = self.spawn(
             "temporal",
             [
-                temporal_cli(), "server", "start-dev", "--headless",
-                "--db-filename", str(self.workdir / "temporal.db"),
-                "--port", str(port), "--log-level", "error", *attrs,
+                temporal_cli(),
+                "server",
+                "start-dev",
+                "--headless",
+                "--db-filename",
+                str(self.workdir / "temporal.db"),
+                "--port",
+                str(port),
+                "--log-level",
+                "error",
+                *attrs,
             ],
         )
         wait_for_port(port, proc.popen, "Temporal dev server")
@@ -107,8 +115,17 @@ class BenchStack:
         proc = self.spawn(
             "hubspot-sandbox",
             [
-                sys.executable, "-m", "worker", "sandbox", "hubspot", "--port", str(port),
-                "--state-dir", str(self.workdir), "--sandbox-token", SANDBOX_TOKEN,
+                sys.executable,
+                "-m",
+                "worker",
+                "sandbox",
+                "hubspot",
+                "--port",
+                str(port),
+                "--state-dir",
+                str(self.workdir),
+                "--sandbox-token",
+                SANDBOX_TOKEN,
             ],
         )
         wait_for_port(port, proc.popen, "HubSpot sandbox")

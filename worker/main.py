@@ -21,8 +21,8 @@ from worker.settings import Settings
 from workflows.change_feed import ChangeFeed
 from workflows.discount_approval import DiscountApproval
 from workflows.lead_to_cash import LeadToCash
-from workflows.renewal import RenewalExpansion
 from workflows.policy import Policy
+from workflows.renewal import RenewalExpansion
 
 log = structlog.get_logger("handoff.worker")
 

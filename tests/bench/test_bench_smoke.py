@@ -19,7 +19,11 @@ def test_bench_reports_every_figure_and_no_duplicate_writes(tmp_path: Path) -> N
     out = tmp_path / "bench.json"
     result = subprocess.run(
         [str(BIN / "handoff"), "bench", "--handoffs", "3", "--parked", "5", "--json", str(out)],
-        capture_output=True, text=True, timeout=170, check=False, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=170,
+        check=False,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(out.read_text())
@@ -42,5 +46,9 @@ def test_bench_reports_every_figure_and_no_duplicate_writes(tmp_path: Path) -> N
     assert report["history"]["shape"]["client_signals"] == 10
     assert report["environment"]["cpus"] >= 1
     assert set(report["targets"]) == {
-        "throughput", "approval_latency", "worker_rss", "crm_calls", "replay"
+        "throughput",
+        "approval_latency",
+        "worker_rss",
+        "crm_calls",
+        "replay",
     }
