@@ -7,7 +7,8 @@ parent then rejects or parks per policy). An approver may delegate; the deal own
 recall the request. Every change is reported to the parent, which owns the status.
 
 Messages (sent by the parent, which validated them): `approve`, `reject`,
-`delegate_approval`, `recall_approval`, and `pause` while an exception is open.
+`delegate_approval`, `recall_approval`, `pause` while an exception is open, and
+`supersede` when new terms replace the round.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ from workflows.messages import (
 from workflows.names import Msg
 from workflows.options import NOTIFY
 
+#: Signal from the parent: new terms replace this round.
+SUPERSEDE = "supersede"
+
 
 class ApprovalRequest(BaseModel):
     """Input: the terms to approve and the tiers still to ask, lowest first."""
@@ -54,7 +58,7 @@ class ApprovalOutcome(BaseModel):
     """How the round ended, with the decisions it collected."""
 
     round: int
-    result: Literal["approved", "rejected", "recalled", "exhausted"]
+    result: Literal["approved", "rejected", "recalled", "exhausted", "superseded"]
     decisions: list[ApprovalRecord] = Field(default_factory=list)
     tier: str | None = None
     by: str | None = None
@@ -89,6 +93,7 @@ class DiscountApproval:
         self._events: list[HistoryEntry] = []
         self._decision: ApprovalRecord | None = None
         self._recall: RecallIn | None = None
+        self._superseded = False
         self._changed = False
 
     @workflow.run
@@ -143,6 +148,8 @@ class DiscountApproval:
                 return self._outcome("exhausted", step)
 
     def _ended(self, step: ApprovalStep) -> ApprovalOutcome | None:
+        if self._superseded:
+            return self._outcome("superseded", step)
         if self._recall is not None:
             return self._outcome("recalled", step, self._recall.by, self._recall.reason)
         if self._decision is not None and self._decision.decision == "rejected":
@@ -166,7 +173,7 @@ class DiscountApproval:
 
     def _outcome(
         self,
-        result: Literal["rejected", "recalled", "exhausted"],
+        result: Literal["rejected", "recalled", "exhausted", "superseded"],
         step: ApprovalStep,
         by: str | None = None,
         reason: str | None = None,
@@ -203,6 +210,16 @@ class DiscountApproval:
     @workflow.signal(name=Msg.RECALL)
     def recall(self, msg: RecallIn) -> None:
         self._recall = msg
+        self._changed = True
+
+    @workflow.signal(name=SUPERSEDE)
+    def supersede(self) -> None:
+        """New terms replace this round: end it now (the parent starts the next one).
+
+        A signal, not cancellation: on Python 3.11 a cancel that lands in the same
+        activation as another wake-up can be swallowed by the timed wait.
+        """
+        self._superseded = True
         self._changed = True
 
     @workflow.signal(name="pause")

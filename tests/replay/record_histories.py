@@ -94,11 +94,23 @@ async def approval_parked(env: WorkflowEnvironment, h: WorkflowHandle) -> None: 
     await until(h, lambda s: s.waiting_on == WaitingOn.EXCEPTION)
 
 
+async def terms_changed_mid_round(env: WorkflowEnvironment, h: WorkflowHandle) -> None:  # type: ignore[type-arg]
+    await give_evidence(h, *QUALIFY_EVIDENCE)
+    await until(h, lambda s: s.pending_approval is not None and s.owner == [MANAGER])
+    await signal(h, Msg.RAISE_EXCEPTION, kind="scope_change", by=OWNER, note="one more site")
+    await signal(h, Msg.RESOLVE_EXCEPTION, kind="scope_change", by=MANAGER, note="agreed")
+    await signal(h, Msg.UPDATE_TERMS, by=OWNER, discount_percent=20)
+    await until(h, lambda s: s.approval_round == 2 and s.pending_approval is not None)
+    await signal(h, Msg.APPROVE, approver=MANAGER, reason="20% is fine")
+    await until(h, lambda s: s.stage == Stage.CLOSE)
+
+
 SCENARIOS: dict[str, tuple[float, Scenario]] = {
     "happy_path": (30, happy_path),
     "rejected_then_new_terms": (20, rejected_then_new_terms),
     "exception_and_escalation": (5, exception_and_escalation),
     "approval_parked": (20, approval_parked),
+    "terms_changed_mid_round": (30, terms_changed_mid_round),
 }
 
 

@@ -20,6 +20,7 @@ from temporalio.exceptions import ChildWorkflowError
 
 from workflows import names
 from workflows.discount_approval import (
+    SUPERSEDE,
     ApprovalOutcome,
     ApprovalProgress,
     ApprovalRequest,
@@ -145,9 +146,14 @@ class ApprovalDesk(HandoffWorkflow):
         child, self._child = self._child, None
         st.pending_approval = None
         if not result.done():
-            child.cancel()
             self.record("approval", f"round {rnd} superseded by new terms")
+            try:
+                await child.signal(SUPERSEDE)
+            except Exception:  # the round ended meanwhile; its outcome no longer matters
+                workflow.logger.info("round %s ended before it was superseded", rnd)
             await workflow.wait([result])
+            if result.exception() is None:
+                self._merge_decisions(rnd, result.result().decisions)
             return None
         try:
             outcome = result.result()
