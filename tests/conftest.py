@@ -32,9 +32,14 @@ def binary(name: str) -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def time_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server: multi-day SLAs run in seconds."""
+    """The time-skipping test server: multi-day SLAs run in seconds.
+
+    One per test module: the server can leave its time-skipping lock held after a
+    workflow ends with an activity in flight (temporalio/sdk-java#1138), and a fresh
+    server keeps one module's leftovers from stalling the next module's clock.
+    """
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server"),
         data_converter=pydantic_data_converter,
