@@ -10,7 +10,8 @@ from datetime import timedelta
 
 import structlog
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.worker import Worker, WorkerDeploymentConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.crm import CrmActivities
@@ -33,6 +34,7 @@ ACTIVITY_THREADS = 32
 #: and wakes rarely (an approval, a reminder), so a smaller cache bounds the worker's
 #: memory at the price of a ~0.1 s replay when an evicted handoff wakes up.
 MAX_CACHED_WORKFLOWS = 500
+DEPLOYMENT_NAME = "handoff"
 #: Pure-data modules (pydantic models, the policy, names) imported once and shared by
 #: every workflow run instead of re-imported into each run's sandbox: they hold no state
 #: and read no clock. Re-importing them cost ~0.3 s of CPU per new run, cache miss or
@@ -69,6 +71,7 @@ def build_worker(
     events: DealEvents | None = None,
     executor: concurrent.futures.ThreadPoolExecutor | None = None,
     graceful_shutdown: timedelta = timedelta(seconds=70),
+    build_id: str | None = None,
 ) -> Worker:
     """A worker with every Handoff workflow and activity, bound to `connector`."""
     crm = CrmActivities(connector)
@@ -94,6 +97,23 @@ def build_worker(
         max_concurrent_activities=ACTIVITY_THREADS,
         # on SIGINT/SIGTERM running CRM writes finish instead of being cancelled
         graceful_shutdown_timeout=graceful_shutdown,
+        deployment_config=deployment(build_id),
+    )
+
+
+def deployment(build_id: str | None) -> WorkerDeploymentConfig | None:
+    """Worker versioning: this worker is build `build_id` of deployment `handoff`.
+
+    Running workflows auto-upgrade to the current build (their code changes are guarded
+    by `workflow.patched` and the replay tests), so a deploy never strands one; ops move
+    traffic with `temporal worker deployment set-current-version` (docs/deploy.md).
+    """
+    if build_id is None:
+        return None
+    return WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(deployment_name=DEPLOYMENT_NAME, build_id=build_id),
+        use_worker_versioning=True,
+        default_versioning_behavior=VersioningBehavior.AUTO_UPGRADE,
     )
 
 
@@ -118,6 +138,7 @@ async def run_worker(settings: Settings) -> None:
         links=SignedLinks.from_settings(settings),
         events=TemporalStarter(client, policy, settings.task_queue),
         graceful_shutdown=timedelta(seconds=settings.graceful_shutdown_s),
+        build_id=settings.build_id if settings.worker_versioning else None,
     )
     if settings.crm == "salesforce" and settings.change_feed:
         await ensure_change_feed(client, settings, policy)

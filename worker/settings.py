@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     temporal_tls_ca: Path | None = Field(default=None, validation_alias=_env("TEMPORAL_TLS_CA"))
     task_queue: str = Field(default=TASK_QUEUE, validation_alias=_env("TASK_QUEUE"))
     build_id: str = Field(default="dev", validation_alias=_env("BUILD_ID"))
+    worker_versioning: bool = Field(
+        default=False,
+        validation_alias=_env("WORKER_VERSIONING"),
+        description="Register as build HANDOFF_BUILD_ID of deployment `handoff` (docs/deploy.md).",
+    )
 
     # CRM
     crm: Literal["hubspot", "salesforce", "memory"] = Field(
