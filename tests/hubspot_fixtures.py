@@ -6,8 +6,10 @@ Test modules import these and wrap them in their own pytest fixtures.
 
 from __future__ import annotations
 
+import sqlite3
+import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +70,20 @@ class HubSpotSandbox:
         connector = HubSpotConnector(host=self.base, **kw)
         self.connectors.append(connector)
         return connector
+
+
+def store_with_unique_ids(path: Path) -> Path:
+    """A seeded sandbox store whose new record ids start at a random point, so workflow
+    ids (`lead-to-cash-hubspot-<id>`) never collide between tests on a shared server."""
+    from connectors.sandbox.hubspot_store import Store
+
+    Store(path)
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('next_id', ?)",
+            (str(10**6 + uuid.uuid4().int % 10**9),),
+        )
+    return path
 
 
 @contextmanager

@@ -25,6 +25,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from hubspot_fixtures import store_with_unique_ids
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -85,17 +86,8 @@ TASK_SUFFIXES = {
 
 
 def hubspot_store(path: Path) -> Path:
-    """A seeded sandbox portal whose new ids start at a random point, so workflow ids
-    (`lead-to-cash-hubspot-<id>`) never collide with other tests on the shared server."""
-    from connectors.sandbox.hubspot_store import Store
-
-    Store(path)
-    with closing(sqlite3.connect(path)) as db, db:
-        db.execute(
-            "INSERT OR REPLACE INTO meta VALUES ('next_id', ?)",
-            (str(10**6 + uuid.uuid4().int % 10**9),),
-        )
-    return path
+    """A seeded sandbox portal whose ids never collide with other tests' workflows."""
+    return store_with_unique_ids(path)
 
 
 def hubspot_deal(sandbox: Any, name: str, discount: float = 5) -> str:

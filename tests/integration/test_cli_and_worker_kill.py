@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from hubspot_fixtures import TOKEN, running_sandbox
+from hubspot_fixtures import TOKEN, running_sandbox, store_with_unique_ids
 from support.processes import stack
 from temporalio.testing import WorkflowEnvironment
 
@@ -47,7 +47,7 @@ def test_cli_drives_a_deal_to_cash_through_worker_kills(
     """Start, evidence, approvals (CLI and temporal CLI), SIGKILLs, and no duplicate writes."""
     address = dev_env.client.service_client.config.target_host
     with (
-        running_sandbox(tmp_path / "hubspot.sqlite3") as sandbox,
+        running_sandbox(store_with_unique_ids(tmp_path / "hubspot.sqlite3")) as sandbox,
         stack(
             address,
             tmp_path,

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hubspot_fixtures import TOKEN, running_sandbox
+from hubspot_fixtures import TOKEN, running_sandbox, store_with_unique_ids
 from salesforce_fixtures import API, sales_rep_session
 from salesforce_fixtures import running_sandbox as running_salesforce
 from support.processes import Stack, stack
@@ -74,7 +74,7 @@ def test_hubspot_webhook_to_cash(dev_env: WorkflowEnvironment, tmp_path: Path) -
     port = free_port()
     api = f"http://127.0.0.1:{port}"
     with (
-        running_sandbox(tmp_path / "hubspot.sqlite3") as sandbox,
+        running_sandbox(store_with_unique_ids(tmp_path / "hubspot.sqlite3")) as sandbox,
         stack(
             address,
             tmp_path,

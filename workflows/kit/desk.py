@@ -212,8 +212,8 @@ class ApprovalDesk(HandoffWorkflow):
     def approval_progress(self, progress: ApprovalProgress) -> None:
         """From the child: the step asked now, decisions so far, reminders, escalations."""
         st = self.state
-        if progress.round != st.approval_round:
-            return
+        if progress.round != st.approval_round or self._child is None:
+            return  # a round that already ended (its outcome is merged from its result)
         st.pending_approval = progress.pending
         self._merge_decisions(progress.round, progress.decisions)
         for event in progress.events:
