@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 
 from connectors.hubspot import HubSpotConnector
-from connectors.sandbox.common import FaultSettings, free_port, serve_in_thread
-from connectors.sandbox.hubspot import create_app
+from sandbox.common import FaultSettings, free_port, serve_in_thread
+from sandbox.hubspot import create_app
 
 TOKEN = "handoff-sandbox"
 
@@ -75,7 +75,7 @@ class HubSpotSandbox:
 def store_with_unique_ids(path: Path) -> Path:
     """A seeded sandbox store whose new record ids start at a random point, so workflow
     ids (`lead-to-cash-hubspot-<id>`) never collide between tests on a shared server."""
-    from connectors.sandbox.hubspot_store import Store
+    from sandbox.hubspot_store import Store
 
     Store(path)
     with closing(sqlite3.connect(path)) as db, db:

@@ -22,9 +22,9 @@ from cryptography.x509.oid import NameOID
 from simple_salesforce.format import format_soql
 
 from connectors.salesforce import LoginHostAdapter, SalesforceAuth, SalesforceConnector
-from connectors.sandbox.common import FaultSettings, free_port, serve_in_thread
-from connectors.sandbox.salesforce import create_app, make_ca
-from connectors.sandbox.salesforce_schema import (
+from sandbox.common import FaultSettings, free_port, serve_in_thread
+from sandbox.salesforce import create_app, make_ca
+from sandbox.salesforce_schema import (
     API_PASSWORD,
     API_SECURITY_TOKEN,
     API_USERNAME,

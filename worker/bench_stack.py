@@ -20,7 +20,7 @@ from typing import IO, Any
 import httpx
 import psutil
 
-from connectors.sandbox.common import FaultSettings, free_port
+from sandbox.common import FaultSettings, free_port
 from worker.dev import temporal_cli, wait_for_port
 from workflows.names import SEARCH_ATTRIBUTES
 

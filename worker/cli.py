@@ -184,7 +184,7 @@ def sandbox_hubspot(
     token: str = typer.Option("handoff-sandbox", "--sandbox-token"),
 ) -> None:
     """Serve the HubSpot CRM v3 sandbox."""
-    from connectors.sandbox.hubspot import run
+    from sandbox.hubspot import run
 
     run(port=port, state_dir=state_dir, token=token)
 
@@ -196,7 +196,7 @@ def sandbox_salesforce(
     token: str = typer.Option("handoff-sandbox", "--sandbox-token"),
 ) -> None:
     """Serve the Salesforce REST sandbox (HTTPS; CA in <state-dir>/sandbox-ca.pem)."""
-    from connectors.sandbox.salesforce import run
+    from sandbox.salesforce import run
 
     run(port=port, state_dir=state_dir, token=token)
 

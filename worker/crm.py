@@ -70,7 +70,7 @@ def sample_deals() -> list[Deal]:
     """The in-memory CRM starts with the HubSpot sandbox's seeded deals (1001, 1002...),
     read through the HubSpot field mapping, so the demo is the same on every CRM."""
     from connectors.hubspot import DEFAULT_MAPPING
-    from connectors.sandbox.hubspot_schema import SEED
+    from sandbox.hubspot_schema import SEED
 
     deals = []
     for object_type, record_id, props in SEED:

@@ -14,7 +14,7 @@ from hubspot_fixtures import TOKEN, HubSpotSandbox, running_sandbox
 from connectors.base import BillingDocument, CrmConnector, NoteSpec, TaskSpec, WriteBack
 from connectors.errors import AuthFailed, NotFound, RateLimited, Rejected, Unavailable
 from connectors.hubspot import HubSpotConnector
-from connectors.sandbox.common import free_port, serve_in_thread
+from sandbox.common import free_port, serve_in_thread
 
 UPSERT = "POST /crm/v3/objects/{ot}/batch/upsert"
 

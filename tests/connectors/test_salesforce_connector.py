@@ -26,7 +26,7 @@ from connectors.errors import (
     Unavailable,
 )
 from connectors.salesforce import SalesforceAuth, SalesforceConnector
-from connectors.sandbox.common import free_port
+from sandbox.common import free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from salesforce_fixtures import (

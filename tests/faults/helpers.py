@@ -30,7 +30,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from connectors.sandbox.common import free_port
+from sandbox.common import free_port
 from workflows import names
 from workflows.messages import DealStatus
 from workflows.names import Msg, Stage, WaitingOn
@@ -331,7 +331,7 @@ def worker_logs_with(state_dir: Path, text: bytes) -> dict[str, bool]:
 
 def salesforce_store(path: Path) -> Path:
     """A seeded Salesforce sandbox org whose new record ids start at a random counter."""
-    from connectors.sandbox.salesforce_store import Store as SfStore
+    from sandbox.salesforce_store import Store as SfStore
 
     SfStore(path)
     with closing(sqlite3.connect(path)) as db, db:

@@ -17,7 +17,7 @@ from salesforce_fixtures import running_sandbox as running_salesforce
 from support.processes import Stack, stack
 from temporalio.testing import WorkflowEnvironment
 
-from connectors.sandbox.common import free_port
+from sandbox.common import free_port
 from worker.ingress.hubspot import sign_v3
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ from hubspot import HubSpot
 from hubspot.crm.objects import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
 from hubspot_fixtures import TOKEN, HubSpotSandbox, running_sandbox
 
-from connectors.sandbox.common import FaultSettings
+from sandbox.common import FaultSettings
 
 OBJ = "/crm/v3/objects"
 ISO_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")

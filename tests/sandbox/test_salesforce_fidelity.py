@@ -25,7 +25,7 @@ from simple_salesforce.exceptions import (
 )
 
 from connectors.salesforce import LoginHostAdapter
-from connectors.sandbox.salesforce import make_ca
+from sandbox.salesforce import make_ca
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from salesforce_fixtures import (

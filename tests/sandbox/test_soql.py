@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from connectors.sandbox.salesforce_soql import (
+from sandbox.salesforce_soql import (
     BoolOp,
     Compare,
     SoqlError,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from connectors.sandbox.common import free_port
+from sandbox.common import free_port
 
 BIN = Path(sys.executable).parent
 

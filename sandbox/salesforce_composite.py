@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from connectors.sandbox.salesforce_rest import DataApi
-from connectors.sandbox.salesforce_store import MultipleMatches, SfError
+from sandbox.salesforce_rest import DataApi
+from sandbox.salesforce_store import MultipleMatches, SfError
 
 MAX_SUBREQUESTS = 25
 REFERENCE = re.compile(r"@\{([A-Za-z0-9_]+)\.([A-Za-z0-9_]+)\}")

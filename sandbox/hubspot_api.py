@@ -16,7 +16,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from connectors.sandbox.hubspot_schema import (
+from sandbox.hubspot_schema import (
     DEFAULT_ASSOCIATIONS,
     DEFAULT_PROPERTIES,
     OBJECT_TYPE_IDS,
@@ -25,8 +25,8 @@ from connectors.sandbox.hubspot_schema import (
     SINGULAR,
     pipeline_json,
 )
-from connectors.sandbox.hubspot_search import SearchError, search
-from connectors.sandbox.hubspot_store import HsError, Store, iso_ms, not_found, object_type, public
+from sandbox.hubspot_search import SearchError, search
+from sandbox.hubspot_store import HsError, Store, iso_ms, not_found, object_type, public
 
 BATCH_LIMIT, PAGE_LIMIT, ASSOC_PAGE_LIMIT = 100, 100, 500
 

@@ -41,9 +41,9 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from connectors.sandbox.common import FaultControls, add_fault_routes
-from connectors.sandbox.hubspot_api import CrmRoutes
-from connectors.sandbox.hubspot_store import HsError, Store
+from sandbox.common import FaultControls, add_fault_routes
+from sandbox.hubspot_api import CrmRoutes
+from sandbox.hubspot_store import HsError, Store
 
 STATE_FILE = "hubspot-sandbox.sqlite3"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})

@@ -18,8 +18,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.sandbox.salesforce_schema import OBJECTS, FieldDef, ObjectDef, seed_records
-from connectors.sandbox.salesforce_soql import parse_datetime
+from sandbox.salesforce_schema import OBJECTS, FieldDef, ObjectDef, seed_records
+from sandbox.salesforce_soql import parse_datetime
 
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"

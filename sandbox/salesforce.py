@@ -30,12 +30,12 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from connectors.sandbox.common import FaultControls, add_fault_routes
-from connectors.sandbox.salesforce_auth import ORG_ID, Auth, Sessions
-from connectors.sandbox.salesforce_composite import Composite
-from connectors.sandbox.salesforce_rest import DataApi, SandboxState
-from connectors.sandbox.salesforce_schema import API_USERNAME
-from connectors.sandbox.salesforce_store import MultipleMatches, SfError, Store
+from sandbox.common import FaultControls, add_fault_routes
+from sandbox.salesforce_auth import ORG_ID, Auth, Sessions
+from sandbox.salesforce_composite import Composite
+from sandbox.salesforce_rest import DataApi, SandboxState
+from sandbox.salesforce_schema import API_USERNAME
+from sandbox.salesforce_store import MultipleMatches, SfError, Store
 
 CA_FILE = "sandbox-ca.pem"
 STATE_FILE = "salesforce-sandbox.sqlite3"

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from connectors.sandbox.hubspot_schema import PropertyDef
+from sandbox.hubspot_schema import PropertyDef
 
 OPERATORS = (
     "EQ",

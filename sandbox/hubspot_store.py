@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.sandbox.hubspot_schema import (
+from sandbox.hubspot_schema import (
     DEFAULT_ASSOCIATIONS,
     OBJECT_TYPE_IDS,
     PROPERTY_INDEX,
@@ -27,7 +27,7 @@ from connectors.sandbox.hubspot_schema import (
     TYPE_NAMES,
     PropertyDef,
 )
-from connectors.sandbox.hubspot_search import to_epoch_ms
+from sandbox.hubspot_search import to_epoch_ms
 
 Record = dict[str, Any]
 FIRST_ID = 10_001

@@ -21,11 +21,11 @@ from urllib.parse import unquote
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from connectors.sandbox.common import FaultControls
-from connectors.sandbox.salesforce_auth import Auth
-from connectors.sandbox.salesforce_schema import OBJECTS, ObjectDef
-from connectors.sandbox.salesforce_soql import SoqlError, execute, parse, parse_datetime
-from connectors.sandbox.salesforce_store import (
+from sandbox.common import FaultControls
+from sandbox.salesforce_auth import Auth
+from sandbox.salesforce_schema import OBJECTS, ObjectDef
+from sandbox.salesforce_soql import SoqlError, execute, parse, parse_datetime
+from sandbox.salesforce_store import (
     MultipleMatches,
     Record,
     SfError,
