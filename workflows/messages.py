@@ -194,6 +194,9 @@ class Receipt(BaseModel):
     detail: str
     stage: str
     waiting_on: WaitingOn
+    pending_approval: PendingApproval | None = Field(
+        default=None, description="The tier asked now, after this message (none: desk passed)."
+    )
 
 
 class AcceptRecord(BaseModel):

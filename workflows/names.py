@@ -54,6 +54,24 @@ class Msg(StrEnum):
     DEAL_CHANGED = "deal_changed"
 
 
+class Refusal(StrEnum):
+    """Why a message was refused: the typed code every surface maps to an exit code or an
+    HTTP status. A refused update fails with `ApplicationError(reason, code, type=REFUSED)`
+    (the code is the error's first detail); a refused signal is recorded with it."""
+
+    NOT_AUTHORISED = "not_authorised"  # the sender may not do this (403)
+    NOT_PENDING = "not_pending"  # nothing of the kind is awaited now (409)
+    INVALID = "invalid"  # the payload is not a valid message (422 / exit 2)
+    UNKNOWN_MESSAGE = "unknown_message"  # no such message name (422)
+    DUPLICATE = "duplicate"  # already done; a repeated delivery has the effect of one (409)
+    TERMS_FIXED = "terms_fixed"  # terms can no longer change (409)
+    ENDED = "ended"  # the handoff is complete (409)
+    TOO_LARGE = "too_large"  # the payload is over the size bound (413)
+
+
+#: `ApplicationError.type` of a refused update.
+REFUSED = "Refused"
+
 QUERY_STATUS = "status"
 #: Internal signal from the DiscountApproval child to its parent.
 APPROVAL_PROGRESS = "approval_progress"
