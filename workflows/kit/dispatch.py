@@ -2,19 +2,30 @@
 
 Handoff's messages arrive from CLIs, HTTP, webhooks and raw `temporal workflow signal`
 calls, so a payload may be anything. Each message name maps to a `Handler`: the model
-that parses it, a check that returns a refusal reason (or None), and the effect.
-Signals that fail are recorded as refused; updates that fail are rejected with the reason.
+that parses it, a check that returns a `No` (a typed refusal code and its reason) or
+None, and the effect. Signals that fail are recorded as refused; updates that fail are
+rejected with the reason and the code.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 from temporalio import workflow
 from temporalio.common import RawValue
+
+from workflows.names import Refusal
+
+
+@dataclass(frozen=True)
+class No:
+    """A refusal: the typed code surfaces map to a status, and the reason in words."""
+
+    code: Refusal
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -22,8 +33,14 @@ class Handler:
     """How one message is parsed, checked and applied."""
 
     model: type[BaseModel]
-    check: Callable[[Any], str | None]
+    check: Callable[[Any], No | None]
     apply: Callable[[Any], Awaitable[str]]
+
+
+class Part(Protocol):
+    """A part of a handoff that owns some messages."""
+
+    def handlers(self) -> list[tuple[str, Handler]]: ...
 
 
 def describe(exc: ValidationError) -> str:
