@@ -28,7 +28,7 @@ from workflows.kit.desk import ApprovalDesk
 from workflows.kit.handoff import ContinueAsNewNow, HandoffWorkflow, parse_date
 from workflows.kit.state import DeskState
 from workflows.kit.terms import TermsPart
-from workflows.messages import DealStatus, Terms
+from workflows.messages import DealStatus, Terms, inert
 from workflows.names import Stage
 from workflows.options import CRM_WRITE, MAX_HISTORY_EVENTS
 from workflows.policy import Policy
@@ -58,6 +58,7 @@ class LeadToCash(HandoffWorkflow):
 
     state: LeadToCashState
     desk: ApprovalDesk
+    stage_order = tuple(Stage)
 
     @workflow.init
     def __init__(self, inp: LeadToCashInput) -> None:
@@ -105,7 +106,7 @@ class LeadToCash(HandoffWorkflow):
             cost=_number(deal.fields.get(DealField.COST)),
         )
         for kind in self.policy.evidence_in_fields(deal.fields):
-            self.evidence.add(kind, f"{st.crm}@crm", None, "from a CRM field")
+            self.evidence.add_from_crm(kind, None)
         self.audit.record(
             "started", f"policy {self.policy_version}; terms {self.desk.terms.text()}"
         )
@@ -200,7 +201,7 @@ class LeadToCash(HandoffWorkflow):
         self.advance(
             then,
             f"Handoff {contract.replace('_', ' → ')}: "
-            + "; ".join(f"{f}: {fields.get(f, '')}" for f in rule.fields),
+            + "; ".join(f"{f}: {inert(fields.get(f, ''))}" for f in rule.fields),
         )
 
     async def _create_billing_document(self) -> BillingReceipt:

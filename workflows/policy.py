@@ -19,9 +19,12 @@ from pydantic import Field, ValidationError, model_validator
 from connectors.mapping import evidence_in_fields
 from workflows.names import Stage
 from workflows.policy_rules import (
+    CRM_INTEGRATION,
     Clock,
     Contract,
     DiscountPolicy,
+    EvidenceEntry,
+    EvidenceRule,
     ExceptionPolicy,
     PaymentTerms,
     RenewalPolicy,
@@ -38,6 +41,7 @@ __all__ = [
     "Clock",
     "Contract",
     "DiscountPolicy",
+    "EvidenceRule",
     "ExceptionPolicy",
     "PaymentTerms",
     "Policy",
@@ -57,7 +61,9 @@ class Policy(_Strict):
     name: str = "default"
     currency: str = "USD"
     people: dict[str, list[str]] = Field(description="Roles to people (emails).")
-    evidence: dict[str, str] = Field(description="Evidence kinds and what each means.")
+    evidence: dict[str, EvidenceEntry] = Field(
+        description="Evidence kinds: what each means, who may record it, from which stage."
+    )
     stages: dict[Stage, StagePolicy]
     discounts: DiscountPolicy
     contracts: dict[Literal["sales_to_ops", "ops_to_billing"], Contract]
@@ -107,6 +113,15 @@ class Policy(_Strict):
             role(f"{where}.owner", sp.owner)
             role(f"{where}.escalate_to", sp.escalate_to)
             evidence(f"{where}.evidence", sp.evidence)
+        for kind, rule in self.evidence.items():
+            for r in rule.recorded_by or []:
+                role(f"evidence.{kind}.recorded_by", None if r == CRM_INTEGRATION else r)
+            stages = {*Stage, *self.handoffs}
+            if rule.from_stage is not None and rule.from_stage not in stages:
+                problems.append(
+                    f"evidence.{kind}.from_stage: unknown stage {rule.from_stage!r} "
+                    f"(known: {sorted(stages)})"
+                )
         for i, tier in enumerate(self.discounts.tiers):
             for r in tier.approvers:
                 role(f"discounts.tiers.{i}.approvers", r)
@@ -117,6 +132,8 @@ class Policy(_Strict):
         for kind_name, exc in self.exceptions.items():
             role(f"exceptions.{kind_name}.owner", exc.owner)
             role(f"exceptions.{kind_name}.escalate_to", exc.escalate_to)
+            for r in [*(exc.raised_by or []), *(exc.resolved_by or [])]:
+                role(f"exceptions.{kind_name}.raised_by/resolved_by", r)
         role("payment_terms.escalate_to", self.payment_terms.escalate_to)
         if (renewal := self.renewal) is not None:
             role("renewal.owner", renewal.owner)

@@ -118,10 +118,46 @@ class PaymentTerms(_Strict):
         )
 
 
+#: In `recorded_by`, `raised_by` and `resolved_by`: besides roles, the deal's owner and
+#: the CRM integration (evidence from a ticked CRM field).
+DEAL_OWNER, CRM_INTEGRATION = "deal_owner", "crm"
+
+
+class EvidenceRule(_Strict):
+    """One kind of evidence: what it means, who may record it and from which stage on.
+
+    A policy file may give just the meaning (`kind: text`): anyone may then record it,
+    as older policy files allowed (`handoff policy check` warns about such kinds)."""
+
+    description: str
+    recorded_by: list[str] | None = Field(
+        default=None, description="Roles, `deal_owner` or `crm` that may record it."
+    )
+    from_stage: str | None = Field(
+        default=None, description="The earliest stage of its handoff in which it counts."
+    )
+
+
+def _evidence_rule(value: object) -> object:
+    return {"description": value} if isinstance(value, str) else value
+
+
+EvidenceEntry = Annotated[EvidenceRule, BeforeValidator(_evidence_rule)]
+
+
 class ExceptionPolicy(Clock):
-    """How one kind of exception is routed: its owner role and its own SLA."""
+    """How one kind of exception is routed: its owner role, its own SLA, who may raise
+    and resolve it, and whether it holds the stage until resolved."""
 
     owner: str
+    raised_by: list[str] | None = Field(
+        default=None, description="Roles (or `deal_owner`) that may raise it; unset: anyone."
+    )
+    resolved_by: list[str] | None = Field(
+        default=None,
+        description="Roles that may resolve it; unset: its owner, escalation and the deal owner.",
+    )
+    blocks: bool = Field(default=False, description="The stage cannot advance while it is open.")
 
 
 class RenewalPolicy(_Strict):

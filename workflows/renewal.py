@@ -65,6 +65,7 @@ class RenewalExpansion(HandoffWorkflow):
 
     state: RenewalState
     desk: ApprovalDesk
+    stage_order = tuple(RenewalStage)
 
     @workflow.init
     def __init__(self, inp: RenewalInput) -> None:

@@ -76,6 +76,20 @@ def start_v1_worker(s: Stack, tree: Path) -> subprocess.Popen[bytes]:
     return proc
 
 
+def v1_cli(s: Stack, tree: Path, *args: str) -> None:
+    """The v1 `handoff` CLI (with the v1 policy model and default policy)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "worker", *args],
+        env={**s.env(), "PYTHONPATH": str(tree)},
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def describe(s: Stack, wf_id: str) -> dict[str, object]:
     out = s.temporal("workflow", "describe", "--workflow-id", wf_id, "--output", "json").stdout
     info: dict[str, object] = json.loads(out)["workflowExecutionInfo"]
@@ -113,9 +127,9 @@ def test_a_deal_parked_on_a_v1_child_round_finishes_on_the_v2_worker(
         wf_id = f"lead-to-cash-hubspot-{deal}"
 
         v1 = start_v1_worker(s, tree)
-        s.handoff("deal", "start", deal)
+        v1_cli(s, tree, "deal", "start", deal)  # opened by v1, with v1's policy
         for kind in QUALIFY:
-            s.handoff("evidence", "add", deal, kind, "--by", OWNER, "--ref", "call notes")
+            v1_cli(s, tree, "evidence", "add", deal, kind, "--by", OWNER, "--ref", "call notes")
         s.until(deal, lambda st: (st["pending_approval"] or {}).get("tier") == "sales_manager")
         assert describe(s, f"{wf_id}-approval-r1")["status"] == "WORKFLOW_EXECUTION_STATUS_RUNNING"
         v1.kill()  # the upgrade: v1 stops mid-round, v2 takes the task queue

@@ -10,7 +10,7 @@ from temporalio import workflow
 from workflows import metrics
 from workflows.kit.dispatch import No
 from workflows.messages import HistoryEntry, HistoryKind
-from workflows.options import MAX_HISTORY_ENTRIES
+from workflows.options import MAX_HISTORY_ENTRIES, MAX_REFUSALS_KEPT
 
 if TYPE_CHECKING:
     from workflows.kit.handoff import HandoffWorkflow
@@ -34,7 +34,25 @@ class Audit:
             del st.history[: len(st.history) - MAX_HISTORY_ENTRIES]
 
     def refuse(self, message: str, no: No, by: str | None) -> None:
-        """Record a refused message with its reason (and count it)."""
-        self.record("refused", f"{message} refused: {no.reason}", by=by, accepted=False)
+        """Record a refused message, who sent it and why, apart from the rest of the
+        trail (so refusals never evict it), and count it."""
+        st = self._h.state
+        st.refusals.append(
+            HistoryEntry(
+                at=workflow.now(),
+                kind="refused",
+                detail=f"{message} refused: {no.reason}",
+                by=by,
+                accepted=False,
+                code=no.code.value,
+            )
+        )
+        st.refusals_total += 1
+        del st.refusals[:-MAX_REFUSALS_KEPT]
         metrics.count_refusal(message)
         workflow.logger.info("refused %s (%s): %s", message, no.code, no.reason)
+
+    def trail(self) -> list[HistoryEntry]:
+        """The audit trail for `status.history`: entries and kept refusals, in time order."""
+        st = self._h.state
+        return sorted([*st.history, *st.refusals], key=lambda e: e.at)

@@ -144,9 +144,22 @@ class ApprovalDesk:
                 Refusal.NOT_AUTHORISED,
                 f"{msg.approver} is not an approver of the {p.tier} tier (asked: {asked})",
             )
+        if self.legacy.used:  # a run still on child rounds keeps the checks it had
+            return None
+        if msg.approver in self.requesters():
+            return No(
+                Refusal.NOT_AUTHORISED,
+                f"{msg.approver} requested these terms and may not approve them "
+                "(segregation of duties)",
+            )
         if any(a.round == p.round and a.tier == p.tier for a in self._st.approvals):
             return No(Refusal.DUPLICATE, f"the {p.tier} tier of round {p.round} is decided")
         return None
+
+    def requesters(self) -> set[str]:
+        """Who asked for the discount: the deal owner and whoever proposed the terms."""
+        st = self._st
+        return {p for p in (st.owner_email, st.terms_by) if p}
 
     async def _approve(self, msg: DecisionIn) -> str:
         return await self._decide("approved", msg)
@@ -179,7 +192,9 @@ class ApprovalDesk:
     async def settled(self, asked: PendingApproval | None) -> None:
         """Return once the ladder has moved past `asked` (at once if no tier wait runs)."""
         if self.tiers.asking:
-            await workflow.wait_condition(lambda: self._st.pending_approval is not asked)
+            await workflow.wait_condition(
+                lambda: self._st.pending_approval is not asked or bool(self._h.exceptions.holding())
+            )
 
     def _check_delegate(self, msg: DelegateIn) -> No | None:
         if msg.delegate == msg.approver:
@@ -249,7 +264,7 @@ class ApprovalDesk:
     def approvals_note(self, decided: list[ApprovalRecord]) -> str:
         return (
             f"Deal desk: {self.terms.text()}, real margin {self.terms.margin():g}%.\n"
-            + "\n".join(f"- {a.tier}: {a.decision} by {a.approver}: {a.reason}" for a in decided)
+            + "\n".join(f"- {a.tier}: {a.decision} by {a.approver}: “{a.reason}”" for a in decided)
         )
 
     def needs_approval(self) -> bool:

@@ -18,6 +18,7 @@ from temporalio import workflow
 from temporalio.common import RawValue
 
 from workflows.names import Refusal
+from workflows.options import MAX_MESSAGE_BYTES
 
 
 @dataclass(frozen=True)
@@ -52,20 +53,36 @@ def describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def parse(model: type[BaseModel], args: Sequence[RawValue]) -> BaseModel | str:
-    """The message, or a refusal reason when the payload is not one."""
+def too_large(args: Sequence[RawValue]) -> No | None:
+    """A refusal when the payload is over `MAX_MESSAGE_BYTES` (checked before decoding)."""
+    size = sum(len(a.payload.data) for a in args)
+    if size > MAX_MESSAGE_BYTES:
+        return No(Refusal.TOO_LARGE, f"payload is {size:,} bytes; at most {MAX_MESSAGE_BYTES:,}")
+    return None
+
+
+def parse(model: type[BaseModel], args: Sequence[RawValue]) -> BaseModel | No:
+    """The message, or a refusal when the payload is not one."""
+    if (big := too_large(args)) is not None:
+        return big
     if len(args) != 1:
-        return f"expected exactly one JSON object as input, got {len(args)} arguments"
+        return No(
+            Refusal.INVALID, f"expected exactly one JSON object as input, got {len(args)} arguments"
+        )
     try:
         value = workflow.payload_converter().from_payload(args[0].payload)
     except Exception as exc:  # any undecodable payload is bad input, not a crash
-        return f"payload is not valid JSON: {exc}"
+        return No(Refusal.INVALID, f"payload is not valid JSON: {str(exc)[:200]}")
     if not isinstance(value, dict):
-        return f"expected a JSON object with fields {sorted(model.model_fields)}, got {value!r}"
+        fields = sorted(model.model_fields)
+        return No(
+            Refusal.INVALID,
+            f"expected a JSON object with fields {fields}, got {type(value).__name__}",
+        )
     try:
         return model.model_validate(value)
     except ValidationError as exc:
-        return describe(exc)
+        return No(Refusal.INVALID, describe(exc))
 
 
 def claimed_by(value: Any) -> str | None:
@@ -80,8 +97,8 @@ def claimed_by(value: Any) -> str | None:
 
 
 def raw_claimed_by(args: Sequence[RawValue]) -> str | None:
-    """`claimed_by` for a payload that may not even parse."""
-    if len(args) != 1:
+    """`claimed_by` for a payload that may not even parse (or is too large to read)."""
+    if len(args) != 1 or too_large(args) is not None:
         return None
     try:
         return claimed_by(workflow.payload_converter().from_payload(args[0].payload))

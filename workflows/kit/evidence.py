@@ -38,7 +38,32 @@ class Evidence:
                 Refusal.INVALID,
                 f"unknown evidence kind {msg.kind!r}; allowed: {policy.evidence_kinds()}",
             )
+        return self.may_record(msg.kind, msg.by)
+
+    def may_record(self, kind: str, by: str) -> No | None:
+        """The policy's rule for `kind`: who may record it, and from which stage on."""
+        h, rule = self._h, self._h.policy.evidence[kind]
+        if rule.recorded_by is not None and not h.is_in(by, rule.recorded_by):
+            return No(
+                Refusal.NOT_AUTHORISED,
+                f"{by} may not record {kind} (evidence.{kind}.recorded_by: "
+                f"{', '.join(rule.recorded_by) or 'nobody'})",
+            )
+        if rule.from_stage is not None and not h.reached(rule.from_stage):
+            return No(
+                Refusal.NOT_PENDING,
+                f"{kind} counts from the {rule.from_stage} stage on, and the deal is at "
+                f"{h.state.stage} (evidence.{kind}.from_stage)",
+            )
         return None
+
+    def add_from_crm(self, kind: str, ref: str | None) -> None:
+        """Evidence from a ticked CRM field, if the policy lets the CRM record it."""
+        by = f"{self._h.state.crm}@crm"
+        if (no := self.may_record(kind, by)) is not None:
+            self._h.audit.refuse("deal_changed", no, by)
+            return
+        self.add(kind, by, ref, "from a CRM field")
 
     async def _apply(self, msg: EvidenceIn) -> str:
         return self.add(msg.kind, msg.by, msg.ref, msg.note)

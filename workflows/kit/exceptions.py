@@ -49,7 +49,23 @@ class Exceptions:
             )
         if self.is_open(msg.kind):
             return No(Refusal.DUPLICATE, f"a {msg.kind} exception is already open")
+        allowed = kinds[msg.kind].raised_by
+        if allowed is not None and not self._h.is_in(msg.by, allowed):
+            who = ", ".join(allowed) if allowed else "nobody: Handoff raises it itself"
+            return No(
+                Refusal.NOT_AUTHORISED,
+                f"{msg.by} may not raise {msg.kind} (exceptions.{msg.kind}.raised_by: {who})",
+            )
         return None
+
+    def holding(self) -> list[str]:
+        """Open exceptions whose policy says they hold the stage (`blocks: true`)."""
+        rules = self._h.policy.exceptions
+        return [
+            e.kind
+            for e in self._h.state.open_exceptions()
+            if e.kind in rules and rules[e.kind].blocks
+        ]
 
     async def _apply_raise(self, msg: ExceptionIn) -> str:
         return await self.raise_(msg.kind, msg.by, msg.note)
@@ -97,8 +113,17 @@ class Exceptions:
         exc = next((e for e in st.open_exceptions() if e.kind == msg.kind), None)
         if exc is None:
             return No(Refusal.NOT_PENDING, f"no open {msg.kind!r} exception to resolve")
+        rule = self._h.policy.exceptions.get(msg.kind)
+        if rule is not None and rule.resolved_by is not None:
+            if not self._h.is_in(msg.by, rule.resolved_by):
+                return No(
+                    Refusal.NOT_AUTHORISED,
+                    f"{msg.by} may not resolve {msg.kind} (exceptions.{msg.kind}.resolved_by: "
+                    f"{', '.join(rule.resolved_by)})",
+                )
+            return None
         allowed = set(exc.owner) | set(exc.clock.escalate_to if exc.clock else [])
-        allowed.add(st.owner_email)
+        allowed.add(st.owner_email)  # older policy files: the owner could resolve too
         if msg.by not in allowed:
             return No(
                 Refusal.NOT_AUTHORISED,

@@ -47,6 +47,7 @@ from workflows.messages import DealStatus, Receipt
 from workflows.names import Refusal, WaitingOn
 from workflows.options import MAX_HISTORY_EVENTS
 from workflows.policy import Policy
+from workflows.policy_rules import CRM_INTEGRATION
 
 if TYPE_CHECKING:
     from workflows.kit.desk import ApprovalDesk
@@ -62,6 +63,8 @@ class HandoffWorkflow:
 
     state: HandoffState
     desk: ApprovalDesk | None = None
+    #: The process's stages in order (for the policy's `from_stage` rules).
+    stage_order: Sequence[str] = ()
 
     def __init__(
         self, policy: Policy, policy_version: str, max_history_events: int = MAX_HISTORY_EVENTS
@@ -114,15 +117,15 @@ class HandoffWorkflow:
             accepted = ", ".join(sorted(handlers))
             return None, None, No(Refusal.UNKNOWN_MESSAGE, f"unknown message; accepted: {accepted}")
         msg = parse(handler.model, args)
-        if isinstance(msg, str):
-            return handler, None, No(Refusal.INVALID, msg)
+        if isinstance(msg, No):
+            return handler, None, msg
         if self.state.done:
             return handler, msg, No(Refusal.ENDED, "this handoff is complete")
         return handler, msg, handler.check(msg)
 
     @workflow.signal(dynamic=True)
     async def on_signal(self, name: str, args: Sequence[RawValue]) -> None:
-        """Every message as a fire-and-forget signal; refusals go to the history."""
+        """Every message as a fire-and-forget signal; refusals go to the audit trail."""
         handler, msg, no = self._resolve(name, args)
         if handler is None or no is not None:
             assert no is not None
@@ -135,9 +138,16 @@ class HandoffWorkflow:
 
     @workflow.update(dynamic=True)
     async def on_update(self, name: str, args: Sequence[RawValue]) -> Receipt:
-        """Every message as a validated update: the caller learns at once if refused."""
-        handler, msg, _ = self._resolve(name, args)
-        assert handler is not None  # the validator refused unknown names
+        """Every message as an update: the caller learns at once if it was refused, and
+        the refusal is recorded in the audit trail with who sent it and why."""
+        handler, msg, no = self._resolve(name, args)
+        if handler is None or no is not None:
+            assert no is not None
+            self.audit.refuse(name, no, raw_claimed_by(args))
+            self.changed = True
+            raise ApplicationError(
+                f"{name} refused: {no.reason}", no.code.value, type=names.REFUSED
+            )
         async with self._one_at_a_time():
             detail = await handler.apply(msg)
         self.changed = True
@@ -153,15 +163,22 @@ class HandoffWorkflow:
         """The handler lock (runs opened before it replay as they ran: without it)."""
         return self._lock if workflow.patched(HANDLER_LOCK) else nullcontext()
 
-    @on_update.validator
-    def validate_update(self, name: str, args: Sequence[RawValue]) -> None:
-        handler, _, no = self._resolve(name, args)
-        if handler is None or no is not None:
-            assert no is not None
-            metrics.count_refusal(name)
-            raise ApplicationError(
-                f"{name} refused: {no.reason}", no.code.value, type=names.REFUSED
-            )
+    # -- who may act ---------------------------------------------------------------------
+    def is_in(self, person: str, roles: Sequence[str]) -> bool:
+        """Is `person` one of `roles` (people's roles, `deal_owner`, or `crm`: this CRM)?"""
+        crm = f"{self.state.crm}@crm"
+        return any(
+            person == crm if role == CRM_INTEGRATION else person in self.people(role)
+            for role in roles
+        )
+
+    def reached(self, stage: str) -> bool:
+        """Has the handoff reached `stage`? (True for a stage not in this process.)"""
+        order = list(self.stage_order)
+        current = self.state.stage
+        if stage not in order or current not in order:
+            return True
+        return order.index(current) >= order.index(stage)
 
     # -- status ------------------------------------------------------------------------
     @workflow.query(name=names.QUERY_STATUS)
@@ -189,8 +206,9 @@ class HandoffWorkflow:
             exceptions=st.exceptions,
             missing_fields=st.missing_fields,
             accepted=st.accepted,
-            history=st.history,
+            history=self.audit.trail(),
             history_dropped=st.history_dropped,
+            refusals_total=st.refusals_total,
             policy_version=self.policy_version,
             done=st.done,
         )

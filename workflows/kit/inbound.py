@@ -39,7 +39,7 @@ class Inbound:
         if st.deal is not None:
             st.deal.fields.update(msg.fields)
         for kind in h.policy.evidence_in_fields(msg.fields):
-            h.evidence.add(kind, f"{st.crm}@crm", msg.event_id, "from a CRM field")
+            h.evidence.add_from_crm(kind, msg.event_id)
         h.contracts.fields_changed()
         h.on_deal_changed(msg.fields)
         return "change applied"

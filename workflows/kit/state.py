@@ -50,6 +50,10 @@ class HandoffState(BaseModel):
     accepted: list[AcceptRecord] = Field(default_factory=list)
     history: list[HistoryEntry] = Field(default_factory=list)
     history_dropped: int = 0
+    refusals: list[HistoryEntry] = Field(
+        default_factory=list, description="The newest refused messages, kept apart."
+    )
+    refusals_total: int = 0
     waiting: WaitState | None = None
     clock: ClockState | None = None
     missing_fields: list[str] = Field(default_factory=list)
@@ -80,6 +84,7 @@ class DeskState(HandoffState):
     pending_approval: PendingApproval | None = None
     recall: RecallIn | None = Field(default=None, description="The owner recalled the round.")
     exhausted: bool = Field(default=False, description="Nobody decided the tier in time.")
+    terms_by: str | None = Field(default=None, description="Who proposed the current terms.")
 
 
 #: What a clock does when it fires (remind or escalate), instead of the default CRM task.

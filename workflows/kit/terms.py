@@ -61,7 +61,7 @@ class TermsPart:
     async def _apply(self, msg: TermsIn) -> str:
         h, st = self._h, self._st
         asked = st.pending_approval
-        st.terms = self._new(msg)
+        st.terms, st.terms_by = self._new(msg), msg.by
         st.terms_version += 1
         h.audit.record("terms", self.text(), by=msg.by)
         if h.desk is not None:

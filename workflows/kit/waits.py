@@ -67,7 +67,11 @@ class Waits:
             await wait.on_start()
         h.publish()
         recheck_at = now + wait.recheck_every if wait.recheck_every else None
-        while not wait.ready():
+
+        def done() -> bool:  # ready, and no blocking exception holds the stage
+            return wait.ready() and not h.exceptions.holding()
+
+        while not done():
             self.continue_as_new_if_large()
             at, fire = self._next_timer(wait, recheck_at)
             h.changed = False
@@ -76,9 +80,7 @@ class Waits:
             else:
                 timeout = (at - workflow.now()) if at is not None else None
                 try:
-                    await workflow.wait_condition(
-                        lambda: wait.ready() or h.changed, timeout=timeout
-                    )
+                    await workflow.wait_condition(lambda: done() or h.changed, timeout=timeout)
                 except TimeoutError:
                     await fire()
             if wait.recheck_every and recheck_at and workflow.now() >= recheck_at:
@@ -193,6 +195,9 @@ class Waits:
         waiting = self._h.state.waiting
         if waiting is None:
             return ""
+        held = self._h.exceptions.holding()
+        if held:
+            return f"{waiting.what}, held by open {', '.join(held)}"
         if waiting.evidence:
             missing = self._h.evidence.missing(waiting.evidence)
             return f"evidence: {', '.join(missing)}" if missing else "evidence complete"
