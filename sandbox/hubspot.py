@@ -43,7 +43,8 @@ from starlette.responses import JSONResponse, Response
 
 from sandbox.common import FaultControls, add_fault_routes
 from sandbox.hubspot_api import CrmRoutes
-from sandbox.hubspot_store import HsError, Store
+from sandbox.hubspot_errors import error_response, install_error_handlers
+from sandbox.hubspot_store import Store
 
 STATE_FILE = "hubspot-sandbox.sqlite3"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -105,10 +106,6 @@ class RateWindow:
             return allowed, headers, max(0.0, wait)
 
 
-def error_response(status: int, category: str, message: str) -> JSONResponse:
-    return JSONResponse(HsError(status, category, message).body(), status)
-
-
 def rate_limited(retry_after_s: float, headers: dict[str, str]) -> JSONResponse:
     """HubSpot's 429: its own body shape (errorType and policyName, no category)."""
     body = {
@@ -164,10 +161,7 @@ def create_app(
     app = FastAPI(title="Handoff HubSpot sandbox", openapi_url=None, docs_url=None)
     app.state.sandbox = state
 
-    @app.exception_handler(HsError)
-    async def hs_error(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HsError)
-        return JSONResponse(exc.body(), status_code=exc.status)
+    install_error_handlers(app)
 
     @app.middleware("http")
     async def hubspot_edge(
@@ -212,6 +206,15 @@ async def _edge(
     allowed, headers, wait = state.rate.take()
     if not allowed:
         return rate_limited(wait, headers)
+    if not _json_content(request):
+        refused = error_response(
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+            f"Content type {request.headers.get('content-type')!r} is not supported; "
+            "send application/json.",
+        )
+        refused.headers.update(headers)
+        return refused
     response = await call_next(request)
     if state.lose_this_response(request) and response.status_code < 300:
         return error_response(504, "GATEWAY_TIMEOUT", "The upstream response was lost.")
@@ -220,6 +223,14 @@ async def _edge(
         return await _malformed(shape, response, headers)
     response.headers.update(headers)
     return response
+
+
+def _json_content(request: Request) -> bool:
+    """False for a body-carrying request that declares a content type other than JSON."""
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return True
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return media in ("", "application/json") or media.endswith("+json")
 
 
 async def _malformed(shape: str, response: Response, headers: dict[str, str]) -> Response:
@@ -265,10 +276,7 @@ def _add_control_routes(app: FastAPI, state: SandboxState) -> None:
     @app.get("/_sandbox/deals/{deal_id}/activity")
     def activity(deal_id: str) -> Response:
         store = state.store
-        try:
-            deal = store.get("deals", deal_id)
-        except HsError as exc:
-            return JSONResponse(exc.body(), status_code=exc.status)
+        deal = store.get("deals", deal_id)
 
         def linked(ot: str) -> list[dict[str, Any]]:
             return [

@@ -8,14 +8,25 @@ case-insensitively; list parameters may repeat or be comma-separated.
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from sandbox.hubspot_errors import HsError
+from sandbox.hubspot_http import (
+    batch_error,
+    batch_inputs,
+    batch_response,
+    json_body,
+    now_iso,
+    query_after,
+    query_bool,
+    query_int,
+    query_list,
+    ref_id,
+)
 from sandbox.hubspot_schema import (
     DEFAULT_ASSOCIATIONS,
     DEFAULT_PROPERTIES,
@@ -26,76 +37,18 @@ from sandbox.hubspot_schema import (
     pipeline_json,
 )
 from sandbox.hubspot_search import SearchError, search
-from sandbox.hubspot_store import HsError, Store, iso_ms, not_found, object_type, public
+from sandbox.hubspot_store import Store, not_found, object_type, public
 
-BATCH_LIMIT, PAGE_LIMIT, ASSOC_PAGE_LIMIT = 100, 100, 500
-
-
-def _bool(request: Request, name: str) -> bool:
-    value = request.query_params.get(name, "false").strip().lower()
-    if value not in ("true", "false"):
-        raise HsError(400, "VALIDATION_ERROR", f"{name} must be true or false, got {value!r}")
-    return value == "true"
-
-
-def _list(request: Request, name: str) -> list[str]:
-    return [v for raw in request.query_params.getlist(name) for v in raw.split(",") if v]
-
-
-def _int(request: Request, name: str, default: int, maximum: int) -> int:
-    raw = request.query_params.get(name)
-    try:
-        value = default if raw is None else int(raw)
-    except ValueError:
-        raise HsError(400, "VALIDATION_ERROR", f"{name} must be an integer, got {raw!r}") from None
-    if not 0 < value <= maximum:
-        raise HsError(400, "VALIDATION_ERROR", f"{name} must be between 1 and {maximum}")
-    return value
-
-
-async def _json(request: Request) -> Any:
-    raw = await request.body()
-    try:
-        return json.loads(raw or b"null")
-    except ValueError:
-        raise HsError(400, "VALIDATION_ERROR", "Invalid input JSON on line 1") from None
-
-
-async def _inputs(request: Request) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    body = await _json(request)
-    inputs = body.get("inputs") if isinstance(body, dict) else None
-    if not isinstance(inputs, list) or not all(isinstance(i, dict) for i in inputs):
-        raise HsError(400, "VALIDATION_ERROR", "inputs must be a list of objects")
-    if len(inputs) > BATCH_LIMIT:
-        raise HsError(400, "VALIDATION_ERROR", f"Too many inputs: {len(inputs)} > {BATCH_LIMIT}")
-    return body, inputs
-
-
-def _now() -> str:
-    return iso_ms(datetime.now(UTC))
-
-
-def _batch(results: list[Any], errors: list[dict[str, Any]], started: str, ok: int) -> Response:
-    body: dict[str, Any] = {
-        "status": "COMPLETE",
-        "results": results,
-        "startedAt": started,
-        "completedAt": _now(),
-    }
-    if errors:
-        body |= {"errors": errors, "numErrors": len(errors)}
-    return JSONResponse(body, 207 if errors else ok)
+PAGE_LIMIT, ASSOC_PAGE_LIMIT = 100, 500
 
 
 def _missing(ot: str, ids: list[str], verb: str) -> dict[str, Any]:
-    return {
-        "status": "error",
-        "category": "OBJECT_NOT_FOUND",
-        "message": f"Could not {verb} some {SINGULAR[ot]} objects, they may be deleted or not "
+    return batch_error(
+        "OBJECT_NOT_FOUND",
+        f"Could not {verb} some {SINGULAR[ot]} objects, they may be deleted or not "
         "exist. Check that ids are valid.",
-        "context": {"ids": ids},
-        "errors": [],
-    }
+        ids,
+    )
 
 
 class CrmRoutes:
@@ -135,10 +88,10 @@ class CrmRoutes:
             ot,
             oid,
             id_property=request.query_params.get("idProperty"),
-            archived=_bool(request, "archived"),
+            archived=query_bool(request, "archived"),
         )
-        shown = self._show(record, ot, _list(request, "properties"))
-        to_types = _list(request, "associations")
+        shown = self._show(record, ot, query_list(request, "properties"))
+        to_types = query_list(request, "associations")
         if to_types:
             shown["associations"] = {}
             for raw in to_types:
@@ -152,12 +105,12 @@ class CrmRoutes:
 
     async def list_page(self, ot: str, request: Request) -> Response:
         ot = object_type(ot)
-        limit = _int(request, "limit", 10, PAGE_LIMIT)
-        after = request.query_params.get("after")
-        rows = self.store.rows(ot, archived=_bool(request, "archived"))
-        if after:
-            rows = [(rid, p) for rid, p in rows if int(rid) >= int(after)]
-        wanted = _list(request, "properties")
+        limit = query_int(request, "limit", 10, PAGE_LIMIT)
+        after = query_after(request)
+        rows = self.store.rows(ot, archived=query_bool(request, "archived"))
+        if after is not None:
+            rows = [(rid, p) for rid, p in rows if int(rid) >= after]
+        wanted = query_list(request, "properties")
         page = [self._show(self.store.get(ot, rid), ot, wanted) for rid, _ in rows[:limit]]
         body: dict[str, Any] = {"results": page}
         if len(rows) > limit:
@@ -168,7 +121,7 @@ class CrmRoutes:
 
     async def create(self, ot: str, request: Request) -> Response:
         ot = object_type(ot)
-        body = await _json(request)
+        body = await json_body(request)
         if not isinstance(body, dict):
             raise HsError(400, "VALIDATION_ERROR", "body must be an object with properties")
         with self.store.lock:
@@ -178,8 +131,12 @@ class CrmRoutes:
 
     def _create_associations(self, ot: str, rid: str, associations: list[Any]) -> None:
         """``associations`` of a create body: the target type follows from the type ids."""
+        if not isinstance(associations, list):
+            raise HsError(400, "VALIDATION_ERROR", "associations must be a list")
         for assoc in associations:
-            to_id = str((assoc.get("to") or {}).get("id", ""))
+            if not isinstance(assoc, dict):
+                raise HsError(400, "VALIDATION_ERROR", "each association must be an object")
+            to_id = ref_id(assoc.get("to"), "associations[].to")
             try:
                 specs = [
                     (str(t["associationCategory"]), int(t["associationTypeId"]))
@@ -201,7 +158,7 @@ class CrmRoutes:
 
     async def update(self, ot: str, oid: str, request: Request) -> Response:
         ot = object_type(ot)
-        body = await _json(request)
+        body = await json_body(request)
         if not isinstance(body, dict) or not isinstance(body.get("properties"), dict):
             raise HsError(400, "VALIDATION_ERROR", "body must be an object with properties")
         record = self.store.update(
@@ -216,7 +173,7 @@ class CrmRoutes:
     # -- search ----------------------------------------------------------------------------
     async def search(self, ot: str, request: Request) -> Response:
         ot = object_type(ot)
-        body = await _json(request)
+        body = await json_body(request)
         if not isinstance(body, dict):
             raise HsError(400, "VALIDATION_ERROR", "search body must be an object")
         try:
@@ -234,8 +191,8 @@ class CrmRoutes:
 
     # -- batch -----------------------------------------------------------------------------
     async def batch_read(self, ot: str, request: Request) -> Response:
-        ot, started = object_type(ot), _now()
-        body, inputs = await _inputs(request)
+        ot, started = object_type(ot), now_iso()
+        body, inputs = await batch_inputs(request)
         wanted, missing, results = list(body.get("properties") or []), [], []
         for item in inputs:
             try:
@@ -243,7 +200,7 @@ class CrmRoutes:
                     ot,
                     str(item.get("id")),
                     id_property=body.get("idProperty"),
-                    archived=_bool(request, "archived"),
+                    archived=query_bool(request, "archived"),
                 )
             except HsError as exc:
                 if exc.status != 404:
@@ -252,11 +209,11 @@ class CrmRoutes:
                 continue
             results.append(self._show(record, ot, wanted))
         errors = [_missing(ot, missing, "get")] if missing else []
-        return _batch(results, errors, started, 200)
+        return batch_response(results, errors, started, 200)
 
     async def batch_create(self, ot: str, request: Request) -> Response:
-        ot, started = object_type(ot), _now()
-        _, inputs = await _inputs(request)
+        ot, started = object_type(ot), now_iso()
+        _, inputs = await batch_inputs(request)
         with self.store.lock:
             for item in inputs:  # validate all first: one bad input fails the batch
                 self.store.clean(ot, item.get("properties") or {}, creating=True)
@@ -265,11 +222,11 @@ class CrmRoutes:
                 record = self.store.create(ot, item.get("properties") or {})
                 self._create_associations(ot, record["id"], item.get("associations") or [])
                 results.append(self._show(record, ot, list(item.get("properties") or {})))
-        return _batch(results, [], started, 201)
+        return batch_response(results, [], started, 201)
 
     async def batch_update(self, ot: str, request: Request) -> Response:
-        ot, started = object_type(ot), _now()
-        _, inputs = await _inputs(request)
+        ot, started = object_type(ot), now_iso()
+        _, inputs = await batch_inputs(request)
         results, missing = [], []
         with self.store.lock:
             for item in inputs:
@@ -283,11 +240,11 @@ class CrmRoutes:
                     continue
                 results.append(self._show(record, ot, list(props)))
         errors = [_missing(ot, missing, "update")] if missing else []
-        return _batch(results, errors, started, 200)
+        return batch_response(results, errors, started, 200)
 
     async def batch_upsert(self, ot: str, request: Request) -> Response:
-        ot, started = object_type(ot), _now()
-        _, inputs = await _inputs(request)
+        ot, started = object_type(ot), now_iso()
+        _, inputs = await batch_inputs(request)
         keys = [(str(i.get("idProperty") or ""), str(i.get("id") or "")) for i in inputs]
         if len(set(keys)) != len(keys):
             raise HsError(400, "VALIDATION_ERROR", "Duplicate IDs found in batch input")
@@ -307,11 +264,11 @@ class CrmRoutes:
                 else:
                     record, new = self.store.update(ot, existing["id"], props), False
                 results.append({**self._show(record, ot, list(props)), "new": new})
-        return _batch(results, [], started, 200)
+        return batch_response(results, [], started, 200)
 
     async def batch_archive(self, ot: str, request: Request) -> Response:
         ot = object_type(ot)
-        _, inputs = await _inputs(request)
+        _, inputs = await batch_inputs(request)
         for item in inputs:
             self.store.archive(ot, str(item.get("id")))
         return Response(status_code=204)
@@ -319,7 +276,7 @@ class CrmRoutes:
     # -- associations v4 -------------------------------------------------------------------
     async def associate(self, ot: str, oid: str, tot: str, tid: str, request: Request) -> Response:
         ot, tot = object_type(ot), object_type(tot)
-        specs = await _json(request)
+        specs = await json_body(request)
         if not isinstance(specs, list) or not specs:
             raise HsError(400, "VALIDATION_ERROR", "body must be a JSON array of association specs")
         try:
@@ -349,20 +306,20 @@ class CrmRoutes:
         )
 
     async def associate_default(self, ot: str, oid: str, tot: str, tid: str) -> Response:
-        ot, tot, started = object_type(ot), object_type(tot), _now()
+        ot, tot, started = object_type(ot), object_type(tot), now_iso()
         type_id = self.store.associate_default(ot, oid, tot, tid)
         spec = {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}
         result = {"from": {"id": oid}, "to": {"id": tid}, "associationSpec": spec}
-        return _batch([result], [], started, 200)
+        return batch_response([result], [], started, 200)
 
     async def associations_page(self, ot: str, oid: str, tot: str, request: Request) -> Response:
         ot, tot = object_type(ot), object_type(tot)
         self.store.get(ot, oid)
-        limit = _int(request, "limit", ASSOC_PAGE_LIMIT, ASSOC_PAGE_LIMIT)
+        limit = query_int(request, "limit", ASSOC_PAGE_LIMIT, ASSOC_PAGE_LIMIT)
         found = self.store.associations(ot, oid, tot)
-        after = request.query_params.get("after")
-        if after:
-            found = [(tid, specs) for tid, specs in found if int(tid) >= int(after)]
+        after = query_after(request)
+        if after is not None:
+            found = [(tid, specs) for tid, specs in found if int(tid) >= after]
         body: dict[str, Any] = {
             "results": [
                 {

@@ -105,6 +105,8 @@ def _validate(groups: list[Any], props: Mapping[str, PropertyDef]) -> None:
         if len(filters) > MAX_FILTERS:
             raise SearchError(f"too many filters in a group: {len(filters)} (max {MAX_FILTERS})")
         for flt in filters:
+            if not isinstance(flt, dict):
+                raise SearchError("each filter must be an object")
             op = str(flt.get("operator", "EQ")).upper()
             if op not in OPERATORS:
                 raise SearchError(f"unknown operator {op!r} (allowed: {', '.join(OPERATORS)})")

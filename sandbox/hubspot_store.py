@@ -11,11 +11,12 @@ import json
 import re
 import sqlite3
 import threading
-import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from sandbox.hubspot_errors import HsError
+from sandbox.hubspot_http import iso_ms
 from sandbox.hubspot_schema import (
     DEFAULT_ASSOCIATIONS,
     OBJECT_TYPE_IDS,
@@ -30,36 +31,8 @@ from sandbox.hubspot_schema import (
 from sandbox.hubspot_search import to_epoch_ms
 
 Record = dict[str, Any]
+__all__ = ["HsError", "Record", "Store", "iso_ms", "not_found", "object_type", "public"]
 FIRST_ID = 10_001
-
-
-class HsError(Exception):
-    """An API error as HubSpot reports it: status, category, message and details."""
-
-    def __init__(
-        self,
-        status: int,
-        category: str,
-        message: str,
-        errors: list[dict[str, Any]] | None = None,
-        context: dict[str, list[str]] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status, self.category, self.message = status, category, message
-        self.errors, self.context = errors or [], context
-
-    def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "status": "error",
-            "message": self.message,
-            "correlationId": str(uuid.uuid4()),
-            "category": self.category,
-        }
-        if self.errors:
-            body["errors"] = self.errors
-        if self.context:
-            body["context"] = self.context
-        return body
 
 
 def not_found(ot: str, rid: str) -> HsError:
@@ -68,13 +41,6 @@ def not_found(ot: str, rid: str) -> HsError:
         "OBJECT_NOT_FOUND",
         "Object not found.  objectId are usually numeric.",
         context={"id": [rid], "type": [SINGULAR.get(ot, ot.upper())]},
-    )
-
-
-def iso_ms(moment: datetime) -> str:
-    """HubSpot's timestamp format: ``2024-05-01T12:00:00.123Z``."""
-    return (
-        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
     )
 
 
