@@ -297,9 +297,9 @@ class CrmRoutes:
         return JSONResponse(
             {
                 "fromObjectTypeId": OBJECT_TYPE_IDS[ot],
-                "fromObjectId": int(oid),
+                "fromObjectId": oid,
                 "toObjectTypeId": OBJECT_TYPE_IDS[tot],
-                "toObjectId": int(tid),
+                "toObjectId": tid,
                 "labels": [],
             },
             201,
@@ -323,7 +323,7 @@ class CrmRoutes:
         body: dict[str, Any] = {
             "results": [
                 {
-                    "toObjectId": int(tid),
+                    "toObjectId": tid,
                     "associationTypes": [
                         {"category": c, "typeId": t, "label": None} for c, t in specs
                     ],

@@ -126,4 +126,5 @@ def batch_error(category: str, message: str, ids: list[str]) -> dict[str, Any]:
         "message": message,
         "context": {"ids": ids},
         "errors": [],
+        "links": {},
     }
