@@ -1,10 +1,13 @@
 """A local HubSpot CRM v3/v4 API that hubspot-api-client runs against unchanged.
 
-`create_app` builds the ASGI app: deals, contacts, companies, notes, tasks and orders
-(CRUD, list paging, search, batch read/create/update/upsert/archive with 207
-multi-status), v4 associations, read-only properties and the deal pipeline. Every API
-response carries HubSpot's rate-limit headers, counted for real over a rolling window
-(over the limit: a real 429 with ``Retry-After``). State lives in SQLite.
+`create_app` builds the ASGI app: deals, contacts, companies, notes, tasks, orders,
+products and line items (CRUD, list paging, search with free text, batch
+read/create/update/upsert/archive with 207 multi-status, ``propertiesWithHistory``), v4
+associations (pairs, batches and labels), the owners API, properties (read, create,
+update, archive) and the deal pipeline. Every failure answers HubSpot's error body
+(`hubspot_errors`). Every API response carries HubSpot's rate-limit headers, counted for
+real over a rolling window (over the limit: a real 429 with ``Retry-After``). State lives
+in SQLite. See docs/sandbox-hubspot.md.
 
 Test and operator endpoints live under ``/_sandbox`` and need no auth:
 
@@ -18,7 +21,7 @@ Test and operator endpoints live under ``/_sandbox`` and need no auth:
   ``not_json`` (an HTML page), ``list`` (a JSON list where an object is expected) or
   ``no_properties`` (the real answer without its ``properties``).
 - ``GET /_sandbox/deals/{id}/activity``: the deal's properties and its associated
-  notes, tasks and orders.
+  notes, tasks, orders and line items.
 - ``GET /_sandbox/stats``, ``POST /_sandbox/stats/reset``: request counts by
   ``"METHOD path-template"`` and ``"total"``.
 """
@@ -43,7 +46,10 @@ from starlette.responses import JSONResponse, Response
 
 from sandbox.common import FaultControls, add_fault_routes
 from sandbox.hubspot_api import CrmRoutes
+from sandbox.hubspot_associations import AssociationRoutes
 from sandbox.hubspot_errors import error_response, install_error_handlers
+from sandbox.hubspot_owners import OwnerRoutes
+from sandbox.hubspot_properties import PropertyRoutes
 from sandbox.hubspot_store import Store
 
 STATE_FILE = "hubspot-sandbox.sqlite3"
@@ -178,6 +184,9 @@ def create_app(
         return response
 
     app.include_router(CrmRoutes(state.store).router())
+    app.include_router(AssociationRoutes(state.store).router())
+    app.include_router(PropertyRoutes(state.store).router())
+    app.include_router(OwnerRoutes().router())
     _add_control_routes(app, state)
     return app
 
@@ -290,6 +299,7 @@ def _add_control_routes(app: FastAPI, state: SandboxState) -> None:
                 "notes": linked("notes"),
                 "tasks": linked("tasks"),
                 "orders": linked("orders"),
+                "line_items": linked("line_items"),
             }
         )
 

@@ -1,5 +1,5 @@
-"""The HubSpot CRM v3/v4 routes of the sandbox: objects, batch, search, associations,
-properties and pipelines, with HubSpot's shapes, status codes and error bodies.
+"""The HubSpot CRM v3 object routes of the sandbox: single objects, list pages, search
+and batch, with HubSpot's shapes, status codes and error bodies.
 
 Handlers parse JSON themselves so a bad body gets HubSpot's VALIDATION_ERROR rather than
 FastAPI's 422. Query booleans arrive as Python reprs (``archived=False``) and are read
@@ -27,19 +27,18 @@ from sandbox.hubspot_http import (
     query_list,
     ref_id,
 )
-from sandbox.hubspot_schema import (
-    DEFAULT_ASSOCIATIONS,
-    DEFAULT_PROPERTIES,
-    OBJECT_TYPE_IDS,
-    PROPERTIES,
-    PROPERTY_INDEX,
-    SINGULAR,
-    pipeline_json,
-)
+from sandbox.hubspot_schema import DEFAULT_PROPERTIES, OBJECT_TYPE_IDS, SEARCHABLE, SINGULAR
 from sandbox.hubspot_search import SearchError, search
-from sandbox.hubspot_store import Store, not_found, object_type, public
+from sandbox.hubspot_store import Store, object_type, public
 
 PAGE_LIMIT, ASSOC_PAGE_LIMIT = 100, 500
+
+
+def _names(body: dict[str, Any], key: str) -> list[str]:
+    names = body.get(key) or []
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise HsError(400, "VALIDATION_ERROR", f"{key} must be a list of property names")
+    return names
 
 
 def _missing(ot: str, ids: list[str], verb: str) -> dict[str, Any]:
@@ -59,7 +58,7 @@ class CrmRoutes:
 
     def router(self) -> APIRouter:
         r = APIRouter()
-        v3, v4 = "/crm/v3/objects/{ot}", "/crm/v4/objects/{ot}/{oid}/associations"
+        v3 = "/crm/v3/objects/{ot}"
         r.add_api_route(v3, self.list_page, methods=["GET"])
         r.add_api_route(v3, self.create, methods=["POST"])
         r.add_api_route(v3 + "/search", self.search, methods=["POST"])
@@ -68,18 +67,19 @@ class CrmRoutes:
         r.add_api_route(v3 + "/{oid}", self.get, methods=["GET"])
         r.add_api_route(v3 + "/{oid}", self.update, methods=["PATCH"])
         r.add_api_route(v3 + "/{oid}", self.archive, methods=["DELETE"])
-        r.add_api_route(v4 + "/default/{tot}/{tid}", self.associate_default, methods=["PUT"])
-        r.add_api_route(v4 + "/{tot}/{tid}", self.associate, methods=["PUT"])
-        r.add_api_route(v4 + "/{tot}", self.associations_page, methods=["GET"])
-        r.add_api_route("/crm/v3/properties/{ot}", self.properties, methods=["GET"])
-        r.add_api_route("/crm/v3/properties/{ot}/{name}", self.property, methods=["GET"])
-        r.add_api_route("/crm/v3/pipelines/{ot}", self.pipelines, methods=["GET"])
-        r.add_api_route("/crm/v3/pipelines/{ot}/{pid}", self.pipeline, methods=["GET"])
-        r.add_api_route("/crm/v3/pipelines/{ot}/{pid}/stages", self.stages, methods=["GET"])
         return r
 
-    def _show(self, record: dict[str, Any], ot: str, wanted: list[str] | None) -> dict[str, Any]:
-        return public(record, wanted, ot, DEFAULT_PROPERTIES[ot])
+    def _show(
+        self,
+        record: dict[str, Any],
+        ot: str,
+        wanted: list[str] | None,
+        history: list[str] | None = None,
+    ) -> dict[str, Any]:
+        shown = public(record, wanted, self.store.props(ot), DEFAULT_PROPERTIES[ot])
+        if history:
+            shown["propertiesWithHistory"] = self.store.history(ot, record["id"], history)
+        return shown
 
     # -- single objects ------------------------------------------------------------------
     async def get(self, ot: str, oid: str, request: Request) -> Response:
@@ -90,7 +90,8 @@ class CrmRoutes:
             id_property=request.query_params.get("idProperty"),
             archived=query_bool(request, "archived"),
         )
-        shown = self._show(record, ot, query_list(request, "properties"))
+        wanted = query_list(request, "properties")
+        shown = self._show(record, ot, wanted, query_list(request, "propertiesWithHistory"))
         to_types = query_list(request, "associations")
         if to_types:
             shown["associations"] = {}
@@ -107,11 +108,18 @@ class CrmRoutes:
         ot = object_type(ot)
         limit = query_int(request, "limit", 10, PAGE_LIMIT)
         after = query_after(request)
-        rows = self.store.rows(ot, archived=query_bool(request, "archived"))
+        archived = query_bool(request, "archived")
+        rows = self.store.rows(ot, archived=archived)
         if after is not None:
             rows = [(rid, p) for rid, p in rows if int(rid) >= after]
-        wanted = query_list(request, "properties")
-        page = [self._show(self.store.get(ot, rid), ot, wanted) for rid, _ in rows[:limit]]
+        wanted, history = (
+            query_list(request, "properties"),
+            query_list(request, "propertiesWithHistory"),
+        )
+        page = [
+            self._show(self.store.get(ot, rid, archived=archived), ot, wanted, history)
+            for rid, _ in rows[:limit]
+        ]
         body: dict[str, Any] = {"results": page}
         if len(rows) > limit:
             nxt = rows[limit][0]
@@ -146,7 +154,9 @@ class CrmRoutes:
                 raise HsError(400, "VALIDATION_ERROR", "bad association types") from None
             ids = {t for _, t in specs}
             targets = {
-                to for (src, to), t in DEFAULT_ASSOCIATIONS.items() if src == ot and t in ids
+                to
+                for to in OBJECT_TYPE_IDS
+                if ids and ids <= {t for _, t, _ in self.store.assoc_types.specs(ot, to)}
             }
             if len(targets) != 1:
                 raise HsError(
@@ -177,10 +187,12 @@ class CrmRoutes:
         if not isinstance(body, dict):
             raise HsError(400, "VALIDATION_ERROR", "search body must be an object")
         try:
-            ids, total, nxt = search(self.store.rows(ot), body, PROPERTY_INDEX[ot])
+            ids, total, nxt = search(
+                self.store.rows(ot), body, self.store.props(ot), SEARCHABLE.get(ot, ())
+            )
         except (SearchError, ValueError) as exc:
             raise HsError(400, "VALIDATION_ERROR", f"Invalid search request: {exc}") from None
-        wanted = list(body.get("properties") or [])
+        wanted = _names(body, "properties")
         result: dict[str, Any] = {
             "total": total,
             "results": [self._show(self.store.get(ot, rid), ot, wanted) for rid in ids],
@@ -193,7 +205,8 @@ class CrmRoutes:
     async def batch_read(self, ot: str, request: Request) -> Response:
         ot, started = object_type(ot), now_iso()
         body, inputs = await batch_inputs(request)
-        wanted, missing, results = list(body.get("properties") or []), [], []
+        wanted, missing, results = _names(body, "properties"), [], []
+        history = _names(body, "propertiesWithHistory")
         for item in inputs:
             try:
                 record = self.store.get(
@@ -207,7 +220,7 @@ class CrmRoutes:
                     raise
                 missing.append(str(item.get("id")))
                 continue
-            results.append(self._show(record, ot, wanted))
+            results.append(self._show(record, ot, wanted, history))
         errors = [_missing(ot, missing, "get")] if missing else []
         return batch_response(results, errors, started, 200)
 
@@ -249,7 +262,7 @@ class CrmRoutes:
         if len(set(keys)) != len(keys):
             raise HsError(400, "VALIDATION_ERROR", "Duplicate IDs found in batch input")
         for prop, key in keys:
-            pdef = PROPERTY_INDEX[ot].get(prop)
+            pdef = self.store.props(ot).get(prop)
             if pdef is None or not pdef.unique or not key:
                 raise HsError(
                     400, "VALIDATION_ERROR", f"idProperty {prop!r} is not a unique property of {ot}"
@@ -272,94 +285,3 @@ class CrmRoutes:
         for item in inputs:
             self.store.archive(ot, str(item.get("id")))
         return Response(status_code=204)
-
-    # -- associations v4 -------------------------------------------------------------------
-    async def associate(self, ot: str, oid: str, tot: str, tid: str, request: Request) -> Response:
-        ot, tot = object_type(ot), object_type(tot)
-        specs = await json_body(request)
-        if not isinstance(specs, list) or not specs:
-            raise HsError(400, "VALIDATION_ERROR", "body must be a JSON array of association specs")
-        try:
-            pairs = [(str(s["associationCategory"]), int(s["associationTypeId"])) for s in specs]
-        except (KeyError, TypeError, ValueError):
-            raise HsError(
-                400, "VALIDATION_ERROR", "each spec needs associationCategory and associationTypeId"
-            ) from None
-        if any(
-            c not in ("HUBSPOT_DEFINED", "USER_DEFINED", "INTEGRATOR_DEFINED") for c, _ in pairs
-        ):
-            raise HsError(
-                400,
-                "VALIDATION_ERROR",
-                "associationCategory must be HUBSPOT_DEFINED, USER_DEFINED or INTEGRATOR_DEFINED",
-            )
-        self.store.associate(ot, oid, tot, tid, pairs)
-        return JSONResponse(
-            {
-                "fromObjectTypeId": OBJECT_TYPE_IDS[ot],
-                "fromObjectId": oid,
-                "toObjectTypeId": OBJECT_TYPE_IDS[tot],
-                "toObjectId": tid,
-                "labels": [],
-            },
-            201,
-        )
-
-    async def associate_default(self, ot: str, oid: str, tot: str, tid: str) -> Response:
-        ot, tot, started = object_type(ot), object_type(tot), now_iso()
-        type_id = self.store.associate_default(ot, oid, tot, tid)
-        spec = {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}
-        result = {"from": {"id": oid}, "to": {"id": tid}, "associationSpec": spec}
-        return batch_response([result], [], started, 200)
-
-    async def associations_page(self, ot: str, oid: str, tot: str, request: Request) -> Response:
-        ot, tot = object_type(ot), object_type(tot)
-        self.store.get(ot, oid)
-        limit = query_int(request, "limit", ASSOC_PAGE_LIMIT, ASSOC_PAGE_LIMIT)
-        found = self.store.associations(ot, oid, tot)
-        after = query_after(request)
-        if after is not None:
-            found = [(tid, specs) for tid, specs in found if int(tid) >= after]
-        body: dict[str, Any] = {
-            "results": [
-                {
-                    "toObjectId": tid,
-                    "associationTypes": [
-                        {"category": c, "typeId": t, "label": None} for c, t in specs
-                    ],
-                }
-                for tid, specs in found[:limit]
-            ]
-        }
-        if len(found) > limit:
-            nxt = found[limit][0]
-            link = str(request.url.include_query_params(after=nxt))
-            body["paging"] = {"next": {"after": nxt, "link": link}}
-        return JSONResponse(body)
-
-    # -- properties and pipelines (read-only) ----------------------------------------------
-    async def properties(self, ot: str) -> Response:
-        return JSONResponse({"results": [p.to_json() for p in PROPERTIES[object_type(ot)]]})
-
-    async def property(self, ot: str, name: str) -> Response:
-        pdef = PROPERTY_INDEX[object_type(ot)].get(name)
-        if pdef is None:
-            raise HsError(404, "OBJECT_NOT_FOUND", f"Unable to find property {name}")
-        return JSONResponse(pdef.to_json())
-
-    async def pipelines(self, ot: str) -> Response:
-        return JSONResponse({"results": [pipeline_json()] if object_type(ot) == "deals" else []})
-
-    def _pipeline(self, ot: str, pid: str) -> dict[str, Any]:
-        if object_type(ot) != "deals" or pid != "default":
-            raise HsError(404, "OBJECT_NOT_FOUND", f"Unable to find pipeline {pid}")
-        return pipeline_json()
-
-    async def pipeline(self, ot: str, pid: str) -> Response:
-        return JSONResponse(self._pipeline(ot, pid))
-
-    async def stages(self, ot: str, pid: str) -> Response:
-        return JSONResponse({"results": self._pipeline(ot, pid)["stages"]})
-
-
-__all__ = ["CrmRoutes", "not_found"]

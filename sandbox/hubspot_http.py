@@ -15,9 +15,30 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from sandbox.hubspot_errors import validation
+from sandbox.hubspot_errors import HsError, validation
+from sandbox.hubspot_schema import OBJECT_TYPE_IDS, SINGULAR, TYPE_NAMES
 
 BATCH_LIMIT = 100
+
+
+def not_found(ot: str, rid: str) -> HsError:
+    return HsError(
+        404,
+        "OBJECT_NOT_FOUND",
+        "Object not found.  objectId are usually numeric.",
+        context={"id": [rid], "type": [SINGULAR.get(ot, ot.upper())]},
+    )
+
+
+def object_type(name: str) -> str:
+    """``deals``, ``deal`` or ``0-3`` → ``deals``; unknown types are a 400."""
+    if name in OBJECT_TYPE_IDS:
+        return name
+    if name in TYPE_NAMES:
+        return TYPE_NAMES[name]
+    if f"{name}s" in OBJECT_TYPE_IDS:
+        return f"{name}s"
+    raise HsError(400, "VALIDATION_ERROR", f"Unable to infer object type from: {name}")
 
 
 def now_iso() -> str:

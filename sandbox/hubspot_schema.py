@@ -22,6 +22,8 @@ OBJECT_TYPE_IDS = {
     "tasks": "0-27",
     "notes": "0-46",
     "orders": "0-123",
+    "products": "0-7",
+    "line_items": "0-8",
 }
 TYPE_NAMES = {v: k for k, v in OBJECT_TYPE_IDS.items()}
 #: Singular names (used in messages such as "Could not get some DEAL objects").
@@ -32,6 +34,8 @@ SINGULAR = {
     "tasks": "TASK",
     "notes": "NOTE",
     "orders": "ORDER",
+    "products": "PRODUCT",
+    "line_items": "LINE_ITEM",
 }
 
 #: HUBSPOT_DEFINED default association type ids, (from, to) → typeId.
@@ -52,7 +56,36 @@ DEFAULT_ASSOCIATIONS = {
     ("contacts", "notes"): 201,
     ("tasks", "contacts"): 204,
     ("contacts", "tasks"): 203,
+    ("line_items", "deals"): 20,
+    ("deals", "line_items"): 19,
 }
+#: Other HUBSPOT_DEFINED association types, (from, to) → {typeId: label}.
+LABELLED_ASSOCIATIONS = {
+    ("deals", "companies"): {5: "Primary"},
+    ("companies", "deals"): {6: "Primary"},
+}
+#: Properties HubSpot's free-text search ``query`` looks in, by object type.
+SEARCHABLE = {
+    "deals": ("dealname",),
+    "contacts": ("firstname", "lastname", "email", "phone", "company"),
+    "companies": ("name", "domain", "city"),
+    "notes": ("hs_note_body",),
+    "tasks": ("hs_task_subject", "hs_task_body"),
+    "orders": ("hs_order_name",),
+    "products": ("name", "hs_sku", "description"),
+    "line_items": ("name", "hs_sku"),
+}
+#: Properties a create must set, by object type.
+REQUIRED_ON_CREATE = {"notes": ("hs_timestamp",), "tasks": ("hs_timestamp",)}
+#: Names of properties HubSpot itself defines (besides every ``hs_`` property): they
+#: cannot be archived through the Properties API.
+HUBSPOT_DEFINED_NAMES = frozenset(
+    (
+        *("createdate", "dealname", "amount", "pipeline", "dealstage", "closedate"),
+        *("hubspot_owner_id", "email", "firstname", "lastname", "phone", "company", "name"),
+        *("domain", "city", "quantity", "price", "description", "discount"),
+    )
+)
 OWNER_EMAIL_PROPERTY = "handoff_owner_email"
 KEY_PROPERTY = "handoff_key"
 SYSTEM_PROPERTIES = ("hs_object_id", "createdate", "hs_lastmodifieddate")
@@ -70,33 +103,48 @@ class PropertyDef:
     unique: bool = False
     read_only: bool = False
     options: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    description: str = ""
+    display_order: int = -1
+    hidden: bool = False
+    created_at: str = "2024-01-01T00:00:00.000Z"
+    updated_at: str = "2024-01-01T00:00:00.000Z"
+    archived_at: str | None = None
+
+    @property
+    def hubspot_defined(self) -> bool:
+        return self.name.startswith("hs_") or self.name in HUBSPOT_DEFINED_NAMES
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "name": self.name,
             "label": self.label,
             "type": self.type,
             "fieldType": self.field_type,
             "groupName": self.group,
-            "description": "",
+            "description": self.description,
             "options": [
                 {"label": label, "value": value, "displayOrder": i, "hidden": False}
                 for i, (value, label) in enumerate(self.options)
             ],
-            "displayOrder": -1,
+            "displayOrder": self.display_order,
             "calculated": False,
             "externalOptions": False,
             "hasUniqueValue": self.unique,
-            "hidden": False,
+            "hidden": self.hidden,
+            "hubspotDefined": self.hubspot_defined,
             "formField": not self.read_only,
-            "createdAt": "2024-01-01T00:00:00Z",
-            "updatedAt": "2024-01-01T00:00:00Z",
+            "archived": self.archived_at is not None,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
             "modificationMetadata": {
-                "archivable": not self.read_only,
-                "readOnlyDefinition": self.read_only,
+                "archivable": not self.read_only and not self.hubspot_defined,
+                "readOnlyDefinition": self.read_only or self.hubspot_defined,
                 "readOnlyValue": self.read_only,
             },
         }
+        if self.archived_at is not None:
+            body["archivedAt"] = self.archived_at
+        return body
 
 
 def _text(name: str, label: str = "", **kw: Any) -> PropertyDef:
@@ -217,6 +265,7 @@ PROPERTIES: dict[str, list[PropertyDef]] = {
             field_type="select",
             options=(("LOW", "Low"), ("MEDIUM", "Medium"), ("HIGH", "High")),
         ),
+        _text("hubspot_owner_id", "Assigned to"),
         _text(OWNER_EMAIL_PROPERTY, "Owner email"),
         _text(KEY_PROPERTY, "Handoff key", unique=True),
     ],
@@ -226,6 +275,29 @@ PROPERTIES: dict[str, list[PropertyDef]] = {
         _number("hs_total_price", "Total"),
         _text("hs_currency_code", "Currency"),
         _number("handoff_payment_terms_days"),
+        _text(KEY_PROPERTY, "Handoff key", unique=True),
+    ],
+    "products": [
+        *_system(),
+        _text("name", "Name"),
+        _text("description", "Description"),
+        _number("price", "Unit price"),
+        _text("hs_sku", "SKU"),
+        _number("hs_cost_of_goods_sold", "Unit cost"),
+    ],
+    "line_items": [
+        *_system(),
+        _text("name", "Name"),
+        _text("description", "Description"),
+        _text("hs_product_id", "Product ID"),
+        _text("hs_sku", "SKU"),
+        _number("quantity", "Quantity"),
+        _number("price", "Unit price"),
+        _number("hs_discount_percentage", "Discount percentage"),
+        _number("discount", "Unit discount"),
+        _number("hs_cost_of_goods_sold", "Unit cost"),
+        _text("currency", "Currency"),
+        PropertyDef("amount", "Net price", "number", "number", read_only=True),
         _text(KEY_PROPERTY, "Handoff key", unique=True),
     ],
 }
@@ -239,6 +311,8 @@ DEFAULT_PROPERTIES = {
     "notes": ("hs_timestamp", "hs_note_body"),
     "tasks": ("hs_timestamp", "hs_task_subject", "hs_task_status"),
     "orders": ("hs_order_name", "hs_total_price", "hs_currency_code"),
+    "products": ("name", "price", "description"),
+    "line_items": ("name", "quantity", "price", "amount"),
 }
 
 
@@ -325,6 +399,14 @@ SEED: list[SeedRecord] = [
         },
     ),
 ]
+SEED += [
+    ("products", "4001", {"name": "Platform licence", "price": "40000", "hs_sku": "PLAT-1",
+                          "hs_cost_of_goods_sold": "8000"}),
+    ("products", "4002", {"name": "Onboarding days", "price": "1500", "hs_sku": "ONB-D",
+                          "hs_cost_of_goods_sold": "900"}),
+    ("products", "4003", {"name": "Premium support", "price": "12000", "hs_sku": "SUP-P",
+                          "hs_cost_of_goods_sold": "4000"}),
+]  # fmt: skip
 SEED_ASSOCIATIONS = [
     ("companies", "2001", "deals", "1001"),
     ("contacts", "3001", "deals", "1001"),

@@ -118,6 +118,7 @@ class Apis:
         self.properties = hs.crm.properties.core_api
         self.pipelines = hs.crm.pipelines.pipelines_api
         self.stages = hs.crm.pipelines.pipeline_stages_api
+        self.owners = hs.crm.owners.owners_api
 
 
 def raw(call: Callable[..., Any], *args: Any, **kw: Any) -> tuple[int, Any]:
@@ -159,7 +160,7 @@ ASSOC_TO_DEAL = [
     }
 ]
 
-CASES = [
+CASES: list[Case] = [
     # objects
     Case(
         "get a deal",
@@ -358,6 +359,152 @@ CASES = [
     ),
 ]
 
+LABELS = "/crm/associations/v4/{fromObjectType}/{toObjectType}/labels"
+V4_BATCH = "/crm/v4/associations/{fromObjectType}/{toObjectType}/batch"
+V4_PAIR = "/crm/v4/objects/{objectType}/{objectId}/associations/{toObjectType}/{toObjectId}"
+DEAL_CONTACT = [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 3}]
+PROPERTY = {"name": "conf_prop", "label": "Conf", "type": "string", "fieldType": "text",
+            "groupName": "dealinformation"}  # fmt: skip
+
+
+def _new_label(sb: HubSpotSandbox, base: str, name: str) -> int:
+    body = {"label": name.title(), "name": name}
+    response = sb.api("POST", f"{base}/deals/contacts/labels", json=body)
+    type_id: int = response.json()["results"][0]["typeId"]
+    return type_id
+
+
+def _then(
+    first: Callable[[HubSpotSandbox], Any],
+    method: str,
+    path: Callable[[Any], str],
+    body: Callable[[Any], Any] | None = None,
+) -> Callable[[HubSpotSandbox, Apis], tuple[int, Any]]:
+    """Run `first` (a set-up call), then the checked call on the path (and body) it leads to."""
+
+    def call(sb: HubSpotSandbox, apis: Apis) -> tuple[int, Any]:
+        made = first(sb)
+        kw = {} if body is None else {"json": body(made)}
+        return _http(method, path(made), **kw)(sb, apis)
+
+    return call
+
+
+CASES += [
+    # owners
+    Case("list owners by email", "GET /crm/v3/owners/", "owners", "GET /crm/v3/owners",
+         lambda sb, a: raw(a.owners.get_page, email="sam.rep@example.com")),
+    Case("list owners in pages", "GET /crm/v3/owners", "owners", "GET /crm/v3/owners",
+         _http("GET", "/crm/v3/owners", params={"limit": 2})),
+    Case("read an owner", "GET /crm/v3/owners/{owner_id}", "owners",
+         "GET /crm/v3/owners/{ownerId}", _http("GET", "/crm/v3/owners/70000001")),
+    Case("read a missing owner", "GET /crm/v3/owners/{owner_id}", "owners",
+         "GET /crm/v3/owners/{ownerId}", _http("GET", "/crm/v3/owners/1")),
+    # properties
+    Case("create a property", "POST /crm/v3/properties/{ot}", "properties",
+         "POST /crm/v3/properties/{objectType}",
+         _http("POST", "/crm/v3/properties/deals", json=PROPERTY)),
+    Case("create a property twice", "POST /crm/v3/properties/{ot}", "properties",
+         "POST /crm/v3/properties/{objectType}",
+         _http("POST", "/crm/v3/properties/deals", json={**PROPERTY, "name": "dealname"})),
+    Case("update a property", "PATCH /crm/v3/properties/{ot}/{name}", "properties",
+         "PATCH /crm/v3/properties/{objectType}/{propertyName}",
+         _http("PATCH", "/crm/v3/properties/deals/scope", json={"label": "Scope of work"})),
+    Case("archive a property", "DELETE /crm/v3/properties/{ot}/{name}", "properties",
+         "DELETE /crm/v3/properties/{objectType}/{propertyName}",
+         _http("DELETE", "/crm/v3/properties/deals/promised")),
+    # line items and products
+    Case("create a line item", "POST /crm/v3/objects/{ot}", "line_items",
+         "POST /crm/v3/objects/line_items",
+         _http("POST", f"{OBJ}/line_items",
+               json={"properties": {"hs_product_id": "4001", "quantity": "2"}})),
+    Case("list line items", "GET /crm/v3/objects/{ot}", "line_items",
+         "GET /crm/v3/objects/line_items",
+         _http("GET", f"{OBJ}/line_items", params={"properties": "amount"})),
+    Case("search products", "POST /crm/v3/objects/{ot}/search", "products",
+         "POST /crm/v3/objects/products/search",
+         _http("POST", f"{OBJ}/products/search", json={"query": "platform"})),
+    Case("read a deal with history", "GET /crm/v3/objects/{ot}/{oid}", "deals",
+         "GET /crm/v3/objects/0-3/{dealId}",
+         lambda sb, a: raw(a.deals.get_by_id, "1001", properties_with_history=["amount"])),
+    # associations v4: pairs and batches
+    Case("delete an association", "DELETE /crm/v4/objects/{ot}/{oid}/associations/{tot}/{tid}",
+         "associations_v4", f"DELETE {V4_PAIR}",
+         lambda sb, a: raw(a.assoc.archive, "deals", "1001", "contacts", "3001")),
+    Case("associate with an invented type",
+         "PUT /crm/v4/objects/{ot}/{oid}/associations/{tot}/{tid}",
+         "associations_v4", f"PUT {V4_PAIR}",
+         _http("PUT", "/crm/v4/objects/deals/1002/associations/contacts/3001",
+               json=[{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 12345}])),
+    Case("batch create associations", "POST /crm/v4/associations/{ot}/{tot}/batch/create",
+         "associations_v4", f"POST {V4_BATCH}/create",
+         _http("POST", "/crm/v4/associations/deals/contacts/batch/create",
+               json={"inputs": [{"from": {"id": "1002"}, "to": {"id": "3001"},
+                                 "types": DEAL_CONTACT}]})),
+    Case("batch create associations with a missing record",
+         "POST /crm/v4/associations/{ot}/{tot}/batch/create",
+         "associations_v4", f"POST {V4_BATCH}/create",
+         _http("POST", "/crm/v4/associations/deals/contacts/batch/create",
+               json={"inputs": [{"from": {"id": "1002"}, "to": {"id": "3999"},
+                                 "types": DEAL_CONTACT}]})),
+    Case("batch read associations", "POST /crm/v4/associations/{ot}/{tot}/batch/read",
+         "associations_v4", f"POST {V4_BATCH}/read",
+         _http("POST", "/crm/v4/associations/deals/contacts/batch/read",
+               json={"inputs": [{"id": "1002"}, {"id": "1001"}]})),
+    Case("batch read with a missing record", "POST /crm/v4/associations/{ot}/{tot}/batch/read",
+         "associations_v4", f"POST {V4_BATCH}/read",
+         _http("POST", "/crm/v4/associations/deals/contacts/batch/read",
+               json={"inputs": [{"id": "1002"}, {"id": "55"}]})),
+    Case("batch archive labels", "POST /crm/v4/associations/{ot}/{tot}/batch/labels/archive",
+         "associations_v4", f"POST {V4_BATCH}/labels/archive",
+         _http("POST", "/crm/v4/associations/deals/contacts/batch/labels/archive",
+               json={"inputs": [{"from": {"id": "1002"}, "to": {"id": "3001"},
+                                 "types": DEAL_CONTACT}]})),
+    Case("batch archive associations", "POST /crm/v4/associations/{ot}/{tot}/batch/archive",
+         "associations_v4", f"POST {V4_BATCH}/archive",
+         _http("POST", "/crm/v4/associations/deals/contacts/batch/archive",
+               json={"inputs": [{"from": {"id": "1002"}, "to": [{"id": "3002"}]}]})),
+    Case("batch associate by default",
+         "POST /crm/v4/associations/{ot}/{tot}/batch/associate/default",
+         "associations_v4", f"POST {V4_BATCH}/associate/default",
+         _http("POST", "/crm/v4/associations/deals/contacts/batch/associate/default",
+               json={"inputs": [{"from": {"id": "1003"}, "to": {"id": "3002"}}]})),
+    # association labels, at the client's path and at the spec's
+    Case("list labels (client path)", "GET /crm/v4/associations/{ot}/{tot}/labels",
+         "associations_schema_v4", f"GET {LABELS}",
+         _http("GET", "/crm/v4/associations/deals/companies/labels")),
+    Case("list labels (spec path)", "GET /crm/associations/v4/{ot}/{tot}/labels",
+         "associations_schema_v4", f"GET {LABELS}",
+         _http("GET", "/crm/associations/v4/deals/contacts/labels")),
+    Case("create a label (client path)", "POST /crm/v4/associations/{ot}/{tot}/labels",
+         "associations_schema_v4", f"POST {LABELS}",
+         _http("POST", "/crm/v4/associations/deals/contacts/labels",
+               json={"label": "Champion", "name": "champion"})),
+    Case("create a label (spec path)", "POST /crm/associations/v4/{ot}/{tot}/labels",
+         "associations_schema_v4", f"POST {LABELS}",
+         _http("POST", "/crm/associations/v4/deals/contacts/labels",
+               json={"label": "Sponsor", "name": "sponsor", "inverseLabel": "Sponsors"})),
+    Case("rename a label (client path)", "PUT /crm/v4/associations/{ot}/{tot}/labels",
+         "associations_schema_v4", f"PUT {LABELS}",
+         _then(lambda sb: _new_label(sb, "/crm/v4/associations", "renamed_a"), "PUT",
+               lambda _: "/crm/v4/associations/deals/contacts/labels",
+               lambda t: {"associationTypeId": t, "label": "Blocker"})),
+    Case("rename a missing label (spec path)", "PUT /crm/associations/v4/{ot}/{tot}/labels",
+         "associations_schema_v4", f"PUT {LABELS}",
+         _http("PUT", "/crm/associations/v4/deals/contacts/labels",
+               json={"associationTypeId": 424242, "label": "Nobody"})),
+    Case("delete a label (client path)",
+         "DELETE /crm/v4/associations/{ot}/{tot}/labels/{type_id}",
+         "associations_schema_v4", f"DELETE {LABELS}/{{associationTypeId}}",
+         _then(lambda sb: _new_label(sb, "/crm/v4/associations", "gone_a"), "DELETE",
+               lambda t: f"/crm/v4/associations/deals/contacts/labels/{t}")),
+    Case("delete a label (spec path)",
+         "DELETE /crm/associations/v4/{ot}/{tot}/labels/{type_id}",
+         "associations_schema_v4", f"DELETE {LABELS}/{{associationTypeId}}",
+         _then(lambda sb: _new_label(sb, "/crm/associations/v4", "gone_b"), "DELETE",
+               lambda t: f"/crm/associations/v4/deals/contacts/labels/{t}")),
+]  # fmt: skip
+
 #: Documented operations the sandbox does not serve: HubSpot's error body, 404 or 405.
 UNSERVED = [
     ("deals", "POST /crm/v3/objects/0-3/merge", "POST", f"{OBJ}/deals/merge"),
@@ -419,12 +566,18 @@ def test_every_route_of_the_sandbox_is_covered_by_a_conformance_case(sb: HubSpot
     """No API route of the app is left out of the suite (control routes excepted)."""
     from sandbox.hubspot import create_app
 
+    def walk(routes: list[Any]) -> Iterator[Any]:
+        for route in routes:
+            included = getattr(route, "original_router", None)  # FastAPI's include_router
+            yield from walk(included.routes) if included is not None else [route]
+
     served = set()
-    for route in create_app(None).routes:
+    for route in walk(create_app(None).routes):
         path = getattr(route, "path", "")
         if path.startswith("/_sandbox") or not re.match(r"^/crm/", path):
             continue
         for method in sorted(getattr(route, "methods", set()) - {"HEAD"}):
             served.add(f"{method} {path}")
     covered = {c.route for c in CASES}
+    assert len(served) > 20
     assert served - covered == set()
