@@ -22,6 +22,9 @@ Test and operator endpoints live under ``/_sandbox`` and need no auth:
   ``no_properties`` (the real answer without its ``properties``).
 - ``GET /_sandbox/deals/{id}/activity``: the deal's properties and its associated
   notes, tasks, orders and line items.
+- ``GET /_sandbox/webhooks``, ``POST /_sandbox/webhooks/subscribe``: the webhook
+  subscription (`WebhookSettings`: target URL, client secret, subscriptions...) and
+  delivery counts. Off by default; see `hubspot_webhooks`.
 - ``GET /_sandbox/stats``, ``POST /_sandbox/stats/reset``: request counts by
   ``"METHOD path-template"`` and ``"total"``.
 """
@@ -51,6 +54,7 @@ from sandbox.hubspot_errors import error_response, install_error_handlers
 from sandbox.hubspot_owners import OwnerRoutes
 from sandbox.hubspot_properties import PropertyRoutes
 from sandbox.hubspot_store import Store
+from sandbox.hubspot_webhooks import WebhookDispatcher, WebhookSettings
 
 STATE_FILE = "hubspot-sandbox.sqlite3"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -136,6 +140,7 @@ class SandboxState:
         self.stats: Counter[str] = Counter()
         self.lost_responses = 0
         self.malformed = Malformed()
+        self.webhooks = WebhookDispatcher()
 
     def malformed_shape(self) -> str | None:
         """The shape to give this (successful) answer, if one is due."""
@@ -161,9 +166,14 @@ def create_app(
     token: str = "handoff-sandbox",  # noqa: S107 - the documented sandbox token
     faults: FaultControls | None = None,
     limits: Limits | None = None,
+    webhooks: WebhookSettings | None = None,
 ) -> FastAPI:
-    """The sandbox app; `store_path` None keeps the portal in an in-memory SQLite."""
+    """The sandbox app; `store_path` None keeps the portal in an in-memory SQLite.
+    Webhooks stay off unless `webhooks` (or ``/_sandbox/webhooks/subscribe``) names a
+    target."""
     state = SandboxState(Store(store_path), token, faults or FaultControls(), limits or Limits())
+    state.webhooks = WebhookDispatcher(webhooks)
+    state.store.listeners.append(state.webhooks.record)
     app = FastAPI(title="Handoff HubSpot sandbox", openapi_url=None, docs_url=None)
     app.state.sandbox = state
 
@@ -302,6 +312,15 @@ def _add_control_routes(app: FastAPI, state: SandboxState) -> None:
                 "line_items": linked("line_items"),
             }
         )
+
+    @app.get("/_sandbox/webhooks")
+    def webhook_status() -> dict[str, Any]:
+        return state.webhooks.status()
+
+    @app.post("/_sandbox/webhooks/subscribe")
+    def subscribe(settings: WebhookSettings) -> dict[str, Any]:
+        state.webhooks.subscribe(settings)
+        return state.webhooks.status()
 
     @app.get("/_sandbox/stats")
     def stats() -> dict[str, int]:

@@ -11,6 +11,7 @@ import json
 import re
 import sqlite3
 import threading
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,9 @@ class Store:
             fresh = self._db.execute("SELECT value FROM meta WHERE key='seeded'").fetchone() is None
         self._last = datetime.now(UTC)
         self.registry = PropertyRegistry(self._db, self.lock)
+        #: Called after each API write: (type, id, creation|propertyChange|deletion,
+        #: properties before, properties after). The webhooks dispatcher listens here.
+        self.listeners: list[Callable[[str, str, str, Record, Record], None]] = []
         self.assoc_types = AssociationTypes(self._db, self.lock)
         if fresh:
             self.seed()
@@ -175,7 +179,12 @@ class Store:
             (ot, rid, now, now, json.dumps(stored)),
         )
         self._record_history(ot, rid, {}, stored, now)
+        self._notify(ot, rid, "creation", {}, stored)
         return self.get(ot, rid)
+
+    def _notify(self, ot: str, rid: str, kind: str, before: Record, after: Record) -> None:
+        for listener in self.listeners:
+            listener(ot, rid, kind, before, after)
 
     def _product(self, product_id: str) -> dict[str, str | None]:
         try:
@@ -296,6 +305,7 @@ class Store:
                 (now, json.dumps(merged), ot, record["id"]),
             )
             self._record_history(ot, record["id"], record["properties"], merged, now)
+            self._notify(ot, record["id"], "propertyChange", record["properties"], merged)
             return self.get(ot, record["id"])
 
     def archive(self, ot: str, rid: str) -> bool:
@@ -304,6 +314,8 @@ class Store:
                 "UPDATE objects SET archived=1, archived_at=? WHERE type=? AND id=? AND archived=0",
                 (self._tick(), ot, rid),
             )
+            if cur.rowcount > 0:
+                self._notify(ot, rid, "deletion", {}, {})
             return cur.rowcount > 0
 
     # -- associations ----------------------------------------------------------------------

@@ -97,6 +97,7 @@ def running_sandbox(store_path: Path | None = None, **app_kw: Any) -> Iterator[H
         finally:
             for connector in sandbox.connectors:
                 connector.close()
+            app.state.sandbox.webhooks.close()
 
 
 def assert_hubspot_error(
