@@ -6,13 +6,18 @@ groupName, description, options, hasUniqueValue...``). Handoff's canonical deal 
 are custom deal properties named after the canonical field (``start_date``...); the deal
 owner is the text property ``handoff_owner_email`` (HubSpot's real owner is an owner id;
 the sandbox keeps the email so no owners API is needed). ``handoff_key`` is a unique
-property on notes, tasks and orders, the idempotency key of Handoff's writes.
+property on notes, tasks and orders, the idempotency key of Handoff's writes. The seeded
+records live in `hubspot_seed` (re-exported here).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from sandbox.hubspot_seed import SEED as SEED
+from sandbox.hubspot_seed import SEED_ASSOCIATIONS as SEED_ASSOCIATIONS
+from sandbox.hubspot_seed import SeedRecord as SeedRecord
 
 #: Object type name → HubSpot object type id. Paths accept either.
 OBJECT_TYPE_IDS = {
@@ -339,79 +344,3 @@ def pipeline_json() -> dict[str, Any]:
             for i, (sid, label, prob, closed) in enumerate(PIPELINE_STAGES)
         ],
     }
-
-
-SeedRecord = tuple[str, str, dict[str, str]]
-
-SEED: list[SeedRecord] = [
-    ("companies", "2001", {"name": "Acme Corp", "domain": "acme.example", "city": "Lyon"}),
-    ("companies", "2002", {"name": "Globex", "domain": "globex.example", "city": "Oslo"}),
-    ("contacts", "3001", {"email": "ada@acme.example", "firstname": "Ada", "lastname": "Byron"}),
-    (
-        "contacts",
-        "3002",
-        {"email": "hank@globex.example", "firstname": "Hank", "lastname": "Scorpio"},
-    ),
-    (
-        "deals",
-        "1001",
-        {
-            "dealname": "Acme Corp — platform rollout",
-            "amount": "120000",
-            "discount_percent": "30",
-            "pipeline": "default",
-            "dealstage": "appointmentscheduled",
-            OWNER_EMAIL_PROPERTY: "sam.rep@example.com",
-            "scope": "Platform rollout for 3 sites",
-            "start_date": "2026-12-01",
-            "site_notes": "Badge access via reception",
-            "primary_contact": "ada@acme.example",
-            "promised": "Go-live before Q1 close",
-            "billing_contact": "ap@acme.example",
-            "po_number": "PO-7781",
-        },
-    ),
-    (
-        "deals",
-        "1002",
-        {
-            "dealname": "Globex — pilot",
-            "amount": "18000",
-            "discount_percent": "5",
-            "pipeline": "default",
-            "dealstage": "appointmentscheduled",
-            OWNER_EMAIL_PROPERTY: "sam.rep@example.com",
-            "scope": "Pilot",
-            "start_date": "2026-12-15",
-        },
-    ),
-    (
-        "deals",
-        "1003",
-        {
-            "dealname": "Initech — renewal",
-            "amount": "45000",
-            "discount_percent": "12",
-            "pipeline": "default",
-            "dealstage": "qualifiedtobuy",
-            OWNER_EMAIL_PROPERTY: "rita.rep@example.com",
-            "need_confirmed": "true",
-        },
-    ),
-]
-SEED += [
-    ("products", "4001", {"name": "Platform licence", "price": "40000", "hs_sku": "PLAT-1",
-                          "hs_cost_of_goods_sold": "8000"}),
-    ("products", "4002", {"name": "Onboarding days", "price": "1500", "hs_sku": "ONB-D",
-                          "hs_cost_of_goods_sold": "900"}),
-    ("products", "4003", {"name": "Premium support", "price": "12000", "hs_sku": "SUP-P",
-                          "hs_cost_of_goods_sold": "4000"}),
-]  # fmt: skip
-SEED_ASSOCIATIONS = [
-    ("companies", "2001", "deals", "1001"),
-    ("contacts", "3001", "deals", "1001"),
-    ("companies", "2002", "deals", "1002"),
-    ("contacts", "3002", "deals", "1002"),
-    ("contacts", "3001", "companies", "2001"),
-    ("contacts", "3002", "companies", "2002"),
-]

@@ -1,18 +1,21 @@
 """The HubSpot sandbox's records and associations, validated and kept in SQLite.
 
 One re-entrant lock makes every operation atomic (uvicorn may run handlers on several
-threads). Property values are validated against `hubspot_schema.PROPERTIES` and stored
-as HubSpot returns them: text, with numbers, booleans, dates and datetimes normalised.
+threads). Property values are validated against the live definitions (`PropertyRegistry`:
+the built-in ones plus those made through the Properties API) and stored as HubSpot
+returns them (`hubspot_values`). Each change is kept in a history table, for
+``propertiesWithHistory``, and reported to `listeners` (the webhooks dispatcher).
+Associations are stored in both directions, each with its own type id
+(`AssociationTypes`); invented type ids are refused.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import threading
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,48 +33,11 @@ from sandbox.hubspot_schema import (
     SYSTEM_PROPERTIES,
     PropertyDef,
 )
-from sandbox.hubspot_search import to_epoch_ms
+from sandbox.hubspot_values import bad_value, normalise
 
 Record = dict[str, Any]
 __all__ = ["HsError", "Record", "Store", "iso_ms", "not_found", "object_type", "public"]
 FIRST_ID = 10_001
-
-
-def _bad(name: str, code: str, message: str) -> dict[str, Any]:
-    return {"message": message, "code": code, "context": {"propertyName": [name]}}
-
-
-def _normalise(pdef: PropertyDef, raw: object) -> tuple[str | None, dict[str, Any] | None]:
-    """(stored text or None to clear, error detail or None)."""
-    if raw is None or raw == "":
-        return None, None
-    text = str(raw).strip()
-    name = pdef.name
-    try:
-        if pdef.type == "number":
-            number = float(text)
-            return (str(int(number)) if number.is_integer() else repr(number)), None
-        if pdef.type == "bool":
-            if text.lower() not in ("true", "false"):
-                return None, _bad(name, "INVALID_BOOLEAN", f'"{text}" is not a valid boolean')
-            return text.lower(), None
-        if pdef.type == "datetime":
-            ms = to_epoch_ms(text)
-            return iso_ms(datetime.fromtimestamp(ms / 1000, UTC)), None
-        if pdef.type == "date":
-            if re.fullmatch(r"\d+", text):
-                return datetime.fromtimestamp(int(text) / 1000, UTC).date().isoformat(), None
-            return date.fromisoformat(text[:10]).isoformat(), None
-    except (ValueError, OverflowError):
-        return None, _bad(
-            name, f"INVALID_{pdef.type.upper()}", f'"{text}" is not a valid {pdef.type}'
-        )
-    if pdef.type == "enumeration" and text not in {v for v, _ in pdef.options}:
-        allowed = ", ".join(v for v, _ in pdef.options)
-        return None, _bad(
-            name, "INVALID_OPTION", f'"{text}" was not one of the allowed options: [{allowed}]'
-        )
-    return text, None
 
 
 class Store:
@@ -126,21 +92,21 @@ class Store:
             pdef = defs.get(name)
             if pdef is None:
                 errors.append(
-                    _bad(name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist')
+                    bad_value(name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist')
                 )
                 continue
             if pdef.read_only or name == "hs_object_id":
-                errors.append(_bad(name, "READ_ONLY_VALUE", f'Property "{name}" is read-only'))
+                errors.append(bad_value(name, "READ_ONLY_VALUE", f'Property "{name}" is read-only'))
                 continue
-            value, error = _normalise(pdef, raw)
+            value, error = normalise(pdef, raw)
             if error is None and name == "hubspot_owner_id" and value not in (None, *OWNER_IDS):
-                error = _bad(name, "INVALID_OWNER_ID", f'"{value}" is not a valid owner id')
+                error = bad_value(name, "INVALID_OWNER_ID", f'"{value}" is not a valid owner id')
             if error:
                 errors.append(error)
             out[name] = value
         for name in REQUIRED_ON_CREATE.get(ot, ()) if creating else ():
             if out.get(name) is None:
-                errors.append(_bad(name, "REQUIRED_PROPERTY", f"{name} is required"))
+                errors.append(bad_value(name, "REQUIRED_PROPERTY", f"{name} is required"))
         if errors:
             detail = "; ".join(e["message"] for e in errors)
             raise HsError(
@@ -194,7 +160,7 @@ class Store:
                 400,
                 "VALIDATION_ERROR",
                 f"Property values were not valid: product {product_id} does not exist",
-                [_bad("hs_product_id", "INVALID_PRODUCT", f"no product {product_id}")],
+                [bad_value("hs_product_id", "INVALID_PRODUCT", f"no product {product_id}")],
             ) from None
 
     def _record_history(

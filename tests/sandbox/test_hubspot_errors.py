@@ -97,6 +97,11 @@ def test_a_body_that_is_not_declared_json_is_415(sb: HubSpotSandbox) -> None:
         f"{V4}/deals/1001/associations/contacts?after=abc",
         f"{V4}/deals/1001/associations/contacts?limit=-5",
         f"{OBJ}/deals/1001?archived=sometimes",
+        "/crm/v3/owners/?after=abc",
+        "/crm/v3/owners/?limit=1000",
+        "/crm/v3/owners/1?idProperty=email",
+        "/crm/v3/properties/deals?archived=perhaps",
+        f"{OBJ}/deals?propertiesWithHistory=amount&after=x",
     ],
 )
 def test_a_bad_query_parameter_is_a_validation_error(sb: HubSpotSandbox, path: str) -> None:
@@ -132,7 +137,14 @@ ODD_BODIES: list[Any] = [
     {"query": 5, "after": "abc"},
     [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": "x"}],
     {"name": 1, "label": None, "type": "nope"},
-]
+    {"name": "ok_name", "label": "x", "type": "enumeration", "fieldType": "select",
+     "groupName": "g", "options": [{"label": 1}]},
+    {"label": ["x"], "associationTypeId": "7", "inverseLabel": 3},
+    {"inputs": [{"from": {"id": "1001"}, "to": "3001", "types": []}]},
+    {"inputs": [{"from": {"id": "1001"}, "to": [{"id": None}]}]},
+    {"inputs": [{"id": "1001", "after": "zz"}]},
+    {"propertiesWithHistory": "amount", "inputs": []},
+]  # fmt: skip
 WRITE_ROUTES = [
     ("POST", f"{OBJ}/deals"),
     ("POST", f"{OBJ}/notes"),
@@ -144,6 +156,16 @@ WRITE_ROUTES = [
     ("POST", f"{OBJ}/notes/batch/upsert"),
     ("POST", f"{OBJ}/deals/batch/archive"),
     ("PUT", f"{V4}/deals/1001/associations/contacts/3001"),
+    ("POST", f"{OBJ}/line_items"),
+    ("POST", "/crm/v3/properties/deals"),
+    ("PATCH", "/crm/v3/properties/deals/scope"),
+    ("POST", "/crm/v4/associations/deals/contacts/batch/create"),
+    ("POST", "/crm/v4/associations/deals/contacts/batch/read"),
+    ("POST", "/crm/v4/associations/deals/contacts/batch/archive"),
+    ("POST", "/crm/v4/associations/deals/contacts/batch/labels/archive"),
+    ("POST", "/crm/v4/associations/deals/contacts/batch/associate/default"),
+    ("POST", "/crm/v4/associations/deals/contacts/labels"),
+    ("PUT", "/crm/v4/associations/deals/contacts/labels"),
 ]
 
 
