@@ -66,19 +66,29 @@ class Store:
         #: properties before, properties after). The webhooks dispatcher listens here.
         self.listeners: list[Callable[[str, str, str, Record, Record], None]] = []
         self.assoc_types = AssociationTypes(self._db, self.lock)
-        if fresh:
-            self.seed()
+        self.seed(missing_only=not fresh)
 
     # -- seeding -----------------------------------------------------------------------
-    def seed(self) -> None:
-        """Load the demo portal: companies, contacts and deals with owners and discounts."""
+    def seed(self, *, missing_only: bool = False) -> None:
+        """Load the demo portal: companies, contacts and deals with owners and discounts,
+        and products. On a store seeded by an older version (`missing_only`), only the
+        seed records it lacks are added (and their associations)."""
         with self.lock, self._db:
+            added = set()
             for ot, rid, props in SEED:
+                if missing_only and self._exists(ot, rid):
+                    continue
                 self._insert(ot, rid, self.clean(ot, props, creating=True))
+                added.add((ot, rid))
             for from_ot, from_id, to_ot, to_id in SEED_ASSOCIATIONS:
-                self.associate_default(from_ot, from_id, to_ot, to_id)
+                if (from_ot, from_id) in added or (to_ot, to_id) in added:
+                    self.associate_default(from_ot, from_id, to_ot, to_id)
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('seeded', '1')")
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('next_id', ?)", (str(FIRST_ID),))
+
+    def _exists(self, ot: str, rid: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM objects WHERE type=? AND id=?", (ot, rid))
+        return row.fetchone() is not None
 
     # -- validation ----------------------------------------------------------------------
     def clean(

@@ -3,7 +3,10 @@ propertiesWithHistory, the required hs_timestamp, and line items with their prod
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -214,3 +217,17 @@ def test_products_are_seeded_and_searchable(sb: HubSpotSandbox, hs: HubSpot) -> 
     assert found(sb, "products", {"query": "onb-d"}) == ["4002"]
     with pytest.raises(ObjectsApiError):
         hs.crm.objects.basic_api.get_by_id("products", "4999")
+
+
+def test_a_store_from_before_products_gains_them_on_restart(tmp_path: Path) -> None:
+    """Reopening a seeded store that lacks the products adds them, and only them."""
+    path = tmp_path / "old.sqlite3"
+    with running_sandbox(path) as first:
+        first.api("PATCH", f"{OBJ}/deals/1001", json={"properties": {"amount": "1"}})
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("DELETE FROM objects WHERE type='products'")
+    with running_sandbox(path) as second:
+        products = second.api("GET", f"{OBJ}/products").json()["results"]
+        deal = second.api("GET", f"{OBJ}/deals/1001").json()
+    assert sorted(p["id"] for p in products) == ["4001", "4002", "4003"]
+    assert deal["properties"]["amount"] == "1"
