@@ -23,12 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import structlog
 import trustme
 import uvicorn
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox.common import FaultControls, add_fault_routes
 from sandbox.salesforce_auth import ORG_ID, Auth, Sessions
@@ -37,6 +41,7 @@ from sandbox.salesforce_rest import DataApi, SandboxState
 from sandbox.salesforce_schema import API_USERNAME
 from sandbox.salesforce_store import MultipleMatches, SfError, Store
 
+log = structlog.get_logger(__name__)
 CA_FILE = "sandbox-ca.pem"
 STATE_FILE = "salesforce-sandbox.sqlite3"
 
@@ -108,6 +113,8 @@ def create_app(
         assert isinstance(exc, SfError)
         return JSONResponse(exc.body(), status_code=exc.status)
 
+    _add_error_handlers(app)
+
     @app.middleware("http")
     async def salesforce_edge(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
@@ -165,6 +172,66 @@ async def _edge(
                 return _error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
             state.used += 1
     return await call_next(request)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Answer every framework error in Salesforce's own shape: a list of errorCode/message."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 405:
+            allowed = (exc.headers or {}).get("Allow", "")
+            message = f"HTTP Method '{request.method}' not allowed. Allowed are {allowed}"
+            response = _error(405, "METHOD_NOT_ALLOWED", message)
+            if allowed:
+                response.headers["Allow"] = allowed
+            return response
+        if exc.status_code == 404:
+            return _error(404, "NOT_FOUND", "The requested resource does not exist")
+        return _error(exc.status_code, "INVALID_REQUEST", str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+            for e in exc.errors()
+        )
+        return _error(400, "JSON_PARSER_ERROR", problems or "malformed request body")
+
+    app.add_middleware(_UnknownException)
+
+
+class _UnknownException:
+    """Any exception that escapes a handler: Salesforce's 500 UNKNOWN_EXCEPTION, never HTML.
+
+    A plain ASGI middleware rather than an ``Exception`` handler, which Starlette re-raises
+    after answering (closing the client's keep-alive connection).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            log.exception("salesforce_sandbox_unknown_exception")
+            message = f"An unexpected error occurred: {type(exc).__name__}"
+            await _error(500, "UNKNOWN_EXCEPTION", message)(scope, receive, send)
 
 
 def _userinfo(state: SandboxState) -> Callable[[Request], Awaitable[Response]]:

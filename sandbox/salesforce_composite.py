@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from sandbox.salesforce_rest import DataApi
+from sandbox.salesforce_rest import DataApi, read_json
 from sandbox.salesforce_store import MultipleMatches, SfError
 
 MAX_SUBREQUESTS = 25
@@ -36,7 +36,7 @@ class Composite:
     async def handle(self, request: Request) -> Response:
         self.data.state.auth.authenticate(request)
         request.state.template = "composite"
-        body = await request.json()
+        body = await read_json(request)
         subrequests = body.get("compositeRequest") if isinstance(body, dict) else None
         if not isinstance(subrequests, list) or not subrequests:
             raise SfError(400, "JSON_PARSER_ERROR", "compositeRequest must be a non-empty list")
@@ -49,7 +49,7 @@ class Composite:
             with self.data.state.store.transaction():
                 for sub in subrequests:
                     status, payload = await self._run(request, sub, bodies)
-                    ref = str(sub.get("referenceId", ""))
+                    ref = str(sub.get("referenceId", "")) if isinstance(sub, dict) else ""
                     bodies[ref] = payload
                     results.append(
                         {
@@ -77,7 +77,9 @@ class Composite:
                         "body": halted,
                         "httpHeaders": {},
                         "httpStatusCode": 400,
-                        "referenceId": str(sub.get("referenceId", "")),
+                        "referenceId": str(sub.get("referenceId", ""))
+                        if isinstance(sub, dict)
+                        else "",
                     }
                 )
         return JSONResponse({"compositeResponse": results})

@@ -73,7 +73,7 @@ def _object(name: str) -> ObjectDef:
     raise SfError(404, "NOT_FOUND", f"The requested resource does not exist: {name}")
 
 
-async def _json(request: Request) -> Any:
+async def read_json(request: Request) -> Any:
     try:
         return json.loads(await request.body() or b"null")
     except json.JSONDecodeError as exc:
@@ -121,7 +121,7 @@ class DataApi:
         if not rest or rest == [""]:
             if method == "POST":
                 _lock_check(state)
-                rid = state.store.create(odef.name, _body_record(await _json(request)), user)
+                rid = state.store.create(odef.name, _body_record(await read_json(request)), user)
                 return JSONResponse({"id": rid, "success": True, "errors": []}, status_code=201)
             return JSONResponse(
                 {
@@ -145,7 +145,7 @@ class DataApi:
             return JSONResponse(self._render(odef, store.get(odef.name, rid), request))
         _lock_check(self.state)
         if method == "PATCH":
-            store.update(odef.name, rid, _body_record(await _json(request)), user)
+            store.update(odef.name, rid, _body_record(await read_json(request)), user)
         elif method == "DELETE":
             store.delete(odef.name, rid)
         else:
@@ -161,7 +161,7 @@ class DataApi:
             raise SfError(404, "NOT_FOUND", f"Provided external ID field does not exist: {fname}")
         if request.method == "PATCH":
             _lock_check(state)
-            data = _body_record(await _json(request))
+            data = _body_record(await read_json(request))
             rid, created = store.upsert(odef.name, fdef.name, value, data, user)
             body = {"id": rid, "success": True, "errors": [], "created": created}
             return JSONResponse(body, status_code=201 if created else 200)
@@ -283,7 +283,7 @@ class DataApi:
             all_or_none = request.query_params.get("allOrNone", "false").lower() == "true"
             items: list[Any] = ids
         else:
-            body = await _json(request)
+            body = await read_json(request)
             if not isinstance(body, dict) or not isinstance(body.get("records"), list):
                 raise SfError(400, "JSON_PARSER_ERROR", "expected {allOrNone, records: [...]}")
             items, all_or_none = body["records"], bool(body.get("allOrNone", False))
