@@ -37,9 +37,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sandbox.common import FaultControls, add_fault_routes
 from sandbox.salesforce_auth import ORG_ID, Auth, Sessions
 from sandbox.salesforce_composite import Composite
+from sandbox.salesforce_errors import MultipleMatches, SfError
+from sandbox.salesforce_query import QueryApi
 from sandbox.salesforce_rest import DataApi, SandboxState
 from sandbox.salesforce_schema import API_USERNAME
-from sandbox.salesforce_store import MultipleMatches, SfError, Store
+from sandbox.salesforce_store import Store
 
 log = structlog.get_logger(__name__)
 CA_FILE = "sandbox-ca.pem"
@@ -137,8 +139,9 @@ def create_app(
     app.add_api_route("/services/oauth2/userinfo", _userinfo(state), methods=["GET"])
     app.add_api_route("/services/Soap/u/{ver}", auth.soap_login, methods=["POST"])
     app.add_api_route("/services/data", _versions(api_version), methods=["GET"])
+    queries = QueryApi(state)
     for path in ("/query", "/query/", "/queryAll", "/queryAll/", "/query/{locator}"):
-        app.add_api_route(prefix + path, data.query, methods=["GET"])
+        app.add_api_route(prefix + path, queries.query, methods=["GET"])
     app.add_api_route(prefix + "/limits/", data.limits, methods=["GET"])
     app.add_api_route(prefix + "/composite", Composite(data).handle, methods=["POST"])
     for path in ("/composite/sobjects", "/composite/sobjects/{object}/{field}"):

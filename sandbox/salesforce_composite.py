@@ -16,8 +16,9 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from sandbox.salesforce_errors import MultipleMatches, SfError
+from sandbox.salesforce_query import QueryApi
 from sandbox.salesforce_rest import DataApi, read_json
-from sandbox.salesforce_store import MultipleMatches, SfError
 
 MAX_SUBREQUESTS = 25
 REFERENCE = re.compile(r"@\{([A-Za-z0-9_]+)\.([A-Za-z0-9_]+)\}")
@@ -115,7 +116,7 @@ class Composite:
             if parts.path.startswith(f"{prefix}/sobjects"):
                 response = await self.data.sobjects(sub_request)
             elif parts.path.rstrip("/") in (f"{prefix}/query", f"{prefix}/queryAll"):
-                response = await self.data.query(sub_request)
+                response = await QueryApi(self.data.state).query(sub_request)
             else:
                 raise SfError(404, "NOT_FOUND", f"unsupported composite subrequest {url}")
         except MultipleMatches as exc:

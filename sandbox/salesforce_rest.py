@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-import secrets
 import threading
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
@@ -23,18 +22,12 @@ from starlette.responses import JSONResponse, Response
 
 from sandbox.common import FaultControls
 from sandbox.salesforce_auth import Auth
+from sandbox.salesforce_errors import MultipleMatches, SfError
 from sandbox.salesforce_schema import OBJECTS, ObjectDef
-from sandbox.salesforce_soql import SoqlError, execute, parse, parse_datetime
-from sandbox.salesforce_store import (
-    MultipleMatches,
-    Record,
-    SfError,
-    Store,
-    sf_datetime,
-)
+from sandbox.salesforce_soql import parse_datetime
+from sandbox.salesforce_store import Record, Store, sf_datetime
 
 MAX_COLLECTION = 200
-SCHEMA = {name: {f.name: f.type for f in o.fields} for name, o in OBJECTS.items()}
 
 
 @dataclass
@@ -50,7 +43,7 @@ class SandboxState:
     lock_count: int = 0
     lock_rate: float = 0.0
     stats: Counter[str] = field(default_factory=Counter)
-    cursors: OrderedDict[str, tuple[list[Record], int]] = field(default_factory=OrderedDict)
+    cursors: OrderedDict[str, tuple[list[dict[str, Any]], int]] = field(default_factory=OrderedDict)
     mutex: threading.Lock = field(default_factory=threading.Lock)
     rng: random.Random = field(default_factory=lambda: random.Random(11))
 
@@ -223,54 +216,6 @@ class DataApi:
             ],
         }
 
-    # -- SOQL ----------------------------------------------------------------------------
-    async def query(self, request: Request) -> Response:
-        state = self.state
-        state.auth.authenticate(request)
-        locator = request.path_params.get("locator")
-        request.state.template = "query/{locator}" if locator else "query"
-        if locator:
-            return JSONResponse(self._page(locator))
-        text = request.query_params.get("q")
-        if not text:
-            raise SfError(400, "MALFORMED_QUERY", "A query string has to be specified")
-        try:
-            query = parse(text, SCHEMA)
-        except SoqlError as exc:
-            raise SfError(400, exc.error_code, exc.message) from exc
-        types = SCHEMA[query.object]
-        rows = execute(query, state.store.records(query.object), types)
-        if query.count_only:
-            return JSONResponse({"totalSize": len(rows), "done": True, "records": []})
-        records = [
-            {"attributes": {"type": query.object, "url": state.url(query.object, r["Id"])}}
-            | {f: r.get(f) for f in query.fields}
-            for r in rows
-        ]
-        size = _batch_size(request.headers.get("sforce-query-options", ""))
-        key = f"01gHd{secrets.token_hex(5)}"
-        with state.mutex:
-            state.cursors[key] = (records, size)
-            while len(state.cursors) > 64:
-                state.cursors.popitem(last=False)
-        return JSONResponse(self._page(f"{key}-0"))
-
-    def _page(self, locator: str) -> dict[str, object]:
-        key, _, offset_text = locator.rpartition("-")
-        with self.state.mutex:
-            cursor = self.state.cursors.get(key)
-        if cursor is None or not offset_text.isdigit():
-            raise SfError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
-        records, size = cursor
-        offset = int(offset_text)
-        page = records[offset : offset + size]
-        body: dict[str, object] = {"totalSize": len(records), "done": True, "records": page}
-        if offset + size < len(records):
-            body["done"] = False
-            path = f"/services/data/v{self.state.api_version}/query/{key}-{offset + size}"
-            body["nextRecordsUrl"] = path
-        return body
-
     # -- collections ---------------------------------------------------------------------
     async def collection(self, request: Request) -> Response:
         """POST create, PATCH update, DELETE by ids; PATCH .../{Object}/{Field} upserts."""
@@ -370,14 +315,6 @@ def _rolled_back(result: dict[str, Any]) -> dict[str, Any]:
     )
     error = {"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK", "message": message, "fields": []}
     return {"id": None, "success": False, "errors": [error]}
-
-
-def _batch_size(header: str) -> int:
-    for part in header.split(","):
-        name, _, value = part.strip().partition("=")
-        if name.lower() == "batchsize" and value.strip().isdigit():
-            return max(200, min(2000, int(value)))
-    return 2000
 
 
 def _describe(odef: ObjectDef, version: str, *, brief: bool = False) -> dict[str, object]:

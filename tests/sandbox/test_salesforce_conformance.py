@@ -8,6 +8,7 @@ real simple-salesforce client or ``requests`` with the same trusted TLS session.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 from simple_salesforce.api import Salesforce
+from simple_salesforce.format import format_soql
 from starlette.requests import Request
 
 from connectors.salesforce import LoginHostAdapter
@@ -118,3 +120,152 @@ def test_invalid_session_is_401_invalid_session_id(sandbox: Sandbox) -> None:
         headers={"Authorization": "Bearer wrong"},
     )
     assert_error_list(response, 401, "INVALID_SESSION_ID")
+
+
+# -- SOQL ---------------------------------------------------------------------------------
+SOQL = spec("soql")
+
+
+def soql(sf: Salesforce, name: str) -> Any:
+    return sf.query(SOQL["examples"][name])
+
+
+def test_child_to_parent_paths_nest_the_parent_record(sf: Salesforce) -> None:
+    """``Account.Name`` comes back as a nested Account with attributes; WHERE can use a path."""
+    result = soql(sf, "child_to_parent")
+    accounts = {a["Id"]: a for a in sf.query("SELECT Id, Name, Industry FROM Account")["records"]}
+    contacts = sf.query("SELECT Id, AccountId FROM Contact")["records"]
+    expected = {
+        c["Id"]
+        for c in contacts
+        if c["AccountId"] and accounts[c["AccountId"]]["Industry"] == "Manufacturing"
+    }
+    assert {r["Id"] for r in result["records"]} == expected and expected
+    for record in result["records"]:
+        parent = record["Account"]
+        assert parent["attributes"]["type"] == "Account"
+        assert re.fullmatch(rf"{API}/sobjects/Account/\w{{18}}", parent["attributes"]["url"])
+        assert parent["Name"] == accounts[parent["attributes"]["url"].split("/")[-1]]["Name"]
+
+
+def test_parent_to_child_subqueries_are_nested_query_results(sf: Salesforce) -> None:
+    """``(SELECT LastName FROM Contacts)`` answers a nested query result, or null if none."""
+    result = soql(sf, "parent_to_child")
+    contacts = sf.query("SELECT LastName, AccountId FROM Contact")["records"]
+    accounts = {a["Name"]: a["Id"] for a in sf.query("SELECT Id, Name FROM Account")["records"]}
+    for record in result["records"]:
+        mine = sorted(c["LastName"] for c in contacts if c["AccountId"] == accounts[record["Name"]])
+        nested = record["Contacts"]
+        if not mine:
+            assert nested is None
+            continue
+        assert set(SOQL["query_result_keys"]) <= set(nested)
+        assert nested["totalSize"] == len(mine) and nested["done"] is True
+        assert sorted(c["LastName"] for c in nested["records"]) == mine
+
+
+def test_owner_email_orders_and_filters_through_the_relationship(sf: Salesforce) -> None:
+    """Parent paths work in ORDER BY and WHERE (``Owner.Email``, ``Account.Name``)."""
+    rows = sf.query(
+        "SELECT Name, Account.Name FROM Opportunity "
+        "WHERE Owner.Email = 'sam.rep@example.com' ORDER BY Account.Name DESC"
+    )["records"]
+    names = [r["Account"]["Name"] for r in rows]
+    assert names == sorted(names, reverse=True) and len(names) >= 3
+
+
+def test_count_and_count_of_a_field(sf: Salesforce) -> None:
+    """COUNT() reports totalSize with no records; COUNT(Id) is an AggregateResult expr0."""
+    contacts = sf.query("SELECT Id FROM Contact")["totalSize"]
+    counted = soql(sf, "count")
+    assert (counted["totalSize"], counted["records"]) == (contacts, [])
+    names = [a["Name"] for a in sf.query("SELECT Name FROM Account")["records"]]
+    record = soql(sf, "count_field")["records"][0]
+    assert record["attributes"] == SOQL["aggregate_record"]["attributes"]
+    assert record["expr0"] == sum(1 for n in names if n.lower().startswith("a"))
+
+
+def test_group_by_answers_one_aggregate_result_per_group(sf: Salesforce) -> None:
+    """GROUP BY StageName with COUNT(Name) gives one row per stage with its count."""
+    stages = [o["StageName"] for o in sf.query("SELECT StageName FROM Opportunity")["records"]]
+    rows = soql(sf, "group_by")["records"]
+    assert {r["StageName"]: r["expr0"] for r in rows} == {s: stages.count(s) for s in stages}
+
+
+def test_sum_avg_min_max_with_aliases(sf: Salesforce) -> None:
+    """SUM/AVG/MIN/MAX compute over the rows; an alias names its column, others are exprN."""
+    amounts = [o["Amount"] for o in sf.query("SELECT Amount FROM Opportunity")["records"]]
+    present = [a for a in amounts if a is not None]
+    assert soql(sf, "avg")["records"][0]["expr0"] == pytest.approx(sum(present) / len(present))
+    row = sf.query("SELECT SUM(Amount) total, MIN(Amount), MAX(CloseDate) latest FROM Opportunity")[
+        "records"
+    ][0]
+    dates = [o["CloseDate"] for o in sf.query("SELECT CloseDate FROM Opportunity")["records"]]
+    assert row["total"] == pytest.approx(sum(present))
+    assert row["expr0"] == min(present)
+    assert row["latest"] == max(dates)
+
+
+def test_date_functions_group_and_filter(sf: Salesforce) -> None:
+    """CALENDAR_YEAR(CreatedDate) groups; CALENDAR_MONTH(CloseDate) filters by month."""
+    rows = soql(sf, "date_function")["records"]
+    opps = sf.query("SELECT Amount, CreatedDate, CloseDate FROM Opportunity")["records"]
+    years = {int(o["CreatedDate"][:4]) for o in opps}
+    assert {r["expr0"] for r in rows} == years
+    december = sf.query("SELECT COUNT() FROM Opportunity WHERE CALENDAR_MONTH(CloseDate) = 12")
+    assert december["totalSize"] == sum(1 for o in opps if o["CloseDate"][5:7] == "12")
+
+
+def test_date_literals_select_relative_ranges(sf: Salesforce) -> None:
+    """TODAY, LAST_N_DAYS:n and NEXT_N_DAYS:n compare against today's date in UTC."""
+    created = sf.Account.create({"Name": "Dated Co"})["id"]
+
+    def found(where: str) -> bool:
+        select = f"SELECT Id FROM Account WHERE {where} AND Id = {{}}"  # noqa: S608 - test SOQL
+        text = format_soql(select, created)
+        return bool(sf.query(text)["totalSize"])
+
+    try:
+        assert found("CreatedDate = TODAY")
+        assert not found("CreatedDate = YESTERDAY")
+        assert found("CreatedDate = LAST_N_DAYS:1")
+        assert not found("CreatedDate > NEXT_N_DAYS:2")
+        assert found("CreatedDate = THIS_MONTH")
+        assert found("CreatedDate < TOMORROW")
+    finally:
+        sf.Account.delete(created)
+
+
+def test_fields_standard_and_all(sf: Salesforce, sandbox: Sandbox) -> None:
+    """FIELDS(STANDARD) lists standard fields; FIELDS(ALL) adds custom ones and needs LIMIT 200."""
+    describe = sf.Account.describe()
+    names = [f["name"] for f in describe["fields"]]
+    standard = soql(sf, "fields_standard")["records"][0]
+    assert set(standard) - {"attributes"} == {n for n in names if not n.endswith("__c")}
+    every = soql(sf, "fields_all")["records"][0]
+    assert set(every) - {"attributes"} == set(names)
+    response = sandbox.rest(
+        "GET", f"{API}/query/", params={"q": SOQL["examples"]["fields_all_unbounded"]}
+    )
+    assert_error_list(response, 400, "MALFORMED_QUERY")
+
+
+@pytest.mark.parametrize(
+    ("soql_text", "code"),
+    [
+        ("SELECT Name, COUNT(Id) FROM Opportunity", "MALFORMED_QUERY"),
+        ("SELECT Id FROM Opportunity WHERE Nope.Name = 'x'", "INVALID_FIELD"),
+        ("SELECT Account.Nope FROM Opportunity", "INVALID_FIELD"),
+        ("SELECT Id, (SELECT Id FROM Nopes) FROM Account", "INVALID_TYPE"),
+        ("SELECT SUM(Name) FROM Opportunity", "INVALID_FIELD"),
+        ("SELECT Id FROM Opportunity WHERE CloseDate = LAST_N_FORTNIGHTS:2", "MALFORMED_QUERY"),
+        ("SELECT Id FROM Opportunity WHERE Name = TODAY", "INVALID_FIELD"),
+        ("SELECT Id FROM Opportunity WHERE COUNT(Id) > 1", "MALFORMED_QUERY"),
+        ("SELECT Id FROM Opportunity WHERE CloseDate = 2026-13-45", "MALFORMED_QUERY"),
+    ],
+)
+def test_queries_salesforce_refuses_get_its_error_codes(
+    sandbox: Sandbox, soql_text: str, code: str
+) -> None:
+    """Malformed or invalid SOQL is a 400 with Salesforce's errorCode, never a 500."""
+    assert_error_list(sandbox.rest("GET", f"{API}/query/", params={"q": soql_text}), 400, code)
