@@ -12,7 +12,9 @@ operator endpoints live under ``/_sandbox`` and need no auth:
   "certificate"? (PEM certificate or public key for JWT), "run_as"?}``.
 - ``POST /_sandbox/credentials``: ``{"username", "password", "security_token"}``.
 - ``GET /_sandbox/opportunities/{id}/activity``: the opportunity with its tasks, notes, orders.
-- ``POST .../composite`` (25 subrequests, one API call) and ``.../composite/sobjects``.
+- ``POST .../composite`` (25 subrequests, one API call), ``.../composite/batch`` (25
+  independent subrequests, each one call), ``.../composite/tree/{object}`` (a record tree
+  in one transaction) and ``.../composite/sobjects`` (collections of up to 200).
 - ``GET /_sandbox/stats``, ``POST /_sandbox/stats/reset``: request counts by method + path.
 """
 
@@ -42,6 +44,7 @@ from sandbox.salesforce_query import QueryApi
 from sandbox.salesforce_rest import DataApi, SandboxState
 from sandbox.salesforce_schema import API_USERNAME
 from sandbox.salesforce_store import Store
+from sandbox.salesforce_tree import Tree
 
 log = structlog.get_logger(__name__)
 CA_FILE = "sandbox-ca.pem"
@@ -143,7 +146,10 @@ def create_app(
     for path in ("/query", "/query/", "/queryAll", "/queryAll/", "/query/{locator}"):
         app.add_api_route(prefix + path, queries.query, methods=["GET"])
     app.add_api_route(prefix + "/limits/", data.limits, methods=["GET"])
-    app.add_api_route(prefix + "/composite", Composite(data).handle, methods=["POST"])
+    composite = Composite(data)
+    app.add_api_route(prefix + "/composite", composite.handle, methods=["POST"])
+    app.add_api_route(prefix + "/composite/batch", composite.batch, methods=["POST"])
+    app.add_api_route(prefix + "/composite/tree/{object}", Tree(data).handle, methods=["POST"])
     for path in ("/composite/sobjects", "/composite/sobjects/{object}/{field}"):
         app.add_api_route(prefix + path, data.collection, methods=["POST", "PATCH", "DELETE"])
     sobject_methods = ["GET", "POST", "PATCH", "DELETE"]

@@ -14,6 +14,7 @@ import threading
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import unquote
 
@@ -23,9 +24,9 @@ from starlette.responses import JSONResponse, Response
 from sandbox.common import FaultControls
 from sandbox.salesforce_auth import Auth
 from sandbox.salesforce_errors import MultipleMatches, SfError
-from sandbox.salesforce_schema import OBJECTS, ObjectDef
+from sandbox.salesforce_schema import OBJECTS, ObjectDef, child_relationships
 from sandbox.salesforce_soql import parse_datetime
-from sandbox.salesforce_store import Record, Store, sf_datetime
+from sandbox.salesforce_store import CASCADE, Record, Store, normalize_id, sf_datetime
 
 MAX_COLLECTION = 200
 
@@ -59,7 +60,7 @@ class SandboxState:
         return f"/services/data/v{self.api_version}/sobjects/{obj}/{rid}"
 
 
-def _object(name: str) -> ObjectDef:
+def object_def(name: str) -> ObjectDef:
     for obj in OBJECTS.values():
         if obj.name.lower() == name.lower():
             return obj
@@ -77,6 +78,26 @@ def _body_record(data: Any) -> Record:
     if not isinstance(data, dict):
         raise SfError(400, "JSON_PARSER_ERROR", "the request body must be a JSON object")
     return data
+
+
+def _check_unmodified_since(request: Request, record: Record) -> None:
+    """``If-Unmodified-Since`` on PATCH: 412 if the record changed after that instant."""
+    header = request.headers.get("if-unmodified-since")
+    if header is None:
+        return
+    try:
+        since = parsedate_to_datetime(header)
+    except (TypeError, ValueError) as exc:
+        raise SfError(400, "INVALID_HEADER_TYPE", f"invalid If-Unmodified-Since: {header}") from exc
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    if parse_datetime(record["LastModifiedDate"]) > since:
+        raise SfError(
+            412,
+            "PRECONDITION_FAILED",
+            "The requested resource has been modified since the If-Unmodified-Since date"
+            f" ({record['LastModifiedDate']})",
+        )
 
 
 def _lock_check(state: SandboxState) -> None:
@@ -101,7 +122,7 @@ class DataApi:
         if not parts or parts[0] == "":
             request.state.template = "sobjects"
             return JSONResponse(self._describe_global())
-        odef = _object(parts[0])
+        odef = object_def(parts[0])
         rest = parts[1:]
         method = request.method
         request.state.template = "sobjects/{object}/" + "/".join(
@@ -138,9 +159,11 @@ class DataApi:
             return JSONResponse(self._render(odef, store.get(odef.name, rid), request))
         _lock_check(self.state)
         if method == "PATCH":
-            store.update(odef.name, rid, _body_record(await read_json(request)), user)
+            data = _body_record(await read_json(request))
+            _check_unmodified_since(request, store.get(odef.name, rid))
+            store.update(odef.name, rid, data, user)
         elif method == "DELETE":
-            store.delete(odef.name, rid)
+            store.delete(odef.name, rid, user)
         else:
             raise SfError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed")
         return Response(status_code=204)
@@ -165,7 +188,7 @@ class DataApi:
             raise SfError(404, "NOT_FOUND", "The requested resource does not exist")
         if request.method == "DELETE":
             _lock_check(state)
-            store.delete(odef.name, matches[0]["Id"])
+            store.delete(odef.name, matches[0]["Id"], user)
             return Response(status_code=204)
         return JSONResponse(self._render(odef, matches[0], request))
 
@@ -192,11 +215,18 @@ class DataApi:
             raise SfError(
                 400, "INVALID_REPLICATION_DATE", "start and end are required dates"
             ) from exc
+        if end < start:
+            raise SfError(400, "INVALID_REPLICATION_DATE", "end date is before start date")
         latest = sf_datetime(end.replace(second=0, microsecond=0))
         if kind == "deleted":
             earliest = sf_datetime(datetime.now(UTC) - timedelta(days=15))
+            gone = [
+                {"id": r["Id"], "deletedDate": r["DeletedDate"]}
+                for r in self.state.store.deleted(odef.name)
+                if start <= parse_datetime(r["DeletedDate"]) <= end
+            ]
             return {
-                "deletedRecords": [],
+                "deletedRecords": gone,
                 "earliestDateAvailable": earliest,
                 "latestDateCovered": latest,
             }
@@ -234,7 +264,7 @@ class DataApi:
             items, all_or_none = body["records"], bool(body.get("allOrNone", False))
         if len(items) > MAX_COLLECTION:
             raise SfError(400, "EXCEEDED_ID_LIMIT", f"record limit reached; max {MAX_COLLECTION}")
-        odef = _object(obj) if obj else None
+        odef = object_def(obj) if obj else None
         results: list[dict[str, Any]] = []
         failed = False
         try:
@@ -260,16 +290,16 @@ class DataApi:
         store = self.state.store
         _lock_check(self.state)
         if method == "DELETE":
-            rid = str(item)
-            obj = store.object_of(rid) or store.object_of(rid[:15])
+            rid = normalize_id(str(item))  # 15 or 18 characters; answers with the 18
+            obj = store.object_of(rid)
             if obj is None:
                 raise SfError(404, "ENTITY_IS_DELETED", "entity is deleted")
-            store.delete(obj, rid)
+            store.delete(obj, rid, user)
             return {"id": rid, "success": True, "errors": []}
         record = _body_record(item)
         attrs = record.get("attributes")
         type_name = attrs.get("type") if isinstance(attrs, dict) else None
-        target = odef or _object(str(type_name or ""))
+        target = odef or object_def(str(type_name or ""))
         data = {k: v for k, v in record.items() if k not in ("attributes", "Id", "id")}
         if odef is not None and ext is not None:
             fdef = odef.get(ext)
@@ -281,6 +311,8 @@ class DataApi:
             rid, created = store.upsert(target.name, ext, str(value), data, user)
             return {"id": rid, "success": True, "errors": [], "created": created}
         if method == "POST":
+            if record.get("Id") or record.get("id"):
+                raise SfError(400, "INVALID_FIELD", "cannot specify Id in an insert call")
             rid = store.create(target.name, data, user)
             return {"id": rid, "success": True, "errors": []}
         rid = str(record.get("Id") or record.get("id") or "")
@@ -331,5 +363,17 @@ def _describe(odef: ObjectDef, version: str, *, brief: bool = False) -> dict[str
         "urls": {"sobject": base, "describe": f"{base}/describe", "rowTemplate": f"{base}/{{ID}}"},
     }
     if not brief:
+        out["labelPlural"] = f"{odef.name}s"
         out["fields"] = [f.describe() for f in odef.fields]
+        out["childRelationships"] = [
+            {
+                "childSObject": child,
+                "field": fdef.name,
+                "relationshipName": rel,
+                "cascadeDelete": (child, fdef.name) in CASCADE.get(odef.name, ()),
+                "restrictedDelete": False,
+                "deprecatedAndHidden": False,
+            }
+            for rel, child, fdef in child_relationships(odef.name)
+        ]
     return out

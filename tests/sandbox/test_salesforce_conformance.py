@@ -11,6 +11,8 @@ import json
 import re
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -269,3 +271,181 @@ def test_queries_salesforce_refuses_get_its_error_codes(
 ) -> None:
     """Malformed or invalid SOQL is a 400 with Salesforce's errorCode, never a 500."""
     assert_error_list(sandbox.rest("GET", f"{API}/query/", params={"q": soql_text}), 400, code)
+
+
+# -- the recycle bin ----------------------------------------------------------------------
+REST = spec("rest")
+
+
+def test_deleted_records_go_to_the_recycle_bin(sf: Salesforce) -> None:
+    """query hides a deleted record, queryAll shows it with IsDeleted, deleted/ lists it."""
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    rid = sf.Account.create({"Name": "Binned Co"})["id"]
+    sf.Account.delete(rid)
+    soql_text = format_soql("SELECT Id, IsDeleted FROM Account WHERE Id = {}", rid)
+    assert sf.query(soql_text)["totalSize"] == 0
+    everything = sf.query_all(soql_text, include_deleted=True)["records"]
+    assert [(r["Id"], r["IsDeleted"]) for r in everything] == [(rid, True)]
+    listed = sf.Account.deleted(start, datetime.now(UTC) + timedelta(minutes=1))
+    assert set(REST["deleted_keys"]) <= set(listed)
+    mine = [r for r in listed["deletedRecords"] if r["id"] == rid]
+    assert len(mine) == 1 and set(mine[0]) == set(REST["deleted_record_keys"])
+
+
+def test_a_deleted_record_is_entity_is_deleted(sandbox: Sandbox, sf: Salesforce) -> None:
+    """Reading or deleting a record in the bin is 404 ENTITY_IS_DELETED."""
+    rid = sf.Account.create({"Name": "Gone Co"})["id"]
+    sf.Account.delete(rid)
+    assert_error_list(
+        sandbox.rest("GET", f"{API}/sobjects/Account/{rid}"), 404, "ENTITY_IS_DELETED"
+    )
+    again = sandbox.rest("DELETE", f"{API}/sobjects/Account/{rid}")
+    assert_error_list(again, 404, "ENTITY_IS_DELETED")
+
+
+def test_deleting_an_opportunity_bins_its_line_items(sf: Salesforce) -> None:
+    """Line items are master-detail children: they follow their opportunity into the bin."""
+    opp = sf.Opportunity.create(
+        {"Name": "Cascade", "StageName": "Prospecting", "CloseDate": "2026-12-01"}
+    )["id"]
+    product = sf.query("SELECT Id FROM Product2 WHERE ProductCode = 'SUP-300'")["records"][0]
+    line = sf.OpportunityLineItem.create(
+        {"OpportunityId": opp, "Product2Id": product["Id"], "Quantity": 1, "UnitPrice": 10}
+    )["id"]
+    sf.Opportunity.delete(opp)
+    text = format_soql("SELECT Id, IsDeleted FROM OpportunityLineItem WHERE Id = {}", line)
+    assert sf.query(text)["totalSize"] == 0
+    assert sf.query_all(text, include_deleted=True)["records"][0]["IsDeleted"] is True
+
+
+# -- records, collections and composite ---------------------------------------------------
+def test_collection_insert_refuses_a_record_with_an_id(sf: Salesforce) -> None:
+    """Per record, an Id in an insert is INVALID_FIELD; the other records are created."""
+    existing = sf.query("SELECT Id FROM Account LIMIT 1")["records"][0]["Id"]
+    body = {
+        "allOrNone": False,
+        "records": [
+            {"attributes": {"type": "Account"}, "Id": existing, "Name": "Has Id"},
+            {"attributes": {"type": "Account"}, "Name": "No Id"},
+        ],
+    }
+    results = sf.restful("composite/sobjects", method="POST", json=body)
+    assert results[0]["success"] is False
+    error = results[0]["errors"][0]
+    assert {k: error[k] for k in REST["insert_with_id_error"]} == REST["insert_with_id_error"]
+    assert results[1]["success"] is True
+    assert sf.Account.get(results[1]["id"])["Name"] == "No Id"
+
+
+def test_collection_delete_accepts_15_and_18_character_ids(sf: Salesforce) -> None:
+    """Deleting by 15- or 18-character ids both work and answer the 18-character id."""
+    ids = [sf.Account.create({"Name": f"Short {n}"})["id"] for n in range(2)]
+    results = sf.restful(
+        "composite/sobjects", method="DELETE", params={"ids": f"{ids[0][:15]},{ids[1]}"}
+    )
+    assert [(r["id"], r["success"]) for r in results] == [(ids[0], True), (ids[1], True)]
+
+
+def test_composite_create_answers_a_location_header(sf: Salesforce) -> None:
+    """A created record's subresponse carries Location: the new record's URL."""
+    sub = REST["composite_create"]["request"]
+    result = sf.restful("composite", method="POST", json={"compositeRequest": [sub]})
+    answer = result["compositeResponse"][0]
+    assert answer["httpStatusCode"] == 201
+    location = answer["httpHeaders"][REST["composite_create"]["response_header"]]
+    assert location == f"{API}/sobjects/Account/{answer['body']['id']}"
+
+
+def test_composite_batch_runs_each_subrequest(sf: Salesforce, sandbox: Sandbox) -> None:
+    """Batch answers hasErrors and one {statusCode, result} per subrequest, each one call."""
+    rid = sf.Account.create({"Name": "Batch Co", "Industry": "Retail"})["id"]
+    body = json.loads(json.dumps(REST["batch"]["request"]).replace("{id}", rid))
+    used_before = sandbox.control("GET", "limits")["used"]
+    result = sf.restful("composite/batch", method="POST", json=body)
+    assert set(REST["batch"]["response_keys"]) == set(result)
+    assert result["hasErrors"] is False
+    statuses = [r["statusCode"] for r in result["results"]]
+    assert statuses == [204, 200]
+    assert result["results"][1]["result"]["Name"] == "NewName"
+    assert sandbox.control("GET", "limits")["used"] - used_before == 2
+
+
+def test_composite_batch_halts_on_error_when_asked(sf: Salesforce) -> None:
+    """With haltOnError, the subrequests after a failure answer 412 BATCH_PROCESSING_HALTED."""
+    body = {
+        "haltOnError": True,
+        "batchRequests": [
+            {"method": "GET", "url": "v59.0/sobjects/Account/001000000000000AAA"},
+            {"method": "GET", "url": "v59.0/limits/"},
+        ],
+    }
+    result = sf.restful("composite/batch", method="POST", json=body)
+    assert result["hasErrors"] is True
+    assert result["results"][0]["statusCode"] == 404
+    halted = result["results"][1]
+    assert halted["statusCode"] == REST["batch"]["halted"]["statusCode"]
+    assert halted["result"][0]["errorCode"] == REST["batch"]["halted"]["errorCode"]
+
+
+def test_composite_tree_creates_parents_and_children(sf: Salesforce) -> None:
+    """The documented tree creates accounts and their contacts, linked, with referenceIds."""
+    result = sf.restful("composite/tree/Account", method="POST", json=REST["tree"]["request"])
+    assert result["hasErrors"] is REST["tree"]["success"]["hasErrors"]
+    refs = {r["referenceId"]: r["id"] for r in result["results"]}
+    assert sorted(refs) == REST["tree"]["success"]["references"]
+    smith = sf.Contact.get(refs["ref2"])
+    assert smith["AccountId"] == refs["ref1"] and smith["LastName"] == "Smith"
+
+
+def test_composite_tree_rolls_back_on_a_bad_record(sf: Salesforce, sandbox: Sandbox) -> None:
+    """One invalid record fails the whole tree: 400 with its referenceId, nothing created."""
+    body = {
+        "records": [
+            {"attributes": {"type": "Account", "referenceId": "ok"}, "Name": "Tree Rollback"},
+            {"attributes": {"type": "Account", "referenceId": "bad"}, "Nope__c": 1},
+        ]
+    }
+    response = sandbox.rest("POST", f"{API}/composite/tree/Account", json=body)
+    assert response.status_code == 400
+    answer = response.json()
+    assert answer["hasErrors"] is True
+    assert answer["results"][0]["referenceId"] == "bad"
+    assert answer["results"][0]["errors"][0]["statusCode"] == "INVALID_FIELD"
+    text = "SELECT Id FROM Account WHERE Name = 'Tree Rollback'"
+    assert sf.query(text)["totalSize"] == 0
+
+
+def test_describe_lists_field_properties_and_child_relationships(sf: Salesforce) -> None:
+    """Describe fields carry the documented keys; Opportunity lists OpportunityLineItems."""
+    describe = sf.Opportunity.describe()
+    for fdef in describe["fields"]:
+        assert set(REST["describe_field_keys"]) <= set(fdef)
+    account = next(f for f in describe["fields"] if f["name"] == "AccountId")
+    assert (account["referenceTo"], account["relationshipName"]) == (["Account"], "Account")
+    children = {c["relationshipName"]: c for c in describe["childRelationships"]}
+    lines = children["OpportunityLineItems"]
+    assert set(REST["child_relationship_keys"]) <= set(lines)
+    assert (lines["childSObject"], lines["field"], lines["cascadeDelete"]) == (
+        "OpportunityLineItem",
+        "OpportunityId",
+        True,
+    )
+
+
+def test_if_unmodified_since_refuses_a_stale_patch(sandbox: Sandbox, sf: Salesforce) -> None:
+    """PATCH with If-Unmodified-Since before the last change is 412 and writes nothing."""
+    rid = sf.Account.create({"Name": "Guarded"})["id"]
+    stale = format_datetime(datetime.now(UTC) - timedelta(hours=1), usegmt=True)
+    fresh = format_datetime(datetime.now(UTC) + timedelta(minutes=1), usegmt=True)
+    path = f"{API}/sobjects/Account/{rid}"
+    refused = sandbox.rest(
+        "PATCH", path, json={"Name": "Lost"}, headers={"If-Unmodified-Since": stale}
+    )
+    assert_error_list(refused, 412, "PRECONDITION_FAILED")
+    assert sf.Account.get(rid)["Name"] == "Guarded"
+    accepted = sandbox.rest(
+        "PATCH", path, json={"Name": "Won"}, headers={"If-Unmodified-Since": fresh}
+    )
+    assert accepted.status_code == 204 and sf.Account.get(rid)["Name"] == "Won"
+    bad = sandbox.rest("PATCH", path, json={"Name": "x"}, headers={"If-Unmodified-Since": "soon"})
+    assert bad.status_code == 400
