@@ -449,3 +449,101 @@ def test_if_unmodified_since_refuses_a_stale_patch(sandbox: Sandbox, sf: Salesfo
     assert accepted.status_code == 204 and sf.Account.get(rid)["Name"] == "Won"
     bad = sandbox.rest("PATCH", path, json={"Name": "x"}, headers={"If-Unmodified-Since": "soon"})
     assert bad.status_code == 400
+
+
+# -- products, price books and line items -------------------------------------------------
+LINES = spec("line_items")
+
+
+def _product(sf: Salesforce, code: str) -> str:
+    text = format_soql("SELECT Id FROM Product2 WHERE ProductCode = {}", code)
+    return str(sf.query(text)["records"][0]["Id"])
+
+
+def _new_opportunity(sf: Salesforce, name: str) -> str:
+    body = {"Name": name, "StageName": "Prospecting", "CloseDate": "2026-12-01"}
+    return str(sf.Opportunity.create(body)["id"])
+
+
+def test_line_item_objects_have_the_documented_fields(sf: Salesforce) -> None:
+    """OpportunityLineItem describes the documented fields plus a custom Cost__c."""
+    names = {f["name"] for f in sf.OpportunityLineItem.describe()["fields"]}
+    assert set(LINES["opportunity_line_item_fields"]) | {"Cost__c"} <= names
+    for obj in ("Product2", "Pricebook2", "PricebookEntry"):
+        assert sf.restful(f"sobjects/{obj}/describe")["name"] == obj
+
+
+def test_seeded_deal_has_line_items_adding_up_to_its_amount(sf: Salesforce) -> None:
+    """The Acme rollout carries priced lines with costs; Amount is the sum of TotalPrice."""
+    rows = sf.query(
+        "SELECT Amount, (SELECT Quantity, UnitPrice, TotalPrice, Cost__c, "
+        "PricebookEntry.Product2.Name FROM OpportunityLineItems) "
+        "FROM Opportunity WHERE Name = 'Acme rollout'"
+    )["records"]
+    lines = rows[0][LINES["child_relationship"]]["records"]
+    assert len(lines) >= 2
+    assert all(line["Cost__c"] and line["PricebookEntry"]["Product2"]["Name"] for line in lines)
+    assert rows[0]["Amount"] == pytest.approx(sum(line["TotalPrice"] for line in lines))
+    for line in lines:
+        assert line["TotalPrice"] == pytest.approx(line["Quantity"] * line["UnitPrice"])
+
+
+def test_a_new_line_prices_itself_and_rolls_up_into_amount(sf: Salesforce) -> None:
+    """From Product2Id alone the line finds its standard price; TotalPrice applies Discount."""
+    opp = _new_opportunity(sf, "Line pricing")
+    product = _product(sf, "PLAT-100")
+    list_price = sf.query(
+        format_soql("SELECT UnitPrice FROM PricebookEntry WHERE Product2Id = {}", product)
+    )["records"][0]["UnitPrice"]
+    rid = sf.OpportunityLineItem.create(
+        {"OpportunityId": opp, "Product2Id": product, "Quantity": 3, "UnitPrice": 900,
+         "Discount": 10, "Cost__c": 1200}
+    )["id"]  # fmt: skip
+    line = sf.OpportunityLineItem.get(rid)
+    assert line["ListPrice"] == list_price
+    assert line["Subtotal"] == pytest.approx(2700)
+    assert line["TotalPrice"] == pytest.approx(2430)
+    assert line["PricebookEntryId"] and line["Name"].startswith("Line pricing")
+    second = sf.OpportunityLineItem.create(
+        {"OpportunityId": opp, "Product2Id": _product(sf, "SUP-300"), "Quantity": 2,
+         "TotalPrice": 1000}
+    )["id"]  # fmt: skip
+    assert sf.OpportunityLineItem.get(second)["UnitPrice"] == pytest.approx(500)
+    assert sf.Opportunity.get(opp)["Amount"] == pytest.approx(3430)
+    sf.OpportunityLineItem.update(rid, {"Quantity": 1})
+    assert sf.Opportunity.get(opp)["Amount"] == pytest.approx(810 + 1000)
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"Quantity": 1, "UnitPrice": 5, "TotalPrice": 5}, "FIELD_INTEGRITY_EXCEPTION"),
+        ({"Quantity": 1}, "FIELD_INTEGRITY_EXCEPTION"),
+        ({"Quantity": 0, "UnitPrice": 5}, "FIELD_INTEGRITY_EXCEPTION"),
+        ({"Quantity": 1, "UnitPrice": 5, "ListPrice": 1}, "INVALID_FIELD_FOR_INSERT_UPDATE"),
+    ],
+)
+def test_line_items_salesforce_refuses(
+    sandbox: Sandbox, sf: Salesforce, body: dict[str, Any], code: str
+) -> None:
+    """Both prices, no price, zero quantity or a read-only field are refused as documented."""
+    opp = _new_opportunity(sf, "Refused line")
+    record = {"OpportunityId": opp, "Product2Id": _product(sf, "ONB-200"), **body}
+    response = sandbox.rest("POST", f"{API}/sobjects/OpportunityLineItem/", json=record)
+    assert_error_list(response, 400, code)
+
+
+def test_custom_price_books_need_a_standard_price_first(sandbox: Sandbox, sf: Salesforce) -> None:
+    """A custom price needs the product's standard price; a second one is DUPLICATE_VALUE."""
+    book = sf.Pricebook2.create({"Name": "Partners", "IsActive": True})["id"]
+    bare = sf.Product2.create({"Name": "Unpriced", "ProductCode": "NEW-1", "IsActive": True})["id"]
+    entry = {"Pricebook2Id": book, "Product2Id": bare, "UnitPrice": 50, "IsActive": True}
+    refused = sandbox.rest("POST", f"{API}/sobjects/PricebookEntry/", json=entry)
+    assert_error_list(refused, 400, "STANDARD_PRICE_NOT_DEFINED")
+    priced = _product(sf, "PLAT-100")
+    created = sf.PricebookEntry.create({**entry, "Product2Id": priced})
+    assert sf.PricebookEntry.get(created["id"])["Name"] == "Platform licence"
+    again = sandbox.rest(
+        "POST", f"{API}/sobjects/PricebookEntry/", json={**entry, "Product2Id": priced}
+    )
+    assert_error_list(again, 400, "DUPLICATE_VALUE")
