@@ -9,7 +9,8 @@ marks rows last modified by the connector's own API user as echoes.
 simple-salesforce has no retry or backoff, so this module adds them: row locks and 5xx
 are retried with jittered exponential backoff, and calls slow down as
 ``Sforce-Limit-Info`` approaches the daily allocation. Every SDK and transport error is
-translated once, in `_translate`, into `connectors.errors`.
+translated once, in `_translate`, into `connectors.errors`; a ``KeyError``,
+``TypeError`` or ``AttributeError`` raised by our own code propagates unchanged.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import random
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -72,6 +74,7 @@ KEY_FIELD = "Handoff_Key__c"
 COLLECTION_LIMIT = 200
 LIMIT_RE = re.compile(r"api-usage=(\d+)/(\d+)")
 PARENT_FIELDS = {"WhatId", "ParentId", "OpportunityId"}
+CLIENT_PACKAGES = {"simple_salesforce", "requests", "urllib3"}
 
 CUSTOM_FIELDS = """scope start_date site_notes primary_contact promised billing_contact cost
     contract_end_date handoff_stage handoff_status handoff_owner handoff_due_at
@@ -477,13 +480,12 @@ class SalesforceConnector:
                 error: CrmError = exc
             except CrmError:
                 raise
-            except (
-                SalesforceError,
-                requests.RequestException,
-                KeyError,
-                ValueError,
-                TypeError,
-            ) as exc:
+            except (SalesforceError, requests.RequestException) as exc:
+                error = _translate(exc, obj, record_id)
+                error.__cause__ = exc
+            except (KeyError, ValueError, TypeError, AttributeError) as exc:
+                if not _raised_by_client(exc):
+                    raise  # a bug in our own code, never a "CRM refused"
                 error = _translate(exc, obj, record_id)
                 error.__cause__ = exc
             retryable = isinstance(error, RecordLocked | Unavailable)
@@ -519,6 +521,25 @@ class SalesforceConnector:
         match = LIMIT_RE.search(response.headers.get("Sforce-Limit-Info", ""))
         if match:
             self.api_usage = (int(match.group(1)), int(match.group(2)))
+
+
+def _raised_by_client(exc: BaseException) -> bool:
+    """Whether `exc` came out of simple-salesforce or requests rather than our own code.
+
+    The innermost frame that is neither the standard library's decides: simple-salesforce
+    raises a raw ``KeyError`` on some malformed answers (a 401 body that is not a list),
+    which is the CRM's doing; the same error in a connector line is a bug.
+    """
+    owner = ""
+    tb = exc.__traceback__
+    while tb is not None:
+        top = str(tb.tb_frame.f_globals.get("__name__", "")).split(".")[0]
+        if top in CLIENT_PACKAGES:
+            owner = "client"
+        elif top not in sys.stdlib_module_names:
+            owner = "ours"
+        tb = tb.tb_next
+    return owner == "client"
 
 
 def _sobject(sf: Salesforce, name: str) -> SFType:

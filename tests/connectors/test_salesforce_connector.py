@@ -12,13 +12,16 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import pytest
 from simple_salesforce.format import format_soql
 
+import connectors.salesforce
 from connectors.base import BillingDocument, NoteSpec, TaskSpec, WriteBack
 from connectors.errors import (
     AuthFailed,
+    CrmError,
     NotFound,
     RateLimited,
     RecordLocked,
@@ -277,6 +280,42 @@ def test_write_back_batches_and_repeats_harmlessly(
     assert activity["opportunity"]["Handoff_Stage__c"] == "ops_handoff"
     stats = sandbox.control("GET", "stats")
     assert stats["PATCH /services/data/v{ver}/composite/sobjects/{object}/{field}"] == 4
+
+
+# -- the boundary: only the client's errors become CRM errors ----------------------------
+def _raise(kind: type[Exception]) -> Any:
+    def broken(*_: object) -> Any:
+        raise kind("a bug in the connector")
+
+    return broken
+
+
+@pytest.mark.parametrize("kind", [KeyError, TypeError, AttributeError])
+def test_a_bug_in_our_own_code_propagates_unchanged(
+    monkeypatch: pytest.MonkeyPatch,
+    connector: SalesforceConnector,
+    acme: str,
+    kind: type[Exception],
+) -> None:
+    """A KeyError/TypeError/AttributeError in connector code is a bug, never "CRM refused"."""
+    monkeypatch.setattr(connectors.salesforce, "_collection_ids", _raise(kind))
+    batch = WriteBack(
+        deal_id=acme,
+        key="wf-bug",
+        tasks=[TaskSpec(subject="bug", owner_email="olga.ops@example.com", key="bug-t0")],
+    )
+    with pytest.raises(kind) as caught:
+        connector.write_back(batch)
+    assert not isinstance(caught.value, CrmError)
+
+
+def test_an_error_raised_inside_the_client_library_is_translated(
+    connector: SalesforceConnector,
+) -> None:
+    """The same KeyError raised inside simple-salesforce is the client's: it becomes Rejected."""
+    with pytest.raises(Rejected) as caught:
+        connector._call("Opportunity", "", lambda _sf: format_soql("SELECT {missing}"))
+    assert isinstance(caught.value.__cause__, KeyError)
 
 
 # -- transient failures ------------------------------------------------------------------
