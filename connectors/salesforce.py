@@ -1,8 +1,10 @@
 """The Salesforce connector: Handoff's `CrmConnector` over simple-salesforce.
 
-Deals are Opportunities. Notes, Tasks and Orders are upserted by the external id
-``Handoff_Key__c``, so repeating a write with the same key changes nothing; a stage's
-several writes go out as sObject Collection upserts. The change feed is SOQL on
+Deals are Opportunities. Tasks and Orders are upserted by the external id
+``Handoff_Key__c``, so repeating a write with the same key changes nothing. Notes are
+timeline entries logged as completed Tasks (``Handoff_Kind__c = 'note'``): a real org
+allows no custom fields, hence no idempotency key, on classic ``Note``. A stage's notes
+and tasks go out as one sObject Collection upsert. The change feed is SOQL on
 ``SystemModstamp`` ordered by (SystemModstamp, Id), with a cursor that holds both, and
 marks rows last modified by the connector's own API user as echoes.
 
@@ -71,6 +73,7 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 CRM = "salesforce"
 KEY_FIELD = "Handoff_Key__c"
+NOTE_KIND_FIELD = "Handoff_Kind__c"  # marks a Task that is a timeline entry
 COLLECTION_LIMIT = 200
 LIMIT_RE = re.compile(r"api-usage=(\d+)/(\d+)")
 PARENT_FIELDS = {"WhatId", "ParentId", "OpportunityId"}
@@ -302,7 +305,7 @@ class SalesforceConnector:
             )
 
     def add_note(self, deal_id: str, note: NoteSpec) -> str:
-        return self._upsert("Note", deal_id, note.key, self._note(deal_id, note))
+        return self._upsert("Task", deal_id, note.key, self._note(deal_id, note))
 
     def create_task(self, deal_id: str, task: TaskSpec) -> str:
         return self._upsert("Task", deal_id, task.key, self._task(deal_id, task))
@@ -339,16 +342,24 @@ class SalesforceConnector:
             self.update_deal(batch.deal_id, batch.fields, key=batch.key)
         notes = [self._note(batch.deal_id, n) | {KEY_FIELD: n.key} for n in batch.notes]
         tasks = [self._task(batch.deal_id, t) | {KEY_FIELD: t.key} for t in batch.tasks]
+        ids = self._upsert_many("Task", batch.deal_id, notes + tasks)
         return WriteReceipt(
-            deal_id=batch.deal_id,
-            note_ids=self._upsert_many("Note", batch.deal_id, notes),
-            task_ids=self._upsert_many("Task", batch.deal_id, tasks),
+            deal_id=batch.deal_id, note_ids=ids[: len(notes)], task_ids=ids[len(notes) :]
         )
 
     # -- record shapes -------------------------------------------------------------------
     def _note(self, deal_id: str, note: NoteSpec) -> dict[str, Any]:
-        title = (note.body.strip().splitlines() or ["Handoff note"])[0][:80]
-        return {"Title": title, "Body": note.body, "ParentId": deal_id}
+        """A timeline entry as a completed Task: a real org allows no custom fields (so no
+        idempotency key) on classic Note."""
+        title = (note.body.strip().splitlines() or ["Handoff note"])[0][:255]
+        return {
+            "Subject": title,
+            "Description": note.body,
+            "WhatId": deal_id,
+            "Status": "Completed",
+            "ActivityDate": date.today().isoformat(),
+            NOTE_KIND_FIELD: "note",
+        }
 
     def _task(self, deal_id: str, task: TaskSpec) -> dict[str, Any]:
         record: dict[str, Any] = {

@@ -11,7 +11,9 @@ operator endpoints live under ``/_sandbox`` and need no auth:
 - ``POST /_sandbox/connected-apps``: ``{"consumer_key", "consumer_secret"?,
   "certificate"? (PEM certificate or public key for JWT), "run_as"?}``.
 - ``POST /_sandbox/credentials``: ``{"username", "password", "security_token"}``.
-- ``GET /_sandbox/opportunities/{id}/activity``: the opportunity with its tasks, notes, orders.
+- ``GET /_sandbox/opportunities/{id}/activity``: the opportunity with its tasks, notes and
+  orders; "notes" are classic Notes plus the completed Tasks logged as timeline entries
+  (``Handoff_Kind__c = 'note'``, shown with ``Title``/``Body`` from Subject/Description).
 - ``POST .../composite`` (25 subrequests, one API call), ``.../composite/batch`` (25
   independent subrequests, each one call), ``.../composite/tree/{object}`` (a record tree
   in one transaction) and ``.../composite/sobjects`` (collections of up to 200).
@@ -312,10 +314,13 @@ def _add_control_routes(app: FastAPI, state: SandboxState) -> None:
         except SfError as exc:
             return JSONResponse(exc.body(), status_code=exc.status)  # type: ignore[return-value]
         rid = opp["Id"]
+        tasks = state.store.find("Task", "WhatId", rid)
+        logged = [t for t in tasks if t.get("Handoff_Kind__c") == "note"]
         return {
             "opportunity": opp,
-            "tasks": state.store.find("Task", "WhatId", rid),
-            "notes": state.store.find("Note", "ParentId", rid),
+            "tasks": [t for t in tasks if t not in logged],
+            "notes": state.store.find("Note", "ParentId", rid)
+            + [t | {"Title": t["Subject"], "Body": t["Description"]} for t in logged],
             "orders": state.store.find("Order", "OpportunityId", rid),
         }
 

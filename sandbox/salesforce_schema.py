@@ -2,7 +2,9 @@
 
 Field types use the describe names (``string``, ``picklist``, ``currency``...). Custom
 fields carry Handoff's canonical facts; ``Handoff_Key__c`` is a unique external id on
-Task, Note and Order so writes can be upserted idempotently.
+Task and Order so writes can be upserted idempotently. Classic ``Note`` takes no custom
+fields, as in a real org: Handoff logs timeline entries as completed Tasks
+(``Handoff_Kind__c = 'note'``).
 """
 
 from __future__ import annotations
@@ -279,6 +281,7 @@ OBJECTS: dict[str, ObjectDef] = {
             _ref("OwnerId", "User"),
             _ref("WhatId", "Opportunity", "Account", "Order", child="Tasks"),
             _ref("WhoId", "Contact", child="Tasks"),
+            _s("Handoff_Kind__c", 40),
             _key(),
         ),
         _object(
@@ -297,7 +300,6 @@ OBJECTS: dict[str, ObjectDef] = {
                 child="Notes",
             ),
             _ref("OwnerId", "User"),
-            _key(),
         ),
         _object(
             "Order",

@@ -255,7 +255,7 @@ def test_note_on_a_missing_deal_is_not_found(connector: SalesforceConnector) -> 
 def test_write_back_batches_and_repeats_harmlessly(
     sandbox: Sandbox, connector: SalesforceConnector, acme: str
 ) -> None:
-    """A stage's writes go out as collection upserts; repeating them changes nothing."""
+    """A stage's notes and tasks go out as one collection upsert; repeating changes nothing."""
     batch = WriteBack(
         deal_id=acme,
         key="wf-2:handoff",
@@ -279,7 +279,32 @@ def test_write_back_batches_and_repeats_harmlessly(
     assert len([t for t in activity["tasks"] if t["Handoff_Key__c"].startswith("wb-")]) == 2
     assert activity["opportunity"]["Handoff_Stage__c"] == "ops_handoff"
     stats = sandbox.control("GET", "stats")
-    assert stats["PATCH /services/data/v{ver}/composite/sobjects/{object}/{field}"] == 4
+    assert stats["PATCH /services/data/v{ver}/composite/sobjects/{object}/{field}"] == 2
+
+
+def test_notes_are_completed_tasks_because_note_takes_no_custom_fields(
+    sandbox: Sandbox, connector: SalesforceConnector, acme: str
+) -> None:
+    """A note is logged as a completed Task keyed by Handoff_Key__c, never a classic Note."""
+    notes_before = _count(sandbox, "Note", acme, "ParentId")
+    first = connector.add_note(acme, NoteSpec(body="Deal desk approved\nat 30%", key="tl-1"))
+    again = connector.add_note(acme, NoteSpec(body="Deal desk approved\nat 30%", key="tl-1"))
+    assert first == again
+    q = format_soql(
+        "SELECT Id, Status, Subject, Description, WhatId FROM Task WHERE Handoff_Key__c = {}",
+        "tl-1",
+    )
+    rows = sandbox.rest("GET", f"{API}/query/", params={"q": q}).json()["records"]
+    assert [(r["Id"], r["Status"], r["Subject"], r["WhatId"]) for r in rows] == [
+        (first, "Completed", "Deal desk approved", acme)
+    ]
+    assert rows[0]["Description"] == "Deal desk approved\nat 30%"
+    assert _count(sandbox, "Note", acme, "ParentId") == notes_before
+
+
+def _count(sandbox: Sandbox, obj: str, parent: str, field: str) -> int:
+    q = format_soql(f"SELECT COUNT() FROM {obj} WHERE {field} = {{}}", parent)  # noqa: S608
+    return int(sandbox.rest("GET", f"{API}/query/", params={"q": q}).json()["totalSize"])
 
 
 # -- the boundary: only the client's errors become CRM errors ----------------------------

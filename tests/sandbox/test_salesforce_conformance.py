@@ -319,6 +319,18 @@ def test_deleting_an_opportunity_bins_its_line_items(sf: Salesforce) -> None:
 
 
 # -- records, collections and composite ---------------------------------------------------
+def test_classic_note_takes_no_custom_fields(sandbox: Sandbox, sf: Salesforce) -> None:
+    """As in a real org, a custom field on Note is INVALID_FIELD; it has no external id."""
+    parent = sf.query("SELECT Id FROM Opportunity LIMIT 1")["records"][0]["Id"]
+    note = {"Title": "t", "Body": "b", "ParentId": parent, "Handoff_Key__c": "k-1"}
+    refused = sandbox.rest("POST", f"{API}/sobjects/Note/", json=note)
+    assert_error_list(refused, 400, "INVALID_FIELD")
+    upsert = sandbox.rest("PATCH", f"{API}/sobjects/Note/Handoff_Key__c/k-1", json={"Title": "t"})
+    assert_error_list(upsert, 404, "NOT_FOUND")
+    names = {f["name"] for f in sf.Note.describe()["fields"]}
+    assert not any(n.endswith("__c") for n in names)
+
+
 def test_collection_insert_refuses_a_record_with_an_id(sf: Salesforce) -> None:
     """Per record, an Id in an insert is INVALID_FIELD; the other records are created."""
     existing = sf.query("SELECT Id FROM Account LIMIT 1")["records"][0]["Id"]
