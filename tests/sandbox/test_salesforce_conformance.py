@@ -559,3 +559,47 @@ def test_custom_price_books_need_a_standard_price_first(sandbox: Sandbox, sf: Sa
         "POST", f"{API}/sobjects/PricebookEntry/", json={**entry, "Product2Id": priced}
     )
     assert_error_list(again, 400, "DUPLICATE_VALUE")
+
+
+# -- every served endpoint, and hostile input anywhere ------------------------------------
+ENDPOINTS = spec("endpoints")
+
+
+@pytest.mark.parametrize("case", ENDPOINTS["served"], ids=lambda c: c["name"])
+def test_each_served_endpoint_answers_its_documented_shape(
+    sandbox: Sandbox, case: dict[str, Any]
+) -> None:
+    """Every read endpoint the sandbox serves answers 200 with its documented top-level keys."""
+    response = sandbox.rest(case["method"], case["path"], params=case.get("params"))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    if "list_item_keys" in case:
+        assert body and all(set(case["list_item_keys"]) <= set(item) for item in body)
+    else:
+        assert set(case["keys"]) <= set(body), body
+
+
+@pytest.mark.parametrize(
+    "case", ENDPOINTS["hostile"], ids=lambda c: f"{c['method']} {c['path']} {c.get('params')}"
+)
+def test_hostile_input_never_gets_a_500_or_a_foreign_error_shape(
+    sandbox: Sandbox, case: dict[str, Any]
+) -> None:
+    """Garbage in any served endpoint gets a 4xx in the endpoint's own error shape."""
+    kwargs = {k: case[k] for k in ("params", "json") if k in case}
+    if "data" in case:
+        kwargs["data"] = case["data"].encode()
+    response = sandbox.rest(case["method"], case["path"], **kwargs)
+    assert 200 <= response.status_code < 500 or case["path"].startswith("/services/Soap")
+    if response.status_code < 400:  # a collection, composite or batch: errors per item
+        assert "error" in response.text.lower() or "false" in response.text, response.text
+        return
+    if case["path"].startswith("/services/oauth2"):
+        assert set(response.json()) >= {"error", "error_description"}
+    elif case["path"].startswith("/services/Soap"):
+        assert b"faultcode" in response.content or b"exceptionCode" in response.content
+    else:
+        body = response.json()
+        errors = body if isinstance(body, list) else body.get("results", [{}])[0].get("errors")
+        assert isinstance(errors, list) and errors, body
+        assert all("errorCode" in e or "statusCode" in e for e in errors), body
