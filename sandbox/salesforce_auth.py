@@ -36,7 +36,8 @@ from sandbox.salesforce_schema import (
     CONSUMER_KEY,
     CONSUMER_SECRET,
 )
-from sandbox.salesforce_store import Store, checksum_id
+from sandbox.salesforce_store import Store
+from sandbox.salesforce_values import checksum_id
 
 ORG_ID = checksum_id("00DHd0000000001")
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"

@@ -26,7 +26,8 @@ from sandbox.salesforce_auth import Auth
 from sandbox.salesforce_errors import MultipleMatches, SfError
 from sandbox.salesforce_schema import OBJECTS, ObjectDef, child_relationships
 from sandbox.salesforce_soql import parse_datetime
-from sandbox.salesforce_store import CASCADE, Record, Store, normalize_id, sf_datetime
+from sandbox.salesforce_store import CASCADE, Record, Store
+from sandbox.salesforce_values import normalize_id, sf_datetime
 
 MAX_COLLECTION = 200
 

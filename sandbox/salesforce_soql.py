@@ -34,7 +34,13 @@ from sandbox.salesforce_soql_ast import (
 )
 from sandbox.salesforce_soql_dates import DATE_FUNCTIONS
 from sandbox.salesforce_soql_eval import execute, run
-from sandbox.salesforce_soql_lexer import SoqlError, Token, parse_datetime, tokenize
+from sandbox.salesforce_soql_lexer import (
+    SoqlError,
+    Token,
+    TokenCursor,
+    parse_datetime,
+    tokenize,
+)
 
 __all__ = [
     "BoolOp",
@@ -63,12 +69,11 @@ def _invalid_field(name: str, obj: str) -> SoqlError:
     )
 
 
-class Parser:
+class Parser(TokenCursor):
     """Recursive-descent parser; `schema` resolves object, field and relationship names."""
 
     def __init__(self, text: str, schema: Schema) -> None:
-        self.tokens = tokenize(text)
-        self.i = 0
+        super().__init__(tokenize(text))
         self.schema = schema
 
     def parse(self) -> Query:
@@ -332,66 +337,6 @@ class Parser:
         if tok.kind != "number" or not isinstance(tok.value, int) or tok.value < 0:
             raise SoqlError(f"{clause} needs a non-negative integer")
         return tok.value
-
-    # -- token helpers -------------------------------------------------------------------
-    def _next(self) -> Token:
-        if self.i >= len(self.tokens):
-            raise SoqlError("unexpected end of query")
-        self.i += 1
-        return self.tokens[self.i - 1]
-
-    def _ident(self) -> Token:
-        tok = self._next()
-        if tok.kind != "ident":
-            raise self._unexpected(tok)
-        return tok
-
-    def _keyword(self, word: str) -> None:
-        tok = self._next()
-        if tok.kind != "keyword" or tok.value != word:
-            raise self._unexpected(tok, f"expecting {word}")
-
-    def _peek(self, ahead: int = 0) -> Token | None:
-        index = self.i + ahead
-        return self.tokens[index] if index < len(self.tokens) else None
-
-    def _peek_kind(self, kind: str) -> bool:
-        tok = self._peek()
-        return tok is not None and tok.kind == kind
-
-    def _peek_ident(self, word: str) -> bool:
-        tok = self._peek()
-        return tok is not None and tok.kind == "ident" and str(tok.value).upper() == word
-
-    def _peek_keyword(self, word: str) -> bool:
-        tok = self._peek()
-        return tok is not None and tok.kind == "keyword" and tok.value == word
-
-    def _peek_punct(self, ch: str, ahead: int = 0) -> bool:
-        tok = self._peek(ahead)
-        return tok is not None and tok.kind == "punct" and tok.value == ch
-
-    def _accept_keyword(self, word: str) -> bool:
-        if self._peek_keyword(word):
-            self.i += 1
-            return True
-        return False
-
-    def _accept_punct(self, ch: str) -> bool:
-        if self._peek_punct(ch):
-            self.i += 1
-            return True
-        return False
-
-    def _punct(self, ch: str) -> None:
-        tok = self._next()
-        if tok.kind != "punct" or tok.value != ch:
-            raise self._unexpected(tok, f"expecting '{ch}'")
-
-    def _unexpected(self, tok: Token | None = None, hint: str = "") -> SoqlError:
-        tok = tok or self.tokens[self.i]
-        extra = f", {hint}" if hint else ""
-        return SoqlError(f"unexpected token: '{tok.value}' at column {tok.pos + 1}{extra}")
 
 
 def _type_error(left: Expr, hint: str = "") -> SoqlError:

@@ -123,3 +123,70 @@ def parse_datetime(raw: str) -> datetime:
         text = f"{text[:-2]}:{text[-2:]}"
     moment = datetime.fromisoformat(text)
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+class TokenCursor:
+    """A position in a token list, with the peek/accept/expect helpers a parser needs."""
+
+    def __init__(self, tokens: list[Token]) -> None:
+        self.tokens = tokens
+        self.i = 0
+
+    def _next(self) -> Token:
+        if self.i >= len(self.tokens):
+            raise SoqlError("unexpected end of query")
+        self.i += 1
+        return self.tokens[self.i - 1]
+
+    def _ident(self) -> Token:
+        tok = self._next()
+        if tok.kind != "ident":
+            raise self._unexpected(tok)
+        return tok
+
+    def _keyword(self, word: str) -> None:
+        tok = self._next()
+        if tok.kind != "keyword" or tok.value != word:
+            raise self._unexpected(tok, f"expecting {word}")
+
+    def _peek(self, ahead: int = 0) -> Token | None:
+        index = self.i + ahead
+        return self.tokens[index] if index < len(self.tokens) else None
+
+    def _peek_kind(self, kind: str) -> bool:
+        tok = self._peek()
+        return tok is not None and tok.kind == kind
+
+    def _peek_ident(self, word: str) -> bool:
+        tok = self._peek()
+        return tok is not None and tok.kind == "ident" and str(tok.value).upper() == word
+
+    def _peek_keyword(self, word: str) -> bool:
+        tok = self._peek()
+        return tok is not None and tok.kind == "keyword" and tok.value == word
+
+    def _peek_punct(self, ch: str, ahead: int = 0) -> bool:
+        tok = self._peek(ahead)
+        return tok is not None and tok.kind == "punct" and tok.value == ch
+
+    def _accept_keyword(self, word: str) -> bool:
+        if self._peek_keyword(word):
+            self.i += 1
+            return True
+        return False
+
+    def _accept_punct(self, ch: str) -> bool:
+        if self._peek_punct(ch):
+            self.i += 1
+            return True
+        return False
+
+    def _punct(self, ch: str) -> None:
+        tok = self._next()
+        if tok.kind != "punct" or tok.value != ch:
+            raise self._unexpected(tok, f"expecting '{ch}'")
+
+    def _unexpected(self, tok: Token | None = None, hint: str = "") -> SoqlError:
+        tok = tok or self.tokens[self.i]
+        extra = f", {hint}" if hint else ""
+        return SoqlError(f"unexpected token: '{tok.value}' at column {tok.pos + 1}{extra}")

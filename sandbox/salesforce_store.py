@@ -9,52 +9,25 @@ the writes of its own level (which is how collections implement ``allOrNone``).
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sandbox.salesforce_errors import MultipleMatches, SfError
 from sandbox.salesforce_lines import after_write, before_write
-from sandbox.salesforce_schema import OBJECTS, SYSTEM_ONLY, FieldDef, ObjectDef
+from sandbox.salesforce_schema import OBJECTS, SYSTEM_ONLY, ObjectDef
 from sandbox.salesforce_seed import seed_records
-from sandbox.salesforce_soql_lexer import parse_datetime
+from sandbox.salesforce_values import BASE62, ID_RE, checksum_id, coerce, normalize_id, sf_datetime
 
-BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
-ID_RE = re.compile(r"^[0-9A-Za-z]{15}(?:[0-9A-Za-z]{3})?$")
 Record = dict[str, Any]
 #: Master-detail children that go to the recycle bin with their parent.
 CASCADE: dict[str, tuple[tuple[str, str], ...]] = {
     "Opportunity": (("OpportunityLineItem", "OpportunityId"),),
 }
-
-
-def checksum_id(id15: str) -> str:
-    """The 18-character, case-safe form of a 15-character Salesforce id."""
-    suffix = ""
-    for chunk in (id15[0:5], id15[5:10], id15[10:15]):
-        bits = sum(1 << i for i, ch in enumerate(chunk) if ch.isupper())
-        suffix += SUFFIX[bits]
-    return id15 + suffix
-
-
-def normalize_id(value: str) -> str:
-    """Accept a 15- or 18-character id and return the 18-character one."""
-    if not ID_RE.match(value):
-        raise SfError(400, "MALFORMED_ID", f"malformed id {value}")
-    return checksum_id(value[:15])
-
-
-def sf_datetime(moment: datetime) -> str:
-    """Salesforce's wire format for datetimes: ``2024-05-01T12:00:00.000+0000``."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + (
-        f"{moment.microsecond // 1000:03d}+0000"
-    )
 
 
 class Store:
@@ -115,6 +88,13 @@ class Store:
             return None
         record = self._records.get(normalize_id(record_id))
         return None if record is None else (str(record["attributes_type"]), record)
+
+    def _object_of_live(self, record_id: str) -> str | None:
+        """The object of a record outside the recycle bin (for reference checks)."""
+        found = self.raw(record_id)
+        if found is not None and found[1].get("IsDeleted"):
+            raise SfError(400, "ENTITY_IS_DELETED", "entity is deleted")
+        return None if found is None else found[0]
 
     def object_of(self, record_id: str) -> str | None:
         found = self.raw(record_id)
@@ -244,7 +224,7 @@ class Store:
                     f"Unable to {verb} fields: [{fdef.name}]",
                     [fdef.name],
                 )
-            values[fdef.name] = self._coerce(fdef, raw)
+            values[fdef.name] = coerce(fdef, raw, self._object_of_live)
         for fdef in odef.fields:
             missing = values.get(fdef.name) in (None, "") if fdef.name in values else creating
             if fdef.required and missing:
@@ -263,64 +243,6 @@ class Store:
                 ["Discount_Percent__c"],
             )
         return values
-
-    def _coerce(self, fdef: FieldDef, raw: object) -> object:
-        if raw is None:
-            return False if fdef.type == "boolean" else None
-        try:
-            if fdef.type in ("string", "textarea", "email", "picklist"):
-                text = str(raw) if not isinstance(raw, bool | dict | list) else None
-                if text is None:
-                    raise ValueError(raw)
-                if fdef.length and len(text) > fdef.length:
-                    raise SfError(
-                        400,
-                        "STRING_TOO_LONG",
-                        f"{fdef.label}: data value too large: {text[:20]}..."
-                        f" (max length={fdef.length})",
-                        [fdef.name],
-                    )
-                if fdef.picklist and text not in fdef.picklist:
-                    raise SfError(
-                        400,
-                        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                        f"{fdef.label}: bad value for restricted picklist field: {text}",
-                        [fdef.name],
-                    )
-                return text
-            if fdef.type in ("currency", "percent", "double", "int"):
-                if isinstance(raw, bool):
-                    raise ValueError(raw)
-                number = float(raw)  # type: ignore[arg-type]
-                return int(number) if fdef.type == "int" else number
-            if fdef.type == "boolean":
-                if not isinstance(raw, bool):
-                    raise ValueError(raw)
-                return raw
-            if fdef.type == "date":
-                return date.fromisoformat(str(raw)).isoformat()
-            if fdef.type == "datetime":
-                return sf_datetime(parse_datetime(str(raw)))
-            if fdef.type == "reference":
-                rid = normalize_id(str(raw))
-                target = self._records.get(rid)
-                if target is None or target["attributes_type"] not in fdef.reference_to:
-                    raise SfError(
-                        400,
-                        "INVALID_CROSS_REFERENCE_KEY",
-                        f"invalid cross reference id {raw}",
-                        [fdef.name],
-                    )
-                return rid
-        except (ValueError, TypeError) as exc:
-            raise SfError(
-                400,
-                "JSON_PARSER_ERROR",
-                f"Cannot deserialize instance of {fdef.type} from value {raw!r}"
-                f" for field {fdef.name}",
-                [fdef.name],
-            ) from exc
-        raise SfError(400, "INVALID_FIELD_FOR_INSERT_UPDATE", f"{fdef.name} is read-only")
 
     def _defaults(self, odef: ObjectDef, user_id: str) -> Record:
         out: Record = {"OwnerId": user_id} if odef.get("OwnerId") else {}

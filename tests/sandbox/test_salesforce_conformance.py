@@ -293,7 +293,7 @@ def test_deleted_records_go_to_the_recycle_bin(sf: Salesforce) -> None:
 
 
 def test_a_deleted_record_is_entity_is_deleted(sandbox: Sandbox, sf: Salesforce) -> None:
-    """Reading or deleting a record in the bin is 404 ENTITY_IS_DELETED."""
+    """Reading or deleting a record in the bin is 404 ENTITY_IS_DELETED; linking to it 400."""
     rid = sf.Account.create({"Name": "Gone Co"})["id"]
     sf.Account.delete(rid)
     assert_error_list(
@@ -301,6 +301,9 @@ def test_a_deleted_record_is_entity_is_deleted(sandbox: Sandbox, sf: Salesforce)
     )
     again = sandbox.rest("DELETE", f"{API}/sobjects/Account/{rid}")
     assert_error_list(again, 404, "ENTITY_IS_DELETED")
+    contact = {"LastName": "Orphan", "AccountId": rid}
+    linked = sandbox.rest("POST", f"{API}/sobjects/Contact/", json=contact)
+    assert_error_list(linked, 400, "ENTITY_IS_DELETED")
 
 
 def test_deleting_an_opportunity_bins_its_line_items(sf: Salesforce) -> None:
