@@ -25,7 +25,7 @@ from starlette.requests import Request
 from connectors.salesforce import LoginHostAdapter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from salesforce_fixtures import API, TOKEN, Sandbox, running_sandbox
+from salesforce_fixtures import API, TOKEN, Sandbox, running_sandbox, sales_rep_session
 
 SPECS = Path(__file__).parent / "specs" / "salesforce"
 
@@ -445,6 +445,23 @@ def test_describe_lists_field_properties_and_child_relationships(sf: Salesforce)
         "OpportunityId",
         True,
     )
+
+
+def test_last_modified_by_is_the_sessions_own_user(sandbox: Sandbox, sf: Salesforce) -> None:
+    """A rep's edit stamps the rep as LastModifiedById; the integration user's, itself."""
+    rid = sf.Account.create({"Name": "Whose edit"})["id"]
+    users = {u["Username"]: u["Id"] for u in sf.query("SELECT Id, Username FROM User")["records"]}
+    rep = sales_rep_session(sandbox)
+    edited = sandbox.rest(
+        "PATCH",
+        f"{API}/sobjects/Account/{rid}",
+        json={"Industry": "Retail"},
+        headers={"Authorization": f"Bearer {rep}"},
+    )
+    assert edited.status_code == 204
+    assert sf.Account.get(rid)["LastModifiedById"] == users["sam.rep@example.com"]
+    sf.Account.update(rid, {"Industry": "Energy"})
+    assert sf.Account.get(rid)["LastModifiedById"] == users["handoff.integration@example.com"]
 
 
 def test_if_unmodified_since_refuses_a_stale_patch(sandbox: Sandbox, sf: Salesforce) -> None:
