@@ -147,6 +147,8 @@ def create_app(
     queries = QueryApi(state)
     for path in ("/query", "/query/", "/queryAll", "/queryAll/", "/query/{locator}"):
         app.add_api_route(prefix + path, queries.query, methods=["GET"])
+    for path in ("/search", "/search/"):
+        app.add_api_route(prefix + path, queries.search, methods=["GET"])
     app.add_api_route(prefix + "/limits/", data.limits, methods=["GET"])
     composite = Composite(data)
     app.add_api_route(prefix + "/composite", composite.handle, methods=["POST"])

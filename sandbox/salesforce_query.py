@@ -17,6 +17,7 @@ from sandbox.salesforce_errors import SfError
 from sandbox.salesforce_schema import OBJECTS, child_relationships
 from sandbox.salesforce_soql import Entity, SoqlError, parse, run
 from sandbox.salesforce_soql_eval import Record
+from sandbox.salesforce_sosl import parse_search, search
 from sandbox.salesforce_store import Store
 
 if TYPE_CHECKING:
@@ -97,6 +98,27 @@ class QueryApi:
             while len(state.cursors) > 64:
                 state.cursors.popitem(last=False)
         return JSONResponse(self._page(f"{key}-0"))
+
+    async def search(self, request: Request) -> Response:
+        """``GET .../search/?q=``: a SOSL search, answered as ``{"searchRecords": [...]}``."""
+        state = self.state
+        state.auth.authenticate(request)
+        request.state.template = "search"
+        text = request.query_params.get("q")
+        if not text:
+            raise SfError(400, "MALFORMED_SEARCH", "A search string has to be specified")
+        try:
+            found = search(
+                parse_search(text),
+                SCHEMA,
+                state.store.records,
+                StoreLookup(state.store, include_deleted=False),
+                state.url,
+            )
+        except SoqlError as exc:
+            code = "MALFORMED_SEARCH" if exc.error_code == "MALFORMED_QUERY" else exc.error_code
+            raise SfError(400, code, exc.message) from exc
+        return JSONResponse({"searchRecords": found})
 
     def _page(self, locator: str) -> dict[str, object]:
         key, _, offset_text = locator.rpartition("-")

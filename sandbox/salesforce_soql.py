@@ -89,7 +89,7 @@ class Parser(TokenCursor):
         start = self.i
         self.i = self._from_index()
         child_of: tuple[str, str] = ("", "")
-        tok = self._ident()
+        tok = self._object_name()
         if parent is None:
             entity = self._object(tok)
         else:
@@ -128,6 +128,13 @@ class Parser(TokenCursor):
         if parent is not None:
             self._punct(")")
         return query, child_of
+
+    def _object_name(self) -> Token:
+        """The name after FROM; ``Order`` is an object there, not the ORDER keyword."""
+        if self._peek_keyword("ORDER") and not self._peek_keyword_at("BY", 1):
+            tok = self._next()
+            return Token("ident", "Order", tok.pos)
+        return self._ident()
 
     def _from_index(self) -> int:
         depth = 0

@@ -162,7 +162,10 @@ class TokenCursor:
         return tok is not None and tok.kind == "ident" and str(tok.value).upper() == word
 
     def _peek_keyword(self, word: str) -> bool:
-        tok = self._peek()
+        return self._peek_keyword_at(word, 0)
+
+    def _peek_keyword_at(self, word: str, ahead: int) -> bool:
+        tok = self._peek(ahead)
         return tok is not None and tok.kind == "keyword" and tok.value == word
 
     def _peek_punct(self, ch: str, ahead: int = 0) -> bool:

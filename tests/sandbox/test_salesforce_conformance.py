@@ -273,6 +273,36 @@ def test_queries_salesforce_refuses_get_its_error_codes(
     assert_error_list(sandbox.rest("GET", f"{API}/query/", params={"q": soql_text}), 400, code)
 
 
+def test_sosl_search_answers_search_records(sf: Salesforce) -> None:
+    """``FIND {Acme}`` answers searchRecords with attributes and Id for matching records."""
+    documented = SOQL["search"]["response"]["searchRecords"][0]
+    found = sf.search(SOQL["search"]["request"])["searchRecords"]
+    accounts = {a["Name"]: a["Id"] for a in sf.query("SELECT Id, Name FROM Account")["records"]}
+    assert all(set(documented) <= set(r) for r in found)
+    ids = {r["Id"] for r in found}
+    assert accounts["Acme Corp"] in ids and accounts["Globex"] not in ids
+    quick = sf.quick_search("Globex")["searchRecords"]
+    assert accounts["Globex"] in {r["Id"] for r in quick}
+
+
+def test_sosl_returning_selects_fields_and_filters(sf: Salesforce, sandbox: Sandbox) -> None:
+    """RETURNING Object(fields WHERE ...) narrows each object; a one-letter term is refused."""
+    found = sf.search(
+        "FIND {acme*} IN NAME FIELDS RETURNING Account(Name, Industry), "
+        "Opportunity(Name, Amount WHERE Amount > 100000)"
+    )["searchRecords"]
+    assert [(r["attributes"]["type"], r["Name"]) for r in found] == [("Account", "Acme Corp")]
+    assert found[0]["Industry"] == "Manufacturing"
+    short = sandbox.rest("GET", f"{API}/search/", params={"q": "FIND {a}"})
+    assert_error_list(short, 400, "MALFORMED_SEARCH")
+
+
+def test_order_is_an_object_name_after_from(sf: Salesforce) -> None:
+    """``FROM Order`` names the Order object, while ``ORDER BY`` still sorts."""
+    result = sf.query("SELECT Id FROM Order ORDER BY CreatedDate")
+    assert result["totalSize"] == sf.query("SELECT COUNT() FROM Order")["totalSize"]
+
+
 # -- the recycle bin ----------------------------------------------------------------------
 REST = spec("rest")
 
