@@ -55,6 +55,8 @@ def _terms(text: str) -> tuple[tuple[re.Pattern[str], ...], ...]:
     for alternative in re.split(r"\s+OR\s+", text, flags=re.IGNORECASE):
         words = re.findall(r'"[^"]+"|\S+', alternative)
         kept = [w.strip('"') for w in words if w.upper() != "AND"]
+        if not kept:
+            raise _malformed(f"nothing to search for in {{{text}}}")
         groups.append(tuple(_word(w) for w in kept))
     return tuple(groups)
 

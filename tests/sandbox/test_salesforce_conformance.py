@@ -208,6 +208,21 @@ def test_sum_avg_min_max_with_aliases(sf: Salesforce) -> None:
     assert row["latest"] == max(dates)
 
 
+def test_having_and_ordering_by_an_aggregate(sf: Salesforce) -> None:
+    """HAVING filters groups by an aggregate; ORDER BY an aggregate sorts the groups."""
+    opps = sf.query("SELECT AccountId, Amount FROM Opportunity")["records"]
+    totals: dict[str | None, float] = {}
+    for o in opps:
+        if o["Amount"] is not None:
+            totals[o["AccountId"]] = totals.get(o["AccountId"], 0.0) + o["Amount"]
+    rows = sf.query(
+        "SELECT AccountId, SUM(Amount) total FROM Opportunity GROUP BY AccountId "
+        "HAVING SUM(Amount) > 20000 ORDER BY SUM(Amount) DESC"
+    )["records"]
+    expected = sorted(((a, t) for a, t in totals.items() if t > 20000), key=lambda pair: -pair[1])
+    assert [(r["AccountId"], r["total"]) for r in rows] == expected and expected
+
+
 def test_date_functions_group_and_filter(sf: Salesforce) -> None:
     """CALENDAR_YEAR(CreatedDate) groups; CALENDAR_MONTH(CloseDate) filters by month."""
     rows = soql(sf, "date_function")["records"]
