@@ -160,6 +160,7 @@ def create_app(
     for path in ("/sobjects", "/sobjects/", "/sobjects/{rest:path}"):
         app.add_api_route(prefix + path, data.sobjects, methods=sobject_methods)
     _add_control_routes(app, state)
+    app.add_middleware(_UnknownException)  # outermost: also covers the edge middleware
     return app
 
 
@@ -212,8 +213,6 @@ def _add_error_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         )
         return _error(400, "JSON_PARSER_ERROR", problems or "malformed request body")
-
-    app.add_middleware(_UnknownException)
 
 
 class _UnknownException:
