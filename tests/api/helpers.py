@@ -123,6 +123,7 @@ def same_state(a: DealStatus, b: DealStatus) -> bool:
         "owner",
         "terms",
     }
+
     def kept(st: DealStatus) -> dict[str, Any]:
         dumped = st.model_dump(include=keys)
         dumped["history"] = [h for h in dumped["history"] if h["kind"] != "refused"]
