@@ -70,6 +70,22 @@ class WriteBack(BaseModel):
     fields: dict[str, FieldValue] = Field(default_factory=dict)
     notes: list[NoteSpec] = Field(default_factory=list)
     tasks: list[TaskSpec] = Field(default_factory=list)
+    expected: dict[str, str | None] = Field(
+        default_factory=dict,
+        description="Canonical field → the value Handoff last saw (None: empty). Such a "
+        "field is written only if the CRM still holds that value; otherwise it is left "
+        "as the CRM has it and reported in `WriteReceipt.conflicts` (never forced).",
+    )
+    complete_tasks: list[str] = Field(
+        default_factory=list,
+        description="Keys of tasks Handoff opened earlier whose wait has ended: mark them "
+        "completed (HubSpot hs_task_status=COMPLETED, Salesforce Status=Completed). A key "
+        "with no task, or a task already completed, is not an error.",
+    )
+    reassign_tasks: dict[str, str] = Field(
+        default_factory=dict,
+        description="Task key → new owner email: open tasks that move to a new owner.",
+    )
 
 
 class WriteReceipt(BaseModel):
@@ -78,6 +94,12 @@ class WriteReceipt(BaseModel):
     deal_id: str
     note_ids: list[str] = Field(default_factory=list)
     task_ids: list[str] = Field(default_factory=list)
+    conflicts: dict[str, str | None] = Field(
+        default_factory=dict,
+        description="Fields not written because the CRM changed them since Handoff last "
+        "saw them: canonical field → the value the CRM holds now.",
+    )
+    completed_task_ids: list[str] = Field(default_factory=list)
 
 
 class DealChange(BaseModel):

@@ -42,6 +42,15 @@ def _text(value: FieldValue) -> str:
     return "" if value is None else str(value)
 
 
+def _current(deal: Deal, name: str) -> str:
+    """A canonical field's value as the CRM holds it now, as text ("" when empty)."""
+    if name == "crm_stage":
+        return deal.crm_stage
+    if name == "owner_email":
+        return deal.owner_email
+    return deal.fields.get(name, "")
+
+
 class MemoryConnector:
     """A thread-safe CRM in a dict. `calls` counts every operation by name."""
 
@@ -110,13 +119,41 @@ class MemoryConnector:
         return self._create(deal_id, "note", note.key, {"body": note.body})
 
     def create_task(self, deal_id: str, task: TaskSpec) -> str:
-        return self._create(deal_id, "task", task.key, task.model_dump(mode="json"))
+        data = {**task.model_dump(mode="json"), "status": "open"}
+        return self._create(deal_id, "task", task.key, data)
 
     def create_billing_document(self, deal_id: str, doc: BillingDocument) -> str:
         return self._create(deal_id, "invoice", doc.key, doc.model_dump(mode="json"))
 
     def write_back(self, batch: WriteBack) -> WriteReceipt:
-        return write_back_one_by_one(self, batch)
+        with self._lock:
+            deal = self._deal(batch.deal_id)
+            conflicts = {
+                name: now
+                for name, seen in batch.expected.items()
+                if name in batch.fields and (now := _current(deal, name)) != (seen or "")
+            }
+            completed = []
+            for key in batch.complete_tasks:
+                task = self._records.get(key)
+                if (
+                    task is not None
+                    and task.kind == "task"
+                    and task.data.get("status") != "completed"
+                ):
+                    task.data["status"] = "completed"
+                    completed.append(task.id)
+            for key, owner in batch.reassign_tasks.items():
+                task = self._records.get(key)
+                if (
+                    task is not None
+                    and task.kind == "task"
+                    and task.data.get("status") != "completed"
+                ):
+                    task.data["owner_email"] = owner
+        fields = {k: v for k, v in batch.fields.items() if k not in conflicts}
+        receipt = write_back_one_by_one(self, batch.model_copy(update={"fields": fields}))
+        return receipt.model_copy(update={"conflicts": conflicts, "completed_task_ids": completed})
 
     # -- helpers -----------------------------------------------------------------------
     def _deal(self, deal_id: str) -> Deal:
