@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.kit.contracts import ContractName
 from workflows.kit.desk import ApprovalDesk
-from workflows.kit.handoff import ContinueAsNewNow, HandoffWorkflow, parse_date
+from workflows.kit.handoff import ContinueAsNewNow, HandoffOver, HandoffWorkflow, parse_date
 from workflows.kit.state import DeskState
 from workflows.kit.terms import TermsPart
 from workflows.messages import DealStatus, Terms, inert
@@ -93,6 +93,8 @@ class LeadToCash(HandoffWorkflow):
             await self.drain_and_continue_as_new(
                 lambda: inp.model_copy(update={"state": self.state})
             )
+        except HandoffOver:  # lost in the CRM: nothing more to do or write
+            await self.end_outside()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.describe()
 

@@ -118,6 +118,14 @@ class DealChangedIn(Message):
     fields: dict[str, str] = Field(default_factory=dict)
     source: str = "crm"
     event_id: str | None = None
+    occurred_at: datetime | None = Field(
+        default=None,
+        description="When the CRM made the change (HubSpot occurredAt, Salesforce "
+        "LastModifiedDate): a field older than the one already applied is dropped.",
+    )
+    changed_by: str | None = Field(
+        default=None, max_length=254, description="The CRM user who made the change."
+    )
 
 
 class Terms(BaseModel):
@@ -266,4 +274,5 @@ class DealStatus(BaseModel):
     refusals_total: int = Field(default=0, description="Refused messages, all time.")
     policy_version: str
     done: bool = False
+    outcome: str = Field(default="", description="How it ended: completed, or lost in the CRM.")
     approval_round: int = 0

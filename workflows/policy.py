@@ -82,6 +82,10 @@ class Policy(_Strict):
         default_factory=dict,
         description="Stages of handoffs added with `handoff new`, by handoff name.",
     )
+    lost_crm_stages: list[str] = Field(
+        default_factory=lambda: ["closed_lost"],
+        description="Canonical CRM stages that mean the deal is lost: the handoff ends.",
+    )
     trigger_crm_stages: list[str] = Field(
         default_factory=lambda: ["new"],
         description="Canonical CRM stages that start a deal's handoff when a deal enters them.",

@@ -17,6 +17,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.crm import CrmActivities, DealRef
     from connectors.base import Deal
+    from connectors.mapping import DealField
 
 from workflows.kit.dispatch import Handler, No
 from workflows.kit.state import Wait
@@ -52,6 +53,7 @@ class Contracts:
             ),
         )
         st.deal = deal
+        st.crm_written.setdefault(DealField.CRM_STAGE, deal.crm_stage)  # what Handoff saw
         return deal
 
     def missing_fields(self, required: Sequence[str]) -> list[str]:

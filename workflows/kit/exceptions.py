@@ -102,6 +102,7 @@ class Exceptions:
                 h.key("exception", n, kind),
                 notes=[f"Exception {kind} raised by {by}: {note}"],
                 tasks=[(subject, owners, exc.due_at)],
+                group=f"exception:{kind}",
             )
         else:
             await h.crm.notify(owners, subject, note)
@@ -137,6 +138,7 @@ class Exceptions:
         exc.resolved_at, exc.resolved_by, exc.resolution = workflow.now(), msg.by, msg.note
         h.audit.record("exception", f"{msg.kind} resolved: {msg.note}", by=msg.by)
         h.waits.sync_pause()
+        h.crm.close_group(f"exception:{msg.kind}")
         n = st.exceptions.index(exc)
         if exc.kind != CRM_WRITE_FAILED:
             await h.crm.write(

@@ -41,7 +41,7 @@ from workflows.kit.evidence import Evidence
 from workflows.kit.exceptions import Exceptions
 from workflows.kit.inbound import Inbound
 from workflows.kit.state import HandoffState
-from workflows.kit.waits import ContinueAsNewNow, Waits
+from workflows.kit.waits import ContinueAsNewNow, HandoffOver, Waits
 from workflows.kit.writeback import CrmWriteBack
 from workflows.messages import DealStatus, Receipt
 from workflows.names import Refusal, WaitingOn
@@ -52,7 +52,7 @@ from workflows.policy_rules import CRM_INTEGRATION
 if TYPE_CHECKING:
     from workflows.kit.desk import ApprovalDesk
 
-__all__ = ["ContinueAsNewNow", "HandoffWorkflow", "parse_date"]
+__all__ = ["ContinueAsNewNow", "HandoffOver", "HandoffWorkflow", "parse_date"]
 
 #: `workflow.patched` id: message handlers that await run one at a time.
 HANDLER_LOCK = "handler-lock"
@@ -211,6 +211,7 @@ class HandoffWorkflow:
             refusals_total=st.refusals_total,
             policy_version=self.policy_version,
             done=st.done,
+            outcome=st.outcome or ("completed" if st.done else ""),
         )
         return self.desk.describe(status) if self.desk else status
 
@@ -259,6 +260,18 @@ class HandoffWorkflow:
         )
         st.pending_note, st.pending_fields = None, {}
         st.clock = None
+        self.publish()
+
+    async def end_outside(self) -> None:
+        """The deal was lost in the CRM: stop every clock, complete the tasks Handoff
+        opened, leave a note, and write no field over the CRM."""
+        st = self.state
+        st.done, st.clock = True, None
+        self.crm.close_all()
+        stage = st.deal.crm_stage if st.deal else "lost"
+        await self.crm.write(
+            self.key("ended", st.outcome), notes=[f"Handoff ended: the deal is {stage} in the CRM."]
+        )
         self.publish()
 
     async def drain_and_continue_as_new(self, make_input: Callable[[], Any]) -> NoReturn:

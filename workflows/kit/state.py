@@ -37,6 +37,13 @@ class WaitState(BaseModel):
     written: bool = Field(default=False, description="The transition was written back.")
 
 
+class OpenTask(BaseModel):
+    """A CRM task Handoff opened: which wait it belongs to, and whose it is."""
+
+    group: str
+    owner: str
+
+
 class HandoffState(BaseModel):
     """Common state of a handoff workflow; specific workflows subclass it."""
 
@@ -58,6 +65,17 @@ class HandoffState(BaseModel):
     clock: ClockState | None = None
     missing_fields: list[str] = Field(default_factory=list)
     seen_events: list[str] = Field(default_factory=list)
+    field_times: dict[str, datetime] = Field(
+        default_factory=dict, description="When the CRM last changed each applied field."
+    )
+    crm_written: dict[str, str] = Field(
+        default_factory=dict, description="CRM fields Handoff set, as it set them (echoes)."
+    )
+    open_tasks: dict[str, OpenTask] = Field(
+        default_factory=dict, description="Tasks Handoff opened and has not completed, by key."
+    )
+    tasks_to_complete: list[str] = Field(default_factory=list)
+    outcome: str = ""
     pending_note: str | None = None
     pending_fields: dict[str, FieldValue] = Field(default_factory=dict)
     done: bool = False

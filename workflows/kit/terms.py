@@ -59,11 +59,21 @@ class TermsPart:
         return self._st.terms.model_copy(update={k: v for k, v in changes.items() if v is not None})
 
     async def _apply(self, msg: TermsIn) -> str:
+        return await self.apply(self._new(msg), msg.by)
+
+    def current(self) -> TermsModel:
+        return self._st.terms
+
+    def with_changes(self, changes: dict[str, float | None]) -> TermsModel:
+        return self._st.terms.model_copy(update=changes)
+
+    async def apply(self, new: TermsModel, by: str) -> str:
+        """New terms: the running round ends, and only the tiers they affect are asked."""
         h, st = self._h, self._st
         asked = st.pending_approval
-        st.terms, st.terms_by = self._new(msg), msg.by
+        st.terms, st.terms_by = new, by
         st.terms_version += 1
-        h.audit.record("terms", self.text(), by=msg.by)
+        h.audit.record("terms", self.text(), by=by)
         if h.desk is not None:
             await h.desk.settled(asked)
         steps = missing_steps(h.policy, st.terms, st.approvals, st.owner_email)

@@ -27,6 +27,11 @@ if TYPE_CHECKING:
 Fire = Callable[[], Awaitable[None]]
 
 
+class HandoffOver(BaseException):
+    """Raised inside a wait when the handoff ended outside its process (the deal was
+    lost in the CRM); `run()` closes it. A `BaseException`, like `ContinueAsNewNow`."""
+
+
 class ContinueAsNewNow(BaseException):
     """Raised inside a wait when the run's history is large; `run()` continues as new.
 
@@ -69,7 +74,7 @@ class Waits:
         recheck_at = now + wait.recheck_every if wait.recheck_every else None
 
         def done() -> bool:  # ready, and no blocking exception holds the stage
-            return wait.ready() and not h.exceptions.holding()
+            return bool(st.outcome) or (wait.ready() and not h.exceptions.holding())
 
         while not done():
             self.continue_as_new_if_large()
@@ -87,6 +92,9 @@ class Waits:
                 recheck_at = workflow.now() + wait.recheck_every
             h.publish()
         st.clock = None
+        h.crm.close_group(wait.key)
+        if st.outcome:
+            raise HandoffOver
 
     def _start_clock(self, wait: Wait, now: datetime) -> ClockState | None:
         if wait.clock is None or isinstance(wait.clock, ClockState):
@@ -122,6 +130,8 @@ class Waits:
                 await workflow.wait_condition(lambda: h.changed, timeout=left)
             except TimeoutError:
                 break
+            if st.outcome:
+                raise HandoffOver
 
     def continue_as_new_if_large(self) -> None:
         """Raise `ContinueAsNewNow` once the run's history is large."""

@@ -20,13 +20,16 @@ with workflow.unsafe.imports_passed_through():
     from connectors.base import FieldValue, NoteSpec, TaskSpec, WriteBack, WriteReceipt
     from connectors.mapping import DealField
 
-from workflows.kit.state import Wait
+from workflows.kit.state import OpenTask, Wait
 from workflows.options import CRM_WRITE, NOTIFY
 
 if TYPE_CHECKING:
     from workflows.kit.handoff import HandoffWorkflow
 
 T = TypeVar("T")
+
+#: CRM fields whose last written value Handoff remembers, to tell echoes from edits.
+TRACKED = (DealField.CRM_STAGE,)
 
 #: (subject, owners, due) of a CRM task.
 TaskLine = tuple[str, list[str], datetime | None]
@@ -45,23 +48,81 @@ class CrmWriteBack:
         fields: dict[str, FieldValue] | None = None,
         notes: Sequence[str] = (),
         tasks: Sequence[TaskLine] = (),
+        group: str | None = None,
+        reassign: dict[str, str] | None = None,
     ) -> WriteReceipt:
-        """One idempotent CRM write-back: fields, notes and (subject, owners, due) tasks."""
+        """One idempotent CRM write-back: fields, notes and (subject, owners, due) tasks.
+
+        The tasks belong to `group` (a wait's key), so they are completed when it ends;
+        tasks of waits that ended since the last write are completed in this one. The
+        CRM stage is written only if the CRM still holds what Handoff last saw there.
+        """
+        st = self._h.state
+        fields = fields or {}
+        specs = [
+            TaskSpec(subject=subject, owner_email=o, due_at=due, key=f"{key}:task:{o}")
+            for subject, owners, due in tasks
+            for o in owners
+        ]
+        closing = list(st.tasks_to_complete)
         batch = WriteBack(
-            deal_id=self._h.state.deal_id,
+            deal_id=st.deal_id,
             key=key,
-            fields=fields or {},
+            fields=fields,
             notes=[NoteSpec(body=body, key=f"{key}:note:{i}") for i, body in enumerate(notes)],
-            tasks=[
-                TaskSpec(subject=subject, owner_email=o, due_at=due, key=f"{key}:task:{o}")
-                for subject, owners, due in tasks
-                for o in owners
-            ],
+            tasks=specs,
+            expected=self._expected(fields),
+            complete_tasks=closing,
+            reassign_tasks=reassign or {},
         )
-        return await self.effect(
+        receipt = await self.effect(
             key,
             lambda: workflow.execute_activity_method(CrmActivities.write_back, batch, **CRM_WRITE),
         )
+        st.tasks_to_complete = [k for k in st.tasks_to_complete if k not in closing]
+        for spec in specs:
+            st.open_tasks[spec.key] = OpenTask(group=group or key, owner=spec.owner_email)
+        for name, value in fields.items():
+            if name in TRACKED and name not in receipt.conflicts:
+                st.crm_written[name] = "" if value is None else str(value)
+        if receipt.conflicts:
+            await self._conflicts(receipt.conflicts)
+        return receipt
+
+    def _expected(self, fields: dict[str, FieldValue]) -> dict[str, str | None]:
+        """The CRM-owned fields this write sets, with what Handoff last saw there."""
+        deal = self._h.state.deal
+        if deal is None or DealField.CRM_STAGE not in fields:
+            return {}
+        seen = self._h.state.crm_written.get(DealField.CRM_STAGE, deal.crm_stage)
+        return {DealField.CRM_STAGE: seen or None}
+
+    async def _conflicts(self, conflicts: dict[str, str | None]) -> None:
+        """The CRM changed a field since Handoff last saw it: keep the CRM's value, record
+        it, and tell the deal owner (a conflict is routed, never forced)."""
+        h, st = self._h, self._h.state
+        said = ", ".join(f"{k} is {v or 'empty'}" for k, v in conflicts.items())
+        h.audit.record("writeback", f"not overwritten: the CRM changed it since ({said})")
+        if st.deal is not None and DealField.CRM_STAGE in conflicts:
+            st.deal.crm_stage = conflicts[DealField.CRM_STAGE] or ""
+        await self.notify(
+            h.people("deal_owner"),
+            "Handoff left your CRM change in place",
+            f"Handoff did not overwrite what changed in the CRM: {said}.",
+        )
+
+    def close_group(self, group: str) -> None:
+        """A wait ended: its open tasks are completed with the next write."""
+        st = self._h.state
+        for key in [k for k, t in st.open_tasks.items() if t.group == group]:
+            del st.open_tasks[key]
+            st.tasks_to_complete.append(key)
+
+    def close_all(self) -> None:
+        """The handoff ends: every task it opened is completed with the last write."""
+        st = self._h.state
+        st.tasks_to_complete.extend(st.open_tasks)
+        st.open_tasks = {}
 
     async def effect(self, key: str, call: Callable[[], Awaitable[T]]) -> T:
         """Run a CRM activity; on a permanent failure park until resolved, then retry."""
@@ -91,6 +152,7 @@ class CrmWriteBack:
             fields=fields,
             notes=[st.pending_note] if st.pending_note else [],
             tasks=tasks,
+            group=wait.key,
         )
         st.pending_note, st.pending_fields = None, {}
 
