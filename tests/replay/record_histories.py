@@ -15,6 +15,7 @@ replaying.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import sys
 import uuid
@@ -22,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -30,6 +31,7 @@ from temporalio.testing import WorkflowEnvironment
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from support.handoffs import (
+    BILLING,
     MANAGER,
     OPS,
     OWNER,
@@ -66,7 +68,7 @@ async def happy_path(env: WorkflowEnvironment, h: WorkflowHandle) -> None:  # ty
     await signal(h, Msg.ACCEPT_HANDOFF, team="operations", by=OPS)
     await give_evidence(h, "delivery_confirmed", by=OPS)
     await until(h, lambda s: s.stage == Stage.CASH)
-    await give_evidence(h, "payment_received")
+    await give_evidence(h, "payment_received", by=BILLING)
     await until(h, lambda s: s.done)
 
 
@@ -115,6 +117,31 @@ async def delegated_and_recalled(env: WorkflowEnvironment, h: WorkflowHandle) ->
     await until(h, lambda s: s.stage == Stage.CLOSE)
 
 
+async def crm_changes(env: WorkflowEnvironment, h: WorkflowHandle) -> None:  # type: ignore[type-arg]
+    """A rep edits the deal in the CRM: terms, then the owner, then closed lost."""
+    await give_evidence(h, *QUALIFY_EVIDENCE)
+    await until(h, lambda s: s.pending_approval is not None)
+    for n, fields in enumerate(
+        [{"discount_percent": "35"}, {"owner_email": "rita.rep@example.com"}]
+    ):
+        at = f"2026-12-01T10:0{n}:00+00:00"
+        await signal(h, Msg.DEAL_CHANGED, fields=fields, event_id=f"e{n}", occurred_at=at)
+    await until(h, lambda s: s.terms.discount_percent == 35 and s.approval_round == 2)
+    await signal(h, Msg.DEAL_CHANGED, fields={"crm_stage": "closed_lost"}, event_id="e9")
+    await until(h, lambda s: s.done)
+
+
+async def refusals_recorded(env: WorkflowEnvironment, h: WorkflowHandle) -> None:  # type: ignore[type-arg]
+    """Refused updates and signals are recorded; the approvals go on."""
+    await give_evidence(h, *QUALIFY_EVIDENCE)
+    await until(h, lambda s: s.pending_approval is not None and s.owner == [MANAGER])
+    with contextlib.suppress(WorkflowUpdateFailedError):  # refused, and recorded
+        await h.execute_update(Msg.APPROVE, {"approver": VP, "reason": "not my tier"})
+    await signal(h, Msg.ADD_EVIDENCE, kind="payment_received", by=OWNER)
+    await h.execute_update(Msg.APPROVE, {"approver": MANAGER, "reason": "ok"})
+    await until(h, lambda s: s.stage == Stage.CLOSE)
+
+
 async def terms_changed_mid_round(env: WorkflowEnvironment, h: WorkflowHandle) -> None:  # type: ignore[type-arg]
     await give_evidence(h, *QUALIFY_EVIDENCE)
     await until(h, lambda s: s.pending_approval is not None and s.owner == [MANAGER])
@@ -133,6 +160,8 @@ SCENARIOS: dict[str, tuple[float, Scenario]] = {
     "approval_parked": (20, approval_parked),
     "terms_changed_mid_round": (30, terms_changed_mid_round),
     "delegated_and_recalled": (20, delegated_and_recalled),
+    "crm_changes": (12, crm_changes),
+    "refusals_recorded": (20, refusals_recorded),
 }
 
 
