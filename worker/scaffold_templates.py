@@ -28,7 +28,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 from temporalio import workflow
 
-from workflows.kit.handoff import ContinueAsNewNow, HandoffWorkflow
+from workflows.kit.handoff import ContinueAsNewNow, HandoffOver, HandoffWorkflow
 from workflows.kit.state import HandoffState
 from workflows.messages import DealStatus
 from workflows.policy import Policy
@@ -78,6 +78,8 @@ class $Class(HandoffWorkflow):
             await self.drain_and_continue_as_new(
                 lambda: inp.model_copy(update={"state": self.state})
             )
+        except HandoffOver:  # lost in the CRM: nothing more to do or write
+            await self.end_outside()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.describe()
 
