@@ -72,6 +72,13 @@ class DecisionIn(Message):
 
     approver: Email
     reason: Reason
+    link_id: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="The signed link this decision came through: a link decides once, "
+        "whichever API replica serves it.",
+    )
 
 
 class TermsIn(Message):

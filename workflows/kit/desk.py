@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     from workflows.kit.handoff import HandoffWorkflow
 
 APPROVAL_TIMEOUT = "approval_timeout"
+#: Used signed links remembered per handoff (a link is bound to one round and tier).
+USED_LINKS_KEPT = 200
 #: `workflow.patched` id: rounds run inside the workflow, not as child workflows.
 APPROVALS_INLINE = "approvals-inline"
 
@@ -154,6 +156,8 @@ class ApprovalDesk:
             )
         if any(a.round == p.round and a.tier == p.tier for a in self._st.approvals):
             return No(Refusal.DUPLICATE, f"the {p.tier} tier of round {p.round} is decided")
+        if msg.link_id is not None and msg.link_id in self._st.used_links:
+            return No(Refusal.DUPLICATE, "this approval link has already been used")
         return None
 
     def requesters(self) -> set[str]:
@@ -184,6 +188,8 @@ class ApprovalDesk:
             amount=p.amount,
         )
         st.approvals.append(record)
+        if msg.link_id is not None:
+            st.used_links = [*st.used_links[-(USED_LINKS_KEPT - 1) :], msg.link_id]
         metrics.observe_approval_latency((record.at - p.asked_at).total_seconds(), p.tier, decision)
         self._h.audit.record("approval", f"{p.tier}: {decision} — {msg.reason}", msg.approver)
         await self.settled(p)

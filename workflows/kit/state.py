@@ -103,6 +103,9 @@ class DeskState(HandoffState):
     recall: RecallIn | None = Field(default=None, description="The owner recalled the round.")
     exhausted: bool = Field(default=False, description="Nobody decided the tier in time.")
     terms_by: str | None = Field(default=None, description="Who proposed the current terms.")
+    used_links: list[str] = Field(
+        default_factory=list, description="Signed links already used (newest kept)."
+    )
 
 
 #: What a clock does when it fires (remind or escalate), instead of the default CRM task.
