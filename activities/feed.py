@@ -7,6 +7,7 @@ ids, so a redelivered change (a retried activity, a duplicated webhook) acts onc
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
@@ -30,9 +31,15 @@ class DealEvents(Protocol):
         ...
 
     async def deal_changed(
-        self, crm: str, deal_id: str, fields: dict[str, str], event_id: str
+        self,
+        crm: str,
+        deal_id: str,
+        fields: dict[str, str],
+        event_id: str,
+        occurred_at: datetime | None = None,
     ) -> None:
-        """Other mapped fields changed (canonical name → new value): signal ``deal_changed``."""
+        """Other mapped fields changed (canonical name → new value): signal ``deal_changed``
+        with when the CRM made the change, so the workflow drops stale deliveries."""
         ...
 
 
@@ -74,6 +81,6 @@ class FeedActivities:
                 await self.sink.deal_entered_trigger(req.crm, change.deal_id, eid)
             for kind in evidence_in_fields(req.evidence_fields, fields):
                 await self.sink.evidence_arrived(req.crm, change.deal_id, kind, f"{eid}:{kind}")
-            await self.sink.deal_changed(req.crm, change.deal_id, fields, eid)
+            await self.sink.deal_changed(req.crm, change.deal_id, fields, eid, change.changed_at)
             done += 1
         return DispatchResult(started_or_signalled=done, ignored_echoes=echoes)

@@ -13,6 +13,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -51,7 +52,12 @@ class RecordingSink:
         self.changes.append((deal_id, event_id))
 
     async def deal_changed(
-        self, crm: str, deal_id: str, fields: dict[str, str], event_id: str
+        self,
+        crm: str,
+        deal_id: str,
+        fields: dict[str, str],
+        event_id: str,
+        occurred_at: datetime | None = None,
     ) -> None:
         await asyncio.sleep(self.delay_s)
         self.changes.append((deal_id, event_id))

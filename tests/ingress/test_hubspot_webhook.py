@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -39,7 +40,12 @@ class RecordingStarter:
         self._record("evidence", crm, deal_id, kind, event_id)
 
     async def deal_changed(
-        self, crm: str, deal_id: str, fields: dict[str, str], event_id: str
+        self,
+        crm: str,
+        deal_id: str,
+        fields: dict[str, str],
+        event_id: str,
+        occurred_at: datetime | None = None,
     ) -> None:
         self._record("changed", crm, deal_id, fields, event_id)
 

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -216,7 +217,12 @@ class RecordingStarter:
         self.calls.append(("evidence", crm, deal_id, kind))
 
     async def deal_changed(
-        self, crm: str, deal_id: str, fields: dict[str, str], event_id: str
+        self,
+        crm: str,
+        deal_id: str,
+        fields: dict[str, str],
+        event_id: str,
+        occurred_at: datetime | None = None,
     ) -> None:
         self.calls.append(("changed", crm, deal_id, fields))
 

@@ -26,6 +26,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Literal
 
 import structlog
@@ -237,7 +238,8 @@ def build_router(
                 elif action == "evidence":
                     await starter.evidence_arrived(CRM, deal_id, kind, event_id)
                 elif action == "changed":
-                    await starter.deal_changed(CRM, deal_id, fields, event_id)
+                    at = datetime.fromtimestamp(event.occurred_at / 1000, UTC)
+                    await starter.deal_changed(CRM, deal_id, fields, event_id, at)
             except Exception as exc:  # the starter's failure must reach HubSpot as a retry
                 seen.release(event_id)
                 log.error(

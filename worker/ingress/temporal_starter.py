@@ -6,6 +6,8 @@ delivered ten times has the effect of one delivery.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter
 from temporalio.client import Client
 
@@ -44,14 +46,18 @@ class TemporalStarter:
         )
 
     async def deal_changed(
-        self, crm: str, deal_id: str, fields: dict[str, str], event_id: str
+        self,
+        crm: str,
+        deal_id: str,
+        fields: dict[str, str],
+        event_id: str,
+        occurred_at: datetime | None = None,
     ) -> None:
+        change = DealChangedIn(
+            fields=fields, source=crm, event_id=event_id, occurred_at=occurred_at
+        )
         await signal_if_running(
-            self.client,
-            crm,
-            deal_id,
-            Msg.DEAL_CHANGED,
-            DealChangedIn(fields=fields, source=crm, event_id=event_id).model_dump(),
+            self.client, crm, deal_id, Msg.DEAL_CHANGED, change.model_dump(mode="json")
         )
 
 
