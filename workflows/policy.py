@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
@@ -203,12 +204,39 @@ def _format(exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def file_problems(policy: Policy) -> list[str]:
+    """Mistakes a policy *file* may not have, beyond the model's own rules.
+
+    Kept out of the model on purpose: running handoffs carry the policy they started
+    with, and a stricter model must never make their input unreadable.
+    """
+    problems = [
+        f"people.{role}: {person!r} is not an email address"
+        for role, persons in policy.people.items()
+        for person in persons
+        if not _EMAIL.match(person)
+    ]
+    problems += [
+        f"discounts.tiers.{i}.remind_before: {tier.remind_before} is not before its "
+        f"deadline (sla {tier.sla})"
+        for i, tier in enumerate(policy.discounts.tiers)
+        if not tier.automatic and tier.remind_before and tier.remind_before >= tier.sla
+    ]
+    return problems
+
+
 def parse_policy(data: object, source: str = "policy") -> Policy:
-    """Validate already-parsed policy data; raises `PolicyError` naming the fields."""
+    """Validate policy data from a file; raises `PolicyError` naming the fields."""
     try:
-        return Policy.model_validate(data)
+        policy = Policy.model_validate(data)
     except ValidationError as exc:
         raise PolicyError(f"{source} is invalid:\n{_format(exc)}") from None
+    if problems := file_problems(policy):
+        raise PolicyError(f"{source} is invalid:\n" + "\n".join(f"  {p}" for p in problems))
+    return policy
 
 
 def load_policy(path: str | Path) -> Policy:
