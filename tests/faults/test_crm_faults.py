@@ -87,9 +87,14 @@ async def test_a_ten_minute_hubspot_outage_delays_handoffs_and_loses_nothing(
         async with build_worker(client, task_queue=task_queue, connector=connector):
             await start_all(client, "hubspot", deals, task_queue)
             drivers = [Driver(client, "hubspot", d) for d in deals]
-            for driver in drivers:  # qualify and sign: each deal then waits on operations
-                for kind in (*QUALIFY, "contract_signed"):
+            for driver in drivers:  # qualify, then sign once the deal is at close
+                for kind in QUALIFY:
                     await driver.send(kind, Msg.ADD_EVIDENCE, {"kind": kind, "by": OWNER})
+            for driver in drivers:
+                await _until_stage(driver, Stage.CLOSE, waiting_on="evidence")
+                await driver.send(
+                    "contract_signed", Msg.ADD_EVIDENCE, {"kind": "contract_signed", "by": OWNER}
+                )
             for driver, deal in zip(drivers, deals, strict=True):
                 await _until_stage(driver, Stage.SALES_TO_OPS, waiting_on="acceptance")
                 await _until_written(sandbox, deal, "handoff_owner", OPS)
