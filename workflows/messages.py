@@ -223,7 +223,7 @@ class ExceptionRecord(BaseModel):
 
 
 class PendingApproval(BaseModel):
-    """The approval step currently asked for (mirrored from the child workflow)."""
+    """The approval step asked now: its approvers, deadline, terms and progress."""
 
     round: int
     tier: str
@@ -234,6 +234,10 @@ class PendingApproval(BaseModel):
     discount_percent: float
     amount: float
     margin_percent: float
+    needed: int = Field(default=1, description="Approvals the tier needs (any: 1).")
+    approved_by: list[str] = Field(
+        default_factory=list, description="Who approved the tier so far (group decisions)."
+    )
 
 
 class Receipt(BaseModel):

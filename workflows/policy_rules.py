@@ -60,6 +60,11 @@ class Tier(_Strict):
     remind_before: Duration = timedelta(hours=4)
     escalate_to: str | None = Field(default=None, description="Role asked when `sla` passes.")
     escalation_sla: Duration = timedelta(days=1)
+    decision: Literal["any", "all"] | Annotated[int, Field(ge=1)] = Field(
+        default="any",
+        description="Who must approve: any one approver (first response), all of them, "
+        "or a quorum (a number). One rejection rejects the tier.",
+    )
 
     @property
     def automatic(self) -> bool:

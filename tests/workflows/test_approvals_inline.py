@@ -21,6 +21,7 @@ from support.handoffs import (
     give_evidence,
     handoff_worker,
     make_deal,
+    policy_with,
     start,
     status,
     until,
@@ -34,6 +35,7 @@ from connectors.memory import MemoryConnector
 from workflows import names
 from workflows.messages import Receipt
 from workflows.names import Msg, Refusal, Stage, WaitingOn
+from workflows.policy import default_policy
 
 
 @asynccontextmanager
@@ -180,3 +182,48 @@ async def test_a_signed_link_decides_once_whichever_replica_serves_it(
         st = await status(handle)
         assert [a.tier for a in st.approvals] == ["sales_manager"]
         assert st.pending_approval is not None and st.pending_approval.tier == "vp"
+
+
+SALES_OPS = "sol.salesops@example.com"
+
+
+@asynccontextmanager
+async def group_tier(
+    env: WorkflowEnvironment, task_queue: str, decision: str | int
+) -> AsyncIterator[WorkflowHandle[Any, Any]]:
+    """The sales manager tier asked of the manager and sales ops together, at 20%."""
+    tiers = default_policy().model_dump(mode="json")["discounts"]["tiers"]
+    tiers[1] = {**tiers[1], "approvers": ["sales_manager", "sales_ops"], "decision": decision}
+    policy = policy_with(discounts__tiers=tiers)
+    deal = make_deal(f"G-{uuid.uuid4().hex[:8]}", discount=20)
+    async with handoff_worker(env.client, task_queue, MemoryConnector([deal])):
+        handle = await start(env.client, task_queue, deal.id, policy)
+        await give_evidence(handle, *QUALIFY_EVIDENCE)
+        await until(handle, lambda s: s.pending_approval is not None)
+        yield handle
+
+
+async def test_a_tier_that_needs_all_of_its_group_waits_for_each(
+    time_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """`decision: all`: the manager's approval is one of two; sales ops completes it."""
+    async with group_tier(time_env, task_queue, "all") as handle:
+        receipt = await decide(handle, Msg.APPROVE, approver=MANAGER, reason="fine by me")
+        p = receipt.pending_approval
+        assert p is not None and p.tier == "sales_manager"
+        assert (p.needed, p.approved_by) == (2, [MANAGER])
+        with pytest.raises(WorkflowUpdateFailedError):  # one approver counts once
+            await decide(handle, Msg.APPROVE, approver=MANAGER, reason="again")
+        receipt = await decide(handle, Msg.APPROVE, approver=SALES_OPS, reason="in policy")
+        assert receipt.pending_approval is None and receipt.stage == Stage.CLOSE
+
+
+async def test_one_rejection_rejects_a_quorum_tier(
+    time_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """A quorum of 2: an approval, then a rejection, ends the round as rejected."""
+    async with group_tier(time_env, task_queue, 2) as handle:
+        await decide(handle, Msg.APPROVE, approver=MANAGER, reason="fine by me")
+        receipt = await decide(handle, Msg.REJECT, approver=SALES_OPS, reason="margin too thin")
+        assert receipt.waiting_on == WaitingOn.TERMS_UPDATE
+        assert (await status(handle)).pending_approval is None

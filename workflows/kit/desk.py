@@ -31,7 +31,7 @@ from workflows.kit.ladder import ApprovalOutcome, ApprovalStep, missing_steps
 from workflows.kit.legacy_rounds import LegacyRounds
 from workflows.kit.state import DeskState, Wait
 from workflows.kit.terms import TermsPart
-from workflows.kit.tiers import TierWaits
+from workflows.kit.tiers import TierWaits, decided
 from workflows.messages import (
     ApprovalRecord,
     DealStatus,
@@ -154,8 +154,10 @@ class ApprovalDesk:
                 f"{msg.approver} requested these terms and may not approve them "
                 "(segregation of duties)",
             )
-        if any(a.round == p.round and a.tier == p.tier for a in self._st.approvals):
+        if decided(self._st.approvals, p):
             return No(Refusal.DUPLICATE, f"the {p.tier} tier of round {p.round} is decided")
+        if msg.approver in p.approved_by:
+            return No(Refusal.DUPLICATE, f"{msg.approver} already approved the {p.tier} tier")
         if msg.link_id is not None and msg.link_id in self._st.used_links:
             return No(Refusal.DUPLICATE, "this approval link has already been used")
         return None
@@ -188,11 +190,14 @@ class ApprovalDesk:
             amount=p.amount,
         )
         st.approvals.append(record)
+        if decision == "approved":
+            p.approved_by = [*p.approved_by, msg.approver]
         if msg.link_id is not None:
             st.used_links = [*st.used_links[-(USED_LINKS_KEPT - 1) :], msg.link_id]
         metrics.observe_approval_latency((record.at - p.asked_at).total_seconds(), p.tier, decision)
         self._h.audit.record("approval", f"{p.tier}: {decision} — {msg.reason}", msg.approver)
-        await self.settled(p)
+        if decided(st.approvals, p):  # else the tier waits on more of its group
+            await self.settled(p)
         return f"{p.tier} {decision}"
 
     async def settled(self, asked: PendingApproval | None) -> None:

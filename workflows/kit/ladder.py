@@ -27,6 +27,7 @@ class ApprovalStep(BaseModel):
     remind_before_s: float
     escalate_to: list[str]
     escalation_sla_s: float
+    needed: int = Field(default=1, description="Approvals the tier needs (any: 1).")
 
 
 class ApprovalOutcome(BaseModel):
@@ -43,19 +44,32 @@ class ApprovalOutcome(BaseModel):
 def required_steps(policy: Policy, terms: Terms, deal_owner: str = "") -> list[ApprovalStep]:
     """Every approving tier up to the discount's tier, lowest first."""
     tiers = policy.discounts.tiers[: policy.discounts.tier_for(terms.discount_percent) + 1]
-    return [
-        ApprovalStep(
-            tier=t.name,
-            up_to_percent=t.up_to_percent,
-            approvers=sorted({p for r in t.approvers for p in policy.people_for(r, deal_owner)}),
-            sla_s=t.sla.total_seconds(),
-            remind_before_s=t.remind_before.total_seconds(),
-            escalate_to=policy.people_for(t.escalate_to, deal_owner),
-            escalation_sla_s=t.escalation_sla.total_seconds(),
+    steps = []
+    for t in tiers:
+        if t.automatic or terms.discount_percent <= 0:
+            continue
+        approvers = sorted({p for r in t.approvers for p in policy.people_for(r, deal_owner)})
+        steps.append(
+            ApprovalStep(
+                tier=t.name,
+                up_to_percent=t.up_to_percent,
+                approvers=approvers,
+                sla_s=t.sla.total_seconds(),
+                remind_before_s=t.remind_before.total_seconds(),
+                escalate_to=policy.people_for(t.escalate_to, deal_owner),
+                escalation_sla_s=t.escalation_sla.total_seconds(),
+                needed=_needed(t.decision, len(approvers)),
+            )
         )
-        for t in tiers
-        if not t.automatic and terms.discount_percent > 0
-    ]
+    return steps
+
+
+def _needed(decision: str | int, approvers: int) -> int:
+    if decision == "any":
+        return 1
+    if decision == "all":
+        return max(approvers, 1)
+    return max(min(int(decision), approvers), 1)
 
 
 def covers(approval: ApprovalRecord, step: ApprovalStep, terms: Terms) -> bool:
@@ -74,7 +88,7 @@ def missing_steps(
     return [
         step
         for step in required_steps(policy, terms, deal_owner)
-        if not any(covers(a, step, terms) for a in approvals)
+        if len({a.approver for a in approvals if covers(a, step, terms)}) < step.needed
     ]
 
 

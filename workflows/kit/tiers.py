@@ -21,12 +21,19 @@ from workflows.kit.clock import ClockState
 from workflows.kit.ladder import ApprovalOutcome, ApprovalStep
 from workflows.kit.state import DeskState, Wait
 from workflows.kit.terms import TermsPart
-from workflows.messages import PendingApproval
+from workflows.messages import ApprovalRecord, PendingApproval
 from workflows.names import WaitingOn
 from workflows.options import NOTIFY
 
 if TYPE_CHECKING:
     from workflows.kit.handoff import HandoffWorkflow
+
+
+def decided(approvals: list[ApprovalRecord], p: PendingApproval) -> bool:
+    """Is the tier asked in `p` decided: one rejection, or as many approvals as needed?"""
+    mine = [a for a in approvals if a.round == p.round and a.tier == p.tier]
+    approvers = {a.approver for a in mine if a.decision == "approved"}
+    return any(a.decision == "rejected" for a in mine) or len(approvers) >= p.needed
 
 
 class TierWaits:
@@ -50,6 +57,7 @@ class TierWaits:
                 discount_percent=st.terms.discount_percent,
                 amount=st.terms.amount,
                 margin_percent=self._terms.margin(),
+                needed=step.needed,
             )
         pending = st.pending_approval
 
@@ -58,7 +66,7 @@ class TierWaits:
                 st.terms_version != version
                 or st.recall is not None
                 or st.exhausted
-                or any(a.round == rnd and a.tier == tier for a in st.approvals)
+                or decided(st.approvals, pending)
             )
 
         async def remind(clock: ClockState) -> None:
@@ -117,14 +125,21 @@ class TierWaits:
         if st.exhausted:
             st.exhausted = False
             return ApprovalOutcome(round=rnd, result="exhausted", tier=step.tier)
-        decision = next(a for a in reversed(st.approvals) if a.round == rnd and a.tier == step.tier)
-        if decision.decision == "rejected":
+        rejected = next(
+            (
+                a
+                for a in st.approvals
+                if a.round == rnd and a.tier == step.tier and a.decision == "rejected"
+            ),
+            None,
+        )
+        if rejected is not None:
             return ApprovalOutcome(
                 round=rnd,
                 result="rejected",
                 tier=step.tier,
-                by=decision.approver,
-                reason=decision.reason,
+                by=rejected.approver,
+                reason=rejected.reason,
             )
         return None
 
