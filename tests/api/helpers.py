@@ -26,9 +26,9 @@ from support.handoffs import (
 from temporalio.client import Client, WorkflowHandle
 
 from connectors.memory import MemoryConnector
-from worker.api import create_app
-from worker.links import SignedLinks
-from worker.main import build_worker
+from worker.http.links import SignedLinks
+from worker.processes.api import create_app
+from worker.processes.worker import build_worker
 from worker.settings import Settings
 from workflows.messages import DealStatus
 

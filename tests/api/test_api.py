@@ -13,7 +13,7 @@ from support.handoffs import MANAGER, OPS, OWNER, VP, status, until
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from worker.api import create_app
+from worker.processes.api import create_app
 from worker.settings import Settings
 
 

@@ -21,8 +21,8 @@ from support.handoffs import MANAGER, OWNER, VP, status, until
 from temporalio.testing import WorkflowEnvironment
 
 from activities.notify import ApprovalNotice
-from worker.auth import SESSION_COOKIE
-from worker.links import LinkClaims, LinkTampered, SignedLinks
+from worker.http.auth import SESSION_COOKIE
+from worker.http.links import LinkClaims, LinkTampered, SignedLinks
 from worker.settings import Settings
 
 

@@ -19,8 +19,8 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from activities.crm import CrmActivities, DealRef
 from connectors.base import NoteSpec
 from connectors.errors import PermanentCrmError, Rejected
-from worker.main import build_worker
-from worker.starter import start_lead_to_cash
+from worker.client.starter import start_lead_to_cash
+from worker.processes.worker import build_worker
 from workflows.messages import DealStatus, ExceptionRecord
 from workflows.names import Msg, lead_to_cash_id
 from workflows.policy import default_policy

@@ -193,7 +193,7 @@ async def drive_all(drivers: list[Driver], within_s: float) -> list[DealStatus]:
 
 
 async def start_all(client: Client, crm: str, deal_ids: list[str], task_queue: str) -> None:
-    from worker.starter import start_lead_to_cash
+    from worker.client.starter import start_lead_to_cash
     from workflows.policy import default_policy
 
     policy = default_policy()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.scaffold import ScaffoldError, class_name, planned_files, scaffold
+from worker.devtools.scaffold import ScaffoldError, class_name, planned_files, scaffold
 
 REPO = Path(__file__).parents[2]
 #: What a generated handoff needs of the repository: the packages, the test fixtures.

@@ -18,9 +18,9 @@ from temporalio.testing import WorkflowEnvironment
 from activities.notify import Notice
 from connectors.base import Deal
 from connectors.memory import MemoryConnector
-from worker.crm import sample_deals
-from worker.main import build_worker
-from worker.starter import lead_to_cash_input
+from worker.client.starter import lead_to_cash_input
+from worker.processes.crm import sample_deals
+from worker.processes.worker import build_worker
 from workflows import names
 from workflows.lead_to_cash import LeadToCash
 from workflows.messages import DealStatus
@@ -41,7 +41,7 @@ QUALIFY_EVIDENCE = (
     "timeline_confirmed",
 )
 
-#: Every field both handoff contracts need: the demo deal 1001's (see worker/crm.py).
+#: Every field both handoff contracts need: the demo deal 1001's (see worker/processes/crm.py).
 COMPLETE_FIELDS = sample_deals()[0].fields
 
 

@@ -26,7 +26,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from connectors.memory import MemoryConnector
-from worker.renewals import start_renewal
+from worker.client.renewals import start_renewal
 from workflows import names
 from workflows.messages import DealStatus
 from workflows.names import Msg, WaitingOn

@@ -9,8 +9,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from temporalio.client import Client
 
+from worker.client.starter import signal_if_running, signal_with_start
 from worker.settings import Settings
-from worker.starter import signal_if_running, signal_with_start
 from workflows.messages import DealChangedIn, EvidenceIn
 from workflows.names import Msg
 from workflows.policy import Policy
@@ -58,7 +58,7 @@ class TemporalStarter:
 def ingress_routers(settings: Settings, client: Client) -> list[APIRouter]:
     """The webhook routers the configured CRM needs (HubSpot needs its app secret)."""
     from connectors.hubspot import DEFAULT_MAPPING
-    from worker.ingress.hubspot import build_router
+    from worker.http.ingress.hubspot import build_router
     from worker.policy import load_configured_policy
 
     if settings.crm != "hubspot" or settings.hubspot_app_secret is None:

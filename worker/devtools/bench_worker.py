@@ -1,6 +1,6 @@
 """BENCHMARK ONLY: the worker process that runs `workflows.baseline` for `handoff bench`.
 
-`python -m worker.bench_worker --task-queue Q` connects to ``TEMPORAL_ADDRESS`` and runs
+`python -m worker.devtools.bench_worker --task-queue Q` connects to ``TEMPORAL_ADDRESS`` and runs
 the bare baseline with the same worker options as Handoff's own worker (the same
 activity thread count and concurrency, the pydantic data converter), so the two
 throughputs differ only by what Handoff's workflows and activities do.
@@ -16,9 +16,9 @@ import signal
 
 from temporalio.worker import Worker
 
-from worker.main import ACTIVITY_THREADS
+from worker.client.temporal import connect
+from worker.processes.worker import ACTIVITY_THREADS
 from worker.settings import Settings
-from worker.temporal import connect
 from workflows.baseline import Baseline, BaselineChild, noop
 
 READY = "bench worker started"

@@ -16,19 +16,19 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from temporalio.service import RPCError
 
-from worker import actions
-from worker.actions import ActionError, Refused
-from worker.auth import Identity, Unauthenticated, authenticator
-from worker.links import (
+from worker.client import actions
+from worker.client.actions import ActionError, Refused
+from worker.http.auth import Identity, Unauthenticated, authenticator
+from worker.http.links import (
     LinkClaims,
     LinkError,
     LinkSuperseded,
     LinkWrongApprover,
     SignedLinks,
 )
+from worker.http.render import page
 from worker.logging import bind_deal_context
 from worker.metrics import ApiMetrics
-from worker.web.render import page
 from workflows.messages import DealStatus
 from workflows.names import Msg
 

@@ -10,9 +10,9 @@ from typing import Any
 from rich.progress import Progress
 from temporalio.client import Client
 
-from worker.bench_drive import pool, start_handoff, until
-from worker.bench_stack import BenchStack, RssSampler
-from worker.main import MAX_CACHED_WORKFLOWS
+from worker.devtools.bench_drive import pool, start_handoff, until
+from worker.devtools.bench_stack import BenchStack, RssSampler
+from worker.processes.worker import MAX_CACHED_WORKFLOWS
 from workflows.policy import Policy
 
 PARK_CONCURRENCY = 64  # workflow starts in flight while parking

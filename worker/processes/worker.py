@@ -119,13 +119,13 @@ def deployment(build_id: str | None) -> WorkerDeploymentConfig | None:
 
 async def run_worker(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM, then finish in-flight tasks and stop."""
-    from worker.crm import make_connector
-    from worker.ingress.temporal_starter import TemporalStarter
-    from worker.links import SignedLinks
+    from worker.client.temporal import connect, ensure_search_attributes
+    from worker.http.ingress.temporal_starter import TemporalStarter
+    from worker.http.links import SignedLinks
     from worker.metrics import make_runtime
-    from worker.notifiers import make_notifier
     from worker.policy import load_configured_policy
-    from worker.temporal import connect, ensure_search_attributes
+    from worker.processes.crm import make_connector
+    from worker.processes.notifiers import make_notifier
 
     policy = load_configured_policy(settings)
     client = await connect(settings, runtime=make_runtime(settings))

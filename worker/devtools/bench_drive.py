@@ -21,7 +21,7 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from connectors.base import WriteBack
-from worker.starter import lead_to_cash_input
+from worker.client.starter import lead_to_cash_input
 from workflows import names
 from workflows.baseline import (
     BASELINE_SIGNAL,

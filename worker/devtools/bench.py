@@ -42,7 +42,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from worker.bench_drive import (
+from worker.client.temporal import connect
+from worker.devtools.bench_drive import (
     SIGNAL_GROUPS,
     activity_retries,
     approval_to_writeback,
@@ -54,13 +55,12 @@ from worker.bench_drive import (
     pool,
     shape_of,
 )
-from worker.bench_parked import parked_memory
-from worker.bench_report import summary_table, targets
-from worker.bench_stack import BenchStack, RssSampler, Sandbox
-from worker.dev import temporal_cli
-from worker.main import MAX_CACHED_WORKFLOWS, workflow_runner
+from worker.devtools.bench_parked import parked_memory
+from worker.devtools.bench_report import summary_table, targets
+from worker.devtools.bench_stack import BenchStack, RssSampler, Sandbox
+from worker.devtools.dev import temporal_cli
+from worker.processes.worker import MAX_CACHED_WORKFLOWS, workflow_runner
 from worker.settings import Settings
-from worker.temporal import connect
 from workflows.discount_approval import DiscountApproval
 from workflows.lead_to_cash import LeadToCash
 from workflows.policy import default_policy

@@ -18,7 +18,13 @@ import keyword
 import re
 from pathlib import Path
 
-from worker.scaffold_templates import PLACEHOLDER, POLICY, TEST, WORKFLOW, workflows_imports
+from worker.devtools.scaffold_templates import (
+    PLACEHOLDER,
+    POLICY,
+    TEST,
+    WORKFLOW,
+    workflows_imports,
+)
 
 _SNAKE = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")
 #: Module names under `workflows/` that a new handoff must not shadow.

@@ -7,9 +7,9 @@ import asyncio
 from rich.console import Console
 from temporalio.client import Client
 
+from worker.client.starter import start_lead_to_cash
 from worker.policy import load_configured_policy
 from worker.settings import Settings
-from worker.starter import start_lead_to_cash
 from workflows import names
 from workflows.messages import DealStatus
 from workflows.names import Msg, WaitingOn

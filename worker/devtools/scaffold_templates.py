@@ -1,4 +1,4 @@
-"""The files `handoff new <name>` writes, as `string.Template`s (see `worker.scaffold`).
+"""The files `handoff new <name>` writes, as `string.Template`s (see `worker.devtools.scaffold`).
 
 Placeholders: `$name` (snake_case), `$Class` (CamelCase workflow name), `$title` (words),
 `$prefix` (the workflow-ID prefix, kebab-case), `$evidence` (the gate's evidence kind) and
@@ -136,7 +136,7 @@ from temporalio.worker import Worker
 from activities.crm import CrmActivities
 from activities.notify import LogNotifier, NotifyActivities
 from connectors.memory import MemoryConnector
-from worker.main import workflow_runner
+from worker.processes.worker import workflow_runner
 $workflows_imports
 
 SNIPPET = Path(__file__).parents[2] / "workflows" / f"{STAGE}.policy.yaml"
@@ -248,7 +248,7 @@ PLACEHOLDER = Template("""\
     "real histories of the main scenarios once the workflow's behaviour is settled:",
     "run each scenario on the time-skipping server (see tests/replay/record_renewal.py),",
     "save `(await handle.fetch_history()).to_json()` as tests/replay/histories/<workflow id>.json,",
-    "register $Class in worker/main.py WORKFLOWS, and commit the histories.",
+    "register $Class in worker/processes/worker.py WORKFLOWS, and commit the histories.",
     "From then on a change that breaks replay needs `workflow.patched()`:",
     "see docs/adding-a-handoff.md, 'Safe evolution'."
   ]

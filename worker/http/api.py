@@ -1,5 +1,7 @@
-"""The Handoff HTTP API: approvals, deal actions, status and the stall board, plus the
-web pages (`worker/web/`), signed approval links, health checks and `/metrics`.
+"""The Handoff JSON API: approvals, deal actions, status and the stall board.
+
+The app that serves it with the web pages, signed links, health checks and `/metrics`
+is assembled in `worker/processes/api.py`.
 
 Every action goes through the workflows' validated updates and names the actor from
 the credential, never from the body, so a caller can only act as themselves:
@@ -9,35 +11,23 @@ all with `{"error": ..., "reason": ...}`. The OpenAPI schema is at `/openapi.jso
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
-from datetime import timedelta
-from pathlib import Path as FsPath
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
-from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
-from temporalio.client import Client
 
-from worker import actions
-from worker.actions import ActionError, Refused
-from worker.auth import Authenticator, Identity, current_user
-from worker.board import StallBoard, stall_board
-from worker.links import SignedLinks
-from worker.logging import bind_deal_context, register_secrets
-from worker.metrics import CONTENT_TYPE, ApiMetrics
-from worker.pending import EMAIL_PATTERN, PendingItem, pending_approvals
-from worker.settings import Settings
+from worker.client import actions
+from worker.client.actions import ActionError, Refused
+from worker.client.board import StallBoard, stall_board
+from worker.client.pending import EMAIL_PATTERN, PendingItem, pending_approvals
+from worker.http.auth import Identity, current_user
+from worker.http.deps import act, client_of
 from workflows.messages import DealStatus, Name, Reason, Receipt
-from workflows.names import Msg, lead_to_cash_id
+from workflows.names import Msg
 
 log = structlog.get_logger("handoff.api")
-WEB = FsPath(__file__).parent / "web"
 
 CrmPath = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,31}$", description="hubspot, ...")]
 DealPath = Annotated[str, Path(min_length=1, max_length=128, description="The CRM's deal id.")]
@@ -89,33 +79,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 router = APIRouter(prefix="/api", responses=ERRORS)
-
-
-def client_of(request: Request) -> Client:
-    client: Client = request.app.state.client
-    return client
-
-
-def metrics_of(request: Request) -> ApiMetrics:
-    metrics: ApiMetrics = request.app.state.metrics
-    return metrics
-
-
-async def act(
-    request: Request, user: Identity, crm: str, deal_id: str, message: Msg, payload: dict[str, Any]
-) -> Receipt:
-    """Send one action as `user`; count and log refusals. Shared with the web pages."""
-    bind_deal_context(
-        crm=crm, deal_id=deal_id, workflow_id=lead_to_cash_id(crm, deal_id), approver=user.email
-    )
-    try:
-        receipt = await actions.send(client_of(request), crm, deal_id, message, payload)
-    except Refused as err:
-        metrics_of(request).count_refusal(message, err.reason_class)
-        log.info("action refused", message=message, reason=err.reason, user=user.email)
-        raise
-    log.info("action accepted", message=message, detail=receipt.detail, user=user.email)
-    return receipt
 
 
 @router.get("/approvals", tags=["approvals"])
@@ -227,116 +190,13 @@ async def stuck(request: Request, user: User) -> StallBoard:
     return await stall_board(client_of(request))
 
 
-def _error(status: int, error: str, reason: str) -> JSONResponse:
+def error_response(status: int, error: str, reason: str) -> JSONResponse:
     return JSONResponse({"error": error, "reason": reason}, status_code=status)
 
 
-async def _action_error(_: Request, exc: Exception) -> Response:
+async def action_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, ActionError)
     code = {403: "refused", 409: "refused", 404: "not_found"}.get(exc.status, "error")
     if exc.status == 409 and not isinstance(exc, Refused):
         code = "ended"
-    return _error(exc.status, code, exc.reason)
-
-
-class RequestMetrics:
-    """ASGI middleware: count and time requests by route template, fresh log context."""
-
-    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
-        self.app, self.metrics = app, metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        structlog.contextvars.clear_contextvars()
-        started, status = time.perf_counter(), [500]
-
-        async def send_status(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
-            self.metrics.observe_request(
-                scope["method"], route, status[0], time.perf_counter() - started
-            )
-
-
-def create_app(
-    settings: Settings, client: Client, *, extra_routers: Sequence[APIRouter] = ()
-) -> FastAPI:
-    """The API and web app bound to a Temporal client (see the module docstring)."""
-    from worker.web.link_pages import router as link_router
-    from worker.web.pages import router as page_router
-    from worker.web.render import templates
-
-    register_secrets(
-        *(t.get_secret_value() for t in settings.api_tokens.values()),
-        settings.link_secret.get_secret_value() if settings.link_secret else None,
-    )
-    app = FastAPI(
-        title="Handoff",
-        version="1",
-        summary="Approvals, deal actions and the stall board for lead-to-cash handoffs.",
-    )
-    app.state.settings, app.state.client = settings, client
-    app.state.auth = Authenticator(settings)
-    app.state.metrics = ApiMetrics()
-    app.state.links = SignedLinks.from_settings(settings)
-    app.state.templates = templates()
-    app.add_exception_handler(ActionError, _action_error)
-    app.add_middleware(RequestMetrics, metrics=app.state.metrics)
-    app.include_router(router)
-    app.include_router(page_router)
-    app.include_router(link_router)
-    for extra in extra_routers:
-        app.include_router(extra)
-    app.mount("/static", StaticFiles(directory=WEB / "static"), name="static")
-
-    @app.get("/healthz", tags=["ops"])
-    async def healthz() -> dict[str, str]:
-        """The process is up."""
-        return {"status": "ok"}
-
-    @app.get("/readyz", tags=["ops"], responses={503: {"model": ErrorBody}})
-    async def readyz() -> Response:
-        """Temporal is reachable (503 otherwise)."""
-        try:
-            await client.workflow_service.get_system_info(
-                GetSystemInfoRequest(), timeout=timedelta(seconds=3)
-            )
-        except Exception as exc:  # any failure to reach Temporal means "not ready"
-            return _error(503, "unavailable", f"Temporal is not reachable: {exc}")
-        return JSONResponse({"status": "ready"})
-
-    @app.get("/metrics", tags=["ops"], include_in_schema=False)
-    async def metrics() -> Response:
-        return Response(app.state.metrics.render(), media_type=CONTENT_TYPE)
-
-    return app
-
-
-async def run_api(settings: Settings, *, extra_routers: Sequence[APIRouter] = ()) -> None:
-    """Connect to Temporal and serve the API on `settings.api_host:api_port` until stopped."""
-    import uvicorn
-
-    from worker.ingress.temporal_starter import ingress_routers
-    from worker.temporal import connect
-
-    client = await connect(settings)
-    routers = [*ingress_routers(settings, client), *extra_routers]
-    app = create_app(settings, client, extra_routers=routers)
-    config = uvicorn.Config(
-        app,
-        host=settings.api_host,
-        port=settings.api_port,
-        log_config=None,
-        proxy_headers=True,
-        server_header=False,
-    )
-    log.info("api started", url=settings.public_url, temporal=settings.temporal_address)
-    await uvicorn.Server(config).serve()
+    return error_response(exc.status, code, exc.reason)

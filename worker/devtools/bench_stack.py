@@ -21,7 +21,7 @@ import httpx
 import psutil
 
 from sandbox.common import FaultSettings, free_port
-from worker.dev import temporal_cli, wait_for_port
+from worker.devtools.dev import temporal_cli, wait_for_port
 from workflows.names import SEARCH_ATTRIBUTES
 
 SANDBOX_TOKEN = "handoff-sandbox"  # noqa: S105 - the documented sandbox token
@@ -161,11 +161,11 @@ class BenchStack:
 
     def start_baseline_worker(self, task_queue: str) -> Proc:
         """The benchmark-only worker for the bare baseline workflow."""
-        from worker.bench_worker import READY
+        from worker.devtools.bench_worker import READY
 
         proc = self.spawn(
             "baseline-worker",
-            [sys.executable, "-m", "worker.bench_worker", "--task-queue", task_queue],
+            [sys.executable, "-m", "worker.devtools.bench_worker", "--task-queue", task_queue],
         )
         proc.wait_for_log(READY)
         return proc

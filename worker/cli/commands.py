@@ -70,7 +70,7 @@ def _run(fn: Callable[[Client, Settings], Awaitable[T]]) -> T:
     settings = _settings()
 
     async def main() -> T:
-        from worker.temporal import connect
+        from worker.client.temporal import connect
 
         try:
             client = await connect(settings)
@@ -138,7 +138,7 @@ def dev(
     sandbox_token: str = typer.Option("handoff-sandbox", help="Bearer token the sandbox accepts."),
 ) -> None:
     """Run the embedded stack: Temporal dev server, CRM sandbox, worker and API."""
-    from worker.dev import DevStack
+    from worker.devtools.dev import DevStack
 
     if crm not in ("hubspot", "salesforce", "memory"):
         err.print(f"[red]--crm must be hubspot, salesforce or memory, not {crm!r}[/]")
@@ -159,7 +159,7 @@ def dev(
 def worker() -> None:
     """Run a worker (configured by TEMPORAL_* and HANDOFF_* environment variables)."""
     from worker.logging import configure_logging
-    from worker.main import run_worker
+    from worker.processes.worker import run_worker
 
     settings = _settings()
     configure_logging(settings.environment)
@@ -169,8 +169,8 @@ def worker() -> None:
 @app.command()
 def api() -> None:
     """Run the HTTP API, web inbox and webhook ingress."""
-    from worker.api import run_api
     from worker.logging import configure_logging
+    from worker.processes.api import run_api
 
     settings = _settings()
     configure_logging(settings.environment)
@@ -205,8 +205,8 @@ def sandbox_salesforce(
 @deal_app.command("start")
 def deal_start(deal_id: str, crm: str | None = CrmOpt) -> None:
     """Start a deal's handoff. Starting it again is a no-op."""
+    from worker.client.starter import start_lead_to_cash
     from worker.policy import load_configured_policy
-    from worker.starter import start_lead_to_cash
 
     async def go(client: Client, s: Settings) -> None:
         handle, started = await start_lead_to_cash(
@@ -225,8 +225,8 @@ def deal_start(deal_id: str, crm: str | None = CrmOpt) -> None:
 @renewal_app.command("start")
 def renewal_start(deal_id: str, crm: str | None = CrmOpt) -> None:
     """Start a deal's renewal; after a closed lead-to-cash it carries its context."""
+    from worker.client.renewals import start_renewal
     from worker.policy import load_configured_policy
-    from worker.renewals import start_renewal
 
     async def go(client: Client, s: Settings) -> None:
         handle, started = await start_renewal(
@@ -369,7 +369,7 @@ def status(
     if as_json:
         out.print_json(st.model_dump_json())
         return
-    from worker.render import render_status
+    from worker.cli.render import render_status
 
     render_status(out, st)
 
@@ -382,7 +382,7 @@ def list_(
     crm: str | None = CrmOpt,
 ) -> None:
     """Open handoffs, filtered with search attributes."""
-    from worker.render import list_query
+    from worker.cli.render import list_query
 
     query = list_query(waiting_on=waiting_on, stage=stage, owner=owner, crm=crm)
 
@@ -406,7 +406,7 @@ def list_(
 @app.command()
 def stuck(crm: str | None = CrmOpt) -> None:
     """Why deals are stuck: open handoffs by what they wait on, oldest first."""
-    from worker.board import render_text, stall_board
+    from worker.client.board import render_text, stall_board
 
     async def go(client: Client, s: Settings) -> None:
         out.print(render_text(await stall_board(client)))
@@ -417,7 +417,7 @@ def stuck(crm: str | None = CrmOpt) -> None:
 @app.command()
 def demo(crm: str | None = CrmOpt) -> None:
     """Start a sample deal and walk it to the discount-approval wait."""
-    from worker.demo import run_demo
+    from worker.cli.demo import run_demo
 
     _run(lambda c, s: run_demo(c, s, _crm(s, crm), out))
 
@@ -438,7 +438,7 @@ def policy_check(path: Path) -> None:
 @app.command()
 def new(name: str = typer.Argument(..., help="snake_case name of the new handoff.")) -> None:
     """Scaffold a new handoff workflow: its module, policy section, tests and replay slot."""
-    from worker.scaffold import ScaffoldError, scaffold
+    from worker.devtools.scaffold import ScaffoldError, scaffold
 
     try:
         created = scaffold(name, Path.cwd())
@@ -463,7 +463,7 @@ def keys(action: str = typer.Argument("new", help="`new`: print a new key entry.
 @app.command("codec-server")
 def codec_server(port: int = typer.Option(8888, help="Port for the Temporal UI to call.")) -> None:
     """Serve the payload codec so the Temporal UI and CLI can show decrypted payloads."""
-    from worker.codec_server import run_codec_server
+    from worker.processes.codec_server import run_codec_server
 
     run_codec_server(_settings(), port=port)
 
@@ -478,7 +478,7 @@ def bench(
     ),
 ) -> None:
     """Measure what one worker carries: throughput vs bare Temporal, latency, memory."""
-    from worker.bench import run_bench
+    from worker.devtools.bench import run_bench
 
     raise typer.Exit(
         run_bench(

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from temporalio.client import Client
 
-from worker.pending import open_statuses
+from worker.client.pending import open_statuses
 from workflows.messages import DealStatus
 from workflows.names import WaitingOn
 

@@ -15,12 +15,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from worker import actions
-from worker.actions import ActionError, Refused
-from worker.auth import SESSION_COOKIE, Identity, Unauthenticated, authenticator
-from worker.board import item_for, stall_board
-from worker.pending import pending_approvals
-from worker.web.render import page
+from worker.client import actions
+from worker.client.actions import ActionError, Refused
+from worker.client.board import item_for, stall_board
+from worker.client.pending import pending_approvals
+from worker.http.auth import SESSION_COOKIE, Identity, Unauthenticated, authenticator
+from worker.http.deps import act
+from worker.http.render import page
 from workflows.messages import DealStatus
 from workflows.names import Msg
 
@@ -181,8 +182,6 @@ async def decide(
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
     """Approve or reject from the inbox or the deal page, as the signed-in user."""
-    from worker.api import act
-
     who = _who(request)
     if not isinstance(who, Identity):
         return who

@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from connectors.mapping import FieldMapping
-from worker.ingress import WebhookStarter
+from worker.http.ingress import WebhookStarter
 from workflows.policy import Policy
 
 log = structlog.get_logger(__name__)

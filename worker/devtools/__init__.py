@@ -1,0 +1,1 @@
+"""Dev-only tools (dev stack, bench, scaffold): the `dev` extra, never in production."""
