@@ -20,14 +20,14 @@ from activities.notify import LinkMaker, LogNotifier, Notifier, NotifyActivities
 from connectors.base import CrmConnector
 from worker.settings import Settings
 from workflows.change_feed import ChangeFeed
-from workflows.discount_approval import DiscountApproval
-from workflows.lead_to_cash import LeadToCash
 from workflows.policy import Policy
-from workflows.renewal import RenewalExpansion
+from workflows.registry import WORKER_WORKFLOWS
 
 log = structlog.get_logger("handoff.worker")
 
-WORKFLOWS: Sequence[type] = (LeadToCash, DiscountApproval, ChangeFeed, RenewalExpansion)
+#: Every handoff type's workflow, the change feed and the legacy approval child: from the
+#: registry, so a type made by `handoff new` is registered with no hand wiring.
+WORKFLOWS: Sequence[type] = WORKER_WORKFLOWS
 #: Threads for the (blocking) CRM client libraries.
 ACTIVITY_THREADS = 32
 #: Workflow runs kept in memory (the SDK default is 1,000). A parked handoff is two runs
