@@ -57,7 +57,7 @@ async def test_forged_form_changes_nothing_and_a_real_one_decides(
             url, data={"decision": "approve", "reason": "Good fit", "csrf": match[1]}
         )
         assert ok.status_code == 303
-        assert ok.headers["location"] == f"/deals/memory/{deal_id}?done=approved"
+        assert ok.headers["location"] == f"/handoffs/lead-to-cash/memory/{deal_id}?done=approved"
         st = await until(handle, lambda s: bool(s.approvals))
         assert [(a.approver, a.reason) for a in st.approvals] == [(MANAGER, "Good fit")]
         http.cookies.clear()

@@ -18,10 +18,9 @@ from temporalio.testing import WorkflowEnvironment
 from activities.notify import Notice
 from connectors.base import Deal
 from connectors.memory import MemoryConnector
-from worker.client.starter import lead_to_cash_input
 from worker.processes.crm import sample_deals
 from worker.processes.worker import build_worker
-from workflows import names
+from workflows import names, registry
 from workflows.lead_to_cash import LeadToCash
 from workflows.messages import DealStatus
 from workflows.policy import Policy, default_policy, parse_policy
@@ -172,7 +171,9 @@ async def start(
     crm: str = "memory",
     **overrides: Any,
 ) -> WorkflowHandle[LeadToCash, DealStatus]:
-    inp = lead_to_cash_input(crm, deal_id, policy or default_policy())
+    inp = registry.get(names.LEAD_TO_CASH).start_input(
+        crm, deal_id, policy or default_policy(), registry.Carried()
+    )
     wf_id = names.lead_to_cash_id(crm, deal_id)
     track(task_queue, wf_id)
     first = await client.start_workflow(

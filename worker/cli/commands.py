@@ -1,7 +1,9 @@
 """`handoff`: the command line for ops, managers and engineers.
 
-Deal commands go through the workflows' validated updates, so a refusal is printed at
-once with its reason (exit code 1). An unknown deal exits with 2.
+Deal commands reach any handoff type (`--type`, or a workflow id in place of the deal
+id) through the one client path, `worker.client.handoffs`. They are validated updates,
+so a refusal is printed at once with its typed code and reason; the exit code says
+which (`worker.cli.exit_codes`).
 """
 
 from __future__ import annotations
@@ -16,19 +18,22 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
+from temporalio.service import RPCError
 
+from worker.cli import exit_codes
+from worker.client import handoffs
+from worker.client.handoffs import HandoffNotFound, HandoffRef, Refused
 from worker.settings import Settings
-from workflows import names
-from workflows.messages import DealStatus, Receipt
+from workflows import names, registry
+from workflows.messages import Receipt
 from workflows.names import Msg
 from workflows.policy import PolicyError, load_policy
+from workflows.registry import UnknownHandoffType
 
 app = typer.Typer(
-    help="Handoff: durable lead-to-cash handoffs beside your CRM.", no_args_is_help=True
+    help="Handoff: durable lead-to-cash handoffs beside your CRM.\n\n" + exit_codes.HELP,
+    no_args_is_help=True,
 )
 deal_app = typer.Typer(help="Start handoffs.", no_args_is_help=True)
 evidence_app = typer.Typer(help="Record evidence.", no_args_is_help=True)
@@ -48,6 +53,13 @@ err = Console(stderr=True)
 T = TypeVar("T")
 
 CrmOpt = typer.Option(None, "--crm", help="hubspot, salesforce or memory (default: HANDOFF_CRM).")
+TypeOpt = typer.Option(
+    None,
+    "--type",
+    help=f"Handoff type: {', '.join(registry.type_names())} (default {registry.DEFAULT_TYPE}; "
+    "a workflow id in place of the deal id names its own).",
+)
+DealArg = typer.Argument(..., help="The CRM's deal id, or a workflow id (renewal-hubspot-1001).")
 
 
 def _settings() -> Settings:
@@ -62,11 +74,12 @@ def _settings() -> Settings:
         for e in exc.errors():
             where = ".".join(str(p) for p in e["loc"]) or "(settings)"
             err.print(f"  {where}: {e['msg']}", markup=False)
-        raise typer.Exit(2) from None
+        raise typer.Exit(exit_codes.BAD_INPUT) from None
 
 
 def _run(fn: Callable[[Client, Settings], Awaitable[T]]) -> T:
-    """Connect to Temporal and run one command, turning known failures into messages."""
+    """Connect to Temporal and run one command, turning known failures into messages
+    and exit codes (see `worker.cli.exit_codes`)."""
     settings = _settings()
 
     async def main() -> T:
@@ -77,49 +90,48 @@ def _run(fn: Callable[[Client, Settings], Awaitable[T]]) -> T:
         except RuntimeError as exc:
             err.print(f"[red]Cannot reach Temporal at {settings.temporal_address}[/]: {exc}")
             err.print("Is `handoff dev` running? Set TEMPORAL_ADDRESS for another cluster.")
-            raise typer.Exit(3) from None
-        return await fn(client, settings)
+            raise typer.Exit(exit_codes.UNAVAILABLE) from None
+        try:
+            return await fn(client, settings)
+        except Refused as exc:
+            err.print(f"[red]Refused[/] ({exc.code}): {exc.reason}", highlight=False)
+            raise typer.Exit(exit_codes.EXIT_CODES[exc.code]) from None
+        except HandoffNotFound as exc:
+            err.print(f"[red]No running handoff[/]: {exc.reason}.", highlight=False)
+            raise typer.Exit(exit_codes.NOT_FOUND) from None
+        except RPCError as exc:
+            err.print(f"[red]Temporal could not answer[/]: {exc.message}")
+            raise typer.Exit(exit_codes.UNAVAILABLE) from None
 
     return asyncio.run(main())
 
 
-def _crm(settings: Settings, crm: str | None) -> str:
-    return crm or settings.crm
-
-
-async def _update(
-    client: Client,
-    settings: Settings,
-    crm: str | None,
-    deal_id: str,
-    name: str,
-    payload: dict[str, Any],
-) -> Receipt:
-    """Send one validated update; print the refusal and exit 1 if refused."""
-    wf_id = names.lead_to_cash_id(_crm(settings, crm), deal_id)
-    handle = client.get_workflow_handle(wf_id)
+def _ref(settings: Settings, handoff_type: str | None, crm: str | None, deal: str) -> HandoffRef:
+    """The handoff a command names: --type, --crm and a deal id, or a workflow id."""
     try:
-        receipt: Receipt = await handle.execute_update(name, payload, result_type=Receipt)
-        return receipt
-    except WorkflowUpdateFailedError as exc:
-        cause = exc.cause
-        reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
-        err.print(f"[red]Refused[/]: {reason}")
-        raise typer.Exit(1) from None
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            err.print(f"[red]No running handoff for deal {deal_id}[/] (workflow {wf_id}).")
-            err.print("Start it with: handoff deal start " + deal_id)
-            raise typer.Exit(2) from None
-        err.print(f"[red]Temporal could not answer for {wf_id}[/]: {exc.message}")
-        raise typer.Exit(3) from None
+        return HandoffRef.of(handoff_type, crm or settings.crm, deal)
+    except UnknownHandoffType as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(exit_codes.BAD_INPUT) from None
 
 
-def _send(crm: str | None, deal_id: str, name: str, payload: dict[str, Any]) -> None:
-    receipt = _run(lambda c, s: _update(c, s, crm, deal_id, name, payload))
-    out.print(
-        f"[green]OK[/] {receipt.detail}  (stage {receipt.stage}, waiting on {receipt.waiting_on})"
-    )
+def _receipt_line(receipt: Receipt) -> str:
+    """What happened, where the handoff stands, and which tier is asked next, if any."""
+    line = f"[green]OK[/] {receipt.detail}  (stage {receipt.stage}, "
+    line += f"waiting on {receipt.waiting_on})"
+    if receipt.pending_approval is not None:
+        p = receipt.pending_approval
+        line += f"\n   next: tier {p.tier}, asked of {', '.join(p.approvers)}"
+    return line
+
+
+def _send(
+    handoff_type: str | None, crm: str | None, deal: str, name: str, payload: dict[str, Any]
+) -> None:
+    async def go(client: Client, s: Settings) -> Receipt:
+        return await handoffs.update(client, _ref(s, handoff_type, crm, deal), name, payload)
+
+    out.print(_receipt_line(_run(go)), highlight=False)
 
 
 def _drop_none(**values: Any) -> dict[str, Any]:
@@ -201,171 +213,158 @@ def sandbox_salesforce(
     run(port=port, state_dir=state_dir, token=token)
 
 
-# -- deals -------------------------------------------------------------------------------
-@deal_app.command("start")
-def deal_start(deal_id: str, crm: str | None = CrmOpt) -> None:
-    """Start a deal's handoff. Starting it again is a no-op."""
-    from worker.client.starter import start_lead_to_cash
+# -- deals ---------------------------------------------------------------------------------
+def _start(handoff_type: str | None, crm: str | None, deal: str) -> None:
     from worker.policy import load_configured_policy
 
     async def go(client: Client, s: Settings) -> None:
-        handle, started = await start_lead_to_cash(
-            client,
-            crm=_crm(s, crm),
-            deal_id=deal_id,
-            policy=load_configured_policy(s),
-            task_queue=s.task_queue,
-        )
-        verb = "Started" if started else "Already started"
-        out.print(f"[green]{verb}[/] {handle.id}")
-
-    _run(go)
-
-
-@renewal_app.command("start")
-def renewal_start(deal_id: str, crm: str | None = CrmOpt) -> None:
-    """Start a deal's renewal; after a closed lead-to-cash it carries its context."""
-    from worker.client.renewals import start_renewal
-    from worker.policy import load_configured_policy
-
-    async def go(client: Client, s: Settings) -> None:
-        handle, started = await start_renewal(
-            client,
-            crm=_crm(s, crm),
-            deal_id=deal_id,
-            policy=load_configured_policy(s),
-            task_queue=s.task_queue,
+        ref = _ref(s, handoff_type, crm, deal)
+        handle, started = await handoffs.start(
+            client, ref, policy=load_configured_policy(s), task_queue=s.task_queue
         )
         out.print(f"[green]{'Started' if started else 'Already started'}[/] {handle.id}")
 
     _run(go)
 
 
+@deal_app.command("start")
+def deal_start(
+    deal_id: str = DealArg, crm: str | None = CrmOpt, type_: str | None = TypeOpt
+) -> None:
+    """Start a deal's handoff (of --type). Starting it again is a no-op."""
+    _start(type_, crm, deal_id)
+
+
+@renewal_app.command("start")
+def renewal_start(deal_id: str = DealArg, crm: str | None = CrmOpt) -> None:
+    """Start a deal's renewal; after a closed lead-to-cash it carries its context."""
+    _start(names.RENEWAL, crm, deal_id)
+
+
 @evidence_app.command("add")
 def evidence_add(
-    deal_id: str,
-    kind: str,
+    deal_id: str = DealArg,
+    kind: str = typer.Argument(...),
     by: str = typer.Option(..., help="Who gives the evidence (email)."),
     ref: str | None = typer.Option(None, help="Where it comes from (URL, document id)."),
     note: str | None = typer.Option(None),
     crm: str | None = CrmOpt,
+    type_: str | None = TypeOpt,
 ) -> None:
     """Record typed evidence (budget_confirmed, contract_signed, ...)."""
-    _send(crm, deal_id, Msg.ADD_EVIDENCE, _drop_none(kind=kind, by=by, ref=ref, note=note))
+    _send(type_, crm, deal_id, Msg.ADD_EVIDENCE, _drop_none(kind=kind, by=by, ref=ref, note=note))
 
 
 @app.command()
 def approve(
-    deal_id: str,
+    deal_id: str = DealArg,
     as_: str = typer.Option(..., "--as", help="Approver email."),
     reason: str = typer.Option(..., help="Why (required)."),
     crm: str | None = CrmOpt,
+    type_: str | None = TypeOpt,
 ) -> None:
-    """Approve the pending discount tier."""
-    _send(crm, deal_id, Msg.APPROVE, {"approver": as_, "reason": reason})
+    """Approve the pending discount tier; prints the next tier asked, if any."""
+    _send(type_, crm, deal_id, Msg.APPROVE, {"approver": as_, "reason": reason})
 
 
 @app.command()
 def reject(
-    deal_id: str,
+    deal_id: str = DealArg,
     as_: str = typer.Option(..., "--as", help="Approver email."),
     reason: str = typer.Option(..., help="Why (required)."),
     crm: str | None = CrmOpt,
+    type_: str | None = TypeOpt,
 ) -> None:
     """Reject the pending discount tier."""
-    _send(crm, deal_id, Msg.REJECT, {"approver": as_, "reason": reason})
+    _send(type_, crm, deal_id, Msg.REJECT, {"approver": as_, "reason": reason})
 
 
 @app.command()
 def delegate(
-    deal_id: str,
+    deal_id: str = DealArg,
     as_: str = typer.Option(..., "--as", help="Approver email."),
     to: str = typer.Option(..., help="Delegate email."),
     reason: str = typer.Option(...),
     crm: str | None = CrmOpt,
+    type_: str | None = TypeOpt,
 ) -> None:
     """Hand your pending approval to a named delegate."""
-    _send(crm, deal_id, Msg.DELEGATE, {"approver": as_, "delegate": to, "reason": reason})
+    _send(type_, crm, deal_id, Msg.DELEGATE, {"approver": as_, "delegate": to, "reason": reason})
 
 
 @app.command()
 def recall(
-    deal_id: str,
+    deal_id: str = DealArg,
     by: str = typer.Option(..., help="Deal owner email."),
     reason: str = typer.Option(...),
     crm: str | None = CrmOpt,
+    type_: str | None = TypeOpt,
 ) -> None:
     """Withdraw the approval request (deal owner only)."""
-    _send(crm, deal_id, Msg.RECALL, {"by": by, "reason": reason})
+    _send(type_, crm, deal_id, Msg.RECALL, {"by": by, "reason": reason})
 
 
 @app.command()
 def terms(
-    deal_id: str,
+    deal_id: str = DealArg,
     by: str = typer.Option(...),
     discount: float | None = typer.Option(None, help="New discount in percent (0-100)."),
     amount: float | None = typer.Option(None, help="New list amount."),
     crm: str | None = CrmOpt,
+    type_: str | None = TypeOpt,
 ) -> None:
     """Change the terms; only approvals they affect are asked again."""
-    _send(
-        crm, deal_id, Msg.UPDATE_TERMS, _drop_none(by=by, discount_percent=discount, amount=amount)
-    )
+    payload = _drop_none(by=by, discount_percent=discount, amount=amount)
+    _send(type_, crm, deal_id, Msg.UPDATE_TERMS, payload)
 
 
 @exception_app.command("raise")
 def exception_raise(
-    deal_id: str,
-    kind: str,
+    deal_id: str = DealArg,
+    kind: str = typer.Argument(...),
     by: str = typer.Option(...),
     note: str = typer.Option(...),
     crm: str | None = CrmOpt,
+    type_: str | None = TypeOpt,
 ) -> None:
     """Raise an exception (scope_change, credit_hold, legal_review, ...): pauses the clock."""
-    _send(crm, deal_id, Msg.RAISE_EXCEPTION, {"kind": kind, "by": by, "note": note})
+    _send(type_, crm, deal_id, Msg.RAISE_EXCEPTION, {"kind": kind, "by": by, "note": note})
 
 
 @exception_app.command("resolve")
 def exception_resolve(
-    deal_id: str,
-    kind: str,
+    deal_id: str = DealArg,
+    kind: str = typer.Argument(...),
     by: str = typer.Option(...),
     note: str = typer.Option(...),
     crm: str | None = CrmOpt,
+    type_: str | None = TypeOpt,
 ) -> None:
     """Resolve an open exception: the clock resumes."""
-    _send(crm, deal_id, Msg.RESOLVE_EXCEPTION, {"kind": kind, "by": by, "note": note})
+    _send(type_, crm, deal_id, Msg.RESOLVE_EXCEPTION, {"kind": kind, "by": by, "note": note})
 
 
 @app.command()
-def accept(deal_id: str, team: str, by: str = typer.Option(...), crm: str | None = CrmOpt) -> None:
+def accept(
+    deal_id: str = DealArg,
+    team: str = typer.Argument(...),
+    by: str = typer.Option(...),
+    crm: str | None = CrmOpt,
+    type_: str | None = TypeOpt,
+) -> None:
     """Accept a handoff for your team (operations, billing)."""
-    _send(crm, deal_id, Msg.ACCEPT_HANDOFF, {"team": team, "by": by})
-
-
-async def _status(client: Client, crm: str, deal_id: str) -> DealStatus:
-    wf_id = names.lead_to_cash_id(crm, deal_id)
-    try:
-        status: DealStatus = await client.get_workflow_handle(wf_id).query(
-            names.QUERY_STATUS, result_type=DealStatus
-        )
-        return status
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            err.print(f"[red]No handoff for deal {deal_id}[/] (workflow {wf_id}).")
-            raise typer.Exit(2) from None
-        err.print(f"[red]Temporal could not answer for {wf_id}[/]: {exc.message}")
-        raise typer.Exit(3) from None
+    _send(type_, crm, deal_id, Msg.ACCEPT_HANDOFF, {"team": team, "by": by})
 
 
 @app.command()
 def status(
-    deal_id: str,
+    deal_id: str = DealArg,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable."),
     crm: str | None = CrmOpt,
+    type_: str | None = TypeOpt,
 ) -> None:
     """What the handoff waits on, from whom, since and until when."""
-    st = _run(lambda c, s: _status(c, _crm(s, crm), deal_id))
+    st = _run(lambda c, s: handoffs.status(c, _ref(s, type_, crm, deal_id)))
     if as_json:
         out.print_json(st.model_dump_json())
         return
@@ -380,36 +379,31 @@ def list_(
     stage: str | None = typer.Option(None),
     owner: str | None = typer.Option(None),
     crm: str | None = CrmOpt,
+    type_: str | None = typer.Option(None, "--type", help="Only this type (default: all)."),
 ) -> None:
-    """Open handoffs, filtered with search attributes."""
-    from worker.cli.render import list_query
+    """Open handoffs of every type, filtered with search attributes."""
+    from worker.cli.render import render_listings
 
-    query = list_query(waiting_on=waiting_on, stage=stage, owner=owner, crm=crm)
+    try:
+        types = [registry.get(type_)] if type_ else None
+    except UnknownHandoffType as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(exit_codes.BAD_INPUT) from None
+    query = handoffs.running_query(types, waiting_on=waiting_on, stage=stage, owner=owner, crm=crm)
 
     async def go(client: Client, s: Settings) -> None:
-        table = Table("workflow", "stage", "waiting on", "owner", "due")
-        async for wf in client.list_workflows(query):
-            sa = wf.typed_search_attributes
-            due = sa.get(names.DUE_AT)
-            table.add_row(
-                wf.id,
-                sa.get(names.STAGE) or "",
-                sa.get(names.WAITING_ON) or "",
-                ", ".join(sa.get(names.OWNER) or []),
-                f"{due:%Y-%m-%d %H:%M}" if due else "",
-            )
-        out.print(table)
+        out.print(render_listings(await handoffs.list_open(client, query)))
 
     _run(go)
 
 
 @app.command()
 def stuck(crm: str | None = CrmOpt) -> None:
-    """Why deals are stuck: open handoffs by what they wait on, oldest first."""
+    """Why deals are stuck: open handoffs of every type by what they wait on, oldest first."""
     from worker.client.board import render_text, stall_board
 
     async def go(client: Client, s: Settings) -> None:
-        out.print(render_text(await stall_board(client)))
+        out.print(render_text(await stall_board(client)), highlight=False)
 
     _run(go)
 
@@ -419,7 +413,7 @@ def demo(crm: str | None = CrmOpt) -> None:
     """Start a sample deal and walk it to the discount-approval wait."""
     from worker.cli.demo import run_demo
 
-    _run(lambda c, s: run_demo(c, s, _crm(s, crm), out))
+    _run(lambda c, s: run_demo(c, s, crm or s.crm, out))
 
 
 @policy_app.command("check")

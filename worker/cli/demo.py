@@ -7,11 +7,11 @@ import asyncio
 from rich.console import Console
 from temporalio.client import Client
 
-from worker.client.starter import start_lead_to_cash
+from worker.client import handoffs
+from worker.client.handoffs import HandoffRef
 from worker.policy import load_configured_policy
 from worker.settings import Settings
-from workflows import names
-from workflows.messages import DealStatus
+from workflows import names, registry
 from workflows.names import Msg, WaitingOn
 
 #: The seeded demo deal in every sandbox (and the memory CRM).
@@ -23,7 +23,8 @@ async def demo_deal(client: Client, crm: str) -> str:
     its own, the first deal the change feed started a handoff for."""
     if crm != "salesforce":
         return DEMO_DEAL
-    query = f"WorkflowType = 'LeadToCash' AND Crm = '{crm}' AND Stage = 'qualify'"
+    lead_to_cash = [registry.get(names.LEAD_TO_CASH)]
+    query = handoffs.running_query(lead_to_cash, crm=crm, stage=names.Stage.QUALIFY.value)
     for _ in range(60):  # the feed polls every few seconds
         async for wf in client.list_workflows(query, limit=1):
             deal = wf.typed_search_attributes.get(names.DEAL_ID)
@@ -36,16 +37,19 @@ async def demo_deal(client: Client, crm: str) -> str:
 async def run_demo(client: Client, settings: Settings, crm: str, out: Console) -> None:
     policy = load_configured_policy(settings)
     deal = await demo_deal(client, crm)
-    handle, started = await start_lead_to_cash(
-        client, crm=crm, deal_id=deal, policy=policy, task_queue=settings.task_queue
+    ref = HandoffRef.of(names.LEAD_TO_CASH, crm, deal)
+    handle, started = await handoffs.start(
+        client, ref, policy=policy, task_queue=settings.task_queue
     )
     out.print(("Started " if started else "Continuing ") + handle.id)
     owner = policy.people_for("sales_rep")[0]
     for kind in policy.stage(names.Stage.QUALIFY).evidence:
-        await handle.signal(Msg.ADD_EVIDENCE, {"kind": kind, "by": owner, "ref": "demo"})
+        await handoffs.signal(
+            client, ref, Msg.ADD_EVIDENCE, {"kind": kind, "by": owner, "ref": "demo"}
+        )
         out.print(f"  evidence {kind} from {owner}")
     for _ in range(150):
-        st = await handle.query(names.QUERY_STATUS, result_type=DealStatus)
+        st = await handoffs.status(client, ref)
         if st.waiting_on == WaitingOn.DISCOUNT_APPROVAL and st.pending_approval:
             break
         await asyncio.sleep(0.2)

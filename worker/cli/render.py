@@ -1,4 +1,4 @@
-"""Human-readable output for the CLI: a deal's status and `list` queries."""
+"""Human-readable output for the CLI: a handoff's status and `list` results."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from datetime import datetime
 from rich.console import Console
 from rich.table import Table
 
+from worker.client.handoffs import Listing, type_of
 from workflows.messages import DealStatus
 
 _SLA_COLOURS = {
@@ -28,6 +29,7 @@ def render_status(out: Console, st: DealStatus) -> None:
     out.print(
         f"[bold]{st.deal_name or st.deal_id}[/]  ({st.workflow_id}, policy {st.policy_version})"
     )
+    out.print(f"  type        {type_of(st)}")
     out.print(f"  stage       {st.stage}" + ("  [green](complete)[/]" if st.done else ""))
     if not st.done:
         colour = _SLA_COLOURS[st.sla_state]
@@ -65,18 +67,16 @@ def render_status(out: Console, st: DealStatus) -> None:
     out.print(table)
 
 
-def list_query(
-    *, waiting_on: str | None, stage: str | None, owner: str | None, crm: str | None
-) -> str:
-    """A visibility query over Handoff's search attributes (values are quoted safely)."""
-    clauses = ["WorkflowType = 'LeadToCash'", "ExecutionStatus = 'Running'"]
-    for attr, value in (
-        ("WaitingOn", waiting_on),
-        ("Stage", stage),
-        ("Owner", owner),
-        ("Crm", crm),
-    ):
-        if value:
-            escaped = value.replace("\\", "\\\\").replace("'", "\\'")
-            clauses.append(f"{attr} = '{escaped}'")
-    return " AND ".join(clauses)
+def render_listings(listings: list[Listing]) -> Table:
+    """Open handoffs as a table: workflow, type, stage, what it waits on, owner, due."""
+    table = Table("workflow", "type", "stage", "waiting on", "owner", "due")
+    for item in listings:
+        table.add_row(
+            item.workflow_id,
+            item.type,
+            item.stage,
+            item.waiting_on,
+            ", ".join(item.owner),
+            f"{item.due_at:%Y-%m-%d %H:%M}" if item.due_at else "",
+        )
+    return table

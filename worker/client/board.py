@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from temporalio.client import Client
 
-from worker.client.pending import open_statuses
+from worker.client.handoffs import open_statuses, type_of
 from workflows.messages import DealStatus
 from workflows.names import WaitingOn
 
@@ -39,6 +39,7 @@ class StallItem(BaseModel):
     """One open handoff on the board."""
 
     workflow_id: str
+    type: str
     crm: str
     deal_id: str
     deal_name: str
@@ -96,6 +97,7 @@ def item_for(st: DealStatus, now: datetime) -> StallItem:
             )
     return StallItem(
         workflow_id=st.workflow_id,
+        type=type_of(st),
         crm=st.crm,
         deal_id=st.deal_id,
         deal_name=st.deal_name or st.deal_id,
@@ -136,7 +138,7 @@ def build_board(statuses: list[DealStatus], now: datetime) -> StallBoard:
 
 
 async def stall_board(client: Client, now: datetime | None = None) -> StallBoard:
-    """The board of every running lead-to-cash handoff, judged at `now` (default: now)."""
+    """The board of every running handoff of every type, judged at `now` (default: now)."""
     return build_board(await open_statuses(client), now or datetime.now(UTC))
 
 
@@ -166,7 +168,7 @@ def render_text(board: StallBoard) -> str:
         lines += ["", f"WAITING ON {group.waiting_on.upper()} ({len(group.items)})"]
         for i in group.items:
             lines.append(
-                f"  {i.sla.upper().replace('_', ' '):<10} {i.crm}/{i.deal_id}  "
+                f"  {i.sla.upper().replace('_', ' '):<10} {i.type} {i.crm}/{i.deal_id}  "
                 f"{i.deal_name}  [{i.stage}]  waiting {_age(i.age_seconds)}"
             )
             for owed in i.owes:

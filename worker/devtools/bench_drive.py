@@ -21,8 +21,7 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from connectors.base import WriteBack
-from worker.client.starter import lead_to_cash_input
-from workflows import names
+from workflows import names, registry
 from workflows.baseline import (
     BASELINE_SIGNAL,
     CHILD_SIGNAL,
@@ -32,10 +31,10 @@ from workflows.baseline import (
     Shape,
     Tick,
 )
-from workflows.lead_to_cash import LeadToCash
 from workflows.messages import AcceptIn, DealStatus, DecisionIn, EvidenceIn
 from workflows.names import Msg, Stage, WaitingOn
 from workflows.policy import Policy
+from workflows.registry import Carried
 
 T = TypeVar("T")
 OWNER, MANAGER, VP = "sam.rep@example.com", "maya.manager@example.com", "victor.vp@example.com"
@@ -73,9 +72,10 @@ def handoff_id(deal_id: str, run_tag: str) -> str:
 async def start_handoff(
     client: Client, task_queue: str, policy: Policy, deal_id: str, run_tag: str
 ) -> Any:
+    lead_to_cash = registry.get(names.LEAD_TO_CASH)
     return await client.start_workflow(
-        LeadToCash.run,
-        lead_to_cash_input("hubspot", deal_id, policy),
+        lead_to_cash.workflow_type,
+        registry.get(names.LEAD_TO_CASH).start_input("hubspot", deal_id, policy, Carried()),
         id=handoff_id(deal_id, run_tag),
         task_queue=task_queue,
     )
@@ -88,7 +88,7 @@ async def drive_handoff(
     handle = await start_handoff(client, task_queue, policy, deal_id, run_tag)
 
     async def status() -> DealStatus:
-        result: DealStatus = await handle.query(LeadToCash.status)
+        result: DealStatus = await handle.query(names.QUERY_STATUS, result_type=DealStatus)
         return result
 
     async def pending(tier: str) -> bool:

@@ -1,36 +1,35 @@
-"""The Handoff JSON API: approvals, deal actions, status and the stall board.
+"""The Handoff JSON API: approvals, handoff actions, status and the stall board.
 
-The app that serves it with the web pages, signed links, health checks and `/metrics`
-is assembled in `worker/processes/api.py`.
-
-Every action goes through the workflows' validated updates and names the actor from
-the credential, never from the body, so a caller can only act as themselves:
-a refusal about who may act is a 403, any other refusal a 409, an unknown deal a 404,
-all with `{"error": ..., "reason": ...}`. The OpenAPI schema is at `/openapi.json`.
+Every handoff type is addressed as `/api/handoffs/{type}/{crm}/{deal_id}/...`; the
+`/api/deals/{crm}/{deal_id}/...` routes from before types stay, for lead-to-cash.
+Every action goes through the one client path's validated updates and names the actor
+from the credential, never from the body, so a caller can only act as themselves.
+A refusal carries its typed code and maps to a status through one table
+(`worker.http.errors.HTTP_STATUS`): `not_authorised` 403, `not_pending`, `duplicate`,
+`terms_fixed` and `ended` 409, `invalid` and `unknown_message` 422, `too_large` 413;
+an unknown handoff is a 404. Bodies are `{"error", "reason", "code"?}`. The app that
+serves this router is assembled in `worker/processes/api.py`; the OpenAPI schema is at
+`/openapi.json`.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: FastAPI must evaluate the route signatures
+# that `_handoff_routes` builds in a closure (their `Ref` names a local dependency).
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
-import structlog
-from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from worker.client import actions
-from worker.client.actions import ActionError, Refused
+from worker.client import handoffs
 from worker.client.board import StallBoard, stall_board
-from worker.client.pending import EMAIL_PATTERN, PendingItem, pending_approvals
+from worker.client.handoffs import EMAIL_PATTERN, HandoffRef, PendingItem, pending_approvals
 from worker.http.auth import Identity, current_user
-from worker.http.deps import act, client_of
+from worker.http.deps import act, client_of, lead_to_cash_ref, typed_ref
+from worker.http.errors import ErrorBody
 from workflows.messages import DealStatus, Name, Reason, Receipt
 from workflows.names import Msg
 
-log = structlog.get_logger("handoff.api")
-
-CrmPath = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,31}$", description="hubspot, ...")]
-DealPath = Annotated[str, Path(min_length=1, max_length=128, description="The CRM's deal id.")]
 User = Annotated[Identity, Depends(current_user)]
 
 
@@ -64,18 +63,17 @@ class TermsBody(Body):
     amount: float | None = Field(default=None, gt=0)
 
 
-class ErrorBody(BaseModel):
-    """Every API error: a short code and the reason in words."""
-
-    error: str
-    reason: str
-
-
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "Missing or unknown credentials."},
-    403: {"model": ErrorBody, "description": "Refused: you may not do this."},
-    404: {"model": ErrorBody, "description": "No handoff for this deal."},
-    409: {"model": ErrorBody, "description": "Refused: not possible in the handoff's state."},
+    403: {"model": ErrorBody, "description": "Refused (not_authorised): you may not do this."},
+    404: {"model": ErrorBody, "description": "No handoff of this type for this deal."},
+    409: {
+        "model": ErrorBody,
+        "description": "Refused (not_pending, duplicate, terms_fixed, ended): not possible "
+        "in the handoff's state.",
+    },
+    413: {"model": ErrorBody, "description": "Refused (too_large): the payload is too big."},
+    422: {"model": ErrorBody, "description": "Invalid body, or refused (invalid)."},
 }
 
 router = APIRouter(prefix="/api", responses=ERRORS)
@@ -89,114 +87,73 @@ async def list_approvals(
         str | None, Query(pattern=EMAIL_PATTERN, description="Only this approver's items.")
     ] = None,
 ) -> list[PendingItem]:
-    """Pending discount approvals, oldest first: deal, tier, approvers, age and due time."""
+    """Pending approvals of every handoff type, oldest first: handoff, tier, approvers,
+    age and due time."""
     return await pending_approvals(client_of(request), approver)
-
-
-@router.post("/deals/{crm}/{deal_id}/approve", tags=["approvals"])
-async def approve(
-    request: Request, user: User, crm: CrmPath, deal_id: DealPath, body: DecisionBody
-) -> Receipt:
-    """Approve the pending tier as the authenticated user (who must be asked for it)."""
-    return await act(
-        request, user, crm, deal_id, Msg.APPROVE, {"approver": user.email, "reason": body.reason}
-    )
-
-
-@router.post("/deals/{crm}/{deal_id}/reject", tags=["approvals"])
-async def reject(
-    request: Request, user: User, crm: CrmPath, deal_id: DealPath, body: DecisionBody
-) -> Receipt:
-    """Reject the pending tier as the authenticated user, with the reason."""
-    return await act(
-        request, user, crm, deal_id, Msg.REJECT, {"approver": user.email, "reason": body.reason}
-    )
-
-
-@router.post("/deals/{crm}/{deal_id}/exceptions", tags=["deals"])
-async def raise_exception(
-    request: Request, user: User, crm: CrmPath, deal_id: DealPath, body: ExceptionBody
-) -> Receipt:
-    """Raise an exception (pauses the stage clock and routes it to its owner)."""
-    return await act(
-        request,
-        user,
-        crm,
-        deal_id,
-        Msg.RAISE_EXCEPTION,
-        {"kind": body.kind, "by": user.email, "note": body.note},
-    )
-
-
-@router.post("/deals/{crm}/{deal_id}/exceptions/resolve", tags=["deals"])
-async def resolve_exception(
-    request: Request, user: User, crm: CrmPath, deal_id: DealPath, body: ExceptionBody
-) -> Receipt:
-    """Resolve an open exception (its owner, escalation target or the deal owner)."""
-    return await act(
-        request,
-        user,
-        crm,
-        deal_id,
-        Msg.RESOLVE_EXCEPTION,
-        {"kind": body.kind, "by": user.email, "note": body.note},
-    )
-
-
-@router.post("/deals/{crm}/{deal_id}/evidence", tags=["deals"])
-async def add_evidence(
-    request: Request, user: User, crm: CrmPath, deal_id: DealPath, body: EvidenceBody
-) -> Receipt:
-    """Record typed evidence given by the authenticated user."""
-    payload = {"kind": body.kind, "by": user.email, "ref": body.ref, "note": body.note}
-    return await act(
-        request,
-        user,
-        crm,
-        deal_id,
-        Msg.ADD_EVIDENCE,
-        {k: v for k, v in payload.items() if v is not None},
-    )
-
-
-@router.post("/deals/{crm}/{deal_id}/accept", tags=["deals"])
-async def accept_handoff(
-    request: Request, user: User, crm: CrmPath, deal_id: DealPath, body: AcceptBody
-) -> Receipt:
-    """Accept a handoff for your team."""
-    return await act(
-        request, user, crm, deal_id, Msg.ACCEPT_HANDOFF, {"team": body.team, "by": user.email}
-    )
-
-
-@router.post("/deals/{crm}/{deal_id}/terms", tags=["deals"])
-async def update_terms(
-    request: Request, user: User, crm: CrmPath, deal_id: DealPath, body: TermsBody
-) -> Receipt:
-    """Propose new terms (the deal owner or sales manager); affected approvals re-run."""
-    payload = {"by": user.email, **body.model_dump(exclude_none=True)}
-    return await act(request, user, crm, deal_id, Msg.UPDATE_TERMS, payload)
-
-
-@router.get("/deals/{crm}/{deal_id}/status", tags=["deals"])
-async def deal_status(request: Request, user: User, crm: CrmPath, deal_id: DealPath) -> DealStatus:
-    """Where the handoff stands: stage, what it waits on, from whom, until when, history."""
-    return await actions.get_status(client_of(request), crm, deal_id)
 
 
 @router.get("/stuck", tags=["ops"])
 async def stuck(request: Request, user: User) -> StallBoard:
-    """The stall board: open handoffs by what they wait on, oldest first, with SLA state."""
+    """The stall board: open handoffs of every type by what they wait on, oldest first."""
     return await stall_board(client_of(request))
 
 
-def error_response(status: int, error: str, reason: str) -> JSONResponse:
-    return JSONResponse({"error": error, "reason": reason}, status_code=status)
+def _handoff_routes(prefix: str, resolve: Callable[..., HandoffRef], tag: str) -> None:
+    """The action and status routes under `prefix`, for the handoff `resolve` names."""
+    Ref = Annotated[HandoffRef, Depends(resolve)]
+
+    @router.post(f"{prefix}/approve", tags=[tag])
+    async def approve(request: Request, user: User, ref: Ref, body: DecisionBody) -> Receipt:
+        """Approve the pending tier as the authenticated user (who must be asked for it).
+        The receipt says which tier is asked next (none: the desk is passed)."""
+        payload = {"approver": user.email, "reason": body.reason}
+        return await act(request, user, ref, Msg.APPROVE, payload)
+
+    @router.post(f"{prefix}/reject", tags=[tag])
+    async def reject(request: Request, user: User, ref: Ref, body: DecisionBody) -> Receipt:
+        """Reject the pending tier as the authenticated user, with the reason."""
+        payload = {"approver": user.email, "reason": body.reason}
+        return await act(request, user, ref, Msg.REJECT, payload)
+
+    @router.post(f"{prefix}/exceptions", tags=[tag])
+    async def raise_exception(
+        request: Request, user: User, ref: Ref, body: ExceptionBody
+    ) -> Receipt:
+        """Raise an exception (pauses the stage clock and routes it to its owner)."""
+        payload = {"kind": body.kind, "by": user.email, "note": body.note}
+        return await act(request, user, ref, Msg.RAISE_EXCEPTION, payload)
+
+    @router.post(f"{prefix}/exceptions/resolve", tags=[tag])
+    async def resolve_exception(
+        request: Request, user: User, ref: Ref, body: ExceptionBody
+    ) -> Receipt:
+        """Resolve an open exception (its owner, escalation target or the deal owner)."""
+        payload = {"kind": body.kind, "by": user.email, "note": body.note}
+        return await act(request, user, ref, Msg.RESOLVE_EXCEPTION, payload)
+
+    @router.post(f"{prefix}/evidence", tags=[tag])
+    async def add_evidence(request: Request, user: User, ref: Ref, body: EvidenceBody) -> Receipt:
+        """Record typed evidence given by the authenticated user."""
+        payload = {"by": user.email, **body.model_dump(exclude_none=True)}
+        return await act(request, user, ref, Msg.ADD_EVIDENCE, payload)
+
+    @router.post(f"{prefix}/accept", tags=[tag])
+    async def accept_handoff(request: Request, user: User, ref: Ref, body: AcceptBody) -> Receipt:
+        """Accept a handoff for your team."""
+        payload = {"team": body.team, "by": user.email}
+        return await act(request, user, ref, Msg.ACCEPT_HANDOFF, payload)
+
+    @router.post(f"{prefix}/terms", tags=[tag])
+    async def update_terms(request: Request, user: User, ref: Ref, body: TermsBody) -> Receipt:
+        """Propose new terms (the deal owner or sales manager); affected approvals re-run."""
+        payload = {"by": user.email, **body.model_dump(exclude_none=True)}
+        return await act(request, user, ref, Msg.UPDATE_TERMS, payload)
+
+    @router.get(f"{prefix}/status", tags=[tag])
+    async def handoff_status(request: Request, user: User, ref: Ref) -> DealStatus:
+        """Where the handoff stands: stage, what it waits on, from whom, until when, history."""
+        return await handoffs.status(client_of(request), ref)
 
 
-async def action_error(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ActionError)
-    code = {403: "refused", 409: "refused", 404: "not_found"}.get(exc.status, "error")
-    if exc.status == 409 and not isinstance(exc, Refused):
-        code = "ended"
-    return error_response(exc.status, code, exc.reason)
+_handoff_routes("/handoffs/{handoff_type}/{crm}/{deal_id}", typed_ref, "handoffs")
+_handoff_routes("/deals/{crm}/{deal_id}", lead_to_cash_ref, "deals (lead-to-cash)")

@@ -16,13 +16,15 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from temporalio.service import RPCError
 
-from worker.client import actions
-from worker.client.actions import ActionError, Refused
+from worker.client import handoffs
+from worker.client.handoffs import HandoffError, HandoffRef, Refused
 from worker.http.auth import Identity, Unauthenticated, authenticator
+from worker.http.errors import status_of
 from worker.http.links import (
     LinkClaims,
     LinkError,
     LinkSuperseded,
+    LinkTampered,
     LinkWrongApprover,
     SignedLinks,
 )
@@ -30,7 +32,7 @@ from worker.http.render import page
 from worker.logging import bind_deal_context
 from worker.metrics import ApiMetrics
 from workflows.messages import DealStatus
-from workflows.names import Msg
+from workflows.names import Msg, Refusal
 
 router = APIRouter(include_in_schema=False)
 log = structlog.get_logger("handoff.links")
@@ -81,7 +83,18 @@ def check_pending(claims: LinkClaims, st: DealStatus, signed_in: Identity | None
         )
 
 
-async def _checked(request: Request, token: str) -> tuple[SignedLinks, LinkClaims, DealStatus]:
+def handoff_of(claims: LinkClaims) -> HandoffRef:
+    """The handoff a link decides: the one its signed workflow id names, of any type. Its
+    crm and deal id claims must agree with that id (else the link is not genuine)."""
+    ref = HandoffRef.from_workflow_id(claims.workflow_id)
+    if (ref.crm, ref.deal_id) != (claims.crm, claims.deal_id):
+        raise LinkTampered("This link's claims disagree with each other: it is not genuine.")
+    return ref
+
+
+async def _checked(
+    request: Request, token: str
+) -> tuple[SignedLinks, LinkClaims, HandoffRef, DealStatus]:
     links: SignedLinks | None = request.app.state.links
     if links is None:
         raise LinkError("Signed approval links are not enabled on this server.")
@@ -92,12 +105,15 @@ async def _checked(request: Request, token: str) -> tuple[SignedLinks, LinkClaim
         workflow_id=claims.workflow_id,
         approver=claims.approver,
     )
-    st = await actions.get_status(request.app.state.client, claims.crm, claims.deal_id)
+    ref = handoff_of(claims)
+    st = await handoffs.status(request.app.state.client, ref)
+    if st.workflow_id != claims.workflow_id:
+        raise LinkSuperseded("This link is for another handoff. Nothing was changed.", claims)
     check_pending(claims, st, _signed_in(request))
-    return links, claims, st
+    return links, claims, ref, st
 
 
-def _refused(request: Request, err: LinkError | ActionError) -> Response:
+def _refused(request: Request, err: LinkError | HandoffError) -> Response:
     metrics: ApiMetrics = request.app.state.metrics
     if isinstance(err, LinkError):
         metrics.count_link_refusal(err.why)
@@ -111,11 +127,12 @@ def _refused(request: Request, err: LinkError | ActionError) -> Response:
             ok=False,
             user=None,
         )
-    metrics.count_link_refusal("not_found" if err.status == 404 else "ended")
+    status = status_of(err)
+    metrics.count_link_refusal("not_found" if status == 404 else "ended")
     return page(
         request,
         "message.html",
-        err.status,
+        status,
         title="No such handoff",
         message=err.reason,
         ok=False,
@@ -136,8 +153,8 @@ _TITLES = {
 async def confirm(request: Request, token: str) -> Response:
     """The confirmation page: what is being decided, with a required justification."""
     try:
-        _, claims, st = await _checked(request, token)
-    except (LinkError, ActionError) as err:
+        _, claims, _, st = await _checked(request, token)
+    except (LinkError, HandoffError) as err:
         return _refused(request, err)
     return page(
         request,
@@ -154,8 +171,8 @@ async def confirm(request: Request, token: str) -> Response:
 async def decide(request: Request, token: str, reason: Annotated[str, Form()] = "") -> Response:
     """Decide as the link's approver, once, if everything still holds."""
     try:
-        links, claims, st = await _checked(request, token)
-    except (LinkError, ActionError) as err:
+        links, claims, ref, st = await _checked(request, token)
+    except (LinkError, HandoffError) as err:
         return _refused(request, err)
     if not reason.strip():
         return page(
@@ -174,18 +191,17 @@ async def decide(request: Request, token: str, reason: Annotated[str, Form()] = 
         return _refused(request, err)
     message = Msg.APPROVE if claims.decision == "approve" else Msg.REJECT
     try:
-        receipt = await actions.send(
+        receipt = await handoffs.update(
             request.app.state.client,
-            claims.crm,
-            claims.deal_id,
+            ref,
             message,
             {"approver": claims.approver, "reason": reason.strip()},
         )
     except Refused as err:
-        request.app.state.metrics.count_refusal(message, err.reason_class)
-        cls = LinkWrongApprover if err.reason_class == "forbidden" else LinkSuperseded
+        request.app.state.metrics.count_refusal(message, err.code)
+        cls = LinkWrongApprover if err.code == Refusal.NOT_AUTHORISED else LinkSuperseded
         return _refused(request, cls(f"Refused: {err.reason}. Nothing was changed.", claims))
-    except ActionError as err:
+    except HandoffError as err:
         return _refused(request, err)
     except RPCError:
         links.used.release(claims.id)  # not delivered: the link stays usable

@@ -1,8 +1,10 @@
 """Signed approve/reject links: an approver decides from an email or chat message.
 
-A link token is `hl1.<claims>.<signature>`: base64url JSON claims and an HMAC-SHA256
-over them with `settings.link_secret`. The claims bind the link to one approver, one
-workflow (crm and deal), one approval round and tier, one decision and an expiry. The
+A link token is `hl1.<claims>.<signature>`: strict unpadded base64url JSON claims and an
+HMAC-SHA256 over them with `settings.link_secret`. The claims bind the link to one
+approver, one workflow id (of any handoff type, with its crm and deal), one approval
+round and tier, one decision and an expiry; the link pages decide on exactly the
+handoff that workflow id names. The
 approve and reject links of one request share a link id, and a link id can be used
 once (recorded in `<state_dir>/links.sqlite3`), so using one spends both.
 
@@ -101,7 +103,14 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Strict unpadded base64url: any character outside the alphabet, padding, or a
+    non-canonical encoding (stray low bits) is refused, so one token has one spelling."""
+    if "=" in text:
+        raise binascii.Error("padding is not allowed")
+    data = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+    if _b64(data) != text:
+        raise binascii.Error("non-canonical base64")
+    return data
 
 
 class UsedLinks:

@@ -1,4 +1,5 @@
-"""Web pages for managers and ops: sign in, the approval inbox, a deal, the stall board.
+"""Web pages for managers and ops: sign in, the approval inbox, a handoff of any type
+(`/handoffs/{type}/{crm}/{deal_id}`), the stall board.
 
 Pages use the API's authentication: the bearer token kept in an HttpOnly,
 `SameSite=Strict` cookie set by `/login`, or the trusted proxy header. State changes
@@ -15,12 +16,18 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from worker.client import actions
-from worker.client.actions import ActionError, Refused
+from worker.client import handoffs
 from worker.client.board import item_for, stall_board
-from worker.client.pending import pending_approvals
+from worker.client.handoffs import (
+    HandoffError,
+    HandoffNotFound,
+    HandoffRef,
+    Refused,
+    pending_approvals,
+)
 from worker.http.auth import SESSION_COOKIE, Identity, Unauthenticated, authenticator
-from worker.http.deps import act
+from worker.http.deps import act, handoff_path, lead_to_cash_ref, typed_ref
+from worker.http.errors import status_of
 from worker.http.render import page
 from workflows.messages import DealStatus
 from workflows.names import Msg
@@ -117,8 +124,7 @@ async def inbox(request: Request) -> Response:
 async def _deal_page(
     request: Request,
     who: Identity,
-    crm: str,
-    deal_id: str,
+    ref: HandoffRef,
     *,
     status: int = 200,
     error: str | None = None,
@@ -126,17 +132,9 @@ async def _deal_page(
     st: DealStatus | None = None,
 ) -> Response:
     try:
-        st = st or await actions.get_status(request.app.state.client, crm, deal_id)
-    except ActionError as err:
-        return page(
-            request,
-            "message.html",
-            err.status,
-            user=who,
-            title="No such handoff",
-            message=err.reason,
-            ok=False,
-        )
+        st = st or await handoffs.status(request.app.state.client, ref)
+    except HandoffError as err:
+        return _no_such_handoff(request, who, err)
     owes = item_for(st, datetime.now(UTC)).owes if not st.done else []
     can_decide = bool(st.pending_approval and who.email in st.pending_approval.approvers)
     return page(
@@ -146,6 +144,7 @@ async def _deal_page(
         user=who,
         csrf=who.csrf_token(),
         st=st,
+        htype=ref.type.name,
         owes=owes,
         can_decide=can_decide,
         error=error,
@@ -154,34 +153,64 @@ async def _deal_page(
     )
 
 
-@router.get("/deals/{crm}/{deal_id}")
-async def deal(request: Request, crm: str, deal_id: str, done: str | None = None) -> Response:
+def _no_such_handoff(request: Request, who: Identity, err: HandoffError) -> Response:
+    return page(
+        request,
+        "message.html",
+        status_of(err),
+        user=who,
+        title="No such handoff",
+        message=err.reason,
+        ok=False,
+    )
+
+
+def _ref_or_none(handoff_type: str, crm: str, deal_id: str) -> HandoffRef | None:
+    try:
+        return typed_ref(handoff_type, crm, deal_id)
+    except HandoffError:
+        return None
+
+
+@router.get("/handoffs/{handoff_type}/{crm}/{deal_id}")
+async def handoff(
+    request: Request, handoff_type: str, crm: str, deal_id: str, done: str | None = None
+) -> Response:
+    """A handoff of any type: where it stands, what is owed, and the decision form."""
     who = _who(request)
     if not isinstance(who, Identity):
         return who
-    return await _deal_page(request, who, crm, deal_id, done=done)
+    ref = _ref_or_none(handoff_type, crm, deal_id)
+    if ref is None:
+        return _no_such_handoff(
+            request, who, HandoffNotFound(f"there is no handoff type {handoff_type!r}")
+        )
+    return await _deal_page(request, who, ref, done=done)
 
 
-async def _settle(request: Request, crm: str, deal_id: str, seen: int) -> None:
+@router.get("/deals/{crm}/{deal_id}")
+async def deal(request: Request, crm: str, deal_id: str, done: str | None = None) -> Response:
+    """A lead-to-cash handoff at its address from before types."""
+    who = _who(request)
+    if not isinstance(who, Identity):
+        return who
+    return await _deal_page(request, who, lead_to_cash_ref(crm, deal_id), done=done)
+
+
+async def _settle(request: Request, ref: HandoffRef, seen: int) -> None:
     """Wait briefly until the workflow's history shows more than `seen` entries."""
     deadline = time.monotonic() + SETTLE_S
     while time.monotonic() < deadline:
-        st = await actions.get_status(request.app.state.client, crm, deal_id)
+        st = await handoffs.status(request.app.state.client, ref)
         if len(st.history) + st.history_dropped > seen:
             return
         await asyncio.sleep(0.1)
 
 
-@router.post("/deals/{crm}/{deal_id}/decide")
-async def decide(
-    request: Request,
-    crm: str,
-    deal_id: str,
-    decision: Annotated[Literal["approve", "reject"], Form()],
-    reason: Annotated[str, Form()] = "",
-    csrf: Annotated[str, Form()] = "",
+async def _decide(
+    request: Request, ref: HandoffRef, decision: str, reason: str, csrf: str
 ) -> Response:
-    """Approve or reject from the inbox or the deal page, as the signed-in user."""
+    """Approve or reject as the signed-in user, then show the handoff's new state."""
     who = _who(request)
     if not isinstance(who, Identity):
         return who
@@ -189,49 +218,68 @@ async def decide(
         return await _deal_page(
             request,
             who,
-            crm,
-            deal_id,
+            ref,
             status=403,
             error="The form was stale or forged (CSRF check failed). "
             "Nothing was changed; try again.",
         )
     if not reason.strip():
         return await _deal_page(
-            request,
-            who,
-            crm,
-            deal_id,
-            status=422,
-            error="A reason is required. Nothing was changed.",
+            request, who, ref, status=422, error="A reason is required. Nothing was changed."
         )
     try:
-        before = await actions.get_status(request.app.state.client, crm, deal_id)
+        before = await handoffs.status(request.app.state.client, ref)
         message = Msg.APPROVE if decision == "approve" else Msg.REJECT
-        await act(
-            request, who, crm, deal_id, message, {"approver": who.email, "reason": reason.strip()}
-        )
+        await act(request, who, ref, message, {"approver": who.email, "reason": reason.strip()})
     except Refused as err:
         return await _deal_page(
             request,
             who,
-            crm,
-            deal_id,
-            status=err.status,
+            ref,
+            status=status_of(err),
             error=f"Refused: {err.reason}. Nothing was changed.",
         )
-    except ActionError as err:
-        return page(
-            request,
-            "message.html",
-            err.status,
-            user=who,
-            title="No such handoff",
-            message=err.reason,
-            ok=False,
-        )
-    await _settle(request, crm, deal_id, len(before.history) + before.history_dropped)
+    except HandoffError as err:
+        return _no_such_handoff(request, who, err)
+    await _settle(request, ref, len(before.history) + before.history_dropped)
     done = "approved" if decision == "approve" else "rejected"
-    return RedirectResponse(f"/deals/{crm}/{deal_id}?done={done}", status_code=303)
+    target = handoff_path(ref.type.name, ref.crm, ref.deal_id)
+    return RedirectResponse(f"{target}?done={done}", status_code=303)
+
+
+@router.post("/handoffs/{handoff_type}/{crm}/{deal_id}/decide")
+async def decide(
+    request: Request,
+    handoff_type: str,
+    crm: str,
+    deal_id: str,
+    decision: Annotated[Literal["approve", "reject"], Form()],
+    reason: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """Approve or reject from the inbox or the handoff's page, as the signed-in user."""
+    ref = _ref_or_none(handoff_type, crm, deal_id)
+    if ref is None:
+        who = _who(request)
+        if not isinstance(who, Identity):
+            return who
+        return _no_such_handoff(
+            request, who, HandoffNotFound(f"there is no handoff type {handoff_type!r}")
+        )
+    return await _decide(request, ref, decision, reason, csrf)
+
+
+@router.post("/deals/{crm}/{deal_id}/decide")
+async def decide_lead_to_cash(
+    request: Request,
+    crm: str,
+    deal_id: str,
+    decision: Annotated[Literal["approve", "reject"], Form()],
+    reason: Annotated[str, Form()] = "",
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """The lead-to-cash form address from before types."""
+    return await _decide(request, lead_to_cash_ref(crm, deal_id), decision, reason, csrf)
 
 
 @router.get("/stuck")

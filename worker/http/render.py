@@ -10,6 +10,8 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
+from worker.http.deps import handoff_path
+
 TEMPLATES = Path(__file__).parent / "templates"
 
 
@@ -36,9 +38,11 @@ def money(value: float) -> str:
 
 
 def templates() -> Jinja2Templates:
-    """The page templates (autoescaped) with `when`, `age`, `since` and `money` filters."""
+    """The page templates (autoescaped) with `when`, `age`, `since` and `money` filters
+    and the `handoff_path(type, crm, deal_id)` global."""
     env = Jinja2Templates(directory=TEMPLATES)
     env.env.filters.update(when=when, age=age, since=since, money=money)
+    env.env.globals.update(handoff_path=handoff_path)
     return env
 
 

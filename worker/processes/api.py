@@ -16,10 +16,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 
-from worker.client.actions import ActionError
-from worker.http.api import ErrorBody, action_error, error_response
+from worker.client.handoffs import HandoffError
 from worker.http.api import router as api_router
 from worker.http.auth import Authenticator
+from worker.http.errors import ErrorBody, error_response, handoff_error
 from worker.http.link_pages import router as link_router
 from worker.http.links import SignedLinks
 from worker.http.pages import router as page_router
@@ -70,14 +70,14 @@ def create_app(
     app = FastAPI(
         title="Handoff",
         version="1",
-        summary="Approvals, deal actions and the stall board for lead-to-cash handoffs.",
+        summary="Approvals, handoff actions and the stall board for every handoff type.",
     )
     app.state.settings, app.state.client = settings, client
     app.state.auth = Authenticator(settings)
     app.state.metrics = ApiMetrics()
     app.state.links = SignedLinks.from_settings(settings)
     app.state.templates = templates()
-    app.add_exception_handler(ActionError, action_error)
+    app.add_exception_handler(HandoffError, handoff_error)
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.include_router(api_router)
     app.include_router(page_router)

@@ -9,24 +9,32 @@ from __future__ import annotations
 from fastapi import APIRouter
 from temporalio.client import Client
 
-from worker.client.starter import signal_if_running, signal_with_start
+from worker.client import handoffs
+from worker.client.handoffs import HandoffRef
 from worker.settings import Settings
+from workflows import registry
 from workflows.messages import DealChangedIn, EvidenceIn
-from workflows.names import Msg
+from workflows.names import LEAD_TO_CASH, Msg
 from workflows.policy import Policy
 
 
 class TemporalStarter:
-    """Starts or signals `LeadToCash` workflows with deterministic IDs."""
+    """Starts or signals a deal's handoffs through the client path: a deal entering the
+    trigger starts its lead-to-cash; a changed record reaches every running handoff of
+    the deal, whatever its type (a renewal's terms change in the CRM too)."""
 
     def __init__(self, client: Client, policy: Policy, task_queue: str) -> None:
         self.client, self.policy, self.task_queue = client, policy, task_queue
 
+    @staticmethod
+    def _ref(crm: str, deal_id: str, handoff_type: str = LEAD_TO_CASH) -> HandoffRef:
+        # never parsed as a workflow id: the deal id comes from the CRM event
+        return HandoffRef(registry.get(handoff_type), crm, deal_id)
+
     async def deal_entered_trigger(self, crm: str, deal_id: str, event_id: str) -> None:
-        await signal_with_start(
+        await handoffs.signal_with_start(
             self.client,
-            crm=crm,
-            deal_id=deal_id,
+            self._ref(crm, deal_id),
             policy=self.policy,
             task_queue=self.task_queue,
             signal=Msg.DEAL_CHANGED,
@@ -35,10 +43,9 @@ class TemporalStarter:
 
     async def evidence_arrived(self, crm: str, deal_id: str, kind: str, event_id: str) -> None:
         # not started yet: the workflow reads the same field from the CRM when it starts
-        await signal_if_running(
+        await handoffs.signal(
             self.client,
-            crm,
-            deal_id,
+            self._ref(crm, deal_id),
             Msg.ADD_EVIDENCE,
             EvidenceIn(kind=kind, by=f"{crm}@crm", ref=f"{crm}-event:{event_id}").model_dump(),
         )
@@ -46,13 +53,11 @@ class TemporalStarter:
     async def deal_changed(
         self, crm: str, deal_id: str, fields: dict[str, str], event_id: str
     ) -> None:
-        await signal_if_running(
-            self.client,
-            crm,
-            deal_id,
-            Msg.DEAL_CHANGED,
-            DealChangedIn(fields=fields, source=crm, event_id=event_id).model_dump(),
-        )
+        payload = DealChangedIn(fields=fields, source=crm, event_id=event_id).model_dump()
+        for name in registry.type_names():
+            await handoffs.signal(
+                self.client, self._ref(crm, deal_id, name), Msg.DEAL_CHANGED, payload
+            )
 
 
 def ingress_routers(settings: Settings, client: Client) -> list[APIRouter]:

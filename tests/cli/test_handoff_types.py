@@ -1,0 +1,67 @@
+"""The `handoff` CLI reaches every handoff type: `--type` or a workflow id in place of the
+deal id, and `list`, `status` and `stuck` show each handoff's type."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from api.helpers import make_settings, renewal_at_tier
+from support.handoffs import MANAGER, until
+from support.processes import run_handoff
+from temporalio.testing import WorkflowEnvironment
+
+pytestmark = pytest.mark.integration
+
+
+async def test_a_renewal_is_approved_with_approve_type_renewal(
+    dev_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    """`handoff approve <deal> --type renewal` records the manager's approval on the renewal."""
+    address = dev_env.client.service_client.config.target_host
+    async with renewal_at_tier(dev_env.client, task_queue, make_settings(tmp_path)) as (h, _, _):
+        deal_id = h.id.removeprefix("renewal-memory-")
+        code, text = await run_handoff(
+            address, "approve", deal_id, "--type", "renewal", "--as", MANAGER,
+            "--reason", "Keep the logo", HANDOFF_CRM="memory",
+        )  # fmt: skip
+        assert code == 0, text
+        assert text.startswith("OK")
+        st = await until(h, lambda s: bool(s.approvals))
+        assert [(a.tier, a.approver) for a in st.approvals] == [("sales_manager", MANAGER)]
+
+
+async def test_list_status_and_stuck_show_a_renewal_by_type_or_workflow_id(
+    dev_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
+) -> None:
+    """`status <workflow id>` needs no --type; `list` and `stuck` show the renewal's type."""
+    address = dev_env.client.service_client.config.target_host
+    async with renewal_at_tier(dev_env.client, task_queue, make_settings(tmp_path)) as (h, _, _):
+        deal_id = h.id.removeprefix("renewal-memory-")
+        code, text = await run_handoff(address, "status", h.id, "--json")
+        assert code == 0, text
+        st = json.loads(text)
+        assert (st["workflow_id"], st["workflow_type"]) == (h.id, "RenewalExpansion")
+        assert st["pending_approval"]["tier"] == "sales_manager"
+        code, text = await run_handoff(
+            address, "status", deal_id, "--type", "renewal", "--crm", "memory"
+        )
+        assert code == 0 and "type        renewal" in text, text
+        for _ in range(30):  # visibility lags a moment behind the workflow
+            (c1, listed), (c2, only), (c3, board) = await asyncio.gather(
+                run_handoff(address, "list"),
+                run_handoff(
+                    address, "list", "--type", "renewal", "--waiting-on", "discount_approval"
+                ),
+                run_handoff(address, "stuck"),
+            )
+            if h.id in listed and h.id in only and f"renewal memory/{deal_id}" in board:
+                break
+            await asyncio.sleep(0.3)
+        assert (c1, c2, c3) == (0, 0, 0)
+        row = next(line for line in listed.splitlines() if h.id in line)
+        assert "renewal" in row.split(h.id, 1)[1] and "discount_approval" in row
+        assert h.id in only and "lead-to-cash-" not in only
+        assert f"renewal memory/{deal_id}" in board
