@@ -23,7 +23,7 @@ from workflows.change_feed import ChangeFeed
 from workflows.discount_approval import DiscountApproval
 from workflows.lead_to_cash import LeadToCash, LeadToCashInput
 from workflows.messages import ApprovalRecord, Terms
-from workflows.policy import Policy
+from workflows.policy import Policy, PolicyError
 from workflows.renewal import RenewalExpansion, RenewalInput
 
 
@@ -100,6 +100,11 @@ def _generated(name: str, module: str, cls: str) -> HandoffType:
     workflow_cls, input_cls = getattr(mod, cls), getattr(mod, f"{cls}Input")
 
     def build(crm: str, deal_id: str, policy: Policy, _: Carried) -> BaseModel:
+        if module not in policy.handoffs:
+            raise PolicyError(
+                f"the policy has no `handoffs.{module}` section: paste "
+                f"workflows/{module}.policy.yaml into it before starting {name} handoffs"
+            )
         built: BaseModel = input_cls(
             crm=crm, deal_id=deal_id, policy=policy, policy_version=policy.version
         )

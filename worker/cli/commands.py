@@ -99,6 +99,9 @@ def _run(fn: Callable[[Client, Settings], Awaitable[T]]) -> T:
         except HandoffNotFound as exc:
             err.print(f"[red]No running handoff[/]: {exc.reason}.", highlight=False)
             raise typer.Exit(exit_codes.NOT_FOUND) from None
+        except PolicyError as exc:
+            err.print(f"[red]{exc}[/]", highlight=False)
+            raise typer.Exit(exit_codes.BAD_INPUT) from None
         except RPCError as exc:
             err.print(f"[red]Temporal could not answer[/]: {exc.message}")
             raise typer.Exit(exit_codes.UNAVAILABLE) from None
@@ -432,7 +435,7 @@ def policy_check(path: Path) -> None:
 @app.command()
 def new(name: str = typer.Argument(..., help="snake_case name of the new handoff.")) -> None:
     """Scaffold a new handoff workflow: its module, policy section, tests and replay slot."""
-    from worker.devtools.scaffold import ScaffoldError, scaffold
+    from worker.devtools.scaffold import ScaffoldError, scaffold, type_name
 
     try:
         created = scaffold(name, Path.cwd())
@@ -441,6 +444,7 @@ def new(name: str = typer.Argument(..., help="snake_case name of the new handoff
         raise typer.Exit(1) from None
     for path in created:
         out.print(f"created {path}")
+    out.print(f"registered type {type_name(name)} in workflows/registry.py")
 
 
 @app.command("keys")

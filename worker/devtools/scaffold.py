@@ -6,10 +6,14 @@
 - `workflows/onboarding.policy.yaml`: its policy section (an evidence kind and a
   `handoffs.onboarding` stage) to paste into the policy file, so ops own its SLA;
 - `tests/workflows/test_onboarding.py`: time-skipping tests that pass as generated;
-- `tests/replay/histories/onboarding.placeholder.json`: what to record before shipping.
+- `tests/replay/histories/onboarding.placeholder.json`: what to record before shipping;
 
-Nothing is overwritten: an existing file or a bad name is refused before anything is
-written, with a message saying why.
+and adds the type `onboarding` to `GENERATED` in `workflows/registry.py`, so the worker
+registers it and every surface (CLI `--type`, API, pages, inbox, board, links) reaches
+it with no hand wiring.
+
+Nothing is overwritten: an existing file, an already registered type or a bad name is
+refused before anything is written, with a message saying why.
 """
 
 from __future__ import annotations
@@ -41,11 +45,15 @@ RESERVED = frozenset(
         "names",
         "options",
         "policy",
+        "registry",
         "renewal",
         "test",
     }
 )
 MAX_NAME = 32
+#: The registry `scaffold` adds each new type to, and the line it adds above.
+REGISTRY = Path("workflows") / "registry.py"
+REGISTRY_MARKER = "    # handoff new: generated types above this line\n"
 
 
 class ScaffoldError(ValueError):
@@ -97,6 +105,8 @@ def scaffold(name: str, root: Path) -> list[Path]:
             f"handoff {name!r} already has files: {', '.join(existing)}; "
             "choose another name or remove them"
         )
+    registry = root / REGISTRY
+    registered = registry_with(registry.read_text(encoding="utf-8"), name)
     values = {
         "name": name,
         "Class": class_name(name),
@@ -108,4 +118,31 @@ def scaffold(name: str, root: Path) -> list[Path]:
     for path, template in zip(paths, (WORKFLOW, POLICY, TEST, PLACEHOLDER), strict=True):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(template.substitute(values), encoding="utf-8")
+    registry.write_text(registered, encoding="utf-8")
     return paths
+
+
+def type_name(name: str) -> str:
+    """`customer_onboarding` → `customer-onboarding`: the public type name and id prefix."""
+    return name.replace("_", "-")
+
+
+def registry_entry(name: str) -> str:
+    """The entry `scaffold` adds to `GENERATED` in workflows/registry.py, laid out as
+    `ruff format` would (one line, or one value per line past 100 columns)."""
+    values = (f'"{type_name(name)}"', f'"{name}"', f'"{class_name(name)}"')
+    line = f"    ({', '.join(values)}),\n"
+    if len(line) <= 101:
+        return line
+    return "    (\n" + "".join(f"        {v},\n" for v in values) + "    ),\n"
+
+
+def registry_with(text: str, name: str) -> str:
+    """The registry's source with `name`'s entry added above the marker. Refuses a
+    registry without the marker, or one that already registers this type or module."""
+    if REGISTRY_MARKER not in text:
+        raise ScaffoldError(f"{REGISTRY} has no line {REGISTRY_MARKER.strip()!r} to add to")
+    if f'"{type_name(name)}",' in text or f'"{name}",' in text:
+        raise ScaffoldError(f"handoff {name!r} is already registered in {REGISTRY}")
+    before, marker, after = text.partition(REGISTRY_MARKER)
+    return before + registry_entry(name) + marker + after

@@ -136,6 +136,8 @@ from temporalio.worker import Worker
 from activities.crm import CrmActivities
 from activities.notify import LogNotifier, NotifyActivities
 from connectors.memory import MemoryConnector
+from worker.client import handoffs
+from worker.client.handoffs import HandoffRef
 from worker.processes.worker import workflow_runner
 $workflows_imports
 
@@ -226,6 +228,26 @@ async def test_${name}_escalates_when_its_sla_passes(
     assert any(who == MANAGER and s.startswith("Escalation") for who, s in tasks)
 
 
+async def test_${name}_is_reachable_through_the_client_path(
+    time_env: WorkflowEnvironment,
+    task_queue: str,
+) -> None:
+    """Registered by `handoff new`: started by type, answered by type and by workflow id."""
+    deal = make_deal(f"D-{uuid.uuid4().hex[:8]}")
+    crm = MemoryConnector([deal])
+    async with worker(time_env.client, task_queue, crm):
+        ref = HandoffRef.of("$prefix", "memory", deal.id)
+        track(task_queue, ref.workflow_id)
+        handle, started = await handoffs.start(
+            time_env.client, ref, policy=policy(), task_queue=task_queue
+        )
+        assert started and handle.id == ${name}_id("memory", deal.id)
+        st = await until(handle, lambda s: s.waiting_on == WaitingOn.EVIDENCE)
+        assert handoffs.type_of(st) == "$prefix"
+        by_id = await handoffs.status(time_env.client, HandoffRef.from_workflow_id(handle.id))
+        assert by_id.stage == STAGE and by_id.workflow_id == handle.id
+
+
 async def test_${name}_refuses_unknown_evidence(
     time_env: WorkflowEnvironment,
     task_queue: str,
@@ -248,7 +270,7 @@ PLACEHOLDER = Template("""\
     "real histories of the main scenarios once the workflow's behaviour is settled:",
     "run each scenario on the time-skipping server (see tests/replay/record_renewal.py),",
     "save `(await handle.fetch_history()).to_json()` as tests/replay/histories/<workflow id>.json,",
-    "register $Class in worker/processes/worker.py WORKFLOWS, and commit the histories.",
+    "and commit the histories (the worker registers $Class from workflows/registry.py).",
     "From then on a change that breaks replay needs `workflow.patched()`:",
     "see docs/adding-a-handoff.md, 'Safe evolution'."
   ]
