@@ -224,6 +224,7 @@ def sandbox_hubspot(
 ) -> None:
     """Serve the HubSpot CRM v3 sandbox (dev extra)."""
     with _dev_extra("sandbox hubspot"):
+        import worker.devtools  # noqa: F401 (puts the checkout's sandbox/ on the path)
         from sandbox.hubspot import run
 
     run(port=port, state_dir=state_dir, token=token)
@@ -237,6 +238,7 @@ def sandbox_salesforce(
 ) -> None:
     """Serve the Salesforce REST sandbox (HTTPS; CA in <state-dir>/sandbox-ca.pem; dev extra)."""
     with _dev_extra("sandbox salesforce"):
+        import worker.devtools  # noqa: F401 (puts the checkout's sandbox/ on the path)
         from sandbox.salesforce import run
 
     run(port=port, state_dir=state_dir, token=token)

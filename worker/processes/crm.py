@@ -70,7 +70,15 @@ def sample_deals() -> list[Deal]:
     """The in-memory CRM starts with the HubSpot sandbox's seeded deals (1001, 1002...),
     read through the HubSpot field mapping, so the demo is the same on every CRM."""
     from connectors.hubspot import DEFAULT_MAPPING
-    from sandbox.hubspot_schema import SEED
+
+    try:
+        import worker.devtools  # noqa: F401 (puts the checkout's sandbox/ on the path)
+        from sandbox.hubspot_schema import SEED
+    except ModuleNotFoundError as exc:
+        raise RuntimeError(
+            "the memory CRM is for development; its sample deals come from the sandbox: "
+            "pip install 'handoff[dev]' in a checkout"
+        ) from exc
 
     deals = []
     for object_type, record_id, props in SEED:
