@@ -17,7 +17,11 @@ hubspot-api-client has no retry of its own (urllib3's is switched off here), so 
 module retries 5xx, timeouts and 10-second 429s with jittered exponential backoff,
 honours ``Retry-After``, and paces calls to stay under `rate_budget_share` of the
 ``X-HubSpot-RateLimit-Max`` window. Every SDK and transport error is translated once,
-in `translate`, into `connectors.errors`.
+in `translate`, into `connectors.errors`; only those: a ``KeyError``, ``TypeError`` or
+``AttributeError`` raised by this module's own code is a bug and propagates unchanged.
+
+Tasks are assigned natively: the owner's email is resolved to ``hubspot_owner_id``
+through the owners API (cached per connector), and ``handoff_owner_email`` is kept.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from typing import Any, TypeVar
 import structlog
 import urllib3
 from hubspot import HubSpot
-from hubspot.crm.associations.v4.exceptions import OpenApiException as AssociationsApiError
+from hubspot.crm.associations.v4.exceptions import ApiException as AssociationsApiError
 from hubspot.crm.objects import (
     BatchInputSimplePublicObjectBatchInputUpsert,
     Filter,
@@ -45,7 +49,8 @@ from hubspot.crm.objects import (
     SimplePublicObjectBatchInputUpsert,
     SimplePublicObjectInput,
 )
-from hubspot.crm.objects.exceptions import OpenApiException as ObjectsApiError
+from hubspot.crm.objects.exceptions import ApiException as ObjectsApiError
+from hubspot.crm.owners.exceptions import ApiException as OwnersApiError
 from pydantic import SecretStr
 from urllib3.util.retry import Retry
 
@@ -77,7 +82,12 @@ KEY_PROPERTY = "handoff_key"
 LAST_WRITE_PROPERTY = "handoff_last_write"
 MODIFIED = "hs_lastmodifieddate"
 BATCH_LIMIT, SEARCH_LIMIT = 100, 200
-SDK_ERRORS = (ObjectsApiError, AssociationsApiError, urllib3.exceptions.HTTPError, OSError)
+#: The HTTP-level errors of the client packages this connector calls. Their other
+#: exceptions (ApiTypeError, ApiValueError...) refuse our own arguments: bugs, not CRM errors.
+API_ERRORS = (ObjectsApiError, AssociationsApiError, OwnersApiError)
+#: Everything the boundary translates: the client's API errors and urllib3's transport
+#: errors. A KeyError, TypeError or AttributeError from our own code is not in it.
+SDK_ERRORS = (*API_ERRORS, urllib3.exceptions.HTTPError)
 
 CUSTOM_PROPERTIES = """scope start_date site_notes primary_contact promised billing_contact
     po_number cost contract_end_date handoff_stage handoff_status handoff_owner handoff_due_at
@@ -174,6 +184,8 @@ class HubSpotConnector:
         self._batch = client.crm.objects.batch_api
         self._search = client.crm.objects.search_api
         self._assoc = client.crm.associations.v4.basic_api
+        self._owners = client.crm.owners.owners_api
+        self._owner_ids: dict[str, str | None] = {}  # email → owner id (None: no such owner)
         self._pace_lock = threading.Lock()
         self._sent: deque[float] = deque()
         self._window_s, self._max = 10.0, 100  # until the headers say otherwise
@@ -182,7 +194,7 @@ class HubSpotConnector:
 
     def close(self) -> None:
         """Release pooled HTTP connections."""
-        for api in (self._basic, self._batch, self._search, self._assoc):
+        for api in (self._basic, self._batch, self._search, self._assoc, self._owners):
             api.api_client.rest_client.pool_manager.clear()
 
     # -- reads ---------------------------------------------------------------------------
@@ -307,12 +319,40 @@ class HubSpotConnector:
         return {"hs_note_body": note.body, "hs_timestamp": _iso(datetime.now(UTC))}
 
     def _task(self, task: TaskSpec) -> dict[str, str]:
-        return {
+        props = {
             "hs_task_subject": task.subject[:255],
             "hs_task_body": task.body,
             "hs_timestamp": _iso(task.due_at or datetime.now(UTC)),
             "handoff_owner_email": task.owner_email,
         }
+        owner_id = self.owner_id(task.owner_email)
+        if owner_id is not None:
+            props["hubspot_owner_id"] = owner_id  # shows in the owner's HubSpot task queue
+        return props
+
+    def owner_id(self, email: str) -> str | None:
+        """The HubSpot owner id of `email` (owners API, cached per connector), or None."""
+        key = email.strip().lower()
+        if not key:
+            return None
+        if key not in self._owner_ids:
+            try:
+                found = self._call(
+                    "owners",
+                    key,
+                    partial(
+                        self._owners.get_page_with_http_info, email=key, limit=1, **self._opts()
+                    ),
+                    _owner_id,
+                )
+            except (AuthFailed, NotFound) as exc:
+                # No owners scope on this token: the task is still made, by email only.
+                log.warning("hubspot_owners_unreadable", error=str(exc))
+                found = None
+            if found is None:
+                log.warning("hubspot_owner_not_found", email=key)
+            self._owner_ids[key] = found
+        return self._owner_ids[key]
 
     def _upsert_associated(
         self, ot: str, deal_id: str, items: Iterable[tuple[str, dict[str, str]]]
@@ -366,7 +406,7 @@ class HubSpotConnector:
                 data, _status, headers = send()
                 self._observe(headers)
                 return parse(data)
-            except (*SDK_ERRORS, UnexpectedShape, AttributeError, KeyError, TypeError) as exc:
+            except (*SDK_ERRORS, UnexpectedShape) as exc:
                 self._observe(getattr(exc, "headers", None))
                 error = translate(exc, obj, record_id)
                 delay = self._retry_delay(error, attempt)
@@ -451,6 +491,17 @@ def _search_page(data: Any) -> tuple[list[tuple[str, dict[str, str]]], bool]:
     return rows, more
 
 
+def _owner_id(data: Any) -> str | None:
+    if data is None or not isinstance(data.results, list):
+        raise UnexpectedShape("an owners answer without results")
+    if not data.results:
+        return None
+    owner_id = data.results[0].id
+    if not owner_id:
+        raise UnexpectedShape("an owner without id")
+    return str(owner_id)
+
+
 def _upserted_ids(data: Any) -> dict[str, str]:
     if data is None or not isinstance(data.results, list):
         raise UnexpectedShape("a batch answer without results")
@@ -485,11 +536,7 @@ def _body(exc: Exception) -> dict[str, Any]:
 
 def translate(exc: Exception, obj: str, record_id: str) -> CrmError:
     """The one place SDK and transport errors become `connectors.errors`."""
-    status = (
-        getattr(exc, "status", None)
-        if isinstance(exc, ObjectsApiError | AssociationsApiError)
-        else None
-    )
+    status = getattr(exc, "status", None) if isinstance(exc, API_ERRORS) else None
     ctx: dict[str, Any] = {"crm": CRM, "object_type": obj, "record_id": record_id}
     if isinstance(status, int) and status > 0:
         ctx["status"] = status
@@ -507,7 +554,7 @@ def translate(exc: Exception, obj: str, record_id: str) -> CrmError:
         if status >= 500:
             return Unavailable(message, **ctx)
         return Rejected(message, **ctx)
-    if isinstance(exc, urllib3.exceptions.HTTPError | OSError):
+    if isinstance(exc, urllib3.exceptions.HTTPError):
         return Unavailable(f"{type(exc).__name__}: cannot reach HubSpot", **ctx)
     reason = str(getattr(exc, "reason", "") or exc)[:300]
     if reason.startswith("SSLError"):

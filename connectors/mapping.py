@@ -8,39 +8,48 @@ Canonical names not in the mapping are not written.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
 from connectors.base import FieldValue
 
-#: Canonical fields Handoff reads and writes. Connectors map each to a CRM property.
-CANONICAL_FIELDS = (
-    "name",
-    "crm_stage",
-    "amount",
-    "discount_percent",
-    "owner_email",
-    "scope",
-    "start_date",
-    "site_notes",
-    "primary_contact",
-    "promised",
-    "billing_contact",
-    "po_number",
-    "cost",
-    "contract_end_date",
-    "handoff_stage",
-    "handoff_status",
-    "handoff_owner",
-    "handoff_due_at",
-    "approved_discount",
-    "real_margin",
-    "handoff_key",
-    "need_confirmed",
-    "budget_confirmed",
-    "decision_maker_identified",
-    "timeline_confirmed",
-)
+
+class DealField(StrEnum):
+    """Canonical fields Handoff reads and writes; connectors map each to a CRM property.
+
+    Workflows name fields through these constants, so a typo fails at import, not
+    silently in the CRM."""
+
+    NAME = "name"
+    CRM_STAGE = "crm_stage"
+    AMOUNT = "amount"
+    DISCOUNT_PERCENT = "discount_percent"
+    OWNER_EMAIL = "owner_email"
+    SCOPE = "scope"
+    START_DATE = "start_date"
+    SITE_NOTES = "site_notes"
+    PRIMARY_CONTACT = "primary_contact"
+    PROMISED = "promised"
+    BILLING_CONTACT = "billing_contact"
+    PO_NUMBER = "po_number"
+    COST = "cost"
+    CONTRACT_END_DATE = "contract_end_date"
+    HANDOFF_STAGE = "handoff_stage"
+    HANDOFF_STATUS = "handoff_status"
+    HANDOFF_OWNER = "handoff_owner"
+    HANDOFF_DUE_AT = "handoff_due_at"
+    APPROVED_DISCOUNT = "approved_discount"
+    REAL_MARGIN = "real_margin"
+    HANDOFF_KEY = "handoff_key"
+    NEED_CONFIRMED = "need_confirmed"
+    BUDGET_CONFIRMED = "budget_confirmed"
+    DECISION_MAKER_IDENTIFIED = "decision_maker_identified"
+    TIMELINE_CONFIRMED = "timeline_confirmed"
+
+
+#: Canonical field names, as plain strings.
+CANONICAL_FIELDS = tuple(f.value for f in DealField)
 
 #: Canonical CRM stage values; each connector maps them to its CRM's stage ids.
 CANONICAL_CRM_STAGES = ("new", "qualified", "negotiation", "closed_won", "closed_lost")

@@ -1,15 +1,18 @@
 """The Salesforce connector: Handoff's `CrmConnector` over simple-salesforce.
 
-Deals are Opportunities. Notes, Tasks and Orders are upserted by the external id
-``Handoff_Key__c``, so repeating a write with the same key changes nothing; a stage's
-several writes go out as sObject Collection upserts. The change feed is SOQL on
+Deals are Opportunities. Tasks and Orders are upserted by the external id
+``Handoff_Key__c``, so repeating a write with the same key changes nothing. Notes are
+timeline entries logged as completed Tasks (``Handoff_Kind__c = 'note'``): a real org
+allows no custom fields, hence no idempotency key, on classic ``Note``. A stage's notes
+and tasks go out as one sObject Collection upsert. The change feed is SOQL on
 ``SystemModstamp`` ordered by (SystemModstamp, Id), with a cursor that holds both, and
 marks rows last modified by the connector's own API user as echoes.
 
 simple-salesforce has no retry or backoff, so this module adds them: row locks and 5xx
 are retried with jittered exponential backoff, and calls slow down as
 ``Sforce-Limit-Info`` approaches the daily allocation. Every SDK and transport error is
-translated once, in `_translate`, into `connectors.errors`.
+translated once, in `_translate`, into `connectors.errors`; a ``KeyError``,
+``TypeError`` or ``AttributeError`` raised by our own code propagates unchanged.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import random
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -69,9 +73,11 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 CRM = "salesforce"
 KEY_FIELD = "Handoff_Key__c"
+NOTE_KIND_FIELD = "Handoff_Kind__c"  # marks a Task that is a timeline entry
 COLLECTION_LIMIT = 200
 LIMIT_RE = re.compile(r"api-usage=(\d+)/(\d+)")
 PARENT_FIELDS = {"WhatId", "ParentId", "OpportunityId"}
+CLIENT_PACKAGES = {"simple_salesforce", "requests", "urllib3"}
 
 CUSTOM_FIELDS = """scope start_date site_notes primary_contact promised billing_contact cost
     contract_end_date handoff_stage handoff_status handoff_owner handoff_due_at
@@ -299,7 +305,7 @@ class SalesforceConnector:
             )
 
     def add_note(self, deal_id: str, note: NoteSpec) -> str:
-        return self._upsert("Note", deal_id, note.key, self._note(deal_id, note))
+        return self._upsert("Task", deal_id, note.key, self._note(deal_id, note))
 
     def create_task(self, deal_id: str, task: TaskSpec) -> str:
         return self._upsert("Task", deal_id, task.key, self._task(deal_id, task))
@@ -336,16 +342,24 @@ class SalesforceConnector:
             self.update_deal(batch.deal_id, batch.fields, key=batch.key)
         notes = [self._note(batch.deal_id, n) | {KEY_FIELD: n.key} for n in batch.notes]
         tasks = [self._task(batch.deal_id, t) | {KEY_FIELD: t.key} for t in batch.tasks]
+        ids = self._upsert_many("Task", batch.deal_id, notes + tasks)
         return WriteReceipt(
-            deal_id=batch.deal_id,
-            note_ids=self._upsert_many("Note", batch.deal_id, notes),
-            task_ids=self._upsert_many("Task", batch.deal_id, tasks),
+            deal_id=batch.deal_id, note_ids=ids[: len(notes)], task_ids=ids[len(notes) :]
         )
 
     # -- record shapes -------------------------------------------------------------------
     def _note(self, deal_id: str, note: NoteSpec) -> dict[str, Any]:
-        title = (note.body.strip().splitlines() or ["Handoff note"])[0][:80]
-        return {"Title": title, "Body": note.body, "ParentId": deal_id}
+        """A timeline entry as a completed Task: a real org allows no custom fields (so no
+        idempotency key) on classic Note."""
+        title = (note.body.strip().splitlines() or ["Handoff note"])[0][:255]
+        return {
+            "Subject": title,
+            "Description": note.body,
+            "WhatId": deal_id,
+            "Status": "Completed",
+            "ActivityDate": date.today().isoformat(),
+            NOTE_KIND_FIELD: "note",
+        }
 
     def _task(self, deal_id: str, task: TaskSpec) -> dict[str, Any]:
         record: dict[str, Any] = {
@@ -477,13 +491,12 @@ class SalesforceConnector:
                 error: CrmError = exc
             except CrmError:
                 raise
-            except (
-                SalesforceError,
-                requests.RequestException,
-                KeyError,
-                ValueError,
-                TypeError,
-            ) as exc:
+            except (SalesforceError, requests.RequestException) as exc:
+                error = _translate(exc, obj, record_id)
+                error.__cause__ = exc
+            except (KeyError, ValueError, TypeError, AttributeError) as exc:
+                if not _raised_by_client(exc):
+                    raise  # a bug in our own code, never a "CRM refused"
                 error = _translate(exc, obj, record_id)
                 error.__cause__ = exc
             retryable = isinstance(error, RecordLocked | Unavailable)
@@ -519,6 +532,25 @@ class SalesforceConnector:
         match = LIMIT_RE.search(response.headers.get("Sforce-Limit-Info", ""))
         if match:
             self.api_usage = (int(match.group(1)), int(match.group(2)))
+
+
+def _raised_by_client(exc: BaseException) -> bool:
+    """Whether `exc` came out of simple-salesforce or requests rather than our own code.
+
+    The innermost frame that is neither the standard library's decides: simple-salesforce
+    raises a raw ``KeyError`` on some malformed answers (a 401 body that is not a list),
+    which is the CRM's doing; the same error in a connector line is a bug.
+    """
+    owner = ""
+    tb = exc.__traceback__
+    while tb is not None:
+        top = str(tb.tb_frame.f_globals.get("__name__", "")).split(".")[0]
+        if top in CLIENT_PACKAGES:
+            owner = "client"
+        elif top not in sys.stdlib_module_names:
+            owner = "ours"
+        tb = tb.tb_next
+    return owner == "client"
 
 
 def _sobject(sf: Salesforce, name: str) -> SFType:

@@ -1,10 +1,13 @@
 """A local HubSpot CRM v3/v4 API that hubspot-api-client runs against unchanged.
 
-`create_app` builds the ASGI app: deals, contacts, companies, notes, tasks and orders
-(CRUD, list paging, search, batch read/create/update/upsert/archive with 207
-multi-status), v4 associations, read-only properties and the deal pipeline. Every API
-response carries HubSpot's rate-limit headers, counted for real over a rolling window
-(over the limit: a real 429 with ``Retry-After``). State lives in SQLite.
+`create_app` builds the ASGI app: deals, contacts, companies, notes, tasks, orders,
+products and line items (CRUD, list paging, search with free text, batch
+read/create/update/upsert/archive with 207 multi-status, ``propertiesWithHistory``), v4
+associations (pairs, batches and labels), the owners API, properties (read, create,
+update, archive) and the deal pipeline. Every failure answers HubSpot's error body
+(`hubspot_errors`). Every API response carries HubSpot's rate-limit headers, counted for
+real over a rolling window (over the limit: a real 429 with ``Retry-After``). State lives
+in SQLite. See docs/sandbox-hubspot.md.
 
 Test and operator endpoints live under ``/_sandbox`` and need no auth:
 
@@ -18,7 +21,10 @@ Test and operator endpoints live under ``/_sandbox`` and need no auth:
   ``not_json`` (an HTML page), ``list`` (a JSON list where an object is expected) or
   ``no_properties`` (the real answer without its ``properties``).
 - ``GET /_sandbox/deals/{id}/activity``: the deal's properties and its associated
-  notes, tasks and orders.
+  notes, tasks, orders and line items.
+- ``GET /_sandbox/webhooks``, ``POST /_sandbox/webhooks/subscribe``: the webhook
+  subscription (`WebhookSettings`: target URL, client secret, subscriptions...) and
+  delivery counts. Off by default; see `hubspot_webhooks`.
 - ``GET /_sandbox/stats``, ``POST /_sandbox/stats/reset``: request counts by
   ``"METHOD path-template"`` and ``"total"``.
 """
@@ -43,7 +49,12 @@ from starlette.responses import JSONResponse, Response
 
 from sandbox.common import FaultControls, add_fault_routes
 from sandbox.hubspot_api import CrmRoutes
-from sandbox.hubspot_store import HsError, Store
+from sandbox.hubspot_associations import AssociationRoutes
+from sandbox.hubspot_errors import error_response, install_error_handlers
+from sandbox.hubspot_owners import OwnerRoutes
+from sandbox.hubspot_properties import PropertyRoutes
+from sandbox.hubspot_store import Store
+from sandbox.hubspot_webhooks import WebhookDispatcher, WebhookSettings
 
 STATE_FILE = "hubspot-sandbox.sqlite3"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -105,10 +116,6 @@ class RateWindow:
             return allowed, headers, max(0.0, wait)
 
 
-def error_response(status: int, category: str, message: str) -> JSONResponse:
-    return JSONResponse(HsError(status, category, message).body(), status)
-
-
 def rate_limited(retry_after_s: float, headers: dict[str, str]) -> JSONResponse:
     """HubSpot's 429: its own body shape (errorType and policyName, no category)."""
     body = {
@@ -133,6 +140,7 @@ class SandboxState:
         self.stats: Counter[str] = Counter()
         self.lost_responses = 0
         self.malformed = Malformed()
+        self.webhooks = WebhookDispatcher()
 
     def malformed_shape(self) -> str | None:
         """The shape to give this (successful) answer, if one is due."""
@@ -158,16 +166,18 @@ def create_app(
     token: str = "handoff-sandbox",  # noqa: S107 - the documented sandbox token
     faults: FaultControls | None = None,
     limits: Limits | None = None,
+    webhooks: WebhookSettings | None = None,
 ) -> FastAPI:
-    """The sandbox app; `store_path` None keeps the portal in an in-memory SQLite."""
+    """The sandbox app; `store_path` None keeps the portal in an in-memory SQLite.
+    Webhooks stay off unless `webhooks` (or ``/_sandbox/webhooks/subscribe``) names a
+    target."""
     state = SandboxState(Store(store_path), token, faults or FaultControls(), limits or Limits())
+    state.webhooks = WebhookDispatcher(webhooks)
+    state.store.listeners.append(state.webhooks.record)
     app = FastAPI(title="Handoff HubSpot sandbox", openapi_url=None, docs_url=None)
     app.state.sandbox = state
 
-    @app.exception_handler(HsError)
-    async def hs_error(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HsError)
-        return JSONResponse(exc.body(), status_code=exc.status)
+    install_error_handlers(app)
 
     @app.middleware("http")
     async def hubspot_edge(
@@ -184,6 +194,9 @@ def create_app(
         return response
 
     app.include_router(CrmRoutes(state.store).router())
+    app.include_router(AssociationRoutes(state.store).router())
+    app.include_router(PropertyRoutes(state.store).router())
+    app.include_router(OwnerRoutes().router())
     _add_control_routes(app, state)
     return app
 
@@ -212,6 +225,15 @@ async def _edge(
     allowed, headers, wait = state.rate.take()
     if not allowed:
         return rate_limited(wait, headers)
+    if not _json_content(request):
+        refused = error_response(
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+            f"Content type {request.headers.get('content-type')!r} is not supported; "
+            "send application/json.",
+        )
+        refused.headers.update(headers)
+        return refused
     response = await call_next(request)
     if state.lose_this_response(request) and response.status_code < 300:
         return error_response(504, "GATEWAY_TIMEOUT", "The upstream response was lost.")
@@ -220,6 +242,14 @@ async def _edge(
         return await _malformed(shape, response, headers)
     response.headers.update(headers)
     return response
+
+
+def _json_content(request: Request) -> bool:
+    """False for a body-carrying request that declares a content type other than JSON."""
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return True
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return media in ("", "application/json") or media.endswith("+json")
 
 
 async def _malformed(shape: str, response: Response, headers: dict[str, str]) -> Response:
@@ -265,10 +295,7 @@ def _add_control_routes(app: FastAPI, state: SandboxState) -> None:
     @app.get("/_sandbox/deals/{deal_id}/activity")
     def activity(deal_id: str) -> Response:
         store = state.store
-        try:
-            deal = store.get("deals", deal_id)
-        except HsError as exc:
-            return JSONResponse(exc.body(), status_code=exc.status)
+        deal = store.get("deals", deal_id)
 
         def linked(ot: str) -> list[dict[str, Any]]:
             return [
@@ -282,8 +309,18 @@ def _add_control_routes(app: FastAPI, state: SandboxState) -> None:
                 "notes": linked("notes"),
                 "tasks": linked("tasks"),
                 "orders": linked("orders"),
+                "line_items": linked("line_items"),
             }
         )
+
+    @app.get("/_sandbox/webhooks")
+    def webhook_status() -> dict[str, Any]:
+        return state.webhooks.status()
+
+    @app.post("/_sandbox/webhooks/subscribe")
+    def subscribe(settings: WebhookSettings) -> dict[str, Any]:
+        state.webhooks.subscribe(settings)
+        return state.webhooks.status()
 
     @app.get("/_sandbox/stats")
     def stats() -> dict[str, int]:

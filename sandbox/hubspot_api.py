@@ -1,5 +1,5 @@
-"""The HubSpot CRM v3/v4 routes of the sandbox: objects, batch, search, associations,
-properties and pipelines, with HubSpot's shapes, status codes and error bodies.
+"""The HubSpot CRM v3 object routes of the sandbox: single objects, list pages, search
+and batch, with HubSpot's shapes, status codes and error bodies.
 
 Handlers parse JSON themselves so a bad body gets HubSpot's VALIDATION_ERROR rather than
 FastAPI's 422. Query booleans arrive as Python reprs (``archived=False``) and are read
@@ -8,94 +8,46 @@ case-insensitively; list parameters may repeat or be comma-separated.
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from sandbox.hubspot_schema import (
-    DEFAULT_ASSOCIATIONS,
-    DEFAULT_PROPERTIES,
-    OBJECT_TYPE_IDS,
-    PROPERTIES,
-    PROPERTY_INDEX,
-    SINGULAR,
-    pipeline_json,
+from sandbox.hubspot_errors import HsError
+from sandbox.hubspot_http import (
+    batch_error,
+    batch_inputs,
+    batch_response,
+    json_body,
+    now_iso,
+    query_after,
+    query_bool,
+    query_int,
+    query_list,
+    ref_id,
 )
+from sandbox.hubspot_schema import DEFAULT_PROPERTIES, OBJECT_TYPE_IDS, SEARCHABLE, SINGULAR
 from sandbox.hubspot_search import SearchError, search
-from sandbox.hubspot_store import HsError, Store, iso_ms, not_found, object_type, public
+from sandbox.hubspot_store import Store, object_type, public
 
-BATCH_LIMIT, PAGE_LIMIT, ASSOC_PAGE_LIMIT = 100, 100, 500
-
-
-def _bool(request: Request, name: str) -> bool:
-    value = request.query_params.get(name, "false").strip().lower()
-    if value not in ("true", "false"):
-        raise HsError(400, "VALIDATION_ERROR", f"{name} must be true or false, got {value!r}")
-    return value == "true"
+PAGE_LIMIT, ASSOC_PAGE_LIMIT = 100, 500
 
 
-def _list(request: Request, name: str) -> list[str]:
-    return [v for raw in request.query_params.getlist(name) for v in raw.split(",") if v]
-
-
-def _int(request: Request, name: str, default: int, maximum: int) -> int:
-    raw = request.query_params.get(name)
-    try:
-        value = default if raw is None else int(raw)
-    except ValueError:
-        raise HsError(400, "VALIDATION_ERROR", f"{name} must be an integer, got {raw!r}") from None
-    if not 0 < value <= maximum:
-        raise HsError(400, "VALIDATION_ERROR", f"{name} must be between 1 and {maximum}")
-    return value
-
-
-async def _json(request: Request) -> Any:
-    raw = await request.body()
-    try:
-        return json.loads(raw or b"null")
-    except ValueError:
-        raise HsError(400, "VALIDATION_ERROR", "Invalid input JSON on line 1") from None
-
-
-async def _inputs(request: Request) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    body = await _json(request)
-    inputs = body.get("inputs") if isinstance(body, dict) else None
-    if not isinstance(inputs, list) or not all(isinstance(i, dict) for i in inputs):
-        raise HsError(400, "VALIDATION_ERROR", "inputs must be a list of objects")
-    if len(inputs) > BATCH_LIMIT:
-        raise HsError(400, "VALIDATION_ERROR", f"Too many inputs: {len(inputs)} > {BATCH_LIMIT}")
-    return body, inputs
-
-
-def _now() -> str:
-    return iso_ms(datetime.now(UTC))
-
-
-def _batch(results: list[Any], errors: list[dict[str, Any]], started: str, ok: int) -> Response:
-    body: dict[str, Any] = {
-        "status": "COMPLETE",
-        "results": results,
-        "startedAt": started,
-        "completedAt": _now(),
-    }
-    if errors:
-        body |= {"errors": errors, "numErrors": len(errors)}
-    return JSONResponse(body, 207 if errors else ok)
+def _names(body: dict[str, Any], key: str) -> list[str]:
+    names = body.get(key) or []
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise HsError(400, "VALIDATION_ERROR", f"{key} must be a list of property names")
+    return names
 
 
 def _missing(ot: str, ids: list[str], verb: str) -> dict[str, Any]:
-    return {
-        "status": "error",
-        "category": "OBJECT_NOT_FOUND",
-        "message": f"Could not {verb} some {SINGULAR[ot]} objects, they may be deleted or not "
+    return batch_error(
+        "OBJECT_NOT_FOUND",
+        f"Could not {verb} some {SINGULAR[ot]} objects, they may be deleted or not "
         "exist. Check that ids are valid.",
-        "context": {"ids": ids},
-        "errors": [],
-    }
+        ids,
+    )
 
 
 class CrmRoutes:
@@ -106,7 +58,7 @@ class CrmRoutes:
 
     def router(self) -> APIRouter:
         r = APIRouter()
-        v3, v4 = "/crm/v3/objects/{ot}", "/crm/v4/objects/{ot}/{oid}/associations"
+        v3 = "/crm/v3/objects/{ot}"
         r.add_api_route(v3, self.list_page, methods=["GET"])
         r.add_api_route(v3, self.create, methods=["POST"])
         r.add_api_route(v3 + "/search", self.search, methods=["POST"])
@@ -115,18 +67,19 @@ class CrmRoutes:
         r.add_api_route(v3 + "/{oid}", self.get, methods=["GET"])
         r.add_api_route(v3 + "/{oid}", self.update, methods=["PATCH"])
         r.add_api_route(v3 + "/{oid}", self.archive, methods=["DELETE"])
-        r.add_api_route(v4 + "/default/{tot}/{tid}", self.associate_default, methods=["PUT"])
-        r.add_api_route(v4 + "/{tot}/{tid}", self.associate, methods=["PUT"])
-        r.add_api_route(v4 + "/{tot}", self.associations_page, methods=["GET"])
-        r.add_api_route("/crm/v3/properties/{ot}", self.properties, methods=["GET"])
-        r.add_api_route("/crm/v3/properties/{ot}/{name}", self.property, methods=["GET"])
-        r.add_api_route("/crm/v3/pipelines/{ot}", self.pipelines, methods=["GET"])
-        r.add_api_route("/crm/v3/pipelines/{ot}/{pid}", self.pipeline, methods=["GET"])
-        r.add_api_route("/crm/v3/pipelines/{ot}/{pid}/stages", self.stages, methods=["GET"])
         return r
 
-    def _show(self, record: dict[str, Any], ot: str, wanted: list[str] | None) -> dict[str, Any]:
-        return public(record, wanted, ot, DEFAULT_PROPERTIES[ot])
+    def _show(
+        self,
+        record: dict[str, Any],
+        ot: str,
+        wanted: list[str] | None,
+        history: list[str] | None = None,
+    ) -> dict[str, Any]:
+        shown = public(record, wanted, self.store.props(ot), DEFAULT_PROPERTIES[ot])
+        if history:
+            shown["propertiesWithHistory"] = self.store.history(ot, record["id"], history)
+        return shown
 
     # -- single objects ------------------------------------------------------------------
     async def get(self, ot: str, oid: str, request: Request) -> Response:
@@ -135,10 +88,11 @@ class CrmRoutes:
             ot,
             oid,
             id_property=request.query_params.get("idProperty"),
-            archived=_bool(request, "archived"),
+            archived=query_bool(request, "archived"),
         )
-        shown = self._show(record, ot, _list(request, "properties"))
-        to_types = _list(request, "associations")
+        wanted = query_list(request, "properties")
+        shown = self._show(record, ot, wanted, query_list(request, "propertiesWithHistory"))
+        to_types = query_list(request, "associations")
         if to_types:
             shown["associations"] = {}
             for raw in to_types:
@@ -152,13 +106,20 @@ class CrmRoutes:
 
     async def list_page(self, ot: str, request: Request) -> Response:
         ot = object_type(ot)
-        limit = _int(request, "limit", 10, PAGE_LIMIT)
-        after = request.query_params.get("after")
-        rows = self.store.rows(ot, archived=_bool(request, "archived"))
-        if after:
-            rows = [(rid, p) for rid, p in rows if int(rid) >= int(after)]
-        wanted = _list(request, "properties")
-        page = [self._show(self.store.get(ot, rid), ot, wanted) for rid, _ in rows[:limit]]
+        limit = query_int(request, "limit", 10, PAGE_LIMIT)
+        after = query_after(request)
+        archived = query_bool(request, "archived")
+        rows = self.store.rows(ot, archived=archived)
+        if after is not None:
+            rows = [(rid, p) for rid, p in rows if int(rid) >= after]
+        wanted, history = (
+            query_list(request, "properties"),
+            query_list(request, "propertiesWithHistory"),
+        )
+        page = [
+            self._show(self.store.get(ot, rid, archived=archived), ot, wanted, history)
+            for rid, _ in rows[:limit]
+        ]
         body: dict[str, Any] = {"results": page}
         if len(rows) > limit:
             nxt = rows[limit][0]
@@ -168,7 +129,7 @@ class CrmRoutes:
 
     async def create(self, ot: str, request: Request) -> Response:
         ot = object_type(ot)
-        body = await _json(request)
+        body = await json_body(request)
         if not isinstance(body, dict):
             raise HsError(400, "VALIDATION_ERROR", "body must be an object with properties")
         with self.store.lock:
@@ -178,8 +139,12 @@ class CrmRoutes:
 
     def _create_associations(self, ot: str, rid: str, associations: list[Any]) -> None:
         """``associations`` of a create body: the target type follows from the type ids."""
+        if not isinstance(associations, list):
+            raise HsError(400, "VALIDATION_ERROR", "associations must be a list")
         for assoc in associations:
-            to_id = str((assoc.get("to") or {}).get("id", ""))
+            if not isinstance(assoc, dict):
+                raise HsError(400, "VALIDATION_ERROR", "each association must be an object")
+            to_id = ref_id(assoc.get("to"), "associations[].to")
             try:
                 specs = [
                     (str(t["associationCategory"]), int(t["associationTypeId"]))
@@ -189,7 +154,9 @@ class CrmRoutes:
                 raise HsError(400, "VALIDATION_ERROR", "bad association types") from None
             ids = {t for _, t in specs}
             targets = {
-                to for (src, to), t in DEFAULT_ASSOCIATIONS.items() if src == ot and t in ids
+                to
+                for to in OBJECT_TYPE_IDS
+                if ids and ids <= {t for _, t, _ in self.store.assoc_types.specs(ot, to)}
             }
             if len(targets) != 1:
                 raise HsError(
@@ -201,7 +168,7 @@ class CrmRoutes:
 
     async def update(self, ot: str, oid: str, request: Request) -> Response:
         ot = object_type(ot)
-        body = await _json(request)
+        body = await json_body(request)
         if not isinstance(body, dict) or not isinstance(body.get("properties"), dict):
             raise HsError(400, "VALIDATION_ERROR", "body must be an object with properties")
         record = self.store.update(
@@ -216,14 +183,16 @@ class CrmRoutes:
     # -- search ----------------------------------------------------------------------------
     async def search(self, ot: str, request: Request) -> Response:
         ot = object_type(ot)
-        body = await _json(request)
+        body = await json_body(request)
         if not isinstance(body, dict):
             raise HsError(400, "VALIDATION_ERROR", "search body must be an object")
         try:
-            ids, total, nxt = search(self.store.rows(ot), body, PROPERTY_INDEX[ot])
+            ids, total, nxt = search(
+                self.store.rows(ot), body, self.store.props(ot), SEARCHABLE.get(ot, ())
+            )
         except (SearchError, ValueError) as exc:
             raise HsError(400, "VALIDATION_ERROR", f"Invalid search request: {exc}") from None
-        wanted = list(body.get("properties") or [])
+        wanted = _names(body, "properties")
         result: dict[str, Any] = {
             "total": total,
             "results": [self._show(self.store.get(ot, rid), ot, wanted) for rid in ids],
@@ -234,29 +203,30 @@ class CrmRoutes:
 
     # -- batch -----------------------------------------------------------------------------
     async def batch_read(self, ot: str, request: Request) -> Response:
-        ot, started = object_type(ot), _now()
-        body, inputs = await _inputs(request)
-        wanted, missing, results = list(body.get("properties") or []), [], []
+        ot, started = object_type(ot), now_iso()
+        body, inputs = await batch_inputs(request)
+        wanted, missing, results = _names(body, "properties"), [], []
+        history = _names(body, "propertiesWithHistory")
         for item in inputs:
             try:
                 record = self.store.get(
                     ot,
                     str(item.get("id")),
                     id_property=body.get("idProperty"),
-                    archived=_bool(request, "archived"),
+                    archived=query_bool(request, "archived"),
                 )
             except HsError as exc:
                 if exc.status != 404:
                     raise
                 missing.append(str(item.get("id")))
                 continue
-            results.append(self._show(record, ot, wanted))
+            results.append(self._show(record, ot, wanted, history))
         errors = [_missing(ot, missing, "get")] if missing else []
-        return _batch(results, errors, started, 200)
+        return batch_response(results, errors, started, 200)
 
     async def batch_create(self, ot: str, request: Request) -> Response:
-        ot, started = object_type(ot), _now()
-        _, inputs = await _inputs(request)
+        ot, started = object_type(ot), now_iso()
+        _, inputs = await batch_inputs(request)
         with self.store.lock:
             for item in inputs:  # validate all first: one bad input fails the batch
                 self.store.clean(ot, item.get("properties") or {}, creating=True)
@@ -265,11 +235,11 @@ class CrmRoutes:
                 record = self.store.create(ot, item.get("properties") or {})
                 self._create_associations(ot, record["id"], item.get("associations") or [])
                 results.append(self._show(record, ot, list(item.get("properties") or {})))
-        return _batch(results, [], started, 201)
+        return batch_response(results, [], started, 201)
 
     async def batch_update(self, ot: str, request: Request) -> Response:
-        ot, started = object_type(ot), _now()
-        _, inputs = await _inputs(request)
+        ot, started = object_type(ot), now_iso()
+        _, inputs = await batch_inputs(request)
         results, missing = [], []
         with self.store.lock:
             for item in inputs:
@@ -283,16 +253,16 @@ class CrmRoutes:
                     continue
                 results.append(self._show(record, ot, list(props)))
         errors = [_missing(ot, missing, "update")] if missing else []
-        return _batch(results, errors, started, 200)
+        return batch_response(results, errors, started, 200)
 
     async def batch_upsert(self, ot: str, request: Request) -> Response:
-        ot, started = object_type(ot), _now()
-        _, inputs = await _inputs(request)
+        ot, started = object_type(ot), now_iso()
+        _, inputs = await batch_inputs(request)
         keys = [(str(i.get("idProperty") or ""), str(i.get("id") or "")) for i in inputs]
         if len(set(keys)) != len(keys):
             raise HsError(400, "VALIDATION_ERROR", "Duplicate IDs found in batch input")
         for prop, key in keys:
-            pdef = PROPERTY_INDEX[ot].get(prop)
+            pdef = self.store.props(ot).get(prop)
             if pdef is None or not pdef.unique or not key:
                 raise HsError(
                     400, "VALIDATION_ERROR", f"idProperty {prop!r} is not a unique property of {ot}"
@@ -307,102 +277,11 @@ class CrmRoutes:
                 else:
                     record, new = self.store.update(ot, existing["id"], props), False
                 results.append({**self._show(record, ot, list(props)), "new": new})
-        return _batch(results, [], started, 200)
+        return batch_response(results, [], started, 200)
 
     async def batch_archive(self, ot: str, request: Request) -> Response:
         ot = object_type(ot)
-        _, inputs = await _inputs(request)
+        _, inputs = await batch_inputs(request)
         for item in inputs:
             self.store.archive(ot, str(item.get("id")))
         return Response(status_code=204)
-
-    # -- associations v4 -------------------------------------------------------------------
-    async def associate(self, ot: str, oid: str, tot: str, tid: str, request: Request) -> Response:
-        ot, tot = object_type(ot), object_type(tot)
-        specs = await _json(request)
-        if not isinstance(specs, list) or not specs:
-            raise HsError(400, "VALIDATION_ERROR", "body must be a JSON array of association specs")
-        try:
-            pairs = [(str(s["associationCategory"]), int(s["associationTypeId"])) for s in specs]
-        except (KeyError, TypeError, ValueError):
-            raise HsError(
-                400, "VALIDATION_ERROR", "each spec needs associationCategory and associationTypeId"
-            ) from None
-        if any(
-            c not in ("HUBSPOT_DEFINED", "USER_DEFINED", "INTEGRATOR_DEFINED") for c, _ in pairs
-        ):
-            raise HsError(
-                400,
-                "VALIDATION_ERROR",
-                "associationCategory must be HUBSPOT_DEFINED, USER_DEFINED or INTEGRATOR_DEFINED",
-            )
-        self.store.associate(ot, oid, tot, tid, pairs)
-        return JSONResponse(
-            {
-                "fromObjectTypeId": OBJECT_TYPE_IDS[ot],
-                "fromObjectId": int(oid),
-                "toObjectTypeId": OBJECT_TYPE_IDS[tot],
-                "toObjectId": int(tid),
-                "labels": [],
-            },
-            201,
-        )
-
-    async def associate_default(self, ot: str, oid: str, tot: str, tid: str) -> Response:
-        ot, tot, started = object_type(ot), object_type(tot), _now()
-        type_id = self.store.associate_default(ot, oid, tot, tid)
-        spec = {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}
-        result = {"from": {"id": oid}, "to": {"id": tid}, "associationSpec": spec}
-        return _batch([result], [], started, 200)
-
-    async def associations_page(self, ot: str, oid: str, tot: str, request: Request) -> Response:
-        ot, tot = object_type(ot), object_type(tot)
-        self.store.get(ot, oid)
-        limit = _int(request, "limit", ASSOC_PAGE_LIMIT, ASSOC_PAGE_LIMIT)
-        found = self.store.associations(ot, oid, tot)
-        after = request.query_params.get("after")
-        if after:
-            found = [(tid, specs) for tid, specs in found if int(tid) >= int(after)]
-        body: dict[str, Any] = {
-            "results": [
-                {
-                    "toObjectId": int(tid),
-                    "associationTypes": [
-                        {"category": c, "typeId": t, "label": None} for c, t in specs
-                    ],
-                }
-                for tid, specs in found[:limit]
-            ]
-        }
-        if len(found) > limit:
-            nxt = found[limit][0]
-            link = str(request.url.include_query_params(after=nxt))
-            body["paging"] = {"next": {"after": nxt, "link": link}}
-        return JSONResponse(body)
-
-    # -- properties and pipelines (read-only) ----------------------------------------------
-    async def properties(self, ot: str) -> Response:
-        return JSONResponse({"results": [p.to_json() for p in PROPERTIES[object_type(ot)]]})
-
-    async def property(self, ot: str, name: str) -> Response:
-        pdef = PROPERTY_INDEX[object_type(ot)].get(name)
-        if pdef is None:
-            raise HsError(404, "OBJECT_NOT_FOUND", f"Unable to find property {name}")
-        return JSONResponse(pdef.to_json())
-
-    async def pipelines(self, ot: str) -> Response:
-        return JSONResponse({"results": [pipeline_json()] if object_type(ot) == "deals" else []})
-
-    def _pipeline(self, ot: str, pid: str) -> dict[str, Any]:
-        if object_type(ot) != "deals" or pid != "default":
-            raise HsError(404, "OBJECT_NOT_FOUND", f"Unable to find pipeline {pid}")
-        return pipeline_json()
-
-    async def pipeline(self, ot: str, pid: str) -> Response:
-        return JSONResponse(self._pipeline(ot, pid))
-
-    async def stages(self, ot: str, pid: str) -> Response:
-        return JSONResponse({"results": self._pipeline(ot, pid)["stages"]})
-
-
-__all__ = ["CrmRoutes", "not_found"]

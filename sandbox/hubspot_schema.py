@@ -6,13 +6,18 @@ groupName, description, options, hasUniqueValue...``). Handoff's canonical deal 
 are custom deal properties named after the canonical field (``start_date``...); the deal
 owner is the text property ``handoff_owner_email`` (HubSpot's real owner is an owner id;
 the sandbox keeps the email so no owners API is needed). ``handoff_key`` is a unique
-property on notes, tasks and orders, the idempotency key of Handoff's writes.
+property on notes, tasks and orders, the idempotency key of Handoff's writes. The seeded
+records live in `hubspot_seed` (re-exported here).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from sandbox.hubspot_seed import SEED as SEED
+from sandbox.hubspot_seed import SEED_ASSOCIATIONS as SEED_ASSOCIATIONS
+from sandbox.hubspot_seed import SeedRecord as SeedRecord
 
 #: Object type name → HubSpot object type id. Paths accept either.
 OBJECT_TYPE_IDS = {
@@ -22,6 +27,8 @@ OBJECT_TYPE_IDS = {
     "tasks": "0-27",
     "notes": "0-46",
     "orders": "0-123",
+    "products": "0-7",
+    "line_items": "0-8",
 }
 TYPE_NAMES = {v: k for k, v in OBJECT_TYPE_IDS.items()}
 #: Singular names (used in messages such as "Could not get some DEAL objects").
@@ -32,6 +39,8 @@ SINGULAR = {
     "tasks": "TASK",
     "notes": "NOTE",
     "orders": "ORDER",
+    "products": "PRODUCT",
+    "line_items": "LINE_ITEM",
 }
 
 #: HUBSPOT_DEFINED default association type ids, (from, to) → typeId.
@@ -52,7 +61,36 @@ DEFAULT_ASSOCIATIONS = {
     ("contacts", "notes"): 201,
     ("tasks", "contacts"): 204,
     ("contacts", "tasks"): 203,
+    ("line_items", "deals"): 20,
+    ("deals", "line_items"): 19,
 }
+#: Other HUBSPOT_DEFINED association types, (from, to) → {typeId: label}.
+LABELLED_ASSOCIATIONS = {
+    ("deals", "companies"): {5: "Primary"},
+    ("companies", "deals"): {6: "Primary"},
+}
+#: Properties HubSpot's free-text search ``query`` looks in, by object type.
+SEARCHABLE = {
+    "deals": ("dealname",),
+    "contacts": ("firstname", "lastname", "email", "phone", "company"),
+    "companies": ("name", "domain", "city"),
+    "notes": ("hs_note_body",),
+    "tasks": ("hs_task_subject", "hs_task_body"),
+    "orders": ("hs_order_name",),
+    "products": ("name", "hs_sku", "description"),
+    "line_items": ("name", "hs_sku"),
+}
+#: Properties a create must set, by object type.
+REQUIRED_ON_CREATE = {"notes": ("hs_timestamp",), "tasks": ("hs_timestamp",)}
+#: Names of properties HubSpot itself defines (besides every ``hs_`` property): they
+#: cannot be archived through the Properties API.
+HUBSPOT_DEFINED_NAMES = frozenset(
+    (
+        *("createdate", "dealname", "amount", "pipeline", "dealstage", "closedate"),
+        *("hubspot_owner_id", "email", "firstname", "lastname", "phone", "company", "name"),
+        *("domain", "city", "quantity", "price", "description", "discount"),
+    )
+)
 OWNER_EMAIL_PROPERTY = "handoff_owner_email"
 KEY_PROPERTY = "handoff_key"
 SYSTEM_PROPERTIES = ("hs_object_id", "createdate", "hs_lastmodifieddate")
@@ -70,33 +108,48 @@ class PropertyDef:
     unique: bool = False
     read_only: bool = False
     options: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    description: str = ""
+    display_order: int = -1
+    hidden: bool = False
+    created_at: str = "2024-01-01T00:00:00.000Z"
+    updated_at: str = "2024-01-01T00:00:00.000Z"
+    archived_at: str | None = None
+
+    @property
+    def hubspot_defined(self) -> bool:
+        return self.name.startswith("hs_") or self.name in HUBSPOT_DEFINED_NAMES
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "name": self.name,
             "label": self.label,
             "type": self.type,
             "fieldType": self.field_type,
             "groupName": self.group,
-            "description": "",
+            "description": self.description,
             "options": [
                 {"label": label, "value": value, "displayOrder": i, "hidden": False}
                 for i, (value, label) in enumerate(self.options)
             ],
-            "displayOrder": -1,
+            "displayOrder": self.display_order,
             "calculated": False,
             "externalOptions": False,
             "hasUniqueValue": self.unique,
-            "hidden": False,
+            "hidden": self.hidden,
+            "hubspotDefined": self.hubspot_defined,
             "formField": not self.read_only,
-            "createdAt": "2024-01-01T00:00:00Z",
-            "updatedAt": "2024-01-01T00:00:00Z",
+            "archived": self.archived_at is not None,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
             "modificationMetadata": {
-                "archivable": not self.read_only,
-                "readOnlyDefinition": self.read_only,
+                "archivable": not self.read_only and not self.hubspot_defined,
+                "readOnlyDefinition": self.read_only or self.hubspot_defined,
                 "readOnlyValue": self.read_only,
             },
         }
+        if self.archived_at is not None:
+            body["archivedAt"] = self.archived_at
+        return body
 
 
 def _text(name: str, label: str = "", **kw: Any) -> PropertyDef:
@@ -217,6 +270,7 @@ PROPERTIES: dict[str, list[PropertyDef]] = {
             field_type="select",
             options=(("LOW", "Low"), ("MEDIUM", "Medium"), ("HIGH", "High")),
         ),
+        _text("hubspot_owner_id", "Assigned to"),
         _text(OWNER_EMAIL_PROPERTY, "Owner email"),
         _text(KEY_PROPERTY, "Handoff key", unique=True),
     ],
@@ -226,6 +280,29 @@ PROPERTIES: dict[str, list[PropertyDef]] = {
         _number("hs_total_price", "Total"),
         _text("hs_currency_code", "Currency"),
         _number("handoff_payment_terms_days"),
+        _text(KEY_PROPERTY, "Handoff key", unique=True),
+    ],
+    "products": [
+        *_system(),
+        _text("name", "Name"),
+        _text("description", "Description"),
+        _number("price", "Unit price"),
+        _text("hs_sku", "SKU"),
+        _number("hs_cost_of_goods_sold", "Unit cost"),
+    ],
+    "line_items": [
+        *_system(),
+        _text("name", "Name"),
+        _text("description", "Description"),
+        _text("hs_product_id", "Product ID"),
+        _text("hs_sku", "SKU"),
+        _number("quantity", "Quantity"),
+        _number("price", "Unit price"),
+        _number("hs_discount_percentage", "Discount percentage"),
+        _number("discount", "Unit discount"),
+        _number("hs_cost_of_goods_sold", "Unit cost"),
+        _text("currency", "Currency"),
+        PropertyDef("amount", "Net price", "number", "number", read_only=True),
         _text(KEY_PROPERTY, "Handoff key", unique=True),
     ],
 }
@@ -239,6 +316,8 @@ DEFAULT_PROPERTIES = {
     "notes": ("hs_timestamp", "hs_note_body"),
     "tasks": ("hs_timestamp", "hs_task_subject", "hs_task_status"),
     "orders": ("hs_order_name", "hs_total_price", "hs_currency_code"),
+    "products": ("name", "price", "description"),
+    "line_items": ("name", "quantity", "price", "amount"),
 }
 
 
@@ -265,71 +344,3 @@ def pipeline_json() -> dict[str, Any]:
             for i, (sid, label, prob, closed) in enumerate(PIPELINE_STAGES)
         ],
     }
-
-
-SeedRecord = tuple[str, str, dict[str, str]]
-
-SEED: list[SeedRecord] = [
-    ("companies", "2001", {"name": "Acme Corp", "domain": "acme.example", "city": "Lyon"}),
-    ("companies", "2002", {"name": "Globex", "domain": "globex.example", "city": "Oslo"}),
-    ("contacts", "3001", {"email": "ada@acme.example", "firstname": "Ada", "lastname": "Byron"}),
-    (
-        "contacts",
-        "3002",
-        {"email": "hank@globex.example", "firstname": "Hank", "lastname": "Scorpio"},
-    ),
-    (
-        "deals",
-        "1001",
-        {
-            "dealname": "Acme Corp — platform rollout",
-            "amount": "120000",
-            "discount_percent": "30",
-            "pipeline": "default",
-            "dealstage": "appointmentscheduled",
-            OWNER_EMAIL_PROPERTY: "sam.rep@example.com",
-            "scope": "Platform rollout for 3 sites",
-            "start_date": "2026-12-01",
-            "site_notes": "Badge access via reception",
-            "primary_contact": "ada@acme.example",
-            "promised": "Go-live before Q1 close",
-            "billing_contact": "ap@acme.example",
-            "po_number": "PO-7781",
-        },
-    ),
-    (
-        "deals",
-        "1002",
-        {
-            "dealname": "Globex — pilot",
-            "amount": "18000",
-            "discount_percent": "5",
-            "pipeline": "default",
-            "dealstage": "appointmentscheduled",
-            OWNER_EMAIL_PROPERTY: "sam.rep@example.com",
-            "scope": "Pilot",
-            "start_date": "2026-12-15",
-        },
-    ),
-    (
-        "deals",
-        "1003",
-        {
-            "dealname": "Initech — renewal",
-            "amount": "45000",
-            "discount_percent": "12",
-            "pipeline": "default",
-            "dealstage": "qualifiedtobuy",
-            OWNER_EMAIL_PROPERTY: "rita.rep@example.com",
-            "need_confirmed": "true",
-        },
-    ),
-]
-SEED_ASSOCIATIONS = [
-    ("companies", "2001", "deals", "1001"),
-    ("contacts", "3001", "deals", "1001"),
-    ("companies", "2002", "deals", "1002"),
-    ("contacts", "3002", "deals", "1002"),
-    ("contacts", "3001", "companies", "2001"),
-    ("contacts", "3002", "companies", "2002"),
-]

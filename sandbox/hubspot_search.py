@@ -30,6 +30,8 @@ OPERATORS = (
     "NOT_CONTAINS_TOKEN",
 )
 MAX_GROUPS, MAX_FILTERS, MAX_LIMIT = 5, 6, 200
+#: HubSpot serves at most this many results of one search; paging past it is a 400.
+RESULT_CAP = 10_000
 
 
 class SearchError(ValueError):
@@ -105,6 +107,8 @@ def _validate(groups: list[Any], props: Mapping[str, PropertyDef]) -> None:
         if len(filters) > MAX_FILTERS:
             raise SearchError(f"too many filters in a group: {len(filters)} (max {MAX_FILTERS})")
         for flt in filters:
+            if not isinstance(flt, dict):
+                raise SearchError("each filter must be an object")
             op = str(flt.get("operator", "EQ")).upper()
             if op not in OPERATORS:
                 raise SearchError(f"unknown operator {op!r} (allowed: {', '.join(OPERATORS)})")
@@ -126,12 +130,29 @@ def _sort_spec(sorts: list[Any]) -> tuple[str, bool]:
     return text.lstrip("-"), text.startswith("-")
 
 
+def _query_matches(
+    props: Mapping[str, str | None], tokens: list[str], searchable: tuple[str, ...]
+) -> bool:
+    """Every query token starts a word of some searchable property (case-insensitive)."""
+    whole = [(props.get(name) or "").lower() for name in searchable]
+    words = [w for value in whole for w in re.split(r"\W+", value) if w]
+    return all(
+        any(w.startswith(tok) for w in words) or any(v.startswith(tok) for v in whole)
+        for tok in tokens
+    )
+
+
 def search(
     rows: list[tuple[str, dict[str, str | None]]],
     body: Mapping[str, Any],
     props: Mapping[str, PropertyDef],
+    searchable: tuple[str, ...] = (),
 ) -> tuple[list[str], int, int | None]:
-    """Ids of one page of matches, the total, and the next ``after`` offset (or None)."""
+    """Ids of one page of matches, the total, and the next ``after`` offset (or None).
+
+    ``query`` is HubSpot's free text: each word must begin a word of one of the object
+    type's default searchable properties. At most `RESULT_CAP` results are served:
+    an ``after`` at or past the cap is refused, and the last page stops at the cap."""
     groups = body.get("filterGroups") or []
     if not isinstance(groups, list):
         raise SearchError("filterGroups must be a list")
@@ -143,13 +164,26 @@ def search(
         raise SearchError("limit and after must be integers") from exc
     if not 0 < limit <= MAX_LIMIT:
         raise SearchError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+    if after < 0:
+        raise SearchError(f"after must not be negative, got {after}")
+    if after >= RESULT_CAP:
+        raise SearchError(
+            f"paging is limited to {RESULT_CAP} results; after={after} is past the limit"
+        )
+    query = body.get("query")
+    if query is not None and not isinstance(query, str):
+        raise SearchError("query must be a string")
+    tokens = [t for t in re.split(r"\s+", (query or "").lower()) if t]
     hits = [
         (rid, p)
         for rid, p in rows
-        if not groups
-        or any(
-            all(_matches(p, f, props.get(str(f.get("propertyName")))) for f in g["filters"])
-            for g in groups
+        if (not tokens or _query_matches(p, tokens, searchable))
+        and (
+            not groups
+            or any(
+                all(_matches(p, f, props.get(str(f.get("propertyName")))) for f in g["filters"])
+                for g in groups
+            )
         )
     ]
     name, descending = _sort_spec(list(body.get("sorts") or []))
@@ -161,6 +195,7 @@ def search(
         return (value in (None, ""), key, int(item[0]))
 
     hits.sort(key=order, reverse=descending)
-    page = hits[after : after + limit]
-    nxt = after + limit if after + limit < len(hits) else None
+    end = min(after + limit, len(hits), RESULT_CAP)
+    page = hits[after:end]
+    nxt = end if end < min(len(hits), RESULT_CAP) else None
     return [rid for rid, _ in page], len(hits), nxt

@@ -1,129 +1,43 @@
 """The HubSpot sandbox's records and associations, validated and kept in SQLite.
 
 One re-entrant lock makes every operation atomic (uvicorn may run handlers on several
-threads). Property values are validated against `hubspot_schema.PROPERTIES` and stored
-as HubSpot returns them: text, with numbers, booleans, dates and datetimes normalised.
+threads). Property values are validated against the live definitions (`PropertyRegistry`:
+the built-in ones plus those made through the Properties API) and stored as HubSpot
+returns them (`hubspot_values`). Each change is kept in a history table, for
+``propertiesWithHistory``, and reported to `listeners` (the webhooks dispatcher).
+Associations are stored in both directions, each with its own type id
+(`AssociationTypes`); invented type ids are refused.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import threading
-import uuid
-from datetime import UTC, date, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sandbox.hubspot_assoc_types import AssociationTypes, Spec
+from sandbox.hubspot_errors import HsError
+from sandbox.hubspot_http import iso_ms, not_found, object_type
+from sandbox.hubspot_line_items import derived
+from sandbox.hubspot_owners import OWNER_IDS
+from sandbox.hubspot_properties import PropertyRegistry
 from sandbox.hubspot_schema import (
-    DEFAULT_ASSOCIATIONS,
-    OBJECT_TYPE_IDS,
-    PROPERTY_INDEX,
+    REQUIRED_ON_CREATE,
     SEED,
     SEED_ASSOCIATIONS,
     SINGULAR,
     SYSTEM_PROPERTIES,
-    TYPE_NAMES,
     PropertyDef,
 )
-from sandbox.hubspot_search import to_epoch_ms
+from sandbox.hubspot_values import bad_value, normalise
 
 Record = dict[str, Any]
+__all__ = ["HsError", "Record", "Store", "iso_ms", "not_found", "object_type", "public"]
 FIRST_ID = 10_001
-
-
-class HsError(Exception):
-    """An API error as HubSpot reports it: status, category, message and details."""
-
-    def __init__(
-        self,
-        status: int,
-        category: str,
-        message: str,
-        errors: list[dict[str, Any]] | None = None,
-        context: dict[str, list[str]] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status, self.category, self.message = status, category, message
-        self.errors, self.context = errors or [], context
-
-    def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "status": "error",
-            "message": self.message,
-            "correlationId": str(uuid.uuid4()),
-            "category": self.category,
-        }
-        if self.errors:
-            body["errors"] = self.errors
-        if self.context:
-            body["context"] = self.context
-        return body
-
-
-def not_found(ot: str, rid: str) -> HsError:
-    return HsError(
-        404,
-        "OBJECT_NOT_FOUND",
-        "Object not found.  objectId are usually numeric.",
-        context={"id": [rid], "type": [SINGULAR.get(ot, ot.upper())]},
-    )
-
-
-def iso_ms(moment: datetime) -> str:
-    """HubSpot's timestamp format: ``2024-05-01T12:00:00.123Z``."""
-    return (
-        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    )
-
-
-def object_type(name: str) -> str:
-    """``deals``, ``deal`` or ``0-3`` → ``deals``; unknown types are a 400."""
-    if name in OBJECT_TYPE_IDS:
-        return name
-    if name in TYPE_NAMES:
-        return TYPE_NAMES[name]
-    if f"{name}s" in OBJECT_TYPE_IDS:
-        return f"{name}s"
-    raise HsError(400, "VALIDATION_ERROR", f"Unable to infer object type from: {name}")
-
-
-def _bad(name: str, code: str, message: str) -> dict[str, Any]:
-    return {"message": message, "code": code, "context": {"propertyName": [name]}}
-
-
-def _normalise(pdef: PropertyDef, raw: object) -> tuple[str | None, dict[str, Any] | None]:
-    """(stored text or None to clear, error detail or None)."""
-    if raw is None or raw == "":
-        return None, None
-    text = str(raw).strip()
-    name = pdef.name
-    try:
-        if pdef.type == "number":
-            number = float(text)
-            return (str(int(number)) if number.is_integer() else repr(number)), None
-        if pdef.type == "bool":
-            if text.lower() not in ("true", "false"):
-                return None, _bad(name, "INVALID_BOOLEAN", f'"{text}" is not a valid boolean')
-            return text.lower(), None
-        if pdef.type == "datetime":
-            ms = to_epoch_ms(text)
-            return iso_ms(datetime.fromtimestamp(ms / 1000, UTC)), None
-        if pdef.type == "date":
-            if re.fullmatch(r"\d+", text):
-                return datetime.fromtimestamp(int(text) / 1000, UTC).date().isoformat(), None
-            return date.fromisoformat(text[:10]).isoformat(), None
-    except (ValueError, OverflowError):
-        return None, _bad(
-            name, f"INVALID_{pdef.type.upper()}", f'"{text}" is not a valid {pdef.type}'
-        )
-    if pdef.type == "enumeration" and text not in {v for v, _ in pdef.options}:
-        allowed = ", ".join(v for v, _ in pdef.options)
-        return None, _bad(
-            name, "INVALID_OPTION", f'"{text}" was not one of the allowed options: [{allowed}]'
-        )
-    return text, None
 
 
 class Store:
@@ -140,23 +54,41 @@ class Store:
                    CREATE TABLE IF NOT EXISTS associations (from_type TEXT, from_id TEXT,
                        to_type TEXT, to_id TEXT, category TEXT, type_id INTEGER,
                        PRIMARY KEY (from_type, from_id, to_type, to_id, category, type_id));
-                   CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);"""
+                   CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+                   CREATE TABLE IF NOT EXISTS history (type TEXT, id TEXT, name TEXT,
+                       value TEXT, at TEXT, source TEXT);
+                   CREATE INDEX IF NOT EXISTS history_record ON history (type, id, name);"""
             )
             fresh = self._db.execute("SELECT value FROM meta WHERE key='seeded'").fetchone() is None
         self._last = datetime.now(UTC)
-        if fresh:
-            self.seed()
+        self.registry = PropertyRegistry(self._db, self.lock)
+        #: Called after each API write: (type, id, creation|propertyChange|deletion,
+        #: properties before, properties after). The webhooks dispatcher listens here.
+        self.listeners: list[Callable[[str, str, str, Record, Record], None]] = []
+        self.assoc_types = AssociationTypes(self._db, self.lock)
+        self.seed(missing_only=not fresh)
 
     # -- seeding -----------------------------------------------------------------------
-    def seed(self) -> None:
-        """Load the demo portal: companies, contacts and deals with owners and discounts."""
+    def seed(self, *, missing_only: bool = False) -> None:
+        """Load the demo portal: companies, contacts and deals with owners and discounts,
+        and products. On a store seeded by an older version (`missing_only`), only the
+        seed records it lacks are added (and their associations)."""
         with self.lock, self._db:
+            added = set()
             for ot, rid, props in SEED:
+                if missing_only and self._exists(ot, rid):
+                    continue
                 self._insert(ot, rid, self.clean(ot, props, creating=True))
+                added.add((ot, rid))
             for from_ot, from_id, to_ot, to_id in SEED_ASSOCIATIONS:
-                self.associate_default(from_ot, from_id, to_ot, to_id)
+                if (from_ot, from_id) in added or (to_ot, to_id) in added:
+                    self.associate_default(from_ot, from_id, to_ot, to_id)
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('seeded', '1')")
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('next_id', ?)", (str(FIRST_ID),))
+
+    def _exists(self, ot: str, rid: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM objects WHERE type=? AND id=?", (ot, rid))
+        return row.fetchone() is not None
 
     # -- validation ----------------------------------------------------------------------
     def clean(
@@ -165,21 +97,26 @@ class Store:
         """Validated, normalised properties; raises VALIDATION_ERROR or CONFLICT."""
         if not isinstance(props, dict):
             raise HsError(400, "VALIDATION_ERROR", "properties must be an object")
-        defs, out, errors = PROPERTY_INDEX[ot], {}, []
+        defs, out, errors = self.props(ot), {}, []
         for name, raw in props.items():
             pdef = defs.get(name)
             if pdef is None:
                 errors.append(
-                    _bad(name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist')
+                    bad_value(name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist')
                 )
                 continue
             if pdef.read_only or name == "hs_object_id":
-                errors.append(_bad(name, "READ_ONLY_VALUE", f'Property "{name}" is read-only'))
+                errors.append(bad_value(name, "READ_ONLY_VALUE", f'Property "{name}" is read-only'))
                 continue
-            value, error = _normalise(pdef, raw)
+            value, error = normalise(pdef, raw)
+            if error is None and name == "hubspot_owner_id" and value not in (None, *OWNER_IDS):
+                error = bad_value(name, "INVALID_OWNER_ID", f'"{value}" is not a valid owner id')
             if error:
                 errors.append(error)
             out[name] = value
+        for name in REQUIRED_ON_CREATE.get(ot, ()) if creating else ():
+            if out.get(name) is None:
+                errors.append(bad_value(name, "REQUIRED_PROPERTY", f"{name} is required"))
         if errors:
             detail = "; ".join(e["message"] for e in errors)
             raise HsError(
@@ -198,6 +135,10 @@ class Store:
                     )
         return out
 
+    def props(self, ot: str) -> dict[str, PropertyDef]:
+        """The live property definitions of `ot`, by name."""
+        return self.registry.defs(ot)
+
     # -- records ---------------------------------------------------------------------------
     def _tick(self) -> str:
         now = max(datetime.now(UTC), self._last)
@@ -208,11 +149,57 @@ class Store:
         now = self._tick()
         stored = {k: v for k, v in props.items() if v is not None}
         stored |= {"hs_object_id": rid, "createdate": now, "hs_lastmodifieddate": now}
+        stored = derived(ot, stored, self._product)
         self._db.execute(
             "INSERT INTO objects (type, id, created, updated, props) VALUES (?, ?, ?, ?, ?)",
             (ot, rid, now, now, json.dumps(stored)),
         )
+        self._record_history(ot, rid, {}, stored, now)
+        self._notify(ot, rid, "creation", {}, stored)
         return self.get(ot, rid)
+
+    def _notify(self, ot: str, rid: str, kind: str, before: Record, after: Record) -> None:
+        for listener in self.listeners:
+            listener(ot, rid, kind, before, after)
+
+    def _product(self, product_id: str) -> dict[str, str | None]:
+        try:
+            return dict(self.get("products", product_id)["properties"])
+        except HsError:
+            raise HsError(
+                400,
+                "VALIDATION_ERROR",
+                f"Property values were not valid: product {product_id} does not exist",
+                [bad_value("hs_product_id", "INVALID_PRODUCT", f"no product {product_id}")],
+            ) from None
+
+    def _record_history(
+        self, ot: str, rid: str, before: dict[str, Any], after: dict[str, Any], at: str
+    ) -> None:
+        rows = [
+            (ot, rid, name, "" if value is None else str(value), at, "API")
+            for name, value in after.items()
+            if before.get(name) != value and name != "hs_lastmodifieddate"
+        ]
+        rows += [
+            (ot, rid, name, "", at, "API") for name in before if name not in after and before[name]
+        ]
+        self._db.executemany("INSERT INTO history VALUES (?,?,?,?,?,?)", rows)
+
+    def history(self, ot: str, rid: str, names: list[str]) -> dict[str, list[dict[str, str]]]:
+        """``propertiesWithHistory``: each property's values, newest first."""
+        with self.lock:
+            out: dict[str, list[dict[str, str]]] = {}
+            for name in names:
+                rows = self._db.execute(
+                    "SELECT value, at, source FROM history WHERE type=? AND id=? AND name=? "
+                    "ORDER BY rowid DESC",
+                    (ot, rid, name),
+                ).fetchall()
+                out[name] = [
+                    {"value": v, "timestamp": at, "sourceType": src} for v, at, src in rows
+                ]
+            return out
 
     def _next_id(self) -> str:
         row = self._db.execute("SELECT value FROM meta WHERE key='next_id'").fetchone()
@@ -248,7 +235,7 @@ class Store:
     ) -> Record:
         with self.lock:
             if id_property and id_property != "hs_object_id":
-                pdef = PROPERTY_INDEX[ot].get(id_property)
+                pdef = self.props(ot).get(id_property)
                 if pdef is None or not pdef.unique:
                     raise HsError(
                         400, "VALIDATION_ERROR", f"{id_property} is not a unique property of {ot}"
@@ -288,10 +275,13 @@ class Store:
             merged = {k: v for k, v in merged.items() if v is not None}
             now = self._tick()
             merged["hs_lastmodifieddate"] = now
+            merged = derived(ot, merged, self._product, changed=set(clean))
             self._db.execute(
                 "UPDATE objects SET updated=?, props=? WHERE type=? AND id=?",
                 (now, json.dumps(merged), ot, record["id"]),
             )
+            self._record_history(ot, record["id"], record["properties"], merged, now)
+            self._notify(ot, record["id"], "propertyChange", record["properties"], merged)
             return self.get(ot, record["id"])
 
     def archive(self, ot: str, rid: str) -> bool:
@@ -300,32 +290,68 @@ class Store:
                 "UPDATE objects SET archived=1, archived_at=? WHERE type=? AND id=? AND archived=0",
                 (self._tick(), ot, rid),
             )
+            if cur.rowcount > 0:
+                self._notify(ot, rid, "deletion", {}, {})
             return cur.rowcount > 0
 
     # -- associations ----------------------------------------------------------------------
     def associate(
-        self, from_ot: str, from_id: str, to_ot: str, to_id: str, specs: list[tuple[str, int]]
+        self, from_ot: str, from_id: str, to_ot: str, to_id: str, specs: list[Spec]
     ) -> None:
-        """Store both directions; the reverse uses the reverse default type where known."""
+        """Store both directions, each with its own type; unknown types are a 400."""
         with self.lock, self._db:
+            self.assoc_types.check(from_ot, to_ot, specs)
             self.get(from_ot, from_id)
             self.get(to_ot, to_id)
-            for category, type_id in specs:
-                reverse = DEFAULT_ASSOCIATIONS.get((to_ot, from_ot), type_id)
+            for spec in specs:
+                back = self.assoc_types.inverse(from_ot, to_ot, spec)
                 for row in (
-                    (from_ot, from_id, to_ot, to_id, category, type_id),
-                    (to_ot, to_id, from_ot, from_id, category, reverse),
+                    (from_ot, from_id, to_ot, to_id, *spec),
+                    (to_ot, to_id, from_ot, from_id, *back),
                 ):
                     self._db.execute("INSERT OR IGNORE INTO associations VALUES (?,?,?,?,?,?)", row)
 
     def associate_default(self, from_ot: str, from_id: str, to_ot: str, to_id: str) -> int:
-        type_id = DEFAULT_ASSOCIATIONS.get((from_ot, to_ot))
-        if type_id is None:
-            raise HsError(
-                400, "VALIDATION_ERROR", f"No default association type from {from_ot} to {to_ot}"
-            )
+        type_id = self.assoc_types.default(from_ot, to_ot)
         self.associate(from_ot, from_id, to_ot, to_id, [("HUBSPOT_DEFINED", type_id)])
         return type_id
+
+    def unassociate(
+        self, from_ot: str, from_id: str, to_ot: str, to_id: str, specs: list[Spec] | None = None
+    ) -> int:
+        """Remove the association (only `specs`, or every type), both directions."""
+        with self.lock, self._db:
+            if specs is None:
+                specs = [(c, t) for _, found in self._pairs(from_ot, from_id, to_ot, to_id)
+                         for c, t in found]  # fmt: skip
+            removed = 0
+            for spec in specs:
+                back = self.assoc_types.inverse(from_ot, to_ot, spec)
+                for row in (
+                    (from_ot, from_id, to_ot, to_id, *spec),
+                    (to_ot, to_id, from_ot, from_id, *back),
+                ):
+                    removed += self._db.execute(
+                        "DELETE FROM associations WHERE from_type=? AND from_id=? AND to_type=? "
+                        "AND to_id=? AND category=? AND type_id=?",
+                        row,
+                    ).rowcount
+            return removed
+
+    def _pairs(
+        self, from_ot: str, from_id: str, to_ot: str, to_id: str
+    ) -> list[tuple[str, list[Spec]]]:
+        return [(t, s) for t, s in self.associations(from_ot, from_id, to_ot) if t == to_id]
+
+    def drop_type(self, from_ot: str, to_ot: str, spec: Spec, back: Spec) -> None:
+        """Forget every association of a deleted label type (both directions)."""
+        with self.lock, self._db:
+            for f, t, (category, type_id) in ((from_ot, to_ot, spec), (to_ot, from_ot, back)):
+                self._db.execute(
+                    "DELETE FROM associations WHERE from_type=? AND to_type=? AND category=? "
+                    "AND type_id=?",
+                    (f, t, category, type_id),
+                )
 
     def associations(
         self, ot: str, rid: str, to_ot: str
@@ -345,11 +371,15 @@ class Store:
             return list(grouped.items())
 
 
-def public(record: Record, wanted: list[str] | None, ot: str, defaults: tuple[str, ...]) -> Record:
+def public(
+    record: Record,
+    wanted: list[str] | None,
+    known: dict[str, PropertyDef],
+    defaults: tuple[str, ...],
+) -> Record:
     """A record as the API returns it: the asked-for properties (null when unset)."""
     names = list(wanted) if wanted else list(defaults)
     names += [n for n in SYSTEM_PROPERTIES if n not in names]
     props = record["properties"]
-    known = PROPERTY_INDEX[ot]
     shown = {n: props.get(n) for n in names if n in known or n in props}
     return {**record, "properties": shown}

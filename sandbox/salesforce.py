@@ -11,8 +11,12 @@ operator endpoints live under ``/_sandbox`` and need no auth:
 - ``POST /_sandbox/connected-apps``: ``{"consumer_key", "consumer_secret"?,
   "certificate"? (PEM certificate or public key for JWT), "run_as"?}``.
 - ``POST /_sandbox/credentials``: ``{"username", "password", "security_token"}``.
-- ``GET /_sandbox/opportunities/{id}/activity``: the opportunity with its tasks, notes, orders.
-- ``POST .../composite`` (25 subrequests, one API call) and ``.../composite/sobjects``.
+- ``GET /_sandbox/opportunities/{id}/activity``: the opportunity with its tasks, notes and
+  orders; "notes" are classic Notes plus the completed Tasks logged as timeline entries
+  (``Handoff_Kind__c = 'note'``, shown with ``Title``/``Body`` from Subject/Description).
+- ``POST .../composite`` (25 subrequests, one API call), ``.../composite/batch`` (25
+  independent subrequests, each one call), ``.../composite/tree/{object}`` (a record tree
+  in one transaction) and ``.../composite/sobjects`` (collections of up to 200).
 - ``GET /_sandbox/stats``, ``POST /_sandbox/stats/reset``: request counts by method + path.
 """
 
@@ -23,20 +27,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import structlog
 import trustme
 import uvicorn
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox.common import FaultControls, add_fault_routes
 from sandbox.salesforce_auth import ORG_ID, Auth, Sessions
 from sandbox.salesforce_composite import Composite
+from sandbox.salesforce_errors import MultipleMatches, SfError
+from sandbox.salesforce_query import QueryApi
 from sandbox.salesforce_rest import DataApi, SandboxState
 from sandbox.salesforce_schema import API_USERNAME
-from sandbox.salesforce_store import MultipleMatches, SfError, Store
+from sandbox.salesforce_store import Store
+from sandbox.salesforce_tree import Tree
 
+log = structlog.get_logger(__name__)
 CA_FILE = "sandbox-ca.pem"
 STATE_FILE = "salesforce-sandbox.sqlite3"
 
@@ -108,6 +120,8 @@ def create_app(
         assert isinstance(exc, SfError)
         return JSONResponse(exc.body(), status_code=exc.status)
 
+    _add_error_handlers(app)
+
     @app.middleware("http")
     async def salesforce_edge(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
@@ -130,16 +144,23 @@ def create_app(
     app.add_api_route("/services/oauth2/userinfo", _userinfo(state), methods=["GET"])
     app.add_api_route("/services/Soap/u/{ver}", auth.soap_login, methods=["POST"])
     app.add_api_route("/services/data", _versions(api_version), methods=["GET"])
+    queries = QueryApi(state)
     for path in ("/query", "/query/", "/queryAll", "/queryAll/", "/query/{locator}"):
-        app.add_api_route(prefix + path, data.query, methods=["GET"])
+        app.add_api_route(prefix + path, queries.query, methods=["GET"])
+    for path in ("/search", "/search/"):
+        app.add_api_route(prefix + path, queries.search, methods=["GET"])
     app.add_api_route(prefix + "/limits/", data.limits, methods=["GET"])
-    app.add_api_route(prefix + "/composite", Composite(data).handle, methods=["POST"])
+    composite = Composite(data)
+    app.add_api_route(prefix + "/composite", composite.handle, methods=["POST"])
+    app.add_api_route(prefix + "/composite/batch", composite.batch, methods=["POST"])
+    app.add_api_route(prefix + "/composite/tree/{object}", Tree(data).handle, methods=["POST"])
     for path in ("/composite/sobjects", "/composite/sobjects/{object}/{field}"):
         app.add_api_route(prefix + path, data.collection, methods=["POST", "PATCH", "DELETE"])
     sobject_methods = ["GET", "POST", "PATCH", "DELETE"]
     for path in ("/sobjects", "/sobjects/", "/sobjects/{rest:path}"):
         app.add_api_route(prefix + path, data.sobjects, methods=sobject_methods)
     _add_control_routes(app, state)
+    app.add_middleware(_UnknownException)  # outermost: also covers the edge middleware
     return app
 
 
@@ -165,6 +186,64 @@ async def _edge(
                 return _error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
             state.used += 1
     return await call_next(request)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Answer every framework error in Salesforce's own shape: a list of errorCode/message."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 405:
+            allowed = (exc.headers or {}).get("Allow", "")
+            message = f"HTTP Method '{request.method}' not allowed. Allowed are {allowed}"
+            response = _error(405, "METHOD_NOT_ALLOWED", message)
+            if allowed:
+                response.headers["Allow"] = allowed
+            return response
+        if exc.status_code == 404:
+            return _error(404, "NOT_FOUND", "The requested resource does not exist")
+        return _error(exc.status_code, "INVALID_REQUEST", str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+            for e in exc.errors()
+        )
+        return _error(400, "JSON_PARSER_ERROR", problems or "malformed request body")
+
+
+class _UnknownException:
+    """Any exception that escapes a handler: Salesforce's 500 UNKNOWN_EXCEPTION, never HTML.
+
+    A plain ASGI middleware rather than an ``Exception`` handler, which Starlette re-raises
+    after answering (closing the client's keep-alive connection).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            log.exception("salesforce_sandbox_unknown_exception")
+            message = f"An unexpected error occurred: {type(exc).__name__}"
+            await _error(500, "UNKNOWN_EXCEPTION", message)(scope, receive, send)
 
 
 def _userinfo(state: SandboxState) -> Callable[[Request], Awaitable[Response]]:
@@ -236,10 +315,13 @@ def _add_control_routes(app: FastAPI, state: SandboxState) -> None:
         except SfError as exc:
             return JSONResponse(exc.body(), status_code=exc.status)  # type: ignore[return-value]
         rid = opp["Id"]
+        tasks = state.store.find("Task", "WhatId", rid)
+        logged = [t for t in tasks if t.get("Handoff_Kind__c") == "note"]
         return {
             "opportunity": opp,
-            "tasks": state.store.find("Task", "WhatId", rid),
-            "notes": state.store.find("Note", "ParentId", rid),
+            "tasks": [t for t in tasks if t not in logged],
+            "notes": state.store.find("Note", "ParentId", rid)
+            + [t | {"Title": t["Subject"], "Body": t["Description"]} for t in logged],
             "orders": state.store.find("Order", "OpportunityId", rid),
         }
 

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from sandbox.salesforce_errors import SfError
 from sandbox.salesforce_schema import (
     API_PASSWORD,
     API_SECURITY_TOKEN,
@@ -35,7 +36,8 @@ from sandbox.salesforce_schema import (
     CONSUMER_KEY,
     CONSUMER_SECRET,
 )
-from sandbox.salesforce_store import SfError, Store, checksum_id
+from sandbox.salesforce_store import Store
+from sandbox.salesforce_values import checksum_id
 
 ORG_ID = checksum_id("00DHd0000000001")
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"

@@ -16,10 +16,14 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from sandbox.salesforce_rest import DataApi
-from sandbox.salesforce_store import MultipleMatches, SfError
+from sandbox.salesforce_errors import MultipleMatches, SfError
+from sandbox.salesforce_query import QueryApi
+from sandbox.salesforce_rest import DataApi, read_json
 
 MAX_SUBREQUESTS = 25
+BATCH_HALTED = [
+    {"errorCode": "BATCH_PROCESSING_HALTED", "message": "Batch processing halted per request"}
+]
 REFERENCE = re.compile(r"@\{([A-Za-z0-9_]+)\.([A-Za-z0-9_]+)\}")
 
 
@@ -36,7 +40,7 @@ class Composite:
     async def handle(self, request: Request) -> Response:
         self.data.state.auth.authenticate(request)
         request.state.template = "composite"
-        body = await request.json()
+        body = await read_json(request)
         subrequests = body.get("compositeRequest") if isinstance(body, dict) else None
         if not isinstance(subrequests, list) or not subrequests:
             raise SfError(400, "JSON_PARSER_ERROR", "compositeRequest must be a non-empty list")
@@ -49,12 +53,12 @@ class Composite:
             with self.data.state.store.transaction():
                 for sub in subrequests:
                     status, payload = await self._run(request, sub, bodies)
-                    ref = str(sub.get("referenceId", ""))
+                    ref = str(sub.get("referenceId", "")) if isinstance(sub, dict) else ""
                     bodies[ref] = payload
                     results.append(
                         {
                             "body": payload,
-                            "httpHeaders": {},
+                            "httpHeaders": self._headers(sub, status, payload),
                             "httpStatusCode": status,
                             "referenceId": ref,
                         }
@@ -77,10 +81,20 @@ class Composite:
                         "body": halted,
                         "httpHeaders": {},
                         "httpStatusCode": 400,
-                        "referenceId": str(sub.get("referenceId", "")),
+                        "referenceId": str(sub.get("referenceId", ""))
+                        if isinstance(sub, dict)
+                        else "",
                     }
                 )
         return JSONResponse({"compositeResponse": results})
+
+    def _headers(self, sub: Any, status: int, payload: Any) -> dict[str, str]:
+        """A created record's ``Location``, as the composite resource documents."""
+        if status != 201 or not isinstance(payload, dict) or "id" not in payload:
+            return {}
+        path = urlsplit(str(sub.get("url", ""))).path
+        obj = path.split("/sobjects/", 1)[-1].split("/")[0]
+        return {"Location": self.data.state.url(obj, str(payload["id"]))}
 
     async def _run(self, parent: Request, sub: Any, bodies: dict[str, Any]) -> tuple[int, Any]:
         if not isinstance(sub, dict) or "url" not in sub or "method" not in sub:
@@ -91,11 +105,15 @@ class Composite:
         except (KeyError, TypeError) as exc:
             message = f"Invalid reference specified: {exc}"
             return 400, [{"errorCode": "INVALID_REFERENCE", "message": message}]
+        return await self.dispatch(parent, str(sub["method"]), url, body)
+
+    async def dispatch(self, parent: Request, method: str, url: str, body: Any) -> tuple[int, Any]:
+        """Run one subrequest through the direct handlers: (status, parsed body)."""
         parts = urlsplit(url)
         raw = json.dumps(body).encode() if body is not None else b""
         scope = {
             "type": "http",
-            "method": str(sub["method"]).upper(),
+            "method": method.upper(),
             "path": parts.path,
             "raw_path": parts.path.encode(),
             "query_string": parts.query.encode(),
@@ -113,15 +131,49 @@ class Composite:
             if parts.path.startswith(f"{prefix}/sobjects"):
                 response = await self.data.sobjects(sub_request)
             elif parts.path.rstrip("/") in (f"{prefix}/query", f"{prefix}/queryAll"):
-                response = await self.data.query(sub_request)
+                response = await QueryApi(self.data.state).query(sub_request)
             else:
-                raise SfError(404, "NOT_FOUND", f"unsupported composite subrequest {url}")
+                raise SfError(404, "NOT_FOUND", f"unsupported subrequest {url}")
         except MultipleMatches as exc:
             return 300, [self.data.state.url(exc.obj, rid) for rid in exc.ids]
         except SfError as exc:
             return exc.status, exc.body()
         payload = json.loads(bytes(response.body)) if response.body else None
         return response.status_code, payload
+
+    # -- composite batch -----------------------------------------------------------------
+    async def batch(self, request: Request) -> Response:
+        """``POST .../composite/batch``: independent subrequests, each one API call."""
+        self.data.state.auth.authenticate(request)
+        request.state.template = "composite/batch"
+        body = await read_json(request)
+        subs = body.get("batchRequests") if isinstance(body, dict) else None
+        if not isinstance(subs, list) or not subs:
+            raise SfError(400, "JSON_PARSER_ERROR", "batchRequests must be a non-empty list")
+        if len(subs) > MAX_SUBREQUESTS:
+            raise SfError(400, "LIMIT_EXCEEDED", f"at most {MAX_SUBREQUESTS} subrequests")
+        halt_on_error = bool(body.get("haltOnError", False))
+        with self.data.state.mutex:
+            self.data.state.used += len(subs) - 1  # the batch itself was counted once
+        results: list[dict[str, Any]] = []
+        halted = False
+        for sub in subs:
+            if halted:
+                results.append({"statusCode": 412, "result": BATCH_HALTED})
+                continue
+            status, payload = await self._batch_one(request, sub)
+            results.append({"statusCode": status, "result": payload})
+            halted = halt_on_error and status >= 400
+        has_errors = any(r["statusCode"] >= 400 for r in results)
+        return JSONResponse({"hasErrors": has_errors, "results": results})
+
+    async def _batch_one(self, request: Request, sub: Any) -> tuple[int, Any]:
+        if not isinstance(sub, dict) or "url" not in sub or "method" not in sub:
+            return 400, [{"errorCode": "JSON_PARSER_ERROR", "message": "bad batch subrequest"}]
+        url = str(sub["url"])
+        if not url.startswith("/"):
+            url = f"/services/data/{url}"  # documented form: "v59.0/sobjects/..."
+        return await self.dispatch(request, str(sub["method"]), url, sub.get("richInput"))
 
 
 def _resolve(text: str, bodies: dict[str, Any]) -> str:

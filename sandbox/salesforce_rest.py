@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import random
-import secrets
 import threading
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import unquote
 
@@ -23,18 +23,13 @@ from starlette.responses import JSONResponse, Response
 
 from sandbox.common import FaultControls
 from sandbox.salesforce_auth import Auth
-from sandbox.salesforce_schema import OBJECTS, ObjectDef
-from sandbox.salesforce_soql import SoqlError, execute, parse, parse_datetime
-from sandbox.salesforce_store import (
-    MultipleMatches,
-    Record,
-    SfError,
-    Store,
-    sf_datetime,
-)
+from sandbox.salesforce_errors import MultipleMatches, SfError
+from sandbox.salesforce_schema import OBJECTS, ObjectDef, child_relationships
+from sandbox.salesforce_soql import parse_datetime
+from sandbox.salesforce_store import CASCADE, Record, Store
+from sandbox.salesforce_values import normalize_id, sf_datetime
 
 MAX_COLLECTION = 200
-SCHEMA = {name: {f.name: f.type for f in o.fields} for name, o in OBJECTS.items()}
 
 
 @dataclass
@@ -50,7 +45,7 @@ class SandboxState:
     lock_count: int = 0
     lock_rate: float = 0.0
     stats: Counter[str] = field(default_factory=Counter)
-    cursors: OrderedDict[str, tuple[list[Record], int]] = field(default_factory=OrderedDict)
+    cursors: OrderedDict[str, tuple[list[dict[str, Any]], int]] = field(default_factory=OrderedDict)
     mutex: threading.Lock = field(default_factory=threading.Lock)
     rng: random.Random = field(default_factory=lambda: random.Random(11))
 
@@ -66,14 +61,14 @@ class SandboxState:
         return f"/services/data/v{self.api_version}/sobjects/{obj}/{rid}"
 
 
-def _object(name: str) -> ObjectDef:
+def object_def(name: str) -> ObjectDef:
     for obj in OBJECTS.values():
         if obj.name.lower() == name.lower():
             return obj
     raise SfError(404, "NOT_FOUND", f"The requested resource does not exist: {name}")
 
 
-async def _json(request: Request) -> Any:
+async def read_json(request: Request) -> Any:
     try:
         return json.loads(await request.body() or b"null")
     except json.JSONDecodeError as exc:
@@ -84,6 +79,26 @@ def _body_record(data: Any) -> Record:
     if not isinstance(data, dict):
         raise SfError(400, "JSON_PARSER_ERROR", "the request body must be a JSON object")
     return data
+
+
+def _check_unmodified_since(request: Request, record: Record) -> None:
+    """``If-Unmodified-Since`` on PATCH: 412 if the record changed after that instant."""
+    header = request.headers.get("if-unmodified-since")
+    if header is None:
+        return
+    try:
+        since = parsedate_to_datetime(header)
+    except (TypeError, ValueError) as exc:
+        raise SfError(400, "INVALID_HEADER_TYPE", f"invalid If-Unmodified-Since: {header}") from exc
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    if parse_datetime(record["LastModifiedDate"]) > since:
+        raise SfError(
+            412,
+            "PRECONDITION_FAILED",
+            "The requested resource has been modified since the If-Unmodified-Since date"
+            f" ({record['LastModifiedDate']})",
+        )
 
 
 def _lock_check(state: SandboxState) -> None:
@@ -108,7 +123,7 @@ class DataApi:
         if not parts or parts[0] == "":
             request.state.template = "sobjects"
             return JSONResponse(self._describe_global())
-        odef = _object(parts[0])
+        odef = object_def(parts[0])
         rest = parts[1:]
         method = request.method
         request.state.template = "sobjects/{object}/" + "/".join(
@@ -121,7 +136,7 @@ class DataApi:
         if not rest or rest == [""]:
             if method == "POST":
                 _lock_check(state)
-                rid = state.store.create(odef.name, _body_record(await _json(request)), user)
+                rid = state.store.create(odef.name, _body_record(await read_json(request)), user)
                 return JSONResponse({"id": rid, "success": True, "errors": []}, status_code=201)
             return JSONResponse(
                 {
@@ -145,9 +160,11 @@ class DataApi:
             return JSONResponse(self._render(odef, store.get(odef.name, rid), request))
         _lock_check(self.state)
         if method == "PATCH":
-            store.update(odef.name, rid, _body_record(await _json(request)), user)
+            data = _body_record(await read_json(request))
+            _check_unmodified_since(request, store.get(odef.name, rid))
+            store.update(odef.name, rid, data, user)
         elif method == "DELETE":
-            store.delete(odef.name, rid)
+            store.delete(odef.name, rid, user)
         else:
             raise SfError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed")
         return Response(status_code=204)
@@ -161,7 +178,7 @@ class DataApi:
             raise SfError(404, "NOT_FOUND", f"Provided external ID field does not exist: {fname}")
         if request.method == "PATCH":
             _lock_check(state)
-            data = _body_record(await _json(request))
+            data = _body_record(await read_json(request))
             rid, created = store.upsert(odef.name, fdef.name, value, data, user)
             body = {"id": rid, "success": True, "errors": [], "created": created}
             return JSONResponse(body, status_code=201 if created else 200)
@@ -172,7 +189,7 @@ class DataApi:
             raise SfError(404, "NOT_FOUND", "The requested resource does not exist")
         if request.method == "DELETE":
             _lock_check(state)
-            store.delete(odef.name, matches[0]["Id"])
+            store.delete(odef.name, matches[0]["Id"], user)
             return Response(status_code=204)
         return JSONResponse(self._render(odef, matches[0], request))
 
@@ -199,11 +216,18 @@ class DataApi:
             raise SfError(
                 400, "INVALID_REPLICATION_DATE", "start and end are required dates"
             ) from exc
+        if end < start:
+            raise SfError(400, "INVALID_REPLICATION_DATE", "end date is before start date")
         latest = sf_datetime(end.replace(second=0, microsecond=0))
         if kind == "deleted":
             earliest = sf_datetime(datetime.now(UTC) - timedelta(days=15))
+            gone = [
+                {"id": r["Id"], "deletedDate": r["DeletedDate"]}
+                for r in self.state.store.deleted(odef.name)
+                if start <= parse_datetime(r["DeletedDate"]) <= end
+            ]
             return {
-                "deletedRecords": [],
+                "deletedRecords": gone,
                 "earliestDateAvailable": earliest,
                 "latestDateCovered": latest,
             }
@@ -223,54 +247,6 @@ class DataApi:
             ],
         }
 
-    # -- SOQL ----------------------------------------------------------------------------
-    async def query(self, request: Request) -> Response:
-        state = self.state
-        state.auth.authenticate(request)
-        locator = request.path_params.get("locator")
-        request.state.template = "query/{locator}" if locator else "query"
-        if locator:
-            return JSONResponse(self._page(locator))
-        text = request.query_params.get("q")
-        if not text:
-            raise SfError(400, "MALFORMED_QUERY", "A query string has to be specified")
-        try:
-            query = parse(text, SCHEMA)
-        except SoqlError as exc:
-            raise SfError(400, exc.error_code, exc.message) from exc
-        types = SCHEMA[query.object]
-        rows = execute(query, state.store.records(query.object), types)
-        if query.count_only:
-            return JSONResponse({"totalSize": len(rows), "done": True, "records": []})
-        records = [
-            {"attributes": {"type": query.object, "url": state.url(query.object, r["Id"])}}
-            | {f: r.get(f) for f in query.fields}
-            for r in rows
-        ]
-        size = _batch_size(request.headers.get("sforce-query-options", ""))
-        key = f"01gHd{secrets.token_hex(5)}"
-        with state.mutex:
-            state.cursors[key] = (records, size)
-            while len(state.cursors) > 64:
-                state.cursors.popitem(last=False)
-        return JSONResponse(self._page(f"{key}-0"))
-
-    def _page(self, locator: str) -> dict[str, object]:
-        key, _, offset_text = locator.rpartition("-")
-        with self.state.mutex:
-            cursor = self.state.cursors.get(key)
-        if cursor is None or not offset_text.isdigit():
-            raise SfError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
-        records, size = cursor
-        offset = int(offset_text)
-        page = records[offset : offset + size]
-        body: dict[str, object] = {"totalSize": len(records), "done": True, "records": page}
-        if offset + size < len(records):
-            body["done"] = False
-            path = f"/services/data/v{self.state.api_version}/query/{key}-{offset + size}"
-            body["nextRecordsUrl"] = path
-        return body
-
     # -- collections ---------------------------------------------------------------------
     async def collection(self, request: Request) -> Response:
         """POST create, PATCH update, DELETE by ids; PATCH .../{Object}/{Field} upserts."""
@@ -283,13 +259,13 @@ class DataApi:
             all_or_none = request.query_params.get("allOrNone", "false").lower() == "true"
             items: list[Any] = ids
         else:
-            body = await _json(request)
+            body = await read_json(request)
             if not isinstance(body, dict) or not isinstance(body.get("records"), list):
                 raise SfError(400, "JSON_PARSER_ERROR", "expected {allOrNone, records: [...]}")
             items, all_or_none = body["records"], bool(body.get("allOrNone", False))
         if len(items) > MAX_COLLECTION:
             raise SfError(400, "EXCEEDED_ID_LIMIT", f"record limit reached; max {MAX_COLLECTION}")
-        odef = _object(obj) if obj else None
+        odef = object_def(obj) if obj else None
         results: list[dict[str, Any]] = []
         failed = False
         try:
@@ -315,16 +291,16 @@ class DataApi:
         store = self.state.store
         _lock_check(self.state)
         if method == "DELETE":
-            rid = str(item)
-            obj = store.object_of(rid) or store.object_of(rid[:15])
+            rid = normalize_id(str(item))  # 15 or 18 characters; answers with the 18
+            obj = store.object_of(rid)
             if obj is None:
                 raise SfError(404, "ENTITY_IS_DELETED", "entity is deleted")
-            store.delete(obj, rid)
+            store.delete(obj, rid, user)
             return {"id": rid, "success": True, "errors": []}
         record = _body_record(item)
         attrs = record.get("attributes")
         type_name = attrs.get("type") if isinstance(attrs, dict) else None
-        target = odef or _object(str(type_name or ""))
+        target = odef or object_def(str(type_name or ""))
         data = {k: v for k, v in record.items() if k not in ("attributes", "Id", "id")}
         if odef is not None and ext is not None:
             fdef = odef.get(ext)
@@ -336,6 +312,8 @@ class DataApi:
             rid, created = store.upsert(target.name, ext, str(value), data, user)
             return {"id": rid, "success": True, "errors": [], "created": created}
         if method == "POST":
+            if record.get("Id") or record.get("id"):
+                raise SfError(400, "INVALID_FIELD", "cannot specify Id in an insert call")
             rid = store.create(target.name, data, user)
             return {"id": rid, "success": True, "errors": []}
         rid = str(record.get("Id") or record.get("id") or "")
@@ -372,14 +350,6 @@ def _rolled_back(result: dict[str, Any]) -> dict[str, Any]:
     return {"id": None, "success": False, "errors": [error]}
 
 
-def _batch_size(header: str) -> int:
-    for part in header.split(","):
-        name, _, value = part.strip().partition("=")
-        if name.lower() == "batchsize" and value.strip().isdigit():
-            return max(200, min(2000, int(value)))
-    return 2000
-
-
 def _describe(odef: ObjectDef, version: str, *, brief: bool = False) -> dict[str, object]:
     base = f"/services/data/v{version}/sobjects/{odef.name}"
     out: dict[str, object] = {
@@ -394,5 +364,17 @@ def _describe(odef: ObjectDef, version: str, *, brief: bool = False) -> dict[str
         "urls": {"sobject": base, "describe": f"{base}/describe", "rowTemplate": f"{base}/{{ID}}"},
     }
     if not brief:
+        out["labelPlural"] = f"{odef.name}s"
         out["fields"] = [f.describe() for f in odef.fields]
+        out["childRelationships"] = [
+            {
+                "childSObject": child,
+                "field": fdef.name,
+                "relationshipName": rel,
+                "cascadeDelete": (child, fdef.name) in CASCADE.get(odef.name, ()),
+                "restrictedDelete": False,
+                "deprecatedAndHidden": False,
+            }
+            for rel, child, fdef in child_relationships(odef.name)
+        ]
     return out

@@ -2,7 +2,9 @@
 
 Field types use the describe names (``string``, ``picklist``, ``currency``...). Custom
 fields carry Handoff's canonical facts; ``Handoff_Key__c`` is a unique external id on
-Task, Note and Order so writes can be upserted idempotently.
+Task and Order so writes can be upserted idempotently. Classic ``Note`` takes no custom
+fields, as in a real org: Handoff logs timeline entries as completed Tasks
+(``Handoff_Kind__c = 'note'``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ SYSTEM_FIELDS: tuple[str, ...] = (
     "LastModifiedById",
 )
 SYSTEM_FIELDS += ("SystemModstamp", "IsDeleted")
+#: Fields only the org itself sets (seed data may set them; the API may not).
+SYSTEM_ONLY = ("IsStandard",)
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,17 @@ class FieldDef:
     unique: bool = False
     reference_to: tuple[str, ...] = ()
     picklist: tuple[str, ...] = ()
+    child_relationship: str = ""
+    calculated: bool = False
+
+    @property
+    def relationship_name(self) -> str:
+        """The parent relationship a reference field opens: AccountId → Account, X__c → X__r."""
+        if self.type != "reference":
+            return ""
+        if self.name.endswith("__c"):
+            return self.name[:-3] + "__r"
+        return self.name[:-2] if self.name.endswith("Id") else ""
 
     @property
     def label(self) -> str:
@@ -61,6 +76,12 @@ class FieldDef:
             "unique": self.unique,
             "idLookup": self.name == "Id" or self.external_id,
             "referenceTo": list(self.reference_to),
+            "relationshipName": self.relationship_name or None,
+            "calculated": self.calculated,
+            "filterable": self.type != "textarea",
+            "sortable": self.type != "textarea",
+            "groupable": self.type not in ("textarea", "double", "currency", "percent"),
+            "defaultedOnCreate": self.type == "boolean" or self.name in SYSTEM_FIELDS,
             "restrictedPicklist": bool(self.picklist),
             "picklistValues": [
                 {"active": True, "defaultValue": False, "label": v, "value": v}
@@ -85,12 +106,24 @@ class ObjectDef:
         return self.by_name.get(name.lower())
 
 
+def child_relationships(obj: str) -> list[tuple[str, str, FieldDef]]:
+    """(relationship name, child object, the child's reference field) pointing at `obj`."""
+    return [
+        (f.child_relationship, child.name, f)
+        for child in OBJECTS.values()
+        for f in child.fields
+        if f.child_relationship and obj in f.reference_to
+    ]
+
+
 def _s(name: str, length: int = 255, **kw: object) -> FieldDef:
     return FieldDef(name, "string", length, **kw)  # type: ignore[arg-type]
 
 
-def _ref(name: str, *to: str, required: bool = False) -> FieldDef:
-    return FieldDef(name, "reference", 18, required=required, reference_to=to)
+def _ref(name: str, *to: str, required: bool = False, child: str = "") -> FieldDef:
+    return FieldDef(
+        name, "reference", 18, required=required, reference_to=to, child_relationship=child
+    )
 
 
 def _text(name: str) -> FieldDef:
@@ -115,6 +148,63 @@ def _object(name: str, prefix: str, *fields: FieldDef) -> ObjectDef:
     return ObjectDef(name, prefix, system + fields)
 
 
+_READONLY = {"createable": False, "updateable": False}
+LINE_ITEM_OBJECTS = (
+    _object(
+        "Product2",
+        "01t",
+        _s("Name", required=True),
+        _s("ProductCode"),
+        _text("Description"),
+        _s("Family", 40),
+        FieldDef("IsActive", "boolean"),
+    ),
+    _object(
+        "Pricebook2",
+        "01s",
+        _s("Name", required=True),
+        _text("Description"),
+        FieldDef("IsActive", "boolean"),
+        FieldDef("IsStandard", "boolean", **_READONLY),  # type: ignore[arg-type]
+    ),
+    _object(
+        "PricebookEntry",
+        "01u",
+        _s("Name", **_READONLY),
+        _ref("Pricebook2Id", "Pricebook2", required=True, child="PricebookEntries"),
+        _ref("Product2Id", "Product2", required=True, child="PricebookEntries"),
+        FieldDef("UnitPrice", "currency", required=True),
+        FieldDef("IsActive", "boolean"),
+        FieldDef("UseStandardPrice", "boolean"),
+        _s("ProductCode", **_READONLY),
+    ),
+    _object(
+        "OpportunityLineItem",
+        "00k",
+        _ref("OpportunityId", "Opportunity", required=True, child="OpportunityLineItems"),
+        FieldDef(
+            "PricebookEntryId",
+            "reference",
+            18,
+            updateable=False,
+            reference_to=("PricebookEntry",),
+            child_relationship="OpportunityLineItems",
+        ),
+        FieldDef("Product2Id", "reference", 18, updateable=False, reference_to=("Product2",)),
+        _s("Name", 376, **_READONLY),
+        _s("ProductCode", **_READONLY),
+        FieldDef("Quantity", "double", required=True),
+        FieldDef("UnitPrice", "currency"),
+        FieldDef("ListPrice", "currency", **_READONLY),  # type: ignore[arg-type]
+        FieldDef("Discount", "percent"),
+        FieldDef("Subtotal", "currency", calculated=True, **_READONLY),  # type: ignore[arg-type]
+        FieldDef("TotalPrice", "currency"),
+        _s("Description"),
+        FieldDef("ServiceDate", "date"),
+        FieldDef("Cost__c", "currency"),
+    ),
+)
+
 OBJECTS: dict[str, ObjectDef] = {
     o.name: o
     for o in (
@@ -124,6 +214,7 @@ OBJECTS: dict[str, ObjectDef] = {
             _s("Username", 80, required=True, unique=True),
             _s("LastName", 80, required=True),
             _s("FirstName", 40),
+            _s("Name", 121, **_READONLY),
             FieldDef("Email", "email", 128, required=True),
             FieldDef("IsActive", "boolean"),
         ),
@@ -140,8 +231,9 @@ OBJECTS: dict[str, ObjectDef] = {
             "003",
             _s("LastName", 80, required=True),
             _s("FirstName", 40),
+            _s("Name", 121, **_READONLY),
             FieldDef("Email", "email", 80),
-            _ref("AccountId", "Account"),
+            _ref("AccountId", "Account", child="Contacts"),
             _ref("OwnerId", "User"),
         ),
         _object(
@@ -151,7 +243,8 @@ OBJECTS: dict[str, ObjectDef] = {
             FieldDef("StageName", "picklist", 255, required=True, picklist=STAGES),
             FieldDef("CloseDate", "date", required=True),
             FieldDef("Amount", "currency"),
-            _ref("AccountId", "Account"),
+            _ref("AccountId", "Account", child="Opportunities"),
+            _ref("Pricebook2Id", "Pricebook2", child="Opportunities"),
             _ref("OwnerId", "User"),
             FieldDef("Discount_Percent__c", "percent"),
             FieldDef("Approved_Discount__c", "percent"),
@@ -186,8 +279,9 @@ OBJECTS: dict[str, ObjectDef] = {
             FieldDef("IsReminderSet", "boolean"),
             FieldDef("ReminderDateTime", "datetime"),
             _ref("OwnerId", "User"),
-            _ref("WhatId", "Opportunity", "Account", "Order"),
-            _ref("WhoId", "Contact"),
+            _ref("WhatId", "Opportunity", "Account", "Order", child="Tasks"),
+            _ref("WhoId", "Contact", child="Tasks"),
+            _s("Handoff_Kind__c", 40),
             _key(),
         ),
         _object(
@@ -196,16 +290,23 @@ OBJECTS: dict[str, ObjectDef] = {
             _s("Title", 80, required=True),
             FieldDef("Body", "textarea", 32000),
             FieldDef("IsPrivate", "boolean"),
-            _ref("ParentId", "Opportunity", "Account", "Contact", "Order", required=True),
+            _ref(
+                "ParentId",
+                "Opportunity",
+                "Account",
+                "Contact",
+                "Order",
+                required=True,
+                child="Notes",
+            ),
             _ref("OwnerId", "User"),
-            _key(),
         ),
         _object(
             "Order",
             "801",
             _s("Name", 80),
-            _ref("AccountId", "Account", required=True),
-            _ref("OpportunityId", "Opportunity"),
+            _ref("AccountId", "Account", required=True, child="Orders"),
+            _ref("OpportunityId", "Opportunity", child="Orders"),
             FieldDef("EffectiveDate", "date", required=True),
             FieldDef("Status", "picklist", 40, required=True, picklist=ORDER_STATUSES),
             FieldDef("Description", "textarea", 32000),
@@ -215,6 +316,7 @@ OBJECTS: dict[str, ObjectDef] = {
             _ref("OwnerId", "User"),
             _key(),
         ),
+        *LINE_ITEM_OBJECTS,
     )
 }
 
@@ -226,56 +328,3 @@ API_SECURITY_TOKEN = "SANDBOXTOKEN"  # noqa: S105
 #: A connected app that is registered on a fresh store (client credentials run as API user).
 CONSUMER_KEY = "handoff-sandbox-consumer"
 CONSUMER_SECRET = "handoff-sandbox-secret"  # noqa: S105
-
-PEOPLE = (
-    ("handoff.integration", "Integration", "Handoff"),
-    ("sam.rep", "Rep", "Sam"),
-    ("maya.manager", "Manager", "Maya"),
-    ("victor.vp", "Vp", "Victor"),
-    ("carla.cfo", "Cfo", "Carla"),
-    ("olga.ops", "Ops", "Olga"),
-    ("bill.billing", "Billing", "Bill"),
-    ("cole.collections", "Collections", "Cole"),
-    ("lee.legal", "Legal", "Lee"),
-    ("sol.salesops", "Salesops", "Sol"),
-)
-
-
-def seed_records() -> list[tuple[str, str, dict[str, object]]]:
-    """(object, local name, fields) in creation order; ``@name`` refers to an earlier one."""
-    out: list[tuple[str, str, dict[str, object]]] = []
-    for login, last, first in PEOPLE:
-        email = f"{login}@example.com"
-        out.append(
-            ("User", login, {"Username": email, "Email": email, "LastName": last,
-                             "FirstName": first, "IsActive": True})
-        )  # fmt: skip
-    out += [
-        ("Account", "acme", {"Name": "Acme Corp", "Industry": "Manufacturing"}),
-        ("Account", "globex", {"Name": "Globex", "Industry": "Energy"}),
-        ("Account", "initech", {"Name": "Initech", "Industry": "Software"}),
-        ("Contact", "wile", {"LastName": "Coyote", "FirstName": "Wile",
-                             "Email": "wile@acme.example", "AccountId": "@acme"}),
-        ("Contact", "hank", {"LastName": "Scorpio", "FirstName": "Hank",
-                             "Email": "hank@globex.example", "AccountId": "@globex"}),
-        ("Opportunity", "acme-rollout", {
-            "Name": "Acme rollout", "StageName": "Prospecting", "CloseDate": "2026-12-31",
-            "Amount": 48000.0, "AccountId": "@acme", "OwnerId": "@sam.rep",
-            # the demo deal: 30% needs the sales manager and the VP
-            "Discount_Percent__c": 30.0, "Primary_Contact__c": "wile@acme.example",
-            "Scope__c": "Platform rollout for 3 sites", "Start_Date__c": "2026-12-01",
-            "Site_Notes__c": "Badge access via reception", "Promised__c": "Go-live in Q1",
-            "Billing_Contact__c": "ap@acme.example", "PO_Number__c": "PO-7781"}),
-        ("Opportunity", "globex-pilot", {
-            "Name": "Globex pilot", "StageName": "Qualification", "CloseDate": "2026-10-15",
-            "Amount": 12000.0, "AccountId": "@globex", "OwnerId": "@sam.rep",
-            "Discount_Percent__c": 18.0, "Budget_Confirmed__c": True}),
-        ("Opportunity", "initech-renewal", {
-            "Name": "Initech renewal", "StageName": "Negotiation/Review",
-            "CloseDate": "2026-09-30", "Amount": 30000.0, "AccountId": "@initech",
-            "OwnerId": "@sam.rep", "Scope__c": "3 sites, 40 seats",
-            "Start_Date__c": "2026-11-01", "Site_Notes__c": "Badge at reception",
-            "Primary_Contact__c": "peter@initech.example", "Promised__c": "Go-live in 2 weeks",
-            "Billing_Contact__c": "ap@initech.example", "PO_Number__c": "PO-4471"}),
-    ]  # fmt: skip
-    return out

@@ -9,65 +9,25 @@ the writes of its own level (which is how collections implement ``allOrNone``).
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sandbox.salesforce_schema import OBJECTS, FieldDef, ObjectDef, seed_records
-from sandbox.salesforce_soql import parse_datetime
+from sandbox.salesforce_errors import MultipleMatches, SfError
+from sandbox.salesforce_lines import after_write, before_write
+from sandbox.salesforce_schema import OBJECTS, SYSTEM_ONLY, ObjectDef
+from sandbox.salesforce_seed import seed_records
+from sandbox.salesforce_values import BASE62, ID_RE, checksum_id, coerce, normalize_id, sf_datetime
 
-BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
-ID_RE = re.compile(r"^[0-9A-Za-z]{15}(?:[0-9A-Za-z]{3})?$")
 Record = dict[str, Any]
-
-
-class SfError(Exception):
-    """A REST error as Salesforce reports it: status, errorCode, message and fields."""
-
-    def __init__(self, status: int, code: str, message: str, fields: list[str] | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-        self.fields = fields or []
-
-    def body(self) -> list[dict[str, object]]:
-        return [{"message": self.message, "errorCode": self.code, "fields": self.fields}]
-
-
-class MultipleMatches(SfError):
-    """An upsert's external id matched several records (HTTP 300)."""
-
-    def __init__(self, obj: str, ids: list[str]) -> None:
-        super().__init__(300, "MULTIPLE_CHOICES", "more than one record matches")
-        self.obj, self.ids = obj, ids
-
-
-def checksum_id(id15: str) -> str:
-    """The 18-character, case-safe form of a 15-character Salesforce id."""
-    suffix = ""
-    for chunk in (id15[0:5], id15[5:10], id15[10:15]):
-        bits = sum(1 << i for i, ch in enumerate(chunk) if ch.isupper())
-        suffix += SUFFIX[bits]
-    return id15 + suffix
-
-
-def normalize_id(value: str) -> str:
-    """Accept a 15- or 18-character id and return the 18-character one."""
-    if not ID_RE.match(value):
-        raise SfError(400, "MALFORMED_ID", f"malformed id {value}")
-    return checksum_id(value[:15])
-
-
-def sf_datetime(moment: datetime) -> str:
-    """Salesforce's wire format for datetimes: ``2024-05-01T12:00:00.000+0000``."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + (
-        f"{moment.microsecond // 1000:03d}+0000"
-    )
+#: Master-detail children that go to the recycle bin with their parent.
+CASCADE: dict[str, tuple[tuple[str, str], ...]] = {
+    "Opportunity": (("OpportunityLineItem", "OpportunityId"),),
+}
 
 
 class Store:
@@ -102,24 +62,43 @@ class Store:
 
     # -- reads ---------------------------------------------------------------------------
     def get(self, obj: str, record_id: str) -> Record:
+        """A live record; one in the recycle bin is 404 ENTITY_IS_DELETED."""
         rid = normalize_id(record_id) if ID_RE.match(record_id) else record_id
         with self.lock:
             record = self._by_object[obj].get(rid)
             if record is None:
                 raise SfError(404, "NOT_FOUND", "The requested resource does not exist")
+            if record.get("IsDeleted"):
+                raise SfError(404, "ENTITY_IS_DELETED", "entity is deleted")
             return public(record)
 
     def find(self, obj: str, field: str, value: object) -> list[Record]:
         with self.lock:
-            return [public(r) for r in self._by_object[obj].values() if r.get(field) == value]
+            return [public(r) for r in self.records(obj) if r.get(field) == value]
 
-    def records(self, obj: str) -> list[Record]:
+    def records(self, obj: str, *, include_deleted: bool = False) -> list[Record]:
+        """The object's records, without the recycle bin unless asked."""
         with self.lock:
-            return list(self._by_object[obj].values())
+            rows = self._by_object[obj].values()
+            return [r for r in rows if include_deleted or not r.get("IsDeleted")]
+
+    def raw(self, record_id: str) -> tuple[str, Record] | None:
+        """(object, record) for a 15- or 18-character id, deleted or not."""
+        if not ID_RE.match(record_id):
+            return None
+        record = self._records.get(normalize_id(record_id))
+        return None if record is None else (str(record["attributes_type"]), record)
+
+    def _object_of_live(self, record_id: str) -> str | None:
+        """The object of a record outside the recycle bin (for reference checks)."""
+        found = self.raw(record_id)
+        if found is not None and found[1].get("IsDeleted"):
+            raise SfError(400, "ENTITY_IS_DELETED", "entity is deleted")
+        return None if found is None else found[0]
 
     def object_of(self, record_id: str) -> str | None:
-        record = self._records.get(record_id)
-        return None if record is None else str(record["attributes_type"])
+        found = self.raw(record_id)
+        return None if found is None else found[0]
 
     # -- writes --------------------------------------------------------------------------
     @contextmanager
@@ -157,17 +136,30 @@ class Store:
             record.update(values)
             record.update({"Id": rid, "CreatedDate": stamp, "CreatedById": user_id})
             self._stamp(record, user_id, stamp)
+            before_write(self, obj, record, values, creating=True, user_id=user_id)
             self._check_unique(odef, record)
             self._write(rid, obj, record)
+            after_write(self, obj, record, user_id)
             return rid
 
     def update(self, obj: str, record_id: str, data: Record, user_id: str) -> None:
         odef = OBJECTS[obj]
         with self.transaction():
             record = self.get(obj, record_id)
-            record.update(self._validate(odef, data, creating=False))
+            values = self._validate(odef, data, creating=False)
+            record.update(values)
             self._stamp(record, user_id, sf_datetime(datetime.now(UTC).replace(microsecond=0)))
+            before_write(self, obj, record, values, creating=False, user_id=user_id)
             self._check_unique(odef, record)
+            self._write(record["Id"], obj, record)
+            after_write(self, obj, record, user_id)
+
+    def set_fields(self, obj: str, record_id: str, values: Record, user_id: str) -> None:
+        """Write values the org derives itself (rollups), without API validation."""
+        with self.transaction():
+            record = self.get(obj, record_id)
+            record.update(values)
+            self._stamp(record, user_id, sf_datetime(datetime.now(UTC).replace(microsecond=0)))
             self._write(record["Id"], obj, record)
 
     def upsert(
@@ -182,7 +174,7 @@ class Store:
                 f"Provided external ID field does not exist or is not accessible: {field}",
             )
         with self.transaction():
-            matches = [r for r in self._by_object[obj].values() if r.get(fdef.name) == value]
+            matches = [r for r in self.records(obj) if r.get(fdef.name) == value]
             if len(matches) > 1:
                 raise MultipleMatches(obj, [str(r["Id"]) for r in matches])
             if data.get(fdef.name, value) != value:
@@ -192,12 +184,23 @@ class Store:
                 return str(matches[0]["Id"]), False
             return self.create(obj, {**data, fdef.name: value}, user_id), True
 
-    def delete(self, obj: str, record_id: str) -> None:
+    def delete(self, obj: str, record_id: str, user_id: str = "") -> None:
+        """Move a record to the recycle bin (``IsDeleted``), with its master-detail children."""
         with self.transaction():
             record = self.get(obj, record_id)
-            self._remember(record["Id"])
-            self._records.pop(record["Id"])
-            self._by_object[obj].pop(record["Id"])
+            stamp = sf_datetime(datetime.now(UTC).replace(microsecond=0))
+            self._stamp(record, user_id or record["LastModifiedById"], stamp)
+            record.update(IsDeleted=True, DeletedDate=stamp)
+            self._write(record["Id"], obj, record)
+            for child, field in CASCADE.get(obj, ()):
+                for row in self.find(child, field, record["Id"]):
+                    self.delete(child, row["Id"], user_id)
+            after_write(self, obj, record, user_id or record["LastModifiedById"])
+
+    def deleted(self, obj: str) -> list[Record]:
+        """The recycle bin of `obj`: records with ``IsDeleted`` and their ``DeletedDate``."""
+        with self.lock:
+            return [public(r) for r in self._by_object[obj].values() if r.get("IsDeleted")]
 
     # -- internals -----------------------------------------------------------------------
     def _validate(self, odef: ObjectDef, data: Record, *, creating: bool) -> Record:
@@ -221,7 +224,7 @@ class Store:
                     f"Unable to {verb} fields: [{fdef.name}]",
                     [fdef.name],
                 )
-            values[fdef.name] = self._coerce(fdef, raw)
+            values[fdef.name] = coerce(fdef, raw, self._object_of_live)
         for fdef in odef.fields:
             missing = values.get(fdef.name) in (None, "") if fdef.name in values else creating
             if fdef.required and missing:
@@ -241,64 +244,6 @@ class Store:
             )
         return values
 
-    def _coerce(self, fdef: FieldDef, raw: object) -> object:
-        if raw is None:
-            return False if fdef.type == "boolean" else None
-        try:
-            if fdef.type in ("string", "textarea", "email", "picklist"):
-                text = str(raw) if not isinstance(raw, bool | dict | list) else None
-                if text is None:
-                    raise ValueError(raw)
-                if fdef.length and len(text) > fdef.length:
-                    raise SfError(
-                        400,
-                        "STRING_TOO_LONG",
-                        f"{fdef.label}: data value too large: {text[:20]}..."
-                        f" (max length={fdef.length})",
-                        [fdef.name],
-                    )
-                if fdef.picklist and text not in fdef.picklist:
-                    raise SfError(
-                        400,
-                        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                        f"{fdef.label}: bad value for restricted picklist field: {text}",
-                        [fdef.name],
-                    )
-                return text
-            if fdef.type in ("currency", "percent", "double", "int"):
-                if isinstance(raw, bool):
-                    raise ValueError(raw)
-                number = float(raw)  # type: ignore[arg-type]
-                return int(number) if fdef.type == "int" else number
-            if fdef.type == "boolean":
-                if not isinstance(raw, bool):
-                    raise ValueError(raw)
-                return raw
-            if fdef.type == "date":
-                return date.fromisoformat(str(raw)).isoformat()
-            if fdef.type == "datetime":
-                return sf_datetime(parse_datetime(str(raw)))
-            if fdef.type == "reference":
-                rid = normalize_id(str(raw))
-                target = self._records.get(rid)
-                if target is None or target["attributes_type"] not in fdef.reference_to:
-                    raise SfError(
-                        400,
-                        "INVALID_CROSS_REFERENCE_KEY",
-                        f"invalid cross reference id {raw}",
-                        [fdef.name],
-                    )
-                return rid
-        except (ValueError, TypeError) as exc:
-            raise SfError(
-                400,
-                "JSON_PARSER_ERROR",
-                f"Cannot deserialize instance of {fdef.type} from value {raw!r}"
-                f" for field {fdef.name}",
-                [fdef.name],
-            ) from exc
-        raise SfError(400, "INVALID_FIELD_FOR_INSERT_UPDATE", f"{fdef.name} is read-only")
-
     def _defaults(self, odef: ObjectDef, user_id: str) -> Record:
         out: Record = {"OwnerId": user_id} if odef.get("OwnerId") else {}
         if odef.name == "Task":
@@ -310,7 +255,7 @@ class Store:
             value = record.get(fdef.name)
             if not fdef.unique or value is None:
                 continue
-            for other in self._by_object[odef.name].values():
+            for other in self.records(odef.name):
                 if other["Id"] != record["Id"] and other.get(fdef.name) == value:
                     raise SfError(
                         400,
@@ -371,7 +316,10 @@ class Store:
                     for k, v in fields.items()
                 }
                 author = refs.get("sam.rep" if obj != "User" else "handoff.integration")
+                system = {k: values.pop(k) for k in SYSTEM_ONLY if k in values}
                 refs[local] = self.create(obj, values, author or bootstrap)
+                if system:
+                    self._records[refs[local]].update(system)
 
 
 def _base62(n: int, width: int) -> str:

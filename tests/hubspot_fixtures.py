@@ -97,3 +97,22 @@ def running_sandbox(store_path: Path | None = None, **app_kw: Any) -> Iterator[H
         finally:
             for connector in sandbox.connectors:
                 connector.close()
+            app.state.sandbox.webhooks.close()
+
+
+def assert_hubspot_error(
+    response: httpx.Response, status: int, category: str | None = None
+) -> None:
+    """The response is HubSpot's error body (status, message, correlationId, category)."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert isinstance(body, dict), body
+    assert "detail" not in body
+    assert body["status"] == "error"
+    assert isinstance(body["message"], str)
+    assert body["message"]
+    assert len(body["correlationId"]) == 36
+    assert isinstance(body["category"], str)
+    if category is not None:
+        assert body["category"] == category, body

@@ -45,6 +45,7 @@ class Sandbox:
     ca_pem: Path
     http: requests.Session
     private_key_pem: bytes = b""
+    app: Any = None
     recorded_sleeps: list[float] = field(default_factory=list)
     connectors: list[SalesforceConnector] = field(default_factory=list)
 
@@ -109,7 +110,7 @@ def running_sandbox(state_dir: Path, store_path: Path | None = None) -> Iterator
         http = requests.Session()
         http.verify = str(tls.ca_pem)
         http.trust_env = False
-        sandbox = Sandbox(base=base, ca_pem=tls.ca_pem, http=http)
+        sandbox = Sandbox(base=base, ca_pem=tls.ca_pem, http=http, app=app)
         key_pem, cert_pem = rsa_key_and_certificate()
         sandbox.private_key_pem = key_pem
         sandbox.control(

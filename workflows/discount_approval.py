@@ -1,14 +1,9 @@
-"""`DiscountApproval`: one round of the discount ladder, as a child of `LeadToCash`.
+"""LEGACY `DiscountApproval`: one round of the discount ladder as a child workflow.
 
-For each tier still to approve it asks the tier's approvers (with signed links when
-configured), reminds them before the deadline, escalates to the next approver when it
-passes, and, when the escalation also passes, ends the round as `exhausted` (the
-parent then rejects or parks per policy). An approver may delegate; the deal owner may
-recall the request. Every change is reported to the parent, which owns the status.
-
-Messages (sent by the parent, which validated them): `approve`, `reject`,
-`delegate_approval`, `recall_approval`, `pause` while an exception is open, and
-`supersede` when new terms replace the round.
+Only handoffs opened before engine v2 run it (new rounds run inside the deal's own
+workflow, `workflows/kit/desk.py`); it stays registered, unchanged in behaviour, until
+none runs (see `workflows/kit/legacy_rounds.py`). It asks each tier, reminds,
+escalates, ends `exhausted`, and reports every change to its parent.
 """
 
 from __future__ import annotations
@@ -24,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows import metrics, names
 from workflows.kit.clock import ClockState
-from workflows.kit.ladder import ApprovalStep
+from workflows.kit.ladder import ApprovalOutcome, ApprovalStep
 from workflows.messages import (
     ApprovalRecord,
     DecisionIn,
@@ -37,6 +32,7 @@ from workflows.messages import (
 from workflows.names import Msg
 from workflows.options import NOTIFY
 
+EventKind = Literal["approval", "reminder", "escalation", "refused"]
 #: Signal from the parent: new terms replace this round.
 SUPERSEDE = "supersede"
 
@@ -52,17 +48,6 @@ class ApprovalRequest(BaseModel):
     terms: Terms
     margin_percent: float
     steps: list[ApprovalStep]
-
-
-class ApprovalOutcome(BaseModel):
-    """How the round ended, with the decisions it collected."""
-
-    round: int
-    result: Literal["approved", "rejected", "recalled", "exhausted", "superseded"]
-    decisions: list[ApprovalRecord] = Field(default_factory=list)
-    tier: str | None = None
-    by: str | None = None
-    reason: str | None = None
 
 
 class ApprovalProgress(BaseModel):
@@ -188,7 +173,6 @@ class DiscountApproval:
             reason=reason,
         )
 
-    # -- messages from the parent --------------------------------------------------------
     @workflow.signal(name=Msg.APPROVE)
     def approve(self, msg: DecisionIn) -> None:
         self._decide("approved", msg)
@@ -214,11 +198,7 @@ class DiscountApproval:
 
     @workflow.signal(name=SUPERSEDE)
     def supersede(self) -> None:
-        """New terms replace this round: end it now (the parent starts the next one).
-
-        A signal, not cancellation: on Python 3.11 a cancel that lands in the same
-        activation as another wake-up can be swallowed by the timed wait.
-        """
+        """New terms replace this round (a signal: a cancel can be lost on 3.11)."""
         self._superseded = True
         self._changed = True
 
@@ -258,13 +238,7 @@ class DiscountApproval:
         )
         self._event("approval", f"{self._step.tier}: {decision} — {msg.reason}", msg.approver)
 
-    # -- plumbing -------------------------------------------------------------------------
-    def _event(
-        self,
-        kind: Literal["approval", "reminder", "escalation", "refused"],
-        detail: str,
-        by: str | None = None,
-    ) -> None:
+    def _event(self, kind: EventKind, detail: str, by: str | None = None) -> None:
         self._events.append(
             HistoryEntry(
                 at=workflow.now(), kind=kind, detail=detail, by=by, accepted=kind != "refused"

@@ -3,7 +3,7 @@
 Stages (see DESIGN.md): qualify → deal desk → close → sales→ops → delivery →
 ops→billing → cash. Every stage is a wait with an owner and a deadline; every
 transition is written back to the CRM with a note and tasks for whoever owes the next
-action. The deal desk runs `DiscountApproval` children, one per round of terms.
+action. The deal desk's approval ladder runs inside this workflow (`self.desk`).
 
 Messages (each a signal and a validated update; see `workflows.names.Msg`):
 `add_evidence`, `approve`, `reject`, `update_terms`, `raise_exception`,
@@ -14,23 +14,22 @@ Messages (each a signal and a validated update; see `workflows.names.Msg`):
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.crm import BillingReceipt, BillingRequest, CrmActivities
-    from connectors.base import BillingDocument
+    from connectors.base import BillingDocument, FieldValue
+    from connectors.mapping import DealField
 
-from workflows.kit.desk import ApprovalDesk, DeskState
-from workflows.kit.handoff import ContinueAsNewNow, parse_date
-from workflows.kit.state import Wait
-from workflows.messages import (
-    DealStatus,
-    Terms,
-)
-from workflows.names import Stage, WaitingOn
+from workflows.kit.contracts import ContractName
+from workflows.kit.desk import ApprovalDesk
+from workflows.kit.handoff import ContinueAsNewNow, HandoffWorkflow, parse_date
+from workflows.kit.state import DeskState
+from workflows.kit.terms import TermsPart
+from workflows.messages import DealStatus, Terms, inert
+from workflows.names import Stage
 from workflows.options import CRM_WRITE, MAX_HISTORY_EVENTS
 from workflows.policy import Policy
 
@@ -54,28 +53,42 @@ class LeadToCashInput(BaseModel):
 
 
 @workflow.defn
-class LeadToCash(ApprovalDesk):
+class LeadToCash(HandoffWorkflow):
     """The lead-to-cash handoff of one deal (see the module docstring)."""
 
     state: LeadToCashState
+    desk: ApprovalDesk
+    stage_order = tuple(Stage)
 
     @workflow.init
     def __init__(self, inp: LeadToCashInput) -> None:
-        super().__init__()
-        self.policy, self.policy_version = inp.policy, inp.policy_version
-        self.max_history_events = inp.max_history_events
+        super().__init__(inp.policy, inp.policy_version, inp.max_history_events)
         self.state = inp.state or LeadToCashState(
             crm=inp.crm, deal_id=inp.deal_id, stage=Stage.QUALIFY, stage_since=workflow.now()
         )
-        self._child = None
+        self.desk = ApprovalDesk(self, self.state, TermsPart(self, self.state, self._terms_fixed))
 
     @workflow.run
     async def run(self, inp: LeadToCashInput) -> DealStatus:
         try:
             if self.state.deal is None:
-                await self._open()
-            while self.state.stage != Stage.DONE:
-                await self._stages[Stage(self.state.stage)](self)
+                await self._open()  # read the deal and its terms from the CRM
+            while (stage := Stage(self.state.stage)) != Stage.DONE:
+                match stage:
+                    case Stage.QUALIFY:  # need, budget, decision maker and timeline proven
+                        await self._qualify()
+                    case Stage.DEAL_DESK:  # the discount approved by everyone it needs
+                        await self._deal_desk()
+                    case Stage.CLOSE:  # a signed contract; the CRM says closed won
+                        await self._close()
+                    case Stage.SALES_TO_OPS:  # operations has what it needs and accepts
+                        await self._team_handoff("sales_to_ops", Stage.DELIVERY)
+                    case Stage.DELIVERY:  # delivery confirmed, clock from the start date
+                        await self._delivery()
+                    case Stage.OPS_TO_BILLING:  # the invoice or order exists in the CRM
+                        await self._ops_to_billing()
+                    case Stage.CASH:  # payment received within the payment terms
+                        await self._cash()
         except ContinueAsNewNow:
             await self.drain_and_continue_as_new(
                 lambda: inp.model_copy(update={"state": self.state})
@@ -83,91 +96,90 @@ class LeadToCash(ApprovalDesk):
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.describe()
 
-    # -- the process ------------------------------------------------------------------------
+    # -- the stages ------------------------------------------------------------------------
     async def _open(self) -> None:
-        deal = await self.refresh_deal()
+        deal = await self.contracts.refresh_deal()
         st = self.state
         st.terms = Terms(
             amount=deal.amount or 0.0,
             discount_percent=deal.discount_percent or 0.0,
-            cost=_number(deal.fields.get("cost")),
+            cost=_number(deal.fields.get(DealField.COST)),
         )
         for kind in self.policy.evidence_in_fields(deal.fields):
-            self.add_evidence(kind, f"{st.crm}@crm", None, "from a CRM field")
-        self.record("started", f"policy {self.policy_version}; terms {self._terms_text()}")
+            self.evidence.add_from_crm(kind, None)
+        self.audit.record(
+            "started", f"policy {self.policy_version}; terms {self.desk.terms.text()}"
+        )
 
     async def _qualify(self) -> None:
         rule = self.policy.stage(Stage.QUALIFY)
-        await self.evidence_gate(
+        await self.evidence.gate(
             "qualify",
             rule,
             what="qualification evidence",
-            task="Qualify the deal: " + ", ".join(self.missing_evidence(rule.evidence)),
+            task="Qualify the deal: " + ", ".join(self.evidence.missing(rule.evidence)),
         )
         self.advance(
             Stage.DEAL_DESK,
-            "Qualified on evidence:\n" + self.evidence_summary(rule.evidence),
+            "Qualified on evidence:\n" + self.evidence.summary(rule.evidence),
             self._crm_stage(Stage.QUALIFY),
         )
 
     async def _deal_desk(self) -> None:
-        decided = await self.approve_terms()
-        st = self.state
+        decided = await self.desk.approve_terms()
         self.advance(
             Stage.CLOSE,
-            self.approvals_note(decided),
+            self.desk.approvals_note(decided),
             {
-                "approved_discount": st.terms.discount_percent,
-                "real_margin": st.terms.margin_percent(self.policy.discounts.default_cost_ratio),
+                DealField.APPROVED_DISCOUNT: self.state.terms.discount_percent,
+                DealField.REAL_MARGIN: self.desk.terms.margin(),
                 **self._crm_stage(Stage.DEAL_DESK),
             },
         )
 
     async def _close(self) -> None:
         rule = self.policy.stage(Stage.CLOSE)
-        await self.evidence_gate(
+        await self.evidence.gate(
             f"close:t{self.state.terms_version}",
             rule,
             what="a signed contract",
             task="Get the contract signed",
-            or_until=self._needs_approval,  # new terms send the deal back to the desk
+            or_until=self.desk.needs_approval,  # new terms send the deal back to the desk
         )
-        if self._needs_approval():
+        if self.desk.needs_approval():
             self.advance(Stage.DEAL_DESK, "Terms changed before signature: approval asked again.")
             return
         self.advance(
             Stage.SALES_TO_OPS,
-            "Closed won on evidence:\n" + self.evidence_summary(rule.evidence),
+            "Closed won on evidence:\n" + self.evidence.summary(rule.evidence),
             self._crm_stage(Stage.CLOSE),
         )
-
-    async def _sales_to_ops(self) -> None:
-        await self._handoff("sales_to_ops", Stage.DELIVERY)
 
     async def _delivery(self) -> None:
         rule = self.policy.stage(Stage.DELIVERY)
         fields = self.state.deal.fields if self.state.deal else {}
-        await self.evidence_gate(
+        await self.evidence.gate(
             "delivery",
             rule,
             what="delivery confirmation",
             task="Deliver and confirm delivery",
-            starts_at=parse_date(fields.get("start_date")),  # the clock starts at the start date
+            # the clock starts at the start date
+            starts_at=parse_date(fields.get(DealField.START_DATE)),
         )
-        self.advance(Stage.OPS_TO_BILLING, "Delivered:\n" + self.evidence_summary(rule.evidence))
+        self.advance(Stage.OPS_TO_BILLING, "Delivered:\n" + self.evidence.summary(rule.evidence))
 
     async def _ops_to_billing(self) -> None:
-        await self.check_contract("ops_to_billing")
+        await self.contracts.check("ops_to_billing")
         st = self.state
         if st.billing_document_id is None:
-            receipt = await self._create_billing_document()
+            receipt = await self._create_billing_document()  # CRM write: the invoice or order
             st.billing_document_id, st.invoiced_at = receipt.document_id, workflow.now()
-            self.record("writeback", f"billing document {receipt.document_id} created")
-        await self._handoff("ops_to_billing", Stage.CASH, check=False)
+            self.audit.record("writeback", f"billing document {receipt.document_id} created")
+        await self._team_handoff("ops_to_billing", Stage.CASH, check=False)
 
     async def _cash(self) -> None:
         rule = self.policy.stage(Stage.CASH)
-        await self.evidence_gate(
+        await self.evidence.gate(
             "cash",
             rule,
             what="payment",
@@ -175,46 +187,21 @@ class LeadToCash(ApprovalDesk):
             clock=self.policy.payment_terms.clock,  # due within the payment terms
             starts_at=self.state.invoiced_at,
         )
-        self.advance(Stage.DONE, "Cash received:\n" + self.evidence_summary(rule.evidence))
+        self.advance(Stage.DONE, "Cash received:\n" + self.evidence.summary(rule.evidence))
         await self.finish("Lead to cash complete.")
 
-    _stages = {
-        Stage.QUALIFY: _qualify,
-        Stage.DEAL_DESK: _deal_desk,
-        Stage.CLOSE: _close,
-        Stage.SALES_TO_OPS: _sales_to_ops,
-        Stage.DELIVERY: _delivery,
-        Stage.OPS_TO_BILLING: _ops_to_billing,
-        Stage.CASH: _cash,
-    }
-
     # -- stage helpers ----------------------------------------------------------------------
-    async def _handoff(
-        self, contract: Literal["sales_to_ops", "ops_to_billing"], then: Stage, check: bool = True
-    ) -> None:
+    async def _team_handoff(self, contract: ContractName, then: Stage, check: bool = True) -> None:
         """A team handoff: the contract's fields, then the receiving team's acceptance."""
         if check:
-            await self.check_contract(contract)
+            await self.contracts.check(contract)
+        await self.contracts.acceptance(contract)
         rule = self.policy.contracts[contract]
-        if rule.accept_by:
-            team = rule.accept_by
-            await self.wait_for(
-                Wait(
-                    key=f"{contract}:accept",
-                    on=WaitingOn.ACCEPTANCE,
-                    what=f"{team} to accept the handoff",
-                    owner=self.people(team),
-                    ready=lambda: self.accepted_by(team),
-                    clock=rule,
-                    team=team,
-                    task=f"Accept the {contract.replace('_', ' → ')} handoff",
-                )
-            )
         fields = self.state.deal.fields if self.state.deal else {}
         self.advance(
             then,
             f"Handoff {contract.replace('_', ' → ')}: "
-            + "; ".join(f"{f}: {fields.get(f, '')}" for f in rule.fields),
+            + "; ".join(f"{f}: {inert(fields.get(f, ''))}" for f in rule.fields),
         )
 
     async def _create_billing_document(self) -> BillingReceipt:
@@ -230,18 +217,18 @@ class LeadToCash(ApprovalDesk):
                 key=self.key("billing"),
             ),
         )
-        return await self.crm_effect(
+        return await self.crm.effect(
             self.key("billing"),
             lambda: workflow.execute_activity_method(
                 CrmActivities.create_billing_document, request, **CRM_WRITE
             ),
         )
 
-    def _crm_stage(self, stage: Stage) -> dict[str, str | float | None]:
+    def _crm_stage(self, stage: Stage) -> dict[str, FieldValue]:
         value = self.policy.crm_stages.get(stage)
-        return {"crm_stage": value} if value else {}
+        return {DealField.CRM_STAGE: value} if value else {}
 
-    def terms_fixed(self) -> str | None:
+    def _terms_fixed(self) -> str | None:
         if self.state.stage in (Stage.QUALIFY, Stage.DEAL_DESK, Stage.CLOSE):
             return None
         return f"terms are fixed once the contract is signed (stage is {self.state.stage})"

@@ -6,17 +6,50 @@ sent with `temporal workflow signal` is refused with a message naming the field.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from workflows.kit.clock import ClockState, SlaState
 from workflows.names import WaitingOn
 
-Email = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=3)]
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+_ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])")
+_NEWLINES = re.compile(r"\r\n|[\r\n\u2028\u2029\x0b\x0c\x85]")
+
+
+def inert(text: str) -> str:
+    """Text that is safe to put in a CRM note or a terminal as quoted data: ANSI escape
+    sequences are removed, line breaks become a visible ⏎ (so no reason can forge a
+    line of its own), and other control and format characters (bidi overrides
+    included) are dropped."""
+    text = _NEWLINES.sub(" ⏎ ", _ANSI.sub("", text))
+    return "".join(
+        " " if ch == "\t" else ch
+        for ch in text
+        if ch == "\t" or unicodedata.category(ch) not in ("Cc", "Cf")
+    )
+
+
+Email = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        to_lower=True,
+        min_length=3,
+        max_length=254,
+        pattern=r"^[^\s@]+@[^\s@]+$",
+    ),
+]
+Reason = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+    AfterValidator(inert),
+]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Text = Annotated[str, StringConstraints(max_length=2000), AfterValidator(inert)]
 
 
 class Message(BaseModel):
@@ -30,8 +63,8 @@ class EvidenceIn(Message):
 
     kind: Name
     by: Email
-    ref: str | None = Field(default=None, max_length=500, description="Where it came from.")
-    note: str | None = Field(default=None, max_length=2000)
+    ref: Text | None = Field(default=None, max_length=500, description="Where it came from.")
+    note: Text | None = Field(default=None, max_length=2000)
 
 
 class DecisionIn(Message):
@@ -131,6 +164,7 @@ class HistoryEntry(BaseModel):
     detail: str
     by: str | None = None
     accepted: bool = True
+    code: str | None = Field(default=None, description="A refusal's typed code.")
 
 
 class EvidenceRecord(BaseModel):
@@ -229,6 +263,7 @@ class DealStatus(BaseModel):
     accepted: list[AcceptRecord] = Field(default_factory=list)
     history: list[HistoryEntry] = Field(default_factory=list)
     history_dropped: int = 0
+    refusals_total: int = Field(default=0, description="Refused messages, all time.")
     policy_version: str
     done: bool = False
     approval_round: int = 0

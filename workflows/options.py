@@ -52,3 +52,9 @@ NOTIFY: ActivityOptions = {
 MAX_HISTORY_EVENTS = 5_000
 #: Audit-trail entries kept in `status.history`; older ones are counted, not kept.
 MAX_HISTORY_ENTRIES = 500
+#: Refusals kept in `status.history`, apart from the entries above, so a flood of refused
+#: messages never evicts an approval, evidence, exception or stage change.
+MAX_REFUSALS_KEPT = 50
+#: The largest signal or update payload a handoff takes (encoded JSON); larger ones are
+#: refused and recorded, so no message can grow the state past Temporal's limits.
+MAX_MESSAGE_BYTES = 64 * 1024

@@ -9,145 +9,50 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-from datetime import timedelta
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from connectors.mapping import evidence_in_fields
 from workflows.names import Stage
+from workflows.policy_rules import (
+    CRM_INTEGRATION,
+    Clock,
+    Contract,
+    DiscountPolicy,
+    EvidenceEntry,
+    EvidenceRule,
+    ExceptionPolicy,
+    PaymentTerms,
+    RenewalPolicy,
+    StagePolicy,
+    Tier,
+    _Strict,
+)
 
-_SHORT_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def _duration(value: object) -> object:
-    """Accept `90s`, `4h`, `7d`, `2w`, ISO 8601 (`P7D`) or seconds."""
-    if isinstance(value, str):
-        match = _SHORT_DURATION.match(value)
-        if match:
-            return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
-    return value
-
-
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
 #: Exception kinds Handoff raises on its own: the ladder ran out, the CRM refused a write.
 REQUIRED_EXCEPTIONS = ("approval_timeout", "crm_write_failed")
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Clock(_Strict):
-    """An SLA: due after `sla`, a reminder `remind_before` the due time, then escalation."""
-
-    sla: Duration
-    remind_before: Duration = timedelta(0)
-    escalate_to: str | None = Field(default=None, description="Role told when the SLA passes.")
-
-    @model_validator(mode="after")
-    def _reminder_inside_sla(self) -> Clock:
-        if self.remind_before >= self.sla and self.remind_before:
-            raise ValueError("remind_before must be shorter than sla")
-        return self
-
-
-class StagePolicy(Clock):
-    """What a stage waits for and who owns the wait."""
-
-    evidence: list[str] = Field(default_factory=list)
-    owner: str = Field(default="deal_owner", description="Role that must act in this stage.")
-
-
-class Tier(_Strict):
-    """One rung of the discount ladder: discounts up to `up_to_percent` need `approvers`."""
-
-    name: str
-    up_to_percent: float = Field(gt=0, le=100)
-    approvers: list[str] = Field(default_factory=list, description="Roles; empty = automatic.")
-    sla: Duration = timedelta(days=1)
-    remind_before: Duration = timedelta(hours=4)
-    escalate_to: str | None = Field(default=None, description="Role asked when `sla` passes.")
-    escalation_sla: Duration = timedelta(days=1)
-
-    @property
-    def automatic(self) -> bool:
-        return not self.approvers
-
-
-class DiscountPolicy(_Strict):
-    """The approval ladder and what happens when it is exhausted."""
-
-    tiers: list[Tier]
-    on_exhausted: Literal["reject", "park"] = "park"
-    default_cost_ratio: float = Field(
-        default=0.6, ge=0, lt=1, description="Cost as a share of list price, for margin."
-    )
-
-    @model_validator(mode="after")
-    def _ascending_to_100(self) -> DiscountPolicy:
-        limits = [t.up_to_percent for t in self.tiers]
-        if not limits:
-            raise ValueError("at least one tier is required")
-        if limits != sorted(set(limits)):
-            raise ValueError(f"tiers must have strictly ascending up_to_percent, got {limits}")
-        if limits[-1] != 100:
-            raise ValueError("the last tier must go up_to_percent: 100")
-        return self
-
-    def tier_for(self, discount_percent: float) -> int:
-        """Index of the tier a discount falls in."""
-        for i, tier in enumerate(self.tiers):
-            if discount_percent <= tier.up_to_percent:
-                return i
-        return len(self.tiers) - 1
-
-
-class Contract(Clock):
-    """A handoff contract: the next team's required fields, and who must accept."""
-
-    fields: list[str]
-    accept_by: str | None = Field(default=None, description="Team that must accept, if any.")
-    recheck_every: Duration = timedelta(hours=1)
-
-
-class PaymentTerms(_Strict):
-    """When cash is due after the invoice, with reminder and escalation."""
-
-    days: int = Field(default=30, gt=0, le=365)
-    remind_before: Duration = timedelta(days=5)
-    escalate_to: str = "collections"
-
-    @property
-    def clock(self) -> Clock:
-        return Clock(
-            sla=timedelta(days=self.days),
-            remind_before=self.remind_before,
-            escalate_to=self.escalate_to,
-        )
-
-
-class ExceptionPolicy(Clock):
-    """How one kind of exception is routed: its owner role and its own SLA."""
-
-    owner: str
-
-
-class RenewalPolicy(_Strict):
-    """Renewal and expansion: when the window opens, who confirms usage, who escalates."""
-
-    notice_days: int = Field(default=90, gt=0, le=730, description="Days before contract end.")
-    owner: str = Field(default="deal_owner", description="Role that confirms usage.")
-    usage_evidence: list[str] = Field(default_factory=lambda: ["usage_confirmed"])
-    usage: Clock = Clock(sla=timedelta(days=14), remind_before=timedelta(days=3))
-    expansion_evidence: str = "expansion_identified"
-    renewal_evidence: str = "renewal_signed"
-    remind_before_end: Duration = timedelta(days=14)
-    escalate_to: str | None = Field(default=None, description="Told when a renewal is missed.")
+__all__ = [
+    "REQUIRED_EXCEPTIONS",
+    "Clock",
+    "Contract",
+    "DiscountPolicy",
+    "EvidenceRule",
+    "ExceptionPolicy",
+    "PaymentTerms",
+    "Policy",
+    "PolicyError",
+    "RenewalPolicy",
+    "StagePolicy",
+    "Tier",
+    "default_policy",
+    "load_policy",
+    "parse_policy",
+]
 
 
 class Policy(_Strict):
@@ -156,7 +61,9 @@ class Policy(_Strict):
     name: str = "default"
     currency: str = "USD"
     people: dict[str, list[str]] = Field(description="Roles to people (emails).")
-    evidence: dict[str, str] = Field(description="Evidence kinds and what each means.")
+    evidence: dict[str, EvidenceEntry] = Field(
+        description="Evidence kinds: what each means, who may record it, from which stage."
+    )
     stages: dict[Stage, StagePolicy]
     discounts: DiscountPolicy
     contracts: dict[Literal["sales_to_ops", "ops_to_billing"], Contract]
@@ -193,15 +100,28 @@ class Policy(_Strict):
             if name is not None and name not in roles:
                 problems.append(f"{where}: unknown role {name!r} (known: {sorted(roles)})")
 
-        for stage, sp in self.stages.items():
-            role(f"stages.{stage}.owner", sp.owner)
-            role(f"stages.{stage}.escalate_to", sp.escalate_to)
-            for kind in sp.evidence:
+        def evidence(where: str, kinds: Iterable[str]) -> None:
+            for kind in kinds:
                 if kind not in self.evidence:
-                    problems.append(
-                        f"stages.{stage}.evidence: unknown kind {kind!r} "
-                        f"(known: {sorted(self.evidence)})"
-                    )
+                    known = sorted(self.evidence)
+                    problems.append(f"{where}: unknown kind {kind!r} (known: {known})")
+
+        for where, sp in [
+            *((f"stages.{k}", v) for k, v in self.stages.items()),
+            *((f"handoffs.{k}", v) for k, v in self.handoffs.items()),
+        ]:
+            role(f"{where}.owner", sp.owner)
+            role(f"{where}.escalate_to", sp.escalate_to)
+            evidence(f"{where}.evidence", sp.evidence)
+        for kind, rule in self.evidence.items():
+            for r in rule.recorded_by or []:
+                role(f"evidence.{kind}.recorded_by", None if r == CRM_INTEGRATION else r)
+            stages = {*Stage, *self.handoffs}
+            if rule.from_stage is not None and rule.from_stage not in stages:
+                problems.append(
+                    f"evidence.{kind}.from_stage: unknown stage {rule.from_stage!r} "
+                    f"(known: {sorted(stages)})"
+                )
         for i, tier in enumerate(self.discounts.tiers):
             for r in tier.approvers:
                 role(f"discounts.tiers.{i}.approvers", r)
@@ -212,33 +132,31 @@ class Policy(_Strict):
         for kind_name, exc in self.exceptions.items():
             role(f"exceptions.{kind_name}.owner", exc.owner)
             role(f"exceptions.{kind_name}.escalate_to", exc.escalate_to)
+            for r in [*(exc.raised_by or []), *(exc.resolved_by or [])]:
+                role(f"exceptions.{kind_name}.raised_by/resolved_by", r)
         role("payment_terms.escalate_to", self.payment_terms.escalate_to)
         if (renewal := self.renewal) is not None:
             role("renewal.owner", renewal.owner)
             role("renewal.escalate_to", renewal.escalate_to)
             role("renewal.usage.escalate_to", renewal.usage.escalate_to)
-            kinds = (*renewal.usage_evidence, renewal.expansion_evidence, renewal.renewal_evidence)
-            for kind in kinds:
-                if kind not in self.evidence:
-                    problems.append(f"renewal: unknown evidence kind {kind!r}")
-        for hname, sp in self.handoffs.items():
-            role(f"handoffs.{hname}.owner", sp.owner)
-            role(f"handoffs.{hname}.escalate_to", sp.escalate_to)
-            for kind in sp.evidence:
-                if kind not in self.evidence:
-                    problems.append(f"handoffs.{hname}.evidence: unknown kind {kind!r}")
+            evidence("renewal", renewal.usage_evidence)
+            evidence("renewal", (renewal.expansion_evidence, renewal.renewal_evidence))
         for fname, kind in self.evidence_fields.items():
-            if kind not in self.evidence:
-                problems.append(f"evidence_fields.{fname}: unknown kind {kind!r}")
-        for kind in REQUIRED_EXCEPTIONS:
-            if kind not in self.exceptions:
-                problems.append(f"exceptions: missing kind {kind!r} (Handoff raises it itself)")
-        for required in (Stage.QUALIFY, Stage.DEAL_DESK, Stage.CLOSE, Stage.DELIVERY, Stage.CASH):
-            if required not in self.stages:
-                problems.append(f"stages: missing stage {required.value!r}")
-        for contract_name in ("sales_to_ops", "ops_to_billing"):
-            if contract_name not in self.contracts:
-                problems.append(f"contracts: missing contract {contract_name!r}")
+            evidence(f"evidence_fields.{fname}", [kind])
+        required_stages = (Stage.QUALIFY, Stage.DEAL_DESK, Stage.CLOSE, Stage.DELIVERY, Stage.CASH)
+        problems += [
+            f"stages: missing stage {s.value!r}" for s in required_stages if s not in self.stages
+        ]
+        problems += [
+            f"contracts: missing contract {c!r}"
+            for c in ("sales_to_ops", "ops_to_billing")
+            if c not in self.contracts
+        ]
+        problems += [
+            f"exceptions: missing kind {k!r} (Handoff raises it itself)"
+            for k in REQUIRED_EXCEPTIONS
+            if k not in self.exceptions
+        ]
         if problems:
             raise ValueError("; ".join(problems))
         return self

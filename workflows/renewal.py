@@ -19,8 +19,13 @@ from enum import StrEnum
 from pydantic import BaseModel
 from temporalio import workflow
 
-from workflows.kit.desk import ApprovalDesk, DeskState
-from workflows.kit.handoff import ContinueAsNewNow, parse_date
+with workflow.unsafe.imports_passed_through():
+    from connectors.mapping import DealField
+
+from workflows.kit.desk import ApprovalDesk
+from workflows.kit.handoff import ContinueAsNewNow, HandoffWorkflow, parse_date
+from workflows.kit.state import DeskState
+from workflows.kit.terms import TermsPart
 from workflows.messages import ApprovalRecord, DealStatus, Terms
 from workflows.options import MAX_HISTORY_EVENTS
 from workflows.policy import Clock, Policy, RenewalPolicy, StagePolicy
@@ -55,16 +60,16 @@ class RenewalInput(BaseModel):
 
 
 @workflow.defn
-class RenewalExpansion(ApprovalDesk):
+class RenewalExpansion(HandoffWorkflow):
     """Renewal and expansion of one customer deal (see the module docstring)."""
 
     state: RenewalState
+    desk: ApprovalDesk
+    stage_order = tuple(RenewalStage)
 
     @workflow.init
     def __init__(self, inp: RenewalInput) -> None:
-        super().__init__()
-        self.policy, self.policy_version = inp.policy, inp.policy_version
-        self.max_history_events = inp.max_history_events
+        super().__init__(inp.policy, inp.policy_version, inp.max_history_events)
         self.state = inp.state or RenewalState(
             crm=inp.crm,
             deal_id=inp.deal_id,
@@ -72,7 +77,7 @@ class RenewalExpansion(ApprovalDesk):
             stage_since=workflow.now(),
             terms=inp.terms or Terms(),
         )
-        self._child = None
+        self.desk = ApprovalDesk(self, self.state, TermsPart(self, self.state, self._terms_fixed))
 
     @property
     def rules(self) -> RenewalPolicy:
@@ -83,8 +88,16 @@ class RenewalExpansion(ApprovalDesk):
         try:
             if self.state.contract_end is None:
                 await self._open(inp)
-            while self.state.stage != RenewalStage.DONE:
-                await self._stages[RenewalStage(self.state.stage)](self)
+            while (stage := RenewalStage(self.state.stage)) != RenewalStage.DONE:
+                match stage:
+                    case RenewalStage.WINDOW:  # wait until notice days before the end
+                        await self._window()
+                    case RenewalStage.USAGE:  # usage confirmed; expansion goes to sales
+                        await self._usage()
+                    case RenewalStage.PRICING:  # new terms through the approval ladder
+                        await self._pricing()
+                    case RenewalStage.SIGNATURE:  # signed before the contract ends
+                        await self._signature()
         except ContinueAsNewNow:
             await self.drain_and_continue_as_new(
                 lambda: inp.model_copy(update={"state": self.state})
@@ -94,22 +107,22 @@ class RenewalExpansion(ApprovalDesk):
 
     # -- the process ------------------------------------------------------------------------
     async def _open(self, inp: RenewalInput) -> None:
-        await self.require_fields(
-            "renewal", ["contract_end_date"], self.rules.usage, timedelta(hours=6)
+        await self.contracts.require_fields(
+            "renewal", [DealField.CONTRACT_END_DATE], self.rules.usage, timedelta(hours=6)
         )
         st = self.state
         deal = st.deal
         assert deal is not None
-        st.contract_end = parse_date(deal.fields.get("contract_end_date"))
+        st.contract_end = parse_date(deal.fields.get(DealField.CONTRACT_END_DATE))
         if inp.terms is None:
             st.terms = Terms(amount=deal.amount or 0.0, discount_percent=deal.discount_percent or 0)
         st.approvals = [a.model_copy(update={"round": 0}) for a in inp.approvals]
         origin = f" (continues {inp.from_workflow_id})" if inp.from_workflow_id else ""
-        self.record("started", f"contract ends {st.contract_end:%Y-%m-%d}{origin}")
+        self.audit.record("started", f"contract ends {st.contract_end:%Y-%m-%d}{origin}")
 
     async def _window(self) -> None:
         opens = self._contract_end() - timedelta(days=self.rules.notice_days)
-        await self.wait_until_time(
+        await self.waits.wait_until_time(
             "window",
             opens,
             what=f"the renewal window ({opens:%Y-%m-%d})",
@@ -121,7 +134,7 @@ class RenewalExpansion(ApprovalDesk):
             f"Renewal window open: contract ends {self._contract_end():%Y-%m-%d}.",
         )
         if heads_up:  # added after release: runs already past this point replay unchanged
-            await self.write(
+            await self.crm.write(
                 self.key("window", "heads-up"),
                 tasks=[
                     (
@@ -140,7 +153,7 @@ class RenewalExpansion(ApprovalDesk):
             remind_before=self.rules.usage.remind_before,
             escalate_to=self.rules.usage.escalate_to,
         )
-        await self.evidence_gate(
+        await self.evidence.gate(
             "usage", rule, what="usage confirmation", task="Confirm product usage for the renewal"
         )
         if self.state.has_evidence(self.rules.expansion_evidence):
@@ -148,15 +161,15 @@ class RenewalExpansion(ApprovalDesk):
         self.advance(
             RenewalStage.PRICING,
             "Usage confirmed:\n"
-            + self.evidence_summary([*self.rules.usage_evidence, self.rules.expansion_evidence]),
+            + self.evidence.summary([*self.rules.usage_evidence, self.rules.expansion_evidence]),
         )
 
     async def _pricing(self) -> None:
-        decided = await self.approve_terms()  # the same ladder as new business
+        decided = await self.desk.approve_terms()  # the same ladder as new business
         self.advance(
             RenewalStage.SIGNATURE,
-            self.approvals_note(decided),
-            {"approved_discount": self.state.terms.discount_percent},
+            self.desk.approvals_note(decided),
+            {DealField.APPROVED_DISCOUNT: self.state.terms.discount_percent},
         )
 
     async def _signature(self) -> None:
@@ -166,7 +179,7 @@ class RenewalExpansion(ApprovalDesk):
             owner="deal_owner",
             sla=max(end - workflow.now(), timedelta(seconds=1)),
         )
-        await self.evidence_gate(
+        await self.evidence.gate(
             f"signature:t{self.state.terms_version}",  # new terms: a new wait, a new write
             rule,
             what="the signed renewal",
@@ -177,30 +190,23 @@ class RenewalExpansion(ApprovalDesk):
                 remind_before=min(rules.remind_before_end, rule.sla / 2),
                 escalate_to=rules.escalate_to,
             ),
-            or_until=self._needs_approval,
+            or_until=self.desk.needs_approval,
         )
-        if self._needs_approval():
+        if self.desk.needs_approval():
             self.advance(RenewalStage.PRICING, "Terms changed before signature.")
             return
         self.advance(
-            RenewalStage.DONE, "Renewed:\n" + self.evidence_summary([rules.renewal_evidence])
+            RenewalStage.DONE, "Renewed:\n" + self.evidence.summary([rules.renewal_evidence])
         )
         await self.finish("Renewal complete.")
-
-    _stages = {
-        RenewalStage.WINDOW: _window,
-        RenewalStage.USAGE: _usage,
-        RenewalStage.PRICING: _pricing,
-        RenewalStage.SIGNATURE: _signature,
-    }
 
     # -- helpers ----------------------------------------------------------------------------
     async def _expansion_to_sales(self) -> None:
         """Expansion goes back to sales, with the usage evidence as its context."""
-        context = self.evidence_summary([*self.rules.usage_evidence, self.rules.expansion_evidence])
+        context = self.evidence.summary([*self.rules.usage_evidence, self.rules.expansion_evidence])
         owner = self.people("deal_owner")
-        self.record("task", f"expansion handed to sales ({', '.join(owner)})")
-        await self.write(
+        self.audit.record("task", f"expansion handed to sales ({', '.join(owner)})")
+        await self.crm.write(
             self.key("expansion"),
             notes=[f"Expansion opportunity for {self._deal_name()}:\n{context}"],
             tasks=[(f"Expansion opportunity: {self._deal_name()} — see usage notes", owner, None)],
@@ -213,7 +219,7 @@ class RenewalExpansion(ApprovalDesk):
     def _deal_name(self) -> str:
         return self.state.deal.name if self.state.deal else self.state.deal_id
 
-    def terms_fixed(self) -> str | None:
+    def _terms_fixed(self) -> str | None:
         if self.state.stage == RenewalStage.DONE:
             return "the renewal is signed"
         return None

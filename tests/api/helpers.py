@@ -160,7 +160,8 @@ def path_of(url: str) -> str:
 
 
 def same_state(a: DealStatus, b: DealStatus) -> bool:
-    """Nothing changed between two statuses (history, decisions, what is pending)."""
+    """Nothing changed between two statuses (history, decisions, what is pending) but the
+    refusals the audit trail records."""
     keys = {
         "history",
         "approvals",
@@ -171,4 +172,10 @@ def same_state(a: DealStatus, b: DealStatus) -> bool:
         "owner",
         "terms",
     }
-    return a.model_dump(include=keys) == b.model_dump(include=keys)
+
+    def kept(st: DealStatus) -> dict[str, Any]:
+        dumped = st.model_dump(include=keys)
+        dumped["history"] = [h for h in dumped["history"] if h["kind"] != "refused"]
+        return dumped
+
+    return kept(a) == kept(b)

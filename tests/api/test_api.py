@@ -134,8 +134,11 @@ async def test_refused_action_is_409_with_the_workflows_reason(
         )
         assert r.status_code == 409
         assert "no open 'credit_hold' exception" in r.json()["reason"]
-        history = (await status(handle)).history
-        assert not any(h.kind == "refused" for h in history)  # updates refuse before history
+        refused = [h for h in (await status(handle)).history if h.kind == "refused"]
+        assert [(h.code, h.by) for h in refused[-2:]] == [  # recorded: who, what, why
+            ("not_pending", OPS),
+            ("not_pending", OWNER),
+        ]
 
 
 # LeadToCash cancels a superseded round with asyncio.wait(), which the sandbox warns about
@@ -150,13 +153,13 @@ async def test_exceptions_evidence_and_terms_are_recorded_as_the_caller(
         r = await http.post(
             deal_path(handle, "exceptions"),
             headers=h,
-            json={"kind": "legal_review", "note": "MSA redlines"},
+            json={"kind": "scope_change", "note": "one more site"},
         )
         assert r.status_code == 200, r.text
-        r = await http.post(
+        r = await http.post(  # the owner raised it; the policy lets the manager resolve it
             deal_path(handle, "exceptions/resolve"),
-            headers=h,
-            json={"kind": "legal_review", "note": "signed off"},
+            headers=bearer(MANAGER),
+            json={"kind": "scope_change", "note": "priced in"},
         )
         assert r.status_code == 200, r.text
         r = await http.post(
@@ -169,7 +172,7 @@ async def test_exceptions_evidence_and_terms_are_recorded_as_the_caller(
         assert r.status_code == 200, r.text
         st = (await http.get(deal_path(handle, "status"), headers=h)).json()
         exc = st["exceptions"][0]
-        assert (exc["raised_by"], exc["resolved_by"]) == (OWNER, OWNER)
+        assert (exc["raised_by"], exc["resolved_by"]) == (OWNER, MANAGER)
         assert any(e["kind"] == "usage_confirmed" and e["by"] == OWNER for e in st["evidence"])
         assert st["terms"]["discount_percent"] == 20
         await until(handle, lambda s: s.approval_round == 2 and s.pending_approval is not None)

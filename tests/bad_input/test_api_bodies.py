@@ -61,9 +61,13 @@ async def deal(
 
 
 async def state(http: httpx.AsyncClient, handle: WorkflowHandle[Any, Any]) -> dict[str, Any]:
+    """The business state: what a refusal must not change (the refusals it records in
+    the audit trail aside)."""
     response = await http.get(deal_path(handle, "status"), headers=bearer(MANAGER))
     assert response.status_code == 200
-    return {k: v for k, v in response.json().items() if k in STATE_KEYS}
+    kept = {k: v for k, v in response.json().items() if k in STATE_KEYS}
+    kept["history"] = [h for h in kept["history"] if h["kind"] != "refused"]
+    return kept
 
 
 @pytest.mark.parametrize(("action", "body", "status", "field", "fragment"), BAD,
@@ -84,6 +88,10 @@ async def test_a_bad_body_gets_a_4xx_naming_the_field_and_changes_nothing(
         locs = [e["loc"] for e in response.json()["detail"]]
         assert any(field in loc for loc in locs), locs
     assert await state(http, handle) == before
+    if status == 409:  # the workflow refused it: recorded, with who and why
+        response = await http.get(deal_path(handle, "status"), headers=bearer(MANAGER))
+        last = [h for h in response.json()["history"] if h["kind"] == "refused"][-1]
+        assert fragment in last["detail"] and last["by"] == MANAGER
 
 
 async def test_a_body_that_is_not_json_is_a_422_and_changes_nothing(

@@ -144,10 +144,10 @@ def test_any_payload_object_is_a_valid_message_or_a_refusal_naming_fields(
 ) -> None:
     """parse() never raises: a model instance, or a one-line reason naming the bad fields."""
     result = dispatch.parse(model, [raw(payload)])
-    if isinstance(result, str):
-        assert result
-        assert "\n" not in result
-        named = {part.split(":")[0].split(".")[0] for part in result.split("; ")}
+    if isinstance(result, dispatch.No):
+        assert result.code == "invalid" and result.reason
+        assert "\n" not in result.reason
+        named = {part.split(":")[0].split(".")[0] for part in result.reason.split("; ")}
         assert named <= {*model.model_fields, *payload, "payload"}, (named, result)
     else:
         assert isinstance(result, model)
@@ -161,8 +161,8 @@ def test_any_non_object_payload_is_refused_as_not_an_object(
 ) -> None:
     """A list, string, number or null is refused with the fields the message expects."""
     result = dispatch.parse(model, [raw(value)])
-    assert isinstance(result, str)
-    assert result.startswith("expected a JSON object with fields")
+    assert isinstance(result, dispatch.No) and result.code == "invalid"
+    assert result.reason.startswith("expected a JSON object with fields")
 
 
 @FAST
@@ -173,4 +173,5 @@ def test_any_non_object_payload_is_refused_as_not_an_object(
 def test_zero_or_several_arguments_are_refused(model: type[BaseModel], args: list[Any]) -> None:
     """Only exactly one argument is a message."""
     result = dispatch.parse(model, [raw(a) for a in args])
-    assert result == f"expected exactly one JSON object as input, got {len(args)} arguments"
+    assert isinstance(result, dispatch.No) and result.code == "invalid"
+    assert result.reason == f"expected exactly one JSON object as input, got {len(args)} arguments"

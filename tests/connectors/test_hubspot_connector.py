@@ -11,8 +11,9 @@ import structlog
 from fastapi import FastAPI
 from hubspot_fixtures import TOKEN, HubSpotSandbox, running_sandbox
 
+from connectors import hubspot as hubspot_connector
 from connectors.base import BillingDocument, CrmConnector, NoteSpec, TaskSpec, WriteBack
-from connectors.errors import AuthFailed, NotFound, RateLimited, Rejected, Unavailable
+from connectors.errors import AuthFailed, CrmError, NotFound, RateLimited, Rejected, Unavailable
 from connectors.hubspot import HubSpotConnector
 from sandbox.common import free_port, serve_in_thread
 
@@ -287,3 +288,81 @@ def test_a_2xx_of_the_wrong_shape_is_rejected() -> None:
         with pytest.raises(Rejected, match="unexpected response"):
             hs.get_deal("1001")
         hs.close()
+
+
+# -- the boundary: our own bugs are not CRM errors ------------------------------------------
+@pytest.mark.parametrize("bug", [KeyError("dealname"), TypeError("bad"), AttributeError("x")])
+def test_a_bug_in_our_mapping_code_surfaces_as_itself(
+    sandbox: HubSpotSandbox, monkeypatch: pytest.MonkeyPatch, bug: Exception
+) -> None:
+    """A KeyError/TypeError/AttributeError in the connector's own parsing propagates
+    unchanged, is not retried, and is never a connectors.errors CrmError."""
+    hs = sandbox.connector()
+
+    def broken(data: object) -> object:
+        raise bug
+
+    monkeypatch.setattr(hubspot_connector, "_properties", broken)
+    sandbox.control("POST", "stats/reset")
+    with pytest.raises(type(bug)) as caught:
+        hs.get_deal("1001")
+    assert caught.value is bug
+    assert not isinstance(caught.value, CrmError)
+    assert sandbox.stats()["GET /crm/v3/objects/{ot}/{oid}"] == 1
+    assert sandbox.sleeps == []
+
+
+def test_a_client_argument_error_is_not_a_crm_error(sandbox: HubSpotSandbox) -> None:
+    """The client refusing our own arguments (ApiTypeError) is a bug: it propagates as such."""
+    hs = sandbox.connector()
+    with pytest.raises(TypeError) as caught:
+        hs._call("deals", "1001", lambda: hs._basic.get_by_id("1001", no_such_kwarg=1), str)
+    assert not isinstance(caught.value, CrmError)
+
+
+# -- tasks assigned natively -------------------------------------------------------------------
+def owner_id(sandbox: HubSpotSandbox, email: str) -> str:
+    found: str = sandbox.api("GET", "/crm/v3/owners/", params={"email": email}).json()["results"][
+        0
+    ]["id"]
+    return found
+
+
+def test_tasks_are_assigned_to_the_owners_hubspot_id(sandbox: HubSpotSandbox) -> None:
+    """create_task sets hubspot_owner_id from the owners API and keeps handoff_owner_email."""
+    hs = sandbox.connector()
+    hs.create_task(
+        "1001", TaskSpec(subject="Scope", owner_email="olga.ops@example.com", key="t-o1")
+    )
+    task = sandbox.activity("1001")["tasks"][0]
+    assert task["hubspot_owner_id"] == owner_id(sandbox, "olga.ops@example.com")
+    assert task["handoff_owner_email"] == "olga.ops@example.com"
+
+
+def test_owner_ids_are_resolved_once_per_connector(sandbox: HubSpotSandbox) -> None:
+    """Three tasks for one owner (two in one write-back) ask the owners API once."""
+    hs = sandbox.connector()
+    sandbox.control("POST", "stats/reset")
+    spec = {"owner_email": "Sam.Rep@example.com"}
+    hs.create_task("1002", TaskSpec(subject="a", key="t-c1", **spec))
+    hs.write_back(
+        WriteBack(
+            deal_id="1002",
+            key="wb-owner",
+            tasks=[TaskSpec(subject=s, key=f"t-c-{s}", **spec) for s in ("b", "c")],
+        )
+    )
+    asked = sandbox.stats()["GET /crm/v3/owners/"]
+    tasks = sandbox.activity("1002")["tasks"]
+    assert {t["hubspot_owner_id"] for t in tasks} == {owner_id(sandbox, "sam.rep@example.com")}
+    assert len(tasks) == 3
+    assert asked == 1
+
+
+def test_a_task_for_an_email_without_owner_is_still_created(sandbox: HubSpotSandbox) -> None:
+    """An email HubSpot has no owner for: the task is made, by email only, without owner id."""
+    hs = sandbox.connector()
+    hs.create_task("1003", TaskSpec(subject="x", owner_email="temp@example.org", key="t-n1"))
+    task = sandbox.activity("1003")["tasks"][0]
+    assert task.get("hubspot_owner_id") is None
+    assert task["handoff_owner_email"] == "temp@example.org"

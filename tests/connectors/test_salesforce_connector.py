@@ -12,13 +12,16 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import pytest
 from simple_salesforce.format import format_soql
 
+import connectors.salesforce
 from connectors.base import BillingDocument, NoteSpec, TaskSpec, WriteBack
 from connectors.errors import (
     AuthFailed,
+    CrmError,
     NotFound,
     RateLimited,
     RecordLocked,
@@ -252,7 +255,7 @@ def test_note_on_a_missing_deal_is_not_found(connector: SalesforceConnector) -> 
 def test_write_back_batches_and_repeats_harmlessly(
     sandbox: Sandbox, connector: SalesforceConnector, acme: str
 ) -> None:
-    """A stage's writes go out as collection upserts; repeating them changes nothing."""
+    """A stage's notes and tasks go out as one collection upsert; repeating changes nothing."""
     batch = WriteBack(
         deal_id=acme,
         key="wf-2:handoff",
@@ -276,7 +279,68 @@ def test_write_back_batches_and_repeats_harmlessly(
     assert len([t for t in activity["tasks"] if t["Handoff_Key__c"].startswith("wb-")]) == 2
     assert activity["opportunity"]["Handoff_Stage__c"] == "ops_handoff"
     stats = sandbox.control("GET", "stats")
-    assert stats["PATCH /services/data/v{ver}/composite/sobjects/{object}/{field}"] == 4
+    assert stats["PATCH /services/data/v{ver}/composite/sobjects/{object}/{field}"] == 2
+
+
+def test_notes_are_completed_tasks_because_note_takes_no_custom_fields(
+    sandbox: Sandbox, connector: SalesforceConnector, acme: str
+) -> None:
+    """A note is logged as a completed Task keyed by Handoff_Key__c, never a classic Note."""
+    notes_before = _count(sandbox, "Note", acme, "ParentId")
+    first = connector.add_note(acme, NoteSpec(body="Deal desk approved\nat 30%", key="tl-1"))
+    again = connector.add_note(acme, NoteSpec(body="Deal desk approved\nat 30%", key="tl-1"))
+    assert first == again
+    q = format_soql(
+        "SELECT Id, Status, Subject, Description, WhatId FROM Task WHERE Handoff_Key__c = {}",
+        "tl-1",
+    )
+    rows = sandbox.rest("GET", f"{API}/query/", params={"q": q}).json()["records"]
+    assert [(r["Id"], r["Status"], r["Subject"], r["WhatId"]) for r in rows] == [
+        (first, "Completed", "Deal desk approved", acme)
+    ]
+    assert rows[0]["Description"] == "Deal desk approved\nat 30%"
+    assert _count(sandbox, "Note", acme, "ParentId") == notes_before
+
+
+def _count(sandbox: Sandbox, obj: str, parent: str, field: str) -> int:
+    q = format_soql(f"SELECT COUNT() FROM {obj} WHERE {field} = {{}}", parent)  # noqa: S608
+    return int(sandbox.rest("GET", f"{API}/query/", params={"q": q}).json()["totalSize"])
+
+
+# -- the boundary: only the client's errors become CRM errors ----------------------------
+def _raise(kind: type[Exception]) -> Any:
+    def broken(*_: object) -> Any:
+        raise kind("a bug in the connector")
+
+    return broken
+
+
+@pytest.mark.parametrize("kind", [KeyError, TypeError, AttributeError])
+def test_a_bug_in_our_own_code_propagates_unchanged(
+    monkeypatch: pytest.MonkeyPatch,
+    connector: SalesforceConnector,
+    acme: str,
+    kind: type[Exception],
+) -> None:
+    """A KeyError/TypeError/AttributeError in connector code is a bug, never "CRM refused"."""
+    monkeypatch.setattr(connectors.salesforce, "_collection_ids", _raise(kind))
+    batch = WriteBack(
+        deal_id=acme,
+        key="wf-bug",
+        tasks=[TaskSpec(subject="bug", owner_email="olga.ops@example.com", key="bug-t0")],
+    )
+    with pytest.raises(kind) as caught:
+        connector.write_back(batch)
+    assert not isinstance(caught.value, CrmError)
+
+
+def test_an_error_raised_inside_the_client_library_is_translated(
+    connector: SalesforceConnector,
+) -> None:
+    """The same KeyError raised inside simple-salesforce is the client's: it becomes Rejected."""
+    with pytest.raises(Rejected) as caught:
+        connector._call("Opportunity", "", lambda _sf: format_soql("SELECT {missing}"))
+    assert isinstance(caught.value.__cause__, KeyError)
 
 
 # -- transient failures ------------------------------------------------------------------

@@ -60,7 +60,7 @@ CONTRACT_FIELDS = {
 #: Key suffixes (after `lead-to-cash-<crm>-<deal>:`) of the notes a clean run writes:
 #: one per transition that carries a note. An approval round adds none of its own here.
 NOTE_SUFFIXES = {
-    "deal_desk:r1:note:0",  # qualified (only on the approval path: the round's wait)
+    "deal_desk:r1:sales_manager:note:0",  # qualified (only on the approval path: its first tier)
     "close:t0:note:0",  # deal desk → close
     "sales_to_ops:accept:note:0",  # closed won
     "delivery:note:0",  # handoff sales → ops

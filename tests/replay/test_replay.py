@@ -23,16 +23,21 @@ HISTORIES = sorted(
 
 
 def test_main_scenarios_have_committed_histories() -> None:
-    """The lead-to-cash scenarios and their approval children are all recorded."""
+    """Both engine generations are recorded: v1 (`R-`, approval rounds as children, as
+    handoffs opened before engine v2 still run) and v2 (`R2-`, rounds inline)."""
     names = {p.stem for p in HISTORIES}
-    for scenario in (
-        "happy_path",
-        "rejected_then_new_terms",
-        "exception_and_escalation",
-        "approval_parked",
-    ):
-        assert f"lead-to-cash-memory-R-{scenario}" in names
+    for generation in ("R", "R2"):
+        for scenario in (
+            "happy_path",
+            "rejected_then_new_terms",
+            "exception_and_escalation",
+            "approval_parked",
+            "terms_changed_mid_round",
+        ):
+            assert f"lead-to-cash-memory-{generation}-{scenario}" in names
     assert "lead-to-cash-memory-R-happy_path-approval-r1" in names
+    assert "lead-to-cash-memory-R2-delegated_and_recalled" in names
+    assert not any(n.startswith("lead-to-cash-memory-R2-") and "-approval-r" in n for n in names)
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

@@ -142,7 +142,9 @@ def test_create_get_update_delete_use_documented_statuses(sandbox: Sandbox) -> N
     patched = sandbox.rest("PATCH", f"{API}/sobjects/Note/{body['id']}", json={"Body": "b"})
     assert (patched.status_code, patched.content) == (204, b"")
     assert sandbox.rest("DELETE", f"{API}/sobjects/Note/{body['id']}").status_code == 204
-    _assert_error_list(sandbox.rest("GET", f"{API}/sobjects/Note/{body['id']}"), 404, "NOT_FOUND")
+    _assert_error_list(
+        sandbox.rest("GET", f"{API}/sobjects/Note/{body['id']}"), 404, "ENTITY_IS_DELETED"
+    )
 
 
 def test_upsert_answers_201_created_then_200_updated(sandbox: Sandbox) -> None:

@@ -15,6 +15,7 @@ from sandbox.salesforce_soql import (
     parse,
     tokenize,
 )
+from sandbox.salesforce_soql_ast import Path
 
 SCHEMA = {
     "Opportunity": {
@@ -27,7 +28,6 @@ SCHEMA = {
         "SystemModstamp": "datetime",
     }
 }
-TYPES = SCHEMA["Opportunity"]
 ROWS: list[dict[str, Any]] = [
     {"Id": "006A", "Name": "Acme", "StageName": "Prospecting", "Amount": 100.0,
      "IsWon": False, "CloseDate": "2026-01-10", "SystemModstamp": "2026-01-01T10:00:00.000+0000"},
@@ -42,7 +42,7 @@ ROWS: list[dict[str, Any]] = [
 
 def ids(soql: str) -> list[str]:
     query = parse(soql, SCHEMA)
-    return [r["Id"] for r in execute(query, ROWS, TYPES)]
+    return [r["Id"] for r in execute(query, ROWS)]
 
 
 def error_code(soql: str) -> str:
@@ -56,7 +56,9 @@ def test_not_binds_tighter_than_and() -> None:
     query = parse("SELECT Id FROM Opportunity WHERE NOT IsWon = true AND Amount > 200", SCHEMA)
     assert isinstance(query.where, BoolOp)
     assert query.where.op == "AND"
-    assert query.where.items[0] == BoolOp("NOT", (Compare("IsWon", "=", True),))
+    assert query.where.items[0] == BoolOp(
+        "NOT", (Compare(Path((), "IsWon", "boolean"), "=", True),)
+    )
     assert ids("SELECT Id FROM Opportunity WHERE NOT IsWon = true AND Amount > 200") == ["006D"]
 
 
@@ -197,6 +199,6 @@ def test_ids_match_in_15_and_18_character_forms() -> None:
     """An 18-character id literal matches the record's 15-character form and vice versa."""
     rows = [{**ROWS[0], "Id": "006Hd0000000001IAA"}, {**ROWS[1], "Id": "006Hd0000000002IAA"}]
     query = parse("SELECT Id FROM Opportunity WHERE Id IN ('006Hd0000000002')", SCHEMA)
-    assert [r["Id"] for r in execute(query, rows, TYPES)] == ["006Hd0000000002IAA"]
+    assert [r["Id"] for r in execute(query, rows)] == ["006Hd0000000002IAA"]
     query = parse("SELECT Id FROM Opportunity WHERE Id > '006Hd0000000001IAA'", SCHEMA)
-    assert [r["Id"] for r in execute(query, rows, TYPES)] == ["006Hd0000000002IAA"]
+    assert [r["Id"] for r in execute(query, rows)] == ["006Hd0000000002IAA"]

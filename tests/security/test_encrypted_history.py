@@ -3,38 +3,47 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from google.protobuf.json_format import MessageToDict
+from pydantic import SecretStr
 from support.handoffs import (
     MANAGER,
     QUALIFY_EVIDENCE,
+    VP,
     give_evidence,
     handoff_worker,
     make_deal,
     start,
     until,
 )
-from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from connectors.memory import MemoryConnector
-from worker.codec import EncryptionCodec
+from worker.settings import Settings
+from worker.temporal import data_converter
+from workflows.names import Msg
 
 
 async def test_history_holds_no_deal_data_in_the_clear(
     time_env: WorkflowEnvironment, task_queue: str
 ) -> None:
-    """A client without the key sees only ciphertext; one with it still queries status."""
-    codec = EncryptionCodec({"k1": b"s" * 32})
+    """A client without the key sees only ciphertext, refusals' reasons included; one
+    with it still queries status."""
+    settings = Settings(
+        encrypt_payloads=True,
+        encryption_keys={"k1": SecretStr(base64.b64encode(b"s" * 32).decode())},
+    )
     encrypted = Client(
         time_env.client.service_client,
         namespace="default",
-        data_converter=dataclasses.replace(pydantic_data_converter, payload_codec=codec),
+        data_converter=data_converter(settings),  # the converter the worker and API use
     )
     deal = make_deal(f"D-{uuid.uuid4().hex[:8]}", discount=20)
     deal.name = "Very Secret Merger"
@@ -43,14 +52,25 @@ async def test_history_holds_no_deal_data_in_the_clear(
         await give_evidence(handle, *QUALIFY_EVIDENCE)
         st = await until(handle, lambda s: s.pending_approval is not None)
         assert st.deal_name == "Very Secret Merger" and st.owner == [MANAGER]
+        with pytest.raises(WorkflowUpdateFailedError) as refused:  # a refusal names people
+            await handle.execute_update(Msg.APPROVE, {"approver": VP, "reason": "not my tier"})
+        assert isinstance(refused.value.cause, ApplicationError)
+        assert VP in refused.value.cause.message  # the caller with the key reads the reason
 
         history = await time_env.client.get_workflow_handle(handle.id).fetch_history()
-    payloads = [p for event in history.events for p in payloads_in(MessageToDict(event))]
+    events = [MessageToDict(event) for event in history.events]
+    markers = [e for e in events if "markerRecordedEventAttributes" in e]
+    for marker in markers:  # the SDK writes a patch marker itself: the patch id, no deal data
+        for _, data in payloads_in(marker):
+            assert json.loads(data)["id"] in {"approvals-inline", "handler-lock"}, data
+    payloads = [p for event in events if event not in markers for p in payloads_in(event)]
     assert payloads, "the history has payloads"
     for encoding, data in payloads:
         assert encoding == b"binary/encrypted"
         assert b"Very Secret Merger" not in data
         assert MANAGER.encode() not in data and b"budget_confirmed" not in data
+    raw = history.to_json()
+    assert MANAGER not in raw and VP not in raw, "a refusal's reason is in the clear"
 
 
 def payloads_in(node: Any, under_search_attributes: bool = False) -> Iterator[tuple[bytes, bytes]]:

@@ -22,6 +22,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from connectors.memory import MemoryConnector
+from workflows import names
 from workflows.messages import Receipt
 from workflows.names import Msg, WaitingOn
 
@@ -111,7 +112,8 @@ async def test_every_bad_signal_is_recorded_as_refused(
 async def test_bad_update_is_rejected_with_the_reason(
     time_env: WorkflowEnvironment, task_queue: str, name: str, payload: Any, reason: str
 ) -> None:
-    """A validated update tells the caller why at once and changes nothing."""
+    """An update tells the caller why at once, with a typed code, and changes nothing but
+    the audit trail, which records the refusal with who sent it."""
     deal = make_deal(f"D-{uuid.uuid4().hex[:8]}")
     crm = MemoryConnector([deal])
     async with handoff_worker(time_env.client, task_queue, crm):
@@ -120,8 +122,14 @@ async def test_bad_update_is_rejected_with_the_reason(
         before = await until(handle, lambda s: s.pending_approval is not None)
         with pytest.raises(WorkflowUpdateFailedError) as info:
             await handle.execute_update(name, payload, result_type=Receipt)
-        assert isinstance(info.value.cause, ApplicationError)
-        assert reason in info.value.cause.message
+        cause = info.value.cause
+        assert isinstance(cause, ApplicationError) and cause.type == names.REFUSED
+        assert reason in cause.message
         after = await until(handle, lambda s: True)
-        assert after.history == before.history  # a rejected update leaves no trace
+        refused = [h for h in after.history if h not in before.history]
+        assert [(h.kind, h.accepted, h.code) for h in refused] == [
+            ("refused", False, cause.details[0])
+        ]
+        assert reason in refused[0].detail and after.refusals_total == before.refusals_total + 1
         assert after.terms == before.terms and after.evidence == before.evidence
+        assert after.approvals == before.approvals and after.stage == before.stage

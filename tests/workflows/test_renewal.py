@@ -30,7 +30,7 @@ from worker.client import handoffs
 from worker.client.handoffs import HandoffRef
 from workflows import names
 from workflows.messages import DealStatus
-from workflows.names import Msg, WaitingOn
+from workflows.names import Msg, Stage, WaitingOn
 from workflows.policy import default_policy
 from workflows.renewal import RenewalExpansion, RenewalInput
 
@@ -160,10 +160,13 @@ async def test_renewal_continues_a_closed_lead_to_cash(
         await give_evidence(l2c, *QUALIFY_EVIDENCE)
         await until(l2c, lambda s: s.pending_approval is not None)
         await signal(l2c, Msg.APPROVE, approver=MANAGER, reason="ok")
+        await until(l2c, lambda s: s.stage == Stage.CLOSE)
         await give_evidence(l2c, "contract_signed")
         await until(l2c, lambda s: s.waiting_on == WaitingOn.ACCEPTANCE)
         await signal(l2c, Msg.ACCEPT_HANDOFF, team="operations", by="olga.ops@example.com")
-        await give_evidence(l2c, "delivery_confirmed", "payment_received")
+        await give_evidence(l2c, "delivery_confirmed", by="olga.ops@example.com")
+        await until(l2c, lambda s: s.stage == Stage.CASH)
+        await give_evidence(l2c, "payment_received", by="bill.billing@example.com")
         await l2c.result()
         renewal = HandoffRef.of("renewal", "memory", deal.id)
         handle, started = await handoffs.start(

@@ -76,7 +76,9 @@ async def test_missing_contract_field_creates_a_task_and_waits(
     crm = MemoryConnector([deal])
     async with handoff_worker(time_env.client, task_queue, crm):
         handle = await start(time_env.client, task_queue, deal.id)
-        await give_evidence(handle, *QUALIFY_EVIDENCE, "contract_signed")
+        await give_evidence(handle, *QUALIFY_EVIDENCE)
+        await until(handle, lambda s: s.stage == Stage.CLOSE)  # a contract counts from close on
+        await give_evidence(handle, "contract_signed")
         st = await until(handle, lambda s: s.waiting_on == WaitingOn.HANDOFF_FIELDS)
         assert st.stage == Stage.SALES_TO_OPS and st.missing_fields == ["site_notes"]
         tasks = [r.data for r in crm.records(deal.id, "task")]
@@ -98,7 +100,9 @@ async def test_contract_is_rechecked_in_the_crm_without_a_webhook(
     crm = MemoryConnector([deal])
     async with handoff_worker(time_env.client, task_queue, crm):
         handle = await start(time_env.client, task_queue, deal.id)
-        await give_evidence(handle, *QUALIFY_EVIDENCE, "contract_signed")
+        await give_evidence(handle, *QUALIFY_EVIDENCE)
+        await until(handle, lambda s: s.stage == Stage.CLOSE)
+        await give_evidence(handle, "contract_signed")
         await until(handle, lambda s: s.missing_fields == ["primary_contact"])
         crm.update_deal(deal.id, {"primary_contact": "ada@acme.example"}, key="test")
         await skip(time_env, handle, timedelta(hours=1, minutes=1))

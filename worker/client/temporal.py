@@ -12,7 +12,7 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
@@ -35,7 +35,10 @@ def data_converter(settings: Settings) -> DataConverter:
     from worker.codec import EncryptionCodec
 
     return dataclasses.replace(
-        pydantic_data_converter, payload_codec=EncryptionCodec.from_settings(settings)
+        pydantic_data_converter,
+        payload_codec=EncryptionCodec.from_settings(settings),
+        # failure messages (a refusal's reason names people) are encrypted too
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )
 
 

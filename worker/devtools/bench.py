@@ -206,7 +206,11 @@ async def _phases(
     await pool(names[:WARMUP], bare, CONCURRENCY, base.advance)
     _, base_elapsed = await pool(names[WARMUP:], bare, CONCURRENCY, base.advance)
     base_history = await client.get_workflow_handle(names[0]).fetch_history()
-    base_child = await client.get_workflow_handle(f"{names[0]}-child-0").fetch_history()
+    base_child = (  # the baseline has a child only where the handoff had one
+        await client.get_workflow_handle(f"{names[0]}-child-0").fetch_history()
+        if facts.shape.children
+        else None
+    )
     base_shape = shape_of(base_history, base_child)
     base_worker.stop()
     lap("baseline")

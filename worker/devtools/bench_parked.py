@@ -46,9 +46,9 @@ async def parked_memory(
     idle = round(sampler.now_mib(), 1)
     parked: dict[str, float] = {}
     task = progress.add_task("park handoffs on approval", total=max(1, len(parked_ids)))
-    query = (
-        f"WorkflowType='DiscountApproval' AND ExecutionStatus='Running' "
-        f"AND TaskQueue='{stack.task_queue}'"
+    query = (  # parked: the deal's own workflow waits on the approval ladder
+        f"WorkflowType='LeadToCash' AND ExecutionStatus='Running' "
+        f"AND WaitingOn='discount_approval' AND TaskQueue='{stack.task_queue}'"
     )
     began, started, note = time.perf_counter(), 0, None
     with sampler:
@@ -86,9 +86,8 @@ async def parked_memory(
         "peak_while_parking_mib": round(sampler.peak_mib, 1),
         "parked_per_s": round(started / park_s, 1) if parked_ids else None,
         "stopped": note,
-        "runs_per_parked_handoff": 2,
+        "runs_per_parked_handoff": 1,
         "note": "RSS of the worker process (psutil) after each batch settled; a parked "
-        "handoff is 2 workflow runs (LeadToCash + its DiscountApproval child), so the "
-        f"cache of {MAX_CACHED_WORKFLOWS} runs is full at "
-        f"{MAX_CACHED_WORKFLOWS // 2} parked handoffs",
+        "handoff is 1 workflow run (the ladder runs inside LeadToCash), so the "
+        f"cache of {MAX_CACHED_WORKFLOWS} runs is full at {MAX_CACHED_WORKFLOWS} parked handoffs",
     }

@@ -9,7 +9,9 @@ asked again: 30% → 35% re-asks the VP, not the sales manager (who approved up 
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Literal
+
+from pydantic import BaseModel, Field
 
 from workflows.messages import ApprovalRecord, Terms
 from workflows.policy import Policy
@@ -25,6 +27,17 @@ class ApprovalStep(BaseModel):
     remind_before_s: float
     escalate_to: list[str]
     escalation_sla_s: float
+
+
+class ApprovalOutcome(BaseModel):
+    """How the round ended, with the decisions it collected."""
+
+    round: int
+    result: Literal["approved", "rejected", "recalled", "exhausted", "superseded"]
+    decisions: list[ApprovalRecord] = Field(default_factory=list)
+    tier: str | None = None
+    by: str | None = None
+    reason: str | None = None
 
 
 def required_steps(policy: Policy, terms: Terms, deal_owner: str = "") -> list[ApprovalStep]:

@@ -12,9 +12,13 @@ from connectors.base import Deal, FieldValue
 from workflows.kit.clock import ClockState
 from workflows.messages import (
     AcceptRecord,
+    ApprovalRecord,
     EvidenceRecord,
     ExceptionRecord,
     HistoryEntry,
+    PendingApproval,
+    RecallIn,
+    Terms,
 )
 from workflows.names import WaitingOn
 from workflows.policy import Clock
@@ -46,6 +50,10 @@ class HandoffState(BaseModel):
     accepted: list[AcceptRecord] = Field(default_factory=list)
     history: list[HistoryEntry] = Field(default_factory=list)
     history_dropped: int = 0
+    refusals: list[HistoryEntry] = Field(
+        default_factory=list, description="The newest refused messages, kept apart."
+    )
+    refusals_total: int = 0
     waiting: WaitState | None = None
     clock: ClockState | None = None
     missing_fields: list[str] = Field(default_factory=list)
@@ -65,6 +73,24 @@ class HandoffState(BaseModel):
         return [e for e in self.exceptions if e.open]
 
 
+class DeskState(HandoffState):
+    """A handoff whose terms go through the approval ladder: the terms, their approvals,
+    and the tier asked now (all inside the deal's own workflow)."""
+
+    terms: Terms = Terms()
+    terms_version: int = 0
+    approvals: list[ApprovalRecord] = Field(default_factory=list)
+    approval_round: int = 0
+    pending_approval: PendingApproval | None = None
+    recall: RecallIn | None = Field(default=None, description="The owner recalled the round.")
+    exhausted: bool = Field(default=False, description="Nobody decided the tier in time.")
+    terms_by: str | None = Field(default=None, description="Who proposed the current terms.")
+
+
+#: What a clock does when it fires (remind or escalate), instead of the default CRM task.
+ClockHook = Callable[[ClockState], Awaitable[None]]
+
+
 @dataclass
 class Wait:
     """A wait with an owner and a deadline: the unit every stage is made of.
@@ -72,6 +98,10 @@ class Wait:
     `ready` is re-checked whenever a message arrives. The optional `clock` reminds the
     owner before it is due and escalates when it passes; open exceptions pause it.
     `recheck` runs every `recheck_every` (for example to re-read the CRM record).
+    `clock` is a policy `Clock` (roles) or a ready `ClockState` (resolved people);
+    `on_remind`/`on_escalate` replace the default CRM reminder and escalation tasks;
+    `on_start` runs once when the wait starts, after the transition is written (a notice);
+    `write=False` starts the wait without writing a transition to the CRM.
     """
 
     key: str
@@ -79,10 +109,14 @@ class Wait:
     what: str
     owner: list[str]
     ready: Callable[[], bool]
-    clock: Clock | None = None
+    clock: Clock | ClockState | None = None
     starts_at: datetime | None = None
     task: str | None = None
     team: str | None = None
     evidence: list[str] = field(default_factory=list)
     recheck_every: timedelta | None = None
     recheck: Callable[[], Awaitable[None]] | None = None
+    on_start: Callable[[], Awaitable[None]] | None = None
+    on_remind: ClockHook | None = None
+    on_escalate: ClockHook | None = None
+    write: bool = True

@@ -1,0 +1,89 @@
+"""The terms under approval: `update_terms` messages, their wording and real margin.
+
+New terms bump `terms_version`, which ends a running approval round; the ladder then
+asks only the tiers the new terms affect. After a rejection, a recall or an exhausted
+ladder, the deal owner proposes new terms (`await_new_terms`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from workflows.kit.dispatch import Handler, No
+from workflows.kit.ladder import ApprovalOutcome, missing_steps
+from workflows.kit.state import DeskState, Wait
+from workflows.messages import Terms as TermsModel
+from workflows.messages import TermsIn
+from workflows.names import Msg, Refusal, Stage, WaitingOn
+
+if TYPE_CHECKING:
+    from workflows.kit.handoff import HandoffWorkflow
+
+
+class TermsPart:
+    """The terms of one handoff; `fixed()` says why they can no longer change, or None."""
+
+    def __init__(
+        self, h: HandoffWorkflow, state: DeskState, fixed: Callable[[], str | None]
+    ) -> None:
+        self._h, self._st, self.fixed = h, state, fixed
+
+    def handlers(self) -> list[tuple[str, Handler]]:
+        return [(Msg.UPDATE_TERMS, Handler(TermsIn, self._check, self._apply))]
+
+    def text(self) -> str:
+        t = self._st.terms
+        return f"{t.amount:,.2f} {self._h.policy.currency} at {t.discount_percent:g}% discount"
+
+    def margin(self) -> float:
+        return self._st.terms.margin_percent(self._h.policy.discounts.default_cost_ratio)
+
+    def _check(self, msg: TermsIn) -> No | None:
+        if (fixed := self.fixed()) is not None:
+            return No(Refusal.TERMS_FIXED, fixed)
+        h = self._h
+        allowed = {*h.people("deal_owner"), *h.people("sales_manager")}
+        if msg.by not in allowed:
+            return No(
+                Refusal.NOT_AUTHORISED, f"{msg.by} may not change terms; allowed: {sorted(allowed)}"
+            )
+        if msg.discount_percent is None and msg.amount is None:
+            return No(Refusal.INVALID, "give discount_percent and/or amount")
+        if self._new(msg) == self._st.terms:
+            return No(Refusal.DUPLICATE, "terms are unchanged")
+        return None
+
+    def _new(self, msg: TermsIn) -> TermsModel:
+        changes = {"discount_percent": msg.discount_percent, "amount": msg.amount}
+        return self._st.terms.model_copy(update={k: v for k, v in changes.items() if v is not None})
+
+    async def _apply(self, msg: TermsIn) -> str:
+        h, st = self._h, self._st
+        asked = st.pending_approval
+        st.terms, st.terms_by = self._new(msg), msg.by
+        st.terms_version += 1
+        h.audit.record("terms", self.text(), by=msg.by)
+        if h.desk is not None:
+            await h.desk.settled(asked)
+        steps = missing_steps(h.policy, st.terms, st.approvals, st.owner_email)
+        return f"terms now {self.text()}; to approve: {[s.tier for s in steps] or 'none'}"
+
+    async def await_new_terms(self, outcome: ApprovalOutcome) -> None:
+        """Rejected or recalled: the owner must propose new terms."""
+        h = self._h
+        version, rule = self._st.terms_version, h.policy.stage(Stage.DEAL_DESK)
+        why = (
+            f"{outcome.result} by {outcome.by}: {outcome.reason}" if outcome.by else outcome.result
+        )
+        await h.waits.wait_for(
+            Wait(
+                key=f"deal_desk:r{outcome.round}:terms",
+                on=WaitingOn.TERMS_UPDATE,
+                what=f"new terms ({why})",
+                owner=h.people(rule.owner),
+                ready=lambda: self._st.terms_version != version,
+                clock=rule,
+                task=f"Discount {why}. Propose new terms",
+            )
+        )

@@ -1,0 +1,220 @@
+"""Waits: every wait has an owner and a deadline, on one SLA clock loop.
+
+`wait_for(Wait(...))` waits until the wait is ready. The first time a wait starts, the
+transition is written back (stage and status fields, the pending note, a task for the
+owner). Meanwhile the soonest of the stage clock, an open exception's clock and the
+wait's recheck fires: a reminder before the deadline, an escalation when it passes
+(or the wait's own `on_remind`/`on_escalate`, e.g. the approval ladder's). A message
+wakes the loop to re-check readiness. A large history continues the run as new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from temporalio import workflow
+
+from workflows import metrics
+from workflows.kit.clock import ClockEvent, ClockState, SlaState
+from workflows.kit.state import Wait, WaitState
+from workflows.names import WaitingOn
+
+if TYPE_CHECKING:
+    from workflows.kit.handoff import HandoffWorkflow
+
+Fire = Callable[[], Awaitable[None]]
+
+
+class ContinueAsNewNow(BaseException):
+    """Raised inside a wait when the run's history is large; `run()` continues as new.
+
+    A `BaseException`, like the SDK's `ContinueAsNewError`, so no `except Exception`
+    on the way up can swallow it.
+    """
+
+
+class Waits:
+    """The waits of one handoff (see the module docstring)."""
+
+    def __init__(self, h: HandoffWorkflow) -> None:
+        self._h = h
+
+    async def wait_for(self, wait: Wait) -> None:
+        """Wait until `wait.ready()`, with its owner, deadline, reminders and escalation."""
+        h, st, now = self._h, self._h.state, workflow.now()
+        new = st.waiting is None or st.waiting.key != wait.key
+        if new:
+            st.waiting = WaitState(
+                key=wait.key,
+                on=wait.on,
+                what=wait.what,
+                owner=wait.owner,
+                since=now,
+                team=wait.team,
+                evidence=wait.evidence,
+                written=not wait.write,
+            )
+            st.clock = self._start_clock(wait, now)
+        self.sync_pause()
+        waiting = st.waiting
+        assert waiting is not None
+        if not waiting.written:
+            await h.crm.write_transition(wait)
+            waiting.written = True
+        if new and wait.on_start is not None:
+            await wait.on_start()
+        h.publish()
+        recheck_at = now + wait.recheck_every if wait.recheck_every else None
+
+        def done() -> bool:  # ready, and no blocking exception holds the stage
+            return wait.ready() and not h.exceptions.holding()
+
+        while not done():
+            self.continue_as_new_if_large()
+            at, fire = self._next_timer(wait, recheck_at)
+            h.changed = False
+            if at is not None and at <= workflow.now():
+                await fire()
+            else:
+                timeout = (at - workflow.now()) if at is not None else None
+                try:
+                    await workflow.wait_condition(lambda: done() or h.changed, timeout=timeout)
+                except TimeoutError:
+                    await fire()
+            if wait.recheck_every and recheck_at and workflow.now() >= recheck_at:
+                recheck_at = workflow.now() + wait.recheck_every
+            h.publish()
+        st.clock = None
+
+    def _start_clock(self, wait: Wait, now: datetime) -> ClockState | None:
+        if wait.clock is None or isinstance(wait.clock, ClockState):
+            return wait.clock
+        return ClockState.start(
+            wait.key,
+            sla=wait.clock.sla,
+            now=now,
+            remind_before=wait.clock.remind_before,
+            escalate_to=self._h.people(wait.clock.escalate_to),
+            starts_at=wait.starts_at,
+        )
+
+    async def wait_until_time(
+        self, key: str, when: datetime, *, what: str, owner: list[str]
+    ) -> None:
+        """A dated wait (a renewal window opening): status shows what and when."""
+        h, st = self._h, self._h.state
+        if st.waiting is None or st.waiting.key != key:
+            st.waiting = WaitState(
+                key=key,
+                on=WaitingOn.TIME,
+                what=what,
+                owner=owner,
+                since=workflow.now(),
+                written=True,
+            )
+        h.publish()
+        while (left := when - workflow.now()).total_seconds() > 0:
+            self.continue_as_new_if_large()
+            h.changed = False
+            try:
+                await workflow.wait_condition(lambda: h.changed, timeout=left)
+            except TimeoutError:
+                break
+
+    def continue_as_new_if_large(self) -> None:
+        """Raise `ContinueAsNewNow` once the run's history is large."""
+        info = workflow.info()
+        if (
+            info.get_current_history_length() > self._h.max_history_events
+            or info.is_continue_as_new_suggested()
+        ):
+            raise ContinueAsNewNow
+
+    def sync_pause(self) -> None:
+        """Open exceptions pause the stage clock; none open resumes it."""
+        st, now = self._h.state, workflow.now()
+        if st.clock is None:
+            return
+        if st.open_exceptions():
+            st.clock.pause(now)
+        else:
+            st.clock.resume(now)
+
+    # -- timers ------------------------------------------------------------------------
+    def _next_timer(self, wait: Wait, recheck_at: datetime | None) -> tuple[datetime | None, Fire]:
+        """The soonest of: the stage clock, an open exception's clock, the recheck."""
+        st, now = self._h.state, workflow.now()
+        candidates: list[tuple[datetime, Fire]] = []
+        if st.clock is not None and (ev := st.clock.next_event(now)) is not None:
+            candidates.append((ev[1], self._firer(st.clock, ev[0], wait.owner, wait)))
+        for exc in st.open_exceptions():
+            if exc.clock is not None and (ev := exc.clock.next_event(now)) is not None:
+                candidates.append((ev[1], self._firer(exc.clock, ev[0], exc.owner, None)))
+        if recheck_at is not None and wait.recheck is not None:
+            candidates.append((recheck_at, wait.recheck))
+        if not candidates:
+            return None, _nothing
+        return min(candidates, key=lambda c: c[0])
+
+    def _firer(
+        self, clock: ClockState, event: ClockEvent, owner: list[str], wait: Wait | None
+    ) -> Fire:
+        h = self._h
+
+        async def fire() -> None:
+            due = clock.due_at(workflow.now())
+            label = clock.key.replace("_", " ")
+            if event == "remind":
+                clock.reminded = True
+                if wait is not None and wait.on_remind is not None:
+                    return await wait.on_remind(clock)
+                h.audit.record("reminder", f"{clock.key} is due {due:%Y-%m-%d %H:%M} UTC")
+                await h.crm.write(
+                    h.key(clock.key, "remind"),
+                    tasks=[(f"Reminder: {label} is due soon", owner, due)],
+                )
+                return
+            clock.escalated = True
+            if wait is not None and wait.on_escalate is not None:
+                return await wait.on_escalate(clock)
+            metrics.count_escalation(clock.key.split(":")[0])
+            targets = clock.escalate_to or owner
+            h.audit.record("escalation", f"{clock.key} passed its SLA; escalated to {targets}")
+            await h.crm.write(
+                h.key(clock.key, "escalate"),
+                tasks=[(f"Escalation: {label} is overdue", targets, due)],
+            )
+
+        return fire
+
+    # -- status ------------------------------------------------------------------------
+    def waiting_for(self) -> str:
+        """What exactly is awaited, in words (evidence waits name what is missing)."""
+        waiting = self._h.state.waiting
+        if waiting is None:
+            return ""
+        held = self._h.exceptions.holding()
+        if held:
+            return f"{waiting.what}, held by open {', '.join(held)}"
+        if waiting.evidence:
+            missing = self._h.evidence.missing(waiting.evidence)
+            return f"evidence: {', '.join(missing)}" if missing else "evidence complete"
+        return waiting.what
+
+    def due_at(self) -> datetime | None:
+        st, desk = self._h.state, self._h.desk
+        if desk is not None and (shown := desk.clock_shown()) is not None:
+            return shown[0]
+        return st.clock.due_at(workflow.now()) if st.clock and not st.done else None
+
+    def sla_state(self) -> SlaState:
+        st, desk = self._h.state, self._h.desk
+        if desk is not None and (shown := desk.clock_shown()) is not None:
+            return shown[1]
+        return st.clock.state(workflow.now()) if st.clock and not st.done else "none"
+
+
+async def _nothing() -> None:
+    """The timer action when there is no timer (never fired: no timeout is set)."""
