@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -94,9 +95,19 @@ async def deal_at_tier(
             handle = await start(client, task_queue, deal.id)
             await give_evidence(handle, *QUALIFY_EVIDENCE)
             await until(handle, lambda s: s.pending_approval is not None)
+            await asked(notifier, links is not None)
             yield handle, crm, notifier
         finally:
             await terminate_started(client, task_queue)
+
+
+async def asked(notifier: RecordingNotifier, with_links: bool, timeout: float = 10) -> None:
+    """Wait for the approval notice: its activity runs just after the status shows the
+    pending tier, so a test reading the notice at once could miss it."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not any(n.links or not with_links for n in notifier.notices if "Approve " in n.subject):
+        assert asyncio.get_running_loop().time() < deadline, "no approval notice was sent"
+        await asyncio.sleep(0.05)
 
 
 #: The account manager who confirms a renewal's usage (the default policy's `account_manager`).
@@ -130,6 +141,7 @@ async def renewal_at_tier(
             )
             await give_evidence(handle, "usage_confirmed", by=AM)
             await until(handle, lambda s: s.pending_approval is not None)
+            await asked(notifier, links is not None)
             yield handle, crm, notifier
         finally:
             await terminate_started(client, task_queue)

@@ -10,9 +10,12 @@ from typing import Any
 from rich.progress import Progress
 from temporalio.client import Client
 
+from worker.client import handoffs
 from worker.devtools.bench_drive import pool, start_handoff, until
 from worker.devtools.bench_stack import BenchStack, RssSampler
 from worker.processes.worker import MAX_CACHED_WORKFLOWS
+from workflows import names, registry
+from workflows.names import WaitingOn
 from workflows.policy import Policy
 
 PARK_CONCURRENCY = 64  # workflow starts in flight while parking
@@ -46,9 +49,10 @@ async def parked_memory(
     idle = round(sampler.now_mib(), 1)
     parked: dict[str, float] = {}
     task = progress.add_task("park handoffs on approval", total=max(1, len(parked_ids)))
+    lead_to_cash = [registry.get(names.LEAD_TO_CASH)]
     query = (  # parked: the deal's own workflow waits on the approval ladder
-        f"WorkflowType='LeadToCash' AND ExecutionStatus='Running' "
-        f"AND WaitingOn='discount_approval' AND TaskQueue='{stack.task_queue}'"
+        handoffs.running_query(lead_to_cash, waiting_on=WaitingOn.DISCOUNT_APPROVAL.value)
+        + f" AND TaskQueue = {handoffs.quote(stack.task_queue)}"
     )
     began, started, note = time.perf_counter(), 0, None
     with sampler:
