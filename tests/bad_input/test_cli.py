@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api.helpers import MANAGER, OWNER, deal_at_tier, make_settings, same_state
+from api.helpers import MANAGER, OPS, OWNER, deal_at_tier, make_settings, same_state
 from support.handoffs import deal_id_of, status
 from support.processes import run_handoff as handoff
 from temporalio.testing import WorkflowEnvironment
@@ -28,6 +28,8 @@ CASES: list[tuple[list[str], int, list[str]]] = [
     (["terms", "{deal}", "--by", OWNER], 2,
      ["Refused (invalid)", "give discount_percent and/or amount"]),
     (["approve", "{deal}", "--as", MANAGER], 2, ["Missing option '--reason'"]),
+    (["accept", "{deal}", "operations", "--by", OPS], 1,
+     ["Refused (not_pending)", "no handoff is waiting for acceptance"]),
     (["approve", "{deal}", "--as", MANAGER, "--reason", ""], 2,
      ["Refused (invalid)", "reason: String should have at least 1 character"]),
     (["approve", "{deal}", "--as", "mallory@example.com", "--reason", "trust me"], 4,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from api.helpers import make_settings, renewal_at_tier
-from support.handoffs import MANAGER, until
+from support.handoffs import MANAGER
 from support.processes import run_handoff
 from temporalio.testing import WorkflowEnvironment
 
@@ -19,7 +19,8 @@ pytestmark = pytest.mark.integration
 async def test_a_renewal_is_approved_with_approve_type_renewal(
     dev_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
 ) -> None:
-    """`handoff approve <deal> --type renewal` records the manager's approval on the renewal."""
+    """`handoff approve <deal> --type renewal` records the manager's approval on the renewal,
+    prints the tier asked next, and `status --json` shows it at once."""
     address = dev_env.client.service_client.config.target_host
     async with renewal_at_tier(dev_env.client, task_queue, make_settings(tmp_path)) as (h, _, _):
         deal_id = h.id.removeprefix("renewal-memory-")
@@ -28,9 +29,13 @@ async def test_a_renewal_is_approved_with_approve_type_renewal(
             "--reason", "Keep the logo", HANDOFF_CRM="memory",
         )  # fmt: skip
         assert code == 0, text
-        assert text.startswith("OK")
-        st = await until(h, lambda s: bool(s.approvals))
-        assert [(a.tier, a.approver) for a in st.approvals] == [("sales_manager", MANAGER)]
+        assert text.startswith("OK") and "next: tier vp, asked of victor.vp@example.com" in text
+        # right after `approve` returns, `status` shows the new state (no polling)
+        code, text = await run_handoff(address, "status", h.id, "--json")
+        assert code == 0, text
+        st = json.loads(text)
+        assert [(a["tier"], a["approver"]) for a in st["approvals"]] == [("sales_manager", MANAGER)]
+        assert st["pending_approval"]["tier"] == "vp"
 
 
 async def test_list_status_and_stuck_show_a_renewal_by_type_or_workflow_id(

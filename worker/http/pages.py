@@ -8,8 +8,6 @@ only on POST, and every form carries a CSRF token tied to the session.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -26,15 +24,13 @@ from worker.client.handoffs import (
     pending_approvals,
 )
 from worker.http.auth import SESSION_COOKIE, Identity, Unauthenticated, authenticator
-from worker.http.deps import act, handoff_path, lead_to_cash_ref, typed_ref
+from worker.http.deps import act, lead_to_cash_ref, typed_ref
 from worker.http.errors import status_of
 from worker.http.render import page
-from workflows.messages import DealStatus
+from workflows.messages import Receipt
 from workflows.names import Msg
 
 router = APIRouter(include_in_schema=False)
-#: How long a page waits for the workflow to record an accepted action before showing it.
-SETTLE_S = 3.0
 CRM_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 
 
@@ -129,14 +125,18 @@ async def _deal_page(
     status: int = 200,
     error: str | None = None,
     done: str | None = None,
-    st: DealStatus | None = None,
+    outcome: Receipt | None = None,
 ) -> Response:
+    """The handoff's page; after a decision, `outcome` is the workflow's receipt: the tier
+    asked next, or the stage the deal moved on to."""
     try:
-        st = st or await handoffs.status(request.app.state.client, ref)
+        st = await handoffs.status(request.app.state.client, ref)
     except HandoffError as err:
         return _no_such_handoff(request, who, err)
     owes = item_for(st, datetime.now(UTC)).owes if not st.done else []
-    can_decide = bool(st.pending_approval and who.email in st.pending_approval.approvers)
+    # the receipt is the ladder's state right after the decision: never offer its form again
+    pending = outcome.pending_approval if outcome is not None else st.pending_approval
+    can_decide = bool(pending and st.pending_approval and who.email in pending.approvers)
     return page(
         request,
         "deal.html",
@@ -147,6 +147,7 @@ async def _deal_page(
         htype=ref.type.name,
         owes=owes,
         can_decide=can_decide,
+        outcome=outcome,
         error=error,
         done=done,
         history=list(reversed(st.history)),
@@ -197,20 +198,11 @@ async def deal(request: Request, crm: str, deal_id: str, done: str | None = None
     return await _deal_page(request, who, lead_to_cash_ref(crm, deal_id), done=done)
 
 
-async def _settle(request: Request, ref: HandoffRef, seen: int) -> None:
-    """Wait briefly until the workflow's history shows more than `seen` entries."""
-    deadline = time.monotonic() + SETTLE_S
-    while time.monotonic() < deadline:
-        st = await handoffs.status(request.app.state.client, ref)
-        if len(st.history) + st.history_dropped > seen:
-            return
-        await asyncio.sleep(0.1)
-
-
 async def _decide(
     request: Request, ref: HandoffRef, decision: str, reason: str, csrf: str
 ) -> Response:
-    """Approve or reject as the signed-in user, then show the handoff's new state."""
+    """Approve or reject as the signed-in user, then show the outcome at once: the page
+    renders the workflow's receipt (the tier asked next, or the next stage)."""
     who = _who(request)
     if not isinstance(who, Identity):
         return who
@@ -228,9 +220,10 @@ async def _decide(
             request, who, ref, status=422, error="A reason is required. Nothing was changed."
         )
     try:
-        before = await handoffs.status(request.app.state.client, ref)
         message = Msg.APPROVE if decision == "approve" else Msg.REJECT
-        await act(request, who, ref, message, {"approver": who.email, "reason": reason.strip()})
+        receipt = await act(
+            request, who, ref, message, {"approver": who.email, "reason": reason.strip()}
+        )
     except Refused as err:
         return await _deal_page(
             request,
@@ -241,10 +234,10 @@ async def _decide(
         )
     except HandoffError as err:
         return _no_such_handoff(request, who, err)
-    await _settle(request, ref, len(before.history) + before.history_dropped)
+    # the receipt is the ladder's new state, and `status` already shows it (the ladder
+    # runs inside the deal's workflow): no waiting for a child to decide
     done = "approved" if decision == "approve" else "rejected"
-    target = handoff_path(ref.type.name, ref.crm, ref.deal_id)
-    return RedirectResponse(f"{target}?done={done}", status_code=303)
+    return await _deal_page(request, who, ref, done=done, outcome=receipt)
 
 
 @router.post("/handoffs/{handoff_type}/{crm}/{deal_id}/decide")
