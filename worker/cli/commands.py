@@ -106,6 +106,9 @@ def _run(fn: Callable[[Client, Settings], Awaitable[T]]) -> T:
         except RPCError as exc:
             err.print(f"[red]Temporal could not answer[/]: {exc.message}")
             raise typer.Exit(exit_codes.UNAVAILABLE) from None
+        except TimeoutError:  # e.g. a query while no worker runs
+            err.print("[red]No worker answered in time[/]: is `handoff worker` running?")
+            raise typer.Exit(exit_codes.UNAVAILABLE) from None
 
     return asyncio.run(main())
 
