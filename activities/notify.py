@@ -1,7 +1,7 @@
 """Notifications: approval requests, reminders and escalations, through a pluggable notifier.
 
 A notifier only delivers text. For approval requests, an optional `LinkMaker` adds
-signed approve/reject links (see `worker/links.py`).
+signed approve/reject links (see `worker/http/links.py`).
 """
 
 from __future__ import annotations

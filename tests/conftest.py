@@ -44,7 +44,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
         test_server_existing_path=binary("temporal-test-server"),
         data_converter=pydantic_data_converter,
     )
-    from worker.temporal import ensure_search_attributes
+    from worker.client.temporal import ensure_search_attributes
 
     await ensure_search_attributes(env.client, "default")
     async with env:

@@ -6,7 +6,7 @@ Two sources, two endpoints:
   `workflows/metrics.py` and `activities/metrics.py`) through the Temporal runtime's
   Prometheus exporter on `settings.metrics_port` (`make_runtime`).
 - The **API** keeps its own `prometheus_client` registry (`ApiMetrics`): requests by
-  route and status, latency, and refusals by reason class, served at its `/metrics`.
+  route and status, latency, and refusals by typed code, served at its `/metrics`.
 """
 
 from __future__ import annotations
@@ -60,8 +60,8 @@ class ApiMetrics:
         )
         self.refusals = Counter(
             "handoff_api_refusals",
-            "Actions the workflows refused, by message and reason class.",
-            ["message", "reason_class"],
+            "Actions the workflows refused, by message and typed refusal code.",
+            ["message", "code"],
             registry=self.registry,
         )
         self.link_refusals = Counter(
@@ -75,8 +75,8 @@ class ApiMetrics:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
 
-    def count_refusal(self, message: str, reason_class: str) -> None:
-        self.refusals.labels(message, reason_class).inc()
+    def count_refusal(self, message: str, code: str) -> None:
+        self.refusals.labels(message, code).inc()
 
     def count_link_refusal(self, why: str) -> None:
         self.link_refusals.labels(why).inc()

@@ -94,14 +94,27 @@ SEARCH_ATTRIBUTES = {
 }
 
 
+#: Public names of the built-in handoff types: the first part of their workflow ids.
+LEAD_TO_CASH = "lead-to-cash"
+RENEWAL = "renewal"
+
+
+def handoff_id(handoff_type: str, crm: str, deal_id: str) -> str:
+    """The one workflow ID of a deal's handoff of one type: `<type>-<crm>-<deal id>`.
+
+    Starting twice is a no-op, never a duplicate. `crm` never contains a hyphen, so the
+    id splits back into its parts once the type is known (`workflows.registry`)."""
+    return f"{handoff_type}-{crm}-{deal_id}"
+
+
 def lead_to_cash_id(crm: str, deal_id: str) -> str:
-    """The one workflow ID per deal: starting twice is a no-op, never a duplicate."""
-    return f"lead-to-cash-{crm}-{deal_id}"
+    """The lead-to-cash workflow of a deal (`handoff_id` for `lead-to-cash`)."""
+    return handoff_id(LEAD_TO_CASH, crm, deal_id)
 
 
 def renewal_id(crm: str, deal_id: str) -> str:
-    """The renewal-and-expansion workflow of a deal."""
-    return f"renewal-{crm}-{deal_id}"
+    """The renewal-and-expansion workflow of a deal (`handoff_id` for `renewal`)."""
+    return handoff_id(RENEWAL, crm, deal_id)
 
 
 def discount_approval_id(parent_id: str, round_no: int) -> str:

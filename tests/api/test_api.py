@@ -13,7 +13,7 @@ from support.handoffs import MANAGER, OPS, OWNER, VP, status, until
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from worker.api import create_app
+from worker.processes.api import create_app
 from worker.settings import Settings
 
 
@@ -122,7 +122,11 @@ async def test_refused_action_is_409_with_the_workflows_reason(
             deal_path(handle, "accept"), headers=bearer(OPS), json={"team": "operations"}
         )
         assert r.status_code == 409
-        assert r.json() == {"error": "refused", "reason": "no handoff is waiting for acceptance"}
+        assert r.json() == {
+            "error": "refused",
+            "code": "not_pending",
+            "reason": "no handoff is waiting for acceptance",
+        }
         r = await http.post(
             deal_path(handle, "exceptions/resolve"),
             headers=bearer(OWNER),
@@ -182,7 +186,8 @@ async def test_unknown_deal_is_404(dev_env: WorkflowEnvironment, http: httpx.Asy
     assert r.status_code == 404
     assert r.json() == {
         "error": "not_found",
-        "reason": "no handoff for deal 'NO-SUCH' in memory (workflow lead-to-cash-memory-NO-SUCH)",
+        "reason": "no lead-to-cash handoff for deal 'NO-SUCH' in memory "
+        "(workflow lead-to-cash-memory-NO-SUCH)",
     }
     r = await http.get("/api/deals/memory/NO-SUCH/status", headers=bearer(MANAGER))
     assert r.status_code == 404

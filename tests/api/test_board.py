@@ -21,8 +21,8 @@ from support.handoffs import (
 from temporalio.testing import WorkflowEnvironment
 
 from connectors.memory import MemoryConnector
-from worker.auth import SESSION_COOKIE
-from worker.board import StallBoard, build_board, render_text, sla_level, stall_board
+from worker.client.board import StallBoard, build_board, render_text, sla_level, stall_board
+from worker.http.auth import SESSION_COOKIE
 from workflows.kit.clock import ClockState
 from workflows.messages import DealStatus, ExceptionRecord
 from workflows.names import WaitingOn

@@ -21,8 +21,8 @@ from support.handoffs import MANAGER, OWNER, VP, status, until
 from temporalio.testing import WorkflowEnvironment
 
 from activities.notify import ApprovalNotice
-from worker.auth import SESSION_COOKIE
-from worker.links import LinkClaims, LinkTampered, SignedLinks
+from worker.http.auth import SESSION_COOKIE
+from worker.http.links import LinkClaims, LinkTampered, SignedLinks
 from worker.settings import Settings
 
 
@@ -229,3 +229,24 @@ def test_verify_rejects_a_token_signed_with_another_secret(settings: Settings) -
     )
     with pytest.raises(LinkTampered):
         mine.verify(token)
+
+
+async def test_only_the_canonical_base64_spelling_of_a_link_is_accepted(
+    dev_env: WorkflowEnvironment, task_queue: str, settings: Settings, http: httpx.AsyncClient
+) -> None:
+    """Padding, a stray low bit or standard-alphabet characters make a link invalid (403),
+    though they decode to the same bytes; the genuine spelling still works."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    async with deal_at_tier(dev_env.client, task_queue, settings) as (handle, _, notifier):
+        link = path_of(links_sent_to(notifier, MANAGER)["approve"])
+        prefix, body, sig = link.removeprefix("/links/").split(".")
+        assert len(sig) == 43  # 32 bytes: the last digit carries two zero bits
+        stray_bit = sig[:-1] + alphabet[alphabet.index(sig[-1]) + 1]
+        variants = [f"{prefix}.{body}.{sig}=", f"{prefix}.{body}.{stray_bit}"]
+        if "-" in body or "_" in body:
+            variants.append(f"{prefix}.{body.replace('-', '+').replace('_', '/')}.{sig}")
+        for bad in variants:
+            r = await http.get(f"/links/{bad}")
+            assert r.status_code == 403, bad
+        assert (await http.get(link)).status_code == 200
+        assert (await status(handle)).approvals == []

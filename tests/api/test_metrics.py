@@ -58,10 +58,8 @@ async def test_api_series_count_requests_by_route_status_and_refusals(
     assert (
         sample(text, "handoff_api_request_seconds_count", method="POST", route=APPROVE_ROUTE) == 4
     )
-    assert (
-        sample(text, "handoff_api_refusals_total", message="approve", reason_class="forbidden") == 1
-    )
-    assert sample(text, "handoff_api_refusals_total", reason_class="conflict") is None
+    assert sample(text, "handoff_api_refusals_total", message="approve", code="not_authorised") == 1
+    assert sample(text, "handoff_api_refusals_total", code="not_pending") is None
 
 
 @activity.defn(name="metrics_probe.write")

@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from activities.notify import LogNotifier, Notice
-from worker.notifiers import SmtpNotifier, WebhookNotifier, make_notifier
+from worker.processes.notifiers import SmtpNotifier, WebhookNotifier, make_notifier
 from worker.settings import Settings
 
 NOTICE = Notice(

@@ -1,64 +1,56 @@
-"""Bad `handoff` CLI arguments: usage errors exit 2, refusals exit 1, an unknown deal
-exits 2, each with a clear message on stderr, and the handoff's status is unchanged."""
+"""Bad `handoff` CLI arguments: each exits with the code of its typed refusal
+(`worker.cli.exit_codes`): usage errors and invalid payloads 2, not authorised 4, an
+unknown handoff 5, with a clear message on stderr, and the handoff's status unchanged."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from api.helpers import MANAGER, OWNER, deal_at_tier, make_settings, same_state
+from api.helpers import MANAGER, OPS, OWNER, deal_at_tier, make_settings, same_state
 from support.handoffs import deal_id_of, status
+from support.processes import run_handoff as handoff
 from temporalio.testing import WorkflowEnvironment
 
 pytestmark = pytest.mark.integration
-
-HANDOFF = str(Path(sys.executable).parent / "handoff")
-
-
-async def handoff(address: str, *args: str, **env: str) -> tuple[int, str]:
-    """Run the real CLI; returns (exit code, stdout + stderr with line wrapping undone)."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("HANDOFF_", "TEMPORAL_"))}
-    proc = await asyncio.create_subprocess_exec(
-        HANDOFF, *args, env={**clean, "TEMPORAL_ADDRESS": address, "COLUMNS": "500", **env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-    assert proc.returncode is not None
-    return proc.returncode, (out + err).decode()
-
 
 # (arguments after the deal id placeholder, exit code, fragments of the message)
 CASES: list[tuple[list[str], int, list[str]]] = [
     (["terms", "{deal}", "--by", OWNER, "--discount", "lots"], 2,
      ["Invalid value for '--discount'", "valid number"]),
-    (["terms", "{deal}", "--by", OWNER, "--discount", "250"], 1,
-     ["Refused", "discount_percent", "less than or equal to 100"]),
-    (["terms", "{deal}", "--by", OWNER, "--discount", "-5"], 1,
-     ["Refused", "discount_percent", "greater than or equal to 0"]),
-    (["terms", "{deal}", "--by", OWNER], 1, ["Refused", "give discount_percent and/or amount"]),
+    (["terms", "{deal}", "--by", OWNER, "--discount", "250"], 2,
+     ["Refused (invalid)", "discount_percent", "less than or equal to 100"]),
+    (["terms", "{deal}", "--by", OWNER, "--discount", "-5"], 2,
+     ["Refused (invalid)", "discount_percent", "greater than or equal to 0"]),
+    (["terms", "{deal}", "--by", OWNER], 2,
+     ["Refused (invalid)", "give discount_percent and/or amount"]),
     (["approve", "{deal}", "--as", MANAGER], 2, ["Missing option '--reason'"]),
-    (["approve", "{deal}", "--as", MANAGER, "--reason", ""], 1,
-     ["Refused", "reason: String should have at least 1 character"]),
-    (["approve", "{deal}", "--as", "mallory@example.com", "--reason", "trust me"], 1,
-     ["Refused", "mallory@example.com is not an approver of the sales_manager tier"]),
-    (["evidence", "add", "{deal}", "telepathy", "--by", OWNER], 1,
-     ["Refused", "unknown evidence kind 'telepathy'"]),
-    (["approve", "{deal}", "--as", MANAGER, "--reason", "ok", "--crm", "nosuchcrm"], 2,
-     ["No running handoff for deal", "lead-to-cash-nosuchcrm-"]),
-    (["approve", "no-such-deal", "--as", MANAGER, "--reason", "ok"], 2,
-     ["No running handoff for deal no-such-deal"]),
-    (["status", "no-such-deal"], 2, ["No handoff for deal no-such-deal"]),
+    (["accept", "{deal}", "operations", "--by", OPS], 1,
+     ["Refused (not_pending)", "no handoff is waiting for acceptance"]),
+    (["approve", "{deal}", "--as", MANAGER, "--reason", ""], 2,
+     ["Refused (invalid)", "reason: String should have at least 1 character"]),
+    (["approve", "{deal}", "--as", "mallory@example.com", "--reason", "trust me"], 4,
+     ["Refused (not_authorised)", "mallory@example.com is not an approver of the sales_manager"]),
+    (["evidence", "add", "{deal}", "telepathy", "--by", OWNER], 2,
+     ["Refused (invalid)", "unknown evidence kind 'telepathy'"]),
+    (["approve", "{deal}", "--as", MANAGER, "--reason", "ok", "--crm", "nosuchcrm"], 5,
+     ["No running handoff", "lead-to-cash-nosuchcrm-"]),
+    (["approve", "no-such-deal", "--as", MANAGER, "--reason", "ok"], 5,
+     ["No running handoff", "deal 'no-such-deal'"]),
+    (["approve", "{deal}", "--type", "renewal", "--as", MANAGER, "--reason", "ok"], 5,
+     ["No running handoff", "no renewal handoff", "renewal-memory-"]),
+    (["approve", "{deal}", "--type", "upsell", "--as", MANAGER, "--reason", "ok"], 2,
+     ["unknown handoff type 'upsell'", "allowed: lead-to-cash, renewal"]),
+    (["status", "no-such-deal"], 5, ["No running handoff", "deal 'no-such-deal'"]),
     (["dev", "--crm", "bogus"], 2, ["--crm must be hubspot, salesforce or memory, not 'bogus'"]),
     (["frobnicate"], 2, ["No such command 'frobnicate'"]),
 ]  # fmt: skip
 
 
-async def test_bad_cli_arguments_exit_1_or_2_with_a_clear_message_and_change_nothing(
+async def test_bad_cli_arguments_exit_with_their_code_and_a_clear_message_and_change_nothing(
     dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     """Every case exits with its code and message; the deal's status is the same after."""

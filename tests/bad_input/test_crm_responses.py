@@ -19,8 +19,9 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from activities.crm import CrmActivities, DealRef
 from connectors.base import NoteSpec
 from connectors.errors import PermanentCrmError, Rejected
-from worker.main import build_worker
-from worker.starter import start_lead_to_cash
+from worker.client import handoffs
+from worker.client.handoffs import HandoffRef
+from worker.processes.worker import build_worker
 from workflows.messages import DealStatus, ExceptionRecord
 from workflows.names import Msg, lead_to_cash_id
 from workflows.policy import default_policy
@@ -88,8 +89,11 @@ async def test_a_transition_write_answered_oddly_parks_the_handoff_until_resolve
     client = dev_env.client
     deal = hubspot_deal(sandbox, "Odd handoff")
     async with build_worker(client, task_queue=task_queue, connector=sandbox.connector()):
-        handle, _ = await start_lead_to_cash(
-            client, crm="hubspot", deal_id=deal, policy=default_policy(), task_queue=task_queue
+        handle, _ = await handoffs.start(
+            client,
+            HandoffRef.of("lead-to-cash", "hubspot", deal),
+            policy=default_policy(),
+            task_queue=task_queue,
         )
         await _until(handle, lambda st: st.waiting_on == "evidence" and st.stage == "qualify")
         await _until_task(sandbox, deal, f"{handle.id}:qualify:task:{OWNER}")

@@ -17,8 +17,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from connectors.hubspot import DEFAULT_MAPPING
-from worker.ingress.hubspot import build_router, sign_v3
-from worker.ingress.temporal_starter import TemporalStarter
+from worker.http.ingress.hubspot import build_router, sign_v3
+from worker.http.ingress.temporal_starter import TemporalStarter
 from workflows.names import lead_to_cash_id
 from workflows.policy import default_policy
 

@@ -13,7 +13,7 @@ import uvicorn
 from playwright.async_api import Browser, async_playwright
 from temporalio.client import Client
 
-from worker.api import create_app
+from worker.processes.api import create_app
 from worker.settings import Settings
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -37,7 +37,7 @@ K8S = DEPLOY / "k8s"
 DOCS = ROOT / "docs" / "deploy.md"
 
 #: Paths the API serves for probes and scraping, per the API's design. Used only while
-#: worker/api.py does not exist yet; once it does, the real routes are read instead.
+#: worker/http/api.py does not exist yet; once it does, the real routes are read instead.
 DECLARED_API_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 #: `handoff` subcommands the manifests run that the CLI does not have yet. Each is an
@@ -137,14 +137,14 @@ def longest_activity_timeout() -> timedelta:
 
 
 def api_paths() -> tuple[frozenset[str], str]:
-    """The API's real routes, from `worker.api.create_app`; the declared list without it."""
-    if not (ROOT / "worker" / "api.py").exists():
-        return DECLARED_API_PATHS, "declared (TODO: worker/api.py not written yet)"
-    from worker.api import create_app
+    """The API's real routes, from `worker.processes.api.create_app` (else the declared list)."""
+    if not (ROOT / "worker" / "processes" / "api.py").exists():
+        return DECLARED_API_PATHS, "declared (TODO: worker/processes/api.py not written yet)"
+    from worker.processes.api import create_app
 
     # Building the app only stores the client; no route is called, so nothing connects.
     app = create_app(Settings(), cast(Any, object()))
-    return frozenset(getattr(r, "path", "") for r in app.routes), "worker/api.py"
+    return frozenset(getattr(r, "path", "") for r in app.routes), "worker/processes/api.py"
 
 
 # -- parsers -----------------------------------------------------------------------------

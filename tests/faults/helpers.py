@@ -193,14 +193,14 @@ async def drive_all(drivers: list[Driver], within_s: float) -> list[DealStatus]:
 
 
 async def start_all(client: Client, crm: str, deal_ids: list[str], task_queue: str) -> None:
-    from worker.starter import start_lead_to_cash
+    from worker.client import handoffs
+    from worker.client.handoffs import HandoffRef
     from workflows.policy import default_policy
 
     policy = default_policy()
     for deal_id in deal_ids:
-        _, started = await start_lead_to_cash(
-            client, crm=crm, deal_id=deal_id, policy=policy, task_queue=task_queue
-        )
+        ref = HandoffRef.of("lead-to-cash", crm, deal_id)
+        _, started = await handoffs.start(client, ref, policy=policy, task_queue=task_queue)
         assert started, deal_id
 
 

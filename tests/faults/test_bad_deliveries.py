@@ -34,9 +34,9 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from connectors.hubspot import DEFAULT_MAPPING
-from worker.ingress.hubspot import build_router, sign_v3
-from worker.ingress.temporal_starter import TemporalStarter
-from worker.main import build_worker
+from worker.http.ingress.hubspot import build_router, sign_v3
+from worker.http.ingress.temporal_starter import TemporalStarter
+from worker.processes.worker import build_worker
 from workflows.names import Msg, WaitingOn
 from workflows.policy import default_policy
 

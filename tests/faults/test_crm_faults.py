@@ -33,7 +33,7 @@ from salesforce_fixtures import auth_for, connector_for
 from salesforce_fixtures import running_sandbox as running_salesforce
 from temporalio.testing import WorkflowEnvironment
 
-from worker.main import build_worker
+from worker.processes.worker import build_worker
 from workflows.names import Msg, Stage
 
 pytestmark = pytest.mark.integration

@@ -29,7 +29,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from connectors.salesforce import SalesforceConnector
-from worker.main import build_worker
+from worker.processes.worker import build_worker
 from workflows.change_feed import ChangeFeed, ChangeFeedInput, FeedState
 from workflows.names import QUERY_STATUS
 from workflows.policy import default_policy

@@ -17,8 +17,8 @@ from pydantic import SecretStr
 
 from connectors.hubspot import DEFAULT_MAPPING
 from connectors.mapping import FieldMapping
-from worker.ingress import WebhookStarter
-from worker.ingress.hubspot import build_router, sign_v3
+from worker.http.ingress import WebhookStarter
+from worker.http.ingress.hubspot import build_router, sign_v3
 from workflows.policy import default_policy
 
 SECRET = "app-client-secret"

@@ -69,7 +69,7 @@ def test_cli_drives_a_deal_to_cash_through_worker_kills(
         assert st["pending_approval"]["tier"] == "sales_manager" and st["owner"] == [MANAGER]
 
         refused = s.handoff("approve", deal, "--as", VP, "--reason", "skip", check=False)
-        assert refused.returncode == 1 and "is not an approver" in refused.stderr
+        assert refused.returncode == 4 and "is not an approver" in refused.stderr
 
         wf_id = f"lead-to-cash-hubspot-{deal}"
         s.temporal(

@@ -18,7 +18,7 @@ from support.processes import Stack, stack
 from temporalio.testing import WorkflowEnvironment
 
 from sandbox.common import free_port
-from worker.ingress.hubspot import sign_v3
+from worker.http.ingress.hubspot import sign_v3
 
 pytestmark = pytest.mark.integration
 

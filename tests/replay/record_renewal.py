@@ -128,7 +128,7 @@ async def main() -> None:
         or str(Path(sys.executable).parent / "temporal-test-server"),
         data_converter=pydantic_data_converter,
     )
-    from worker.temporal import ensure_search_attributes
+    from worker.client.temporal import ensure_search_attributes
 
     async with env:
         await ensure_search_attributes(env.client, "default")

@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, WorkflowReplayResult
 
 from connectors.memory import MemoryConnector
-from worker.main import workflow_runner
+from worker.processes.worker import workflow_runner
 from workflows import names
 from workflows.discount_approval import DiscountApproval
 from workflows.names import WaitingOn

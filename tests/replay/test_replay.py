@@ -13,7 +13,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from worker.main import WORKFLOWS
+from worker.processes.worker import WORKFLOWS
 
 HISTORIES = sorted(
     p

@@ -233,7 +233,7 @@ def test_handoffs_own_ingress_accepts_the_deliveries(sb: HubSpotSandbox) -> None
     from pydantic import SecretStr
 
     from connectors.hubspot import DEFAULT_MAPPING
-    from worker.ingress.hubspot import build_router
+    from worker.http.ingress.hubspot import build_router
     from workflows.policy import default_policy
 
     starter = RecordingStarter()

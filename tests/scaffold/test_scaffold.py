@@ -1,4 +1,9 @@
-"""`handoff new <name>`: the generated handoff runs, passes its own tests, and is lint-clean."""
+"""`handoff new <name>`: the generated handoff is registered, runs, passes its own tests,
+and is lint-clean.
+
+Every test scaffolds into a copy of the repository under a fresh name (`fresh`), so a
+type someone already made with `handoff new` (docs/adding-a-handoff.md makes
+`site_survey`) never clashes with the test's, and the copy is removed afterwards."""
 
 from __future__ import annotations
 
@@ -6,11 +11,21 @@ import re
 import shutil
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from worker.scaffold import ScaffoldError, class_name, planned_files, scaffold
+from worker.devtools.scaffold import (
+    REGISTRY,
+    ScaffoldError,
+    class_name,
+    planned_files,
+    registry_entry,
+    scaffold,
+    type_name,
+)
 
 REPO = Path(__file__).parents[2]
 #: What a generated handoff needs of the repository: the packages, the test fixtures.
@@ -18,9 +33,16 @@ LAYOUT = ("workflows", "activities", "connectors", "worker", "pyproject.toml")
 TEST_SUPPORT = ("conftest.py", "support")
 
 
+def fresh(base: str) -> str:
+    """`base` with a random suffix: a name no one has scaffolded (at most 32 characters)."""
+    suffix = uuid.uuid4().hex[:6]
+    return f"{base[: 32 - len(suffix) - 1]}_{suffix}"
+
+
 @pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    """A copy of the repository layout, so generated files never touch the real tree."""
+def repo(tmp_path: Path) -> Iterator[Path]:
+    """A copy of the repository layout, so generated files never touch the real tree;
+    removed after the test."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for name in LAYOUT:
         src = REPO / name
@@ -35,7 +57,8 @@ def repo(tmp_path: Path) -> Path:
         else:
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst)
-    return tmp_path
+    yield tmp_path
+    shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 def run(repo: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
@@ -52,23 +75,60 @@ def run(repo: Path, *args: str, timeout: float = 240) -> subprocess.CompletedPro
 
 @pytest.mark.slow
 def test_generated_handoff_passes_its_own_tests_unmodified(repo: Path) -> None:
-    """Right after `scaffold`, pytest on the generated test file passes all its tests."""
-    written = scaffold("customer_onboarding", repo)
+    """Right after `scaffold`, pytest on the generated test file passes all its tests,
+    including the one that reaches the new type through the client path."""
+    name = fresh("customer_onboarding")
+    written = scaffold(name, repo)
     assert [p.relative_to(repo).as_posix() for p in written] == [
-        "workflows/customer_onboarding.py",
-        "workflows/customer_onboarding.policy.yaml",
-        "tests/workflows/test_customer_onboarding.py",
-        "tests/replay/histories/customer_onboarding.placeholder.json",
+        f"workflows/{name}.py",
+        f"workflows/{name}.policy.yaml",
+        f"tests/workflows/test_{name}.py",
+        f"tests/replay/histories/{name}.placeholder.json",
     ]
-    generated_tests = "tests/workflows/test_customer_onboarding.py"
+    generated_tests = f"tests/workflows/test_{name}.py"
     result = run(repo, "pytest", "-q", "-p", "no:cacheprovider", generated_tests)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert "3 passed" in result.stdout
+    assert "4 passed" in result.stdout
+
+
+def test_the_new_type_is_registered_for_the_worker_and_every_surface(repo: Path) -> None:
+    """`scaffold` adds the type to workflows/registry.py: the registry resolves its name,
+    parses its workflow ids, and the worker registers its workflow."""
+    name = fresh("site_survey")
+    scaffold(name, repo)
+    assert registry_entry(name) in (repo / REGISTRY).read_text()
+    probe = (
+        "from workflows import registry; from worker.processes.worker import WORKFLOWS; "
+        f"t = registry.get({type_name(name)!r}); "
+        "print(t.workflow_type, t.workflow in WORKFLOWS, "
+        f"registry.parse_workflow_id(t.workflow_id('hubspot', '7'))[0] is t)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=repo, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == [class_name(name), "True", "True"]
+
+
+def test_scaffolding_a_registered_type_again_is_refused(repo: Path) -> None:
+    """A second `handoff new` with the same name writes nothing and leaves the registry."""
+    name = fresh("survey")
+    scaffold(name, repo)
+    for path in planned_files(name, repo):
+        path.unlink()
+    before = (repo / REGISTRY).read_text()
+    with pytest.raises(ScaffoldError, match="already registered"):
+        scaffold(name, repo)
+    assert (repo / REGISTRY).read_text() == before
+    assert not any(p.exists() for p in planned_files(name, repo))
 
 
 def test_generated_files_are_lint_and_format_clean(repo: Path) -> None:
     """The workflow and its tests pass `ruff check` and `ruff format --check` as generated."""
-    written = [str(p) for p in scaffold("a", repo) + scaffold("x" * 32, repo) if p.suffix == ".py"]
+    names = [fresh("a"), fresh("x" * 32)]
+    assert len(names[1]) == 32
+    written = [str(p) for n in names for p in scaffold(n, repo) if p.suffix == ".py"]
+    written.append(str(repo / REGISTRY))
     lint = run(repo, "ruff", "check", "--no-cache", *written)
     assert lint.returncode == 0, lint.stdout
     fmt = run(repo, "ruff", "format", "--check", "--no-cache", *written)
@@ -81,14 +141,15 @@ def test_policy_snippet_validates_with_the_default_policy(repo: Path) -> None:
 
     from workflows.policy import default_policy, parse_policy
 
-    scaffold("site_survey", repo)
-    snippet = yaml.safe_load((repo / "workflows" / "site_survey.policy.yaml").read_text())
+    name = fresh("site_survey")
+    scaffold(name, repo)
+    snippet = yaml.safe_load((repo / "workflows" / f"{name}.policy.yaml").read_text())
     data = default_policy().model_dump(mode="json")
     for key, section in snippet.items():
         data.setdefault(key, {}).update(section)
     policy = parse_policy(data)
-    assert policy.handoffs["site_survey"].evidence == ["site_survey_confirmed"]
-    assert "site_survey_confirmed" in policy.evidence
+    assert policy.handoffs[name].evidence == [f"{name}_confirmed"]
+    assert f"{name}_confirmed" in policy.evidence
 
 
 @pytest.mark.parametrize(
@@ -116,13 +177,16 @@ def test_bad_names_are_refused_and_nothing_is_written(repo: Path, name: str, why
 
 def test_existing_files_are_never_overwritten(repo: Path) -> None:
     """If any file of the handoff exists, scaffold refuses, names it and writes nothing."""
-    test_file = planned_files("onboarding", repo)[2]
+    name = fresh("onboarding")
+    test_file = planned_files(name, repo)[2]
     test_file.parent.mkdir(parents=True, exist_ok=True)
     test_file.write_text("# mine\n")
-    with pytest.raises(ScaffoldError, match=re.escape("tests/workflows/test_onboarding.py")):
-        scaffold("onboarding", repo)
+    registry_before = (repo / REGISTRY).read_text()
+    with pytest.raises(ScaffoldError, match=re.escape(f"tests/workflows/test_{name}.py")):
+        scaffold(name, repo)
     assert test_file.read_text() == "# mine\n"
-    assert not (repo / "workflows" / "onboarding.py").exists()
+    assert not (repo / "workflows" / f"{name}.py").exists()
+    assert (repo / REGISTRY).read_text() == registry_before
 
 
 def test_a_folder_that_is_not_a_handoff_repository_is_refused(tmp_path: Path) -> None:

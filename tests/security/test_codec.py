@@ -83,7 +83,7 @@ def test_production_settings_build_an_encrypting_converter(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """With keys from the environment, the data converter encrypts by default."""
-    from worker.temporal import data_converter
+    from worker.client.temporal import data_converter
 
     monkeypatch.setenv("HANDOFF_ENCRYPTION_KEYS", json.dumps({"k1": generate_key()}))
     settings = Settings(_env_file=None, environment="production")  # type: ignore[call-arg]

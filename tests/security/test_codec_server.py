@@ -9,7 +9,7 @@ from temporalio.api.common.v1 import Payloads
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from worker.codec import EncryptionCodec
-from worker.codec_server import create_codec_app
+from worker.processes.codec_server import create_codec_app
 
 UI = "http://localhost:8233"
 

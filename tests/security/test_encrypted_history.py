@@ -26,8 +26,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from connectors.memory import MemoryConnector
+from worker.client.temporal import data_converter
 from worker.settings import Settings
-from worker.temporal import data_converter
 from workflows.names import Msg
 
 

@@ -18,10 +18,9 @@ from temporalio.testing import WorkflowEnvironment
 from activities.notify import Notice
 from connectors.base import Deal
 from connectors.memory import MemoryConnector
-from worker.crm import sample_deals
-from worker.main import build_worker
-from worker.starter import lead_to_cash_input
-from workflows import names
+from worker.processes.crm import sample_deals
+from worker.processes.worker import build_worker
+from workflows import names, registry
 from workflows.lead_to_cash import LeadToCash
 from workflows.messages import DealStatus
 from workflows.policy import Policy, default_policy, parse_policy
@@ -41,7 +40,7 @@ QUALIFY_EVIDENCE = (
     "timeline_confirmed",
 )
 
-#: Every field both handoff contracts need: the demo deal 1001's (see worker/crm.py).
+#: Every field both handoff contracts need: the demo deal 1001's (see worker/processes/crm.py).
 COMPLETE_FIELDS = sample_deals()[0].fields
 
 
@@ -172,7 +171,9 @@ async def start(
     crm: str = "memory",
     **overrides: Any,
 ) -> WorkflowHandle[LeadToCash, DealStatus]:
-    inp = lead_to_cash_input(crm, deal_id, policy or default_policy())
+    inp = registry.get(names.LEAD_TO_CASH).start_input(
+        crm, deal_id, policy or default_policy(), registry.Carried()
+    )
     wf_id = names.lead_to_cash_id(crm, deal_id)
     track(task_queue, wf_id)
     first = await client.start_workflow(

@@ -3,6 +3,7 @@ the `handoff` CLI and the `temporal` CLI, all against one dev server and one san
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -20,6 +21,23 @@ from typing import IO, Any
 from sandbox.common import free_port
 
 BIN = Path(sys.executable).parent
+HANDOFF = str(BIN / "handoff")
+
+
+async def run_handoff(address: str, *args: str, **env: str) -> tuple[int, str]:
+    """Run the real `handoff` CLI against `address`, with no HANDOFF_/TEMPORAL_ settings
+    from the environment; returns (exit code, stdout + stderr with line wrapping undone)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("HANDOFF_", "TEMPORAL_"))}
+    proc = await asyncio.create_subprocess_exec(
+        HANDOFF,
+        *args,
+        env={**clean, "TEMPORAL_ADDRESS": address, "COLUMNS": "500", **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode is not None
+    return proc.returncode, (out + err).decode()
 
 
 @dataclass
@@ -105,10 +123,10 @@ class Stack:
         )
 
     def status(self, deal_id: str) -> dict[str, Any] | None:
-        """`handoff status --json`, or None while the deal has no handoff yet (exit 2) or
+        """`handoff status --json`, or None while the deal has no handoff yet (exit 5) or
         Temporal could not answer this time (exit 3, e.g. a query during a busy moment)."""
         result = self.handoff("status", deal_id, "--json", check=False)
-        if result.returncode in (2, 3):
+        if result.returncode in (5, 3):
             return None
         if result.returncode != 0:
             raise AssertionError(f"handoff status failed:\n{result.stdout}{result.stderr}")

@@ -26,7 +26,8 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from connectors.memory import MemoryConnector
-from worker.renewals import start_renewal
+from worker.client import handoffs
+from worker.client.handoffs import HandoffRef
 from workflows import names
 from workflows.messages import DealStatus
 from workflows.names import Msg, Stage, WaitingOn
@@ -167,22 +168,15 @@ async def test_renewal_continues_a_closed_lead_to_cash(
         await until(l2c, lambda s: s.stage == Stage.CASH)
         await give_evidence(l2c, "payment_received", by="bill.billing@example.com")
         await l2c.result()
-        handle, started = await start_renewal(
-            time_env.client,
-            crm="memory",
-            deal_id=deal.id,
-            policy=default_policy(),
-            task_queue=task_queue,
+        renewal = HandoffRef.of("renewal", "memory", deal.id)
+        handle, started = await handoffs.start(
+            time_env.client, renewal, policy=default_policy(), task_queue=task_queue
         )
         assert started
         track(task_queue, handle.id)
         st = await until(handle, lambda s: s.waiting_on == WaitingOn.TIME)
-        again = await start_renewal(
-            time_env.client,
-            crm="memory",
-            deal_id=deal.id,
-            policy=default_policy(),
-            task_queue=task_queue,
+        again = await handoffs.start(
+            time_env.client, renewal, policy=default_policy(), task_queue=task_queue
         )
     assert again[1] is False
     assert st.terms.discount_percent == 20

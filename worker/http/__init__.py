@@ -1,0 +1,1 @@
+"""The HTTP surfaces: the JSON API, the web pages, signed links and webhook ingress."""

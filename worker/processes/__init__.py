@@ -1,0 +1,1 @@
+"""The processes you deploy: the worker, the API app, the codec server."""

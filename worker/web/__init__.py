@@ -1,1 +1,0 @@
-"""Server-rendered web pages: the approval inbox, deal timelines, the stall board, links."""
