@@ -29,7 +29,7 @@ from worker.devtools.scaffold import (
 
 REPO = Path(__file__).parents[2]
 #: What a generated handoff needs of the repository: the packages, the test fixtures.
-LAYOUT = ("workflows", "activities", "connectors", "worker", "pyproject.toml")
+LAYOUT = ("workflows", "activities", "connectors", "worker", "sandbox", "pyproject.toml")
 TEST_SUPPORT = ("conftest.py", "support")
 
 
