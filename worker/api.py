@@ -28,6 +28,7 @@ from worker import actions
 from worker.actions import ActionError, Refused
 from worker.auth import Authenticator, Identity, current_user
 from worker.board import StallBoard, stall_board
+from worker.limits import install_limits
 from worker.links import SignedLinks
 from worker.logging import bind_deal_context, register_secrets
 from worker.metrics import CONTENT_TYPE, ApiMetrics
@@ -289,6 +290,7 @@ def create_app(
     app.state.links = SignedLinks.from_settings(settings)
     app.state.templates = templates()
     app.add_exception_handler(ActionError, _action_error)
+    install_limits(app, settings)
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.include_router(router)
     app.include_router(page_router)

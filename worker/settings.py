@@ -150,6 +150,26 @@ class Settings(BaseSettings):
         description="Origins of the Temporal UI allowed to call the codec server (JSON list).",
     )
     codec_token: SecretStr | None = Field(default=None, validation_alias=_env("CODEC_TOKEN"))
+    # Surfaces: refuse before reading, trust only listed proxies, metrics stay local
+    max_body_bytes: int = Field(
+        default=64 * 1024,
+        gt=0,
+        validation_alias=_env("MAX_BODY_BYTES"),
+        description="Largest JSON or form body the API and web pages read (413 above).",
+    )
+    webhook_max_body_bytes: int = Field(
+        default=1_000_000,
+        gt=0,
+        validation_alias=_env("WEBHOOK_MAX_BODY_BYTES"),
+        description="Largest body the webhook ingress (`/webhooks/...`) reads.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        validation_alias=_env("TRUSTED_PROXIES"),
+        description="IPs or CIDRs (JSON list) whose user header and X-Forwarded-* are "
+        "honoured; empty: never.",
+    )
+    metrics_host: str = Field(default="127.0.0.1", validation_alias=_env("METRICS_HOST"))
     encrypt_payloads: bool | None = Field(
         default=None,
         validation_alias=_env("ENCRYPT_PAYLOADS"),
