@@ -28,6 +28,7 @@ from worker import actions
 from worker.actions import ActionError, Refused
 from worker.auth import Authenticator, Identity, current_user
 from worker.board import StallBoard, stall_board
+from worker.ids import valid_deal_path
 from worker.limits import install_limits
 from worker.links import SignedLinks
 from worker.logging import bind_deal_context, register_secrets
@@ -89,7 +90,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorBody, "description": "Refused: not possible in the handoff's state."},
 }
 
-router = APIRouter(prefix="/api", responses=ERRORS)
+router = APIRouter(prefix="/api", responses=ERRORS, dependencies=[Depends(valid_deal_path)])
 
 
 def client_of(request: Request) -> Client:

@@ -21,6 +21,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from worker.ids import check_cli_deal_id
 from worker.settings import Settings
 from workflows import names
 from workflows.messages import DealStatus, Receipt
@@ -116,6 +117,7 @@ async def _update(
 
 
 def _send(crm: str | None, deal_id: str, name: str, payload: dict[str, Any]) -> None:
+    check_cli_deal_id(crm or _settings().crm, deal_id)
     receipt = _run(lambda c, s: _update(c, s, crm, deal_id, name, payload))
     out.print(
         f"[green]OK[/] {receipt.detail}  (stage {receipt.stage}, waiting on {receipt.waiting_on})"
@@ -205,6 +207,7 @@ def sandbox_salesforce(
 @deal_app.command("start")
 def deal_start(deal_id: str, crm: str | None = CrmOpt) -> None:
     """Start a deal's handoff. Starting it again is a no-op."""
+    check_cli_deal_id(crm or _settings().crm, deal_id)
     from worker.policy import load_configured_policy
     from worker.starter import start_lead_to_cash
 
@@ -225,6 +228,7 @@ def deal_start(deal_id: str, crm: str | None = CrmOpt) -> None:
 @renewal_app.command("start")
 def renewal_start(deal_id: str, crm: str | None = CrmOpt) -> None:
     """Start a deal's renewal; after a closed lead-to-cash it carries its context."""
+    check_cli_deal_id(crm or _settings().crm, deal_id)
     from worker.policy import load_configured_policy
     from worker.renewals import start_renewal
 
@@ -365,6 +369,7 @@ def status(
     crm: str | None = CrmOpt,
 ) -> None:
     """What the handoff waits on, from whom, since and until when."""
+    check_cli_deal_id(crm or _settings().crm, deal_id)
     st = _run(lambda c, s: _status(c, _crm(s, crm), deal_id))
     if as_json:
         out.print_json(st.model_dump_json())

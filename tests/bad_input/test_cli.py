@@ -49,7 +49,7 @@ CASES: list[tuple[list[str], int, list[str]]] = [
     (["evidence", "add", "{deal}", "telepathy", "--by", OWNER], 1,
      ["Refused", "unknown evidence kind 'telepathy'"]),
     (["approve", "{deal}", "--as", MANAGER, "--reason", "ok", "--crm", "nosuchcrm"], 2,
-     ["No running handoff for deal", "lead-to-cash-nosuchcrm-"]),
+     ["Invalid crm", "must be one of hubspot, salesforce, memory"]),
     (["approve", "no-such-deal", "--as", MANAGER, "--reason", "ok"], 2,
      ["No running handoff for deal no-such-deal"]),
     (["status", "no-such-deal"], 2, ["No handoff for deal no-such-deal"]),

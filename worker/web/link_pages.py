@@ -19,10 +19,12 @@ from temporalio.service import RPCError
 from worker import actions
 from worker.actions import ActionError, Refused
 from worker.auth import Identity, Unauthenticated, authenticator
+from worker.ids import is_valid_deal_id
 from worker.links import (
     LinkClaims,
     LinkError,
     LinkSuperseded,
+    LinkTampered,
     LinkWrongApprover,
     SignedLinks,
 )
@@ -86,6 +88,8 @@ async def _checked(request: Request, token: str) -> tuple[SignedLinks, LinkClaim
     if links is None:
         raise LinkError("Signed approval links are not enabled on this server.")
     claims = links.verify(token)
+    if not is_valid_deal_id(claims.crm, claims.deal_id):
+        raise LinkTampered("This link is not valid. Nothing was changed.", claims)
     bind_deal_context(
         crm=claims.crm,
         deal_id=claims.deal_id,

@@ -12,19 +12,20 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from worker import actions
 from worker.actions import ActionError, Refused
 from worker.auth import SESSION_COOKIE, Identity, Unauthenticated, authenticator
 from worker.board import item_for, stall_board
+from worker.ids import valid_deal_path
 from worker.pending import pending_approvals
 from worker.web.render import page
 from workflows.messages import DealStatus
 from workflows.names import Msg
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(valid_deal_path)])
 #: How long a page waits for the workflow to record an accepted action before showing it.
 SETTLE_S = 3.0
 CRM_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
