@@ -328,17 +328,18 @@ async def run_api(settings: Settings, *, extra_routers: Sequence[APIRouter] = ()
     import uvicorn
 
     from worker.ingress.temporal_starter import ingress_routers
+    from worker.proxies import behind_proxies
     from worker.temporal import connect
 
     client = await connect(settings)
     routers = [*ingress_routers(settings, client), *extra_routers]
     app = create_app(settings, client, extra_routers=routers)
     config = uvicorn.Config(
-        app,
+        behind_proxies(app, settings.trusted_proxies),
         host=settings.api_host,
         port=settings.api_port,
         log_config=None,
-        proxy_headers=True,
+        proxy_headers=False,  # behind_proxies: only from HANDOFF_TRUSTED_PROXIES
         server_header=False,
     )
     log.info("api started", url=settings.public_url, temporal=settings.temporal_address)

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from workflows.names import TASK_QUEUE
@@ -175,6 +175,19 @@ class Settings(BaseSettings):
         validation_alias=_env("ENCRYPT_PAYLOADS"),
         description="Default: on in production, off in development.",
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        """Each trusted proxy is an IP address or a CIDR network (no names, no `*`)."""
+        import ipaddress
+
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError("each entry must be an IP address or CIDR network") from None
+        return value
 
     @model_validator(mode="before")
     @classmethod
