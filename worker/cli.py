@@ -509,6 +509,8 @@ def main() -> None:
         app(prog_name="handoff")
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if isinstance(exc.code, str):  # SystemExit("why"): a one-line refusal, say it
+            print(exc.code, file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

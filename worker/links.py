@@ -31,6 +31,7 @@ from pydantic import BaseModel, ValidationError
 
 from activities.notify import ApprovalNotice
 from worker.settings import Settings
+from worker.state import private_file
 
 PREFIX = "hl1"
 Decision = Literal["approve", "reject"]
@@ -109,6 +110,7 @@ class UsedLinks:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)  # 0600: the ledger of who decided what
         self._path = path
         self._lock = threading.Lock()
         with self._connect() as db:
