@@ -34,6 +34,7 @@ from worker.links import SignedLinks
 from worker.logging import bind_deal_context, register_secrets
 from worker.metrics import CONTENT_TYPE, ApiMetrics
 from worker.pending import EMAIL_PATTERN, PendingItem, pending_approvals
+from worker.scopes import OutOfScope, approver_in_scope, check_can_read, out_of_scope_error
 from worker.settings import Settings
 from workflows.messages import DealStatus, Name, Reason, Receipt
 from workflows.names import Msg, lead_to_cash_id
@@ -128,7 +129,9 @@ async def list_approvals(
         str | None, Query(pattern=EMAIL_PATTERN, description="Only this approver's items.")
     ] = None,
 ) -> list[PendingItem]:
-    """Pending discount approvals, oldest first: deal, tier, approvers, age and due time."""
+    """Pending discount approvals, oldest first: deal, tier, approvers, age and due time.
+    Your own only (403 `out_of_scope` for another's), unless you are in an ops role."""
+    approver = approver_in_scope(request, user, approver)
     return await pending_approvals(client_of(request), approver)
 
 
@@ -219,8 +222,11 @@ async def update_terms(
 
 @router.get("/deals/{crm}/{deal_id}/status", tags=["deals"])
 async def deal_status(request: Request, user: User, crm: CrmPath, deal_id: DealPath) -> DealStatus:
-    """Where the handoff stands: stage, what it waits on, from whom, until when, history."""
-    return await actions.get_status(client_of(request), crm, deal_id)
+    """Where the handoff stands: stage, what it waits on, from whom, until when, history.
+    Only for a deal you own or act on (403 `out_of_scope`), unless you are in an ops role."""
+    st = await actions.get_status(client_of(request), crm, deal_id)
+    check_can_read(request, user, st)
+    return st
 
 
 @router.get("/stuck", tags=["ops"])
@@ -291,6 +297,7 @@ def create_app(
     app.state.links = SignedLinks.from_settings(settings)
     app.state.templates = templates()
     app.add_exception_handler(ActionError, _action_error)
+    app.add_exception_handler(OutOfScope, out_of_scope_error)
     install_limits(app, settings)
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.include_router(router)

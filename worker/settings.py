@@ -170,6 +170,11 @@ class Settings(BaseSettings):
         "honoured; empty: never.",
     )
     metrics_host: str = Field(default="127.0.0.1", validation_alias=_env("METRICS_HOST"))
+    ops_roles: list[str] = Field(
+        default_factory=lambda: ["sales_ops"],
+        validation_alias=_env("OPS_ROLES"),
+        description="Policy roles (JSON list) whose people may read every deal and queue.",
+    )
     encrypt_payloads: bool | None = Field(
         default=None,
         validation_alias=_env("ENCRYPT_PAYLOADS"),
