@@ -17,9 +17,10 @@ FILE_MODE = 0o600
 
 
 def private_dir(path: Path) -> Path:
-    """Create `path` (and parents) if needed; the folder itself is owner-only."""
+    """Create `path` (and parents) if needed; the folder itself is owner-only when it is
+    ours (a mounted volume owned by another user keeps the mode its owner gave it)."""
     path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
-    path.chmod(DIR_MODE)
+    _tighten(path, DIR_MODE)
     return path
 
 
@@ -28,8 +29,13 @@ def private_file(path: Path) -> Path:
     private_dir(path.parent)
     fd = os.open(path, os.O_CREAT | os.O_WRONLY, FILE_MODE)
     os.close(fd)
-    path.chmod(FILE_MODE)
+    _tighten(path, FILE_MODE)
     return path
+
+
+def _tighten(path: Path, mode: int) -> None:
+    if path.stat().st_uid == os.geteuid():
+        path.chmod(mode)
 
 
 def write_private(path: Path, text: str) -> None:

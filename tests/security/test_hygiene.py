@@ -254,3 +254,14 @@ def test_handoff_worker_on_a_busy_metrics_port_says_one_line(tmp_path: Path) -> 
     lines = (done.stdout + done.stderr).strip().splitlines()
     assert len(lines) == 1, lines
     assert f"metrics port {port}" in lines[0] and "HANDOFF_METRICS_PORT" in lines[0]
+
+
+def test_an_existing_loose_state_file_is_tightened(tmp_path: Path) -> None:
+    """A links.sqlite3 left 0644 by an older version is made 0600 on start."""
+    state = tmp_path / "state"
+    state.mkdir(mode=0o755)
+    (state / "links.sqlite3").touch(mode=0o644)
+    (state / "links.sqlite3").chmod(0o644)
+    assert SignedLinks.from_settings(make_settings(state)) is not None
+    assert mode(state / "links.sqlite3") == 0o600
+    assert mode(state) == 0o700
