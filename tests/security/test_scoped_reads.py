@@ -99,3 +99,16 @@ async def test_ops_roles_are_a_setting(
     async with api_client(settings, dev_env.client) as http:
         response = await http.get(deal_path(handle, "status"), headers=bearer(OPS))
     assert response.status_code == 200
+
+
+async def test_the_deal_page_is_scoped_like_the_api(
+    deal: tuple[httpx.AsyncClient, WorkflowHandle[Any, Any]],
+) -> None:
+    """The web deal page: 403 for the VP (not involved), the page for the manager."""
+    http, handle = deal
+    path = "/" + deal_path(handle).removeprefix("/api/")
+    refused = await http.get(path, headers={"Cookie": f"handoff_session={ALL_TOKENS[VP]}"})
+    shown = await http.get(path, headers={"Cookie": f"handoff_session={ALL_TOKENS[MANAGER]}"})
+    assert refused.status_code == 403 and "Not yours" in refused.text
+    assert shown.status_code == 200
+    assert "sales_manager" in shown.text and "sales_manager" not in refused.text

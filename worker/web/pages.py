@@ -21,6 +21,7 @@ from worker.auth import SESSION_COOKIE, Identity, Unauthenticated, authenticator
 from worker.board import item_for, stall_board
 from worker.ids import valid_deal_path
 from worker.pending import pending_approvals
+from worker.scopes import OutOfScope, check_can_read
 from worker.web.render import page
 from workflows.messages import DealStatus
 from workflows.names import Msg
@@ -136,6 +137,12 @@ async def _deal_page(
             title="No such handoff",
             message=err.reason,
             ok=False,
+        )
+    try:
+        check_can_read(request, who, st)
+    except OutOfScope as err:
+        return page(
+            request, "message.html", 403, user=who, title="Not yours", message=err.reason, ok=False
         )
     owes = item_for(st, datetime.now(UTC)).owes if not st.done else []
     can_decide = bool(st.pending_approval and who.email in st.pending_approval.approvers)
