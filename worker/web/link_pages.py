@@ -32,7 +32,7 @@ from worker.logging import bind_deal_context
 from worker.metrics import ApiMetrics
 from worker.web.render import page
 from workflows.messages import DealStatus
-from workflows.names import Msg
+from workflows.names import Msg, lead_to_cash_id, renewal_id
 
 router = APIRouter(include_in_schema=False)
 log = structlog.get_logger("handoff.links")
@@ -88,7 +88,10 @@ async def _checked(request: Request, token: str) -> tuple[SignedLinks, LinkClaim
     if links is None:
         raise LinkError("Signed approval links are not enabled on this server.")
     claims = links.verify(token)
-    if not is_valid_deal_id(claims.crm, claims.deal_id):
+    if not is_valid_deal_id(claims.crm, claims.deal_id) or claims.workflow_id not in (
+        lead_to_cash_id(claims.crm, claims.deal_id),
+        renewal_id(claims.crm, claims.deal_id),
+    ):
         raise LinkTampered("This link is not valid. Nothing was changed.", claims)
     bind_deal_context(
         crm=claims.crm,
