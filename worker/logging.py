@@ -34,7 +34,19 @@ SECRET_KEYS = re.compile(
 SECRET_TEXT = (
     (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+"), r"\1 " + REDACTED),
     (re.compile(r"\bhl1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+"), "hl1." + REDACTED),
+    # credentials inside URLs: user:password@, and secret-looking query parameters
+    (re.compile(r"(?i)\b(https?://)[^/\s:@]+:[^/\s@]+@"), r"\1" + REDACTED + "@"),
+    (
+        re.compile(
+            r"(?i)([?&][a-z0-9_.-]*(?:token|key|secret|sig|signature|passw|auth|code)"
+            r"[a-z0-9_.-]*=)[^&\s\"']+"
+        ),
+        r"\1" + REDACTED,
+    ),
 )
+#: HTTP client libraries log each request's full URL at INFO or DEBUG, and some URLs
+#: are credentials (a chat webhook): they log warnings and errors only.
+QUIET_LOGGERS = ("httpx", "httpcore", "urllib3", "requests", "hpack", "simple_salesforce")
 CONTEXT_KEYS = ("crm", "deal_id", "workflow_id", "stage", "approver")
 _WORKFLOW_ID = re.compile(r"^lead-to-cash-(?P<crm>[a-z]+)-(?P<deal_id>.+?)(?:-approval-r\d+)?$")
 _secrets: set[str] = set()
@@ -157,6 +169,8 @@ def configure_logging(
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "temporalio"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,

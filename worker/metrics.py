@@ -21,13 +21,31 @@ from workflows.metrics import APPROVAL_LATENCY_SECONDS, DURATION_BUCKETS, STAGE_
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def make_runtime(settings: Settings, *, host: str = "0.0.0.0") -> Runtime:  # noqa: S104
+class MetricsPortBusy(SystemExit):
+    """The metrics port is taken: one line naming the port and the settings, exit 1."""
+
+
+def make_runtime(settings: Settings, *, host: str | None = None) -> Runtime:
     """A Temporal runtime exporting worker metrics on `host:settings.metrics_port`.
 
     Pass it to `Client.connect(..., runtime=...)`; every worker on that client then
-    exports through it. Binding all interfaces is the default so Prometheus in a
-    container or pod can scrape it; pass `host="127.0.0.1"` to keep it local.
+    exports through it. It binds `settings.metrics_host`, 127.0.0.1 unless told
+    otherwise (a container or pod sets `HANDOFF_METRICS_HOST=0.0.0.0` so Prometheus can
+    scrape it). A busy port raises `MetricsPortBusy`, never a traceback.
     """
+    host = host or settings.metrics_host
+    try:
+        return _runtime(settings, host)
+    except ValueError as exc:
+        if "in use" not in str(exc).lower():
+            raise
+        raise MetricsPortBusy(
+            f"handoff worker: metrics port {settings.metrics_port} on {host} is already in "
+            "use; set HANDOFF_METRICS_PORT (or HANDOFF_METRICS_HOST) to a free one"
+        ) from None
+
+
+def _runtime(settings: Settings, host: str) -> Runtime:
     return Runtime(
         telemetry=TelemetryConfig(
             metrics=PrometheusConfig(

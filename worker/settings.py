@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from workflows.names import TASK_QUEUE
@@ -150,11 +150,49 @@ class Settings(BaseSettings):
         description="Origins of the Temporal UI allowed to call the codec server (JSON list).",
     )
     codec_token: SecretStr | None = Field(default=None, validation_alias=_env("CODEC_TOKEN"))
+    # Surfaces: refuse before reading, trust only listed proxies, metrics stay local
+    max_body_bytes: int = Field(
+        default=64 * 1024,
+        gt=0,
+        validation_alias=_env("MAX_BODY_BYTES"),
+        description="Largest JSON or form body the API and web pages read (413 above).",
+    )
+    webhook_max_body_bytes: int = Field(
+        default=1_000_000,
+        gt=0,
+        validation_alias=_env("WEBHOOK_MAX_BODY_BYTES"),
+        description="Largest body the webhook ingress (`/webhooks/...`) reads.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        validation_alias=_env("TRUSTED_PROXIES"),
+        description="IPs or CIDRs (JSON list) whose user header and X-Forwarded-* are "
+        "honoured; empty: never.",
+    )
+    metrics_host: str = Field(default="127.0.0.1", validation_alias=_env("METRICS_HOST"))
+    ops_roles: list[str] = Field(
+        default_factory=lambda: ["sales_ops"],
+        validation_alias=_env("OPS_ROLES"),
+        description="Policy roles (JSON list) whose people may read every deal and queue.",
+    )
     encrypt_payloads: bool | None = Field(
         default=None,
         validation_alias=_env("ENCRYPT_PAYLOADS"),
         description="Default: on in production, off in development.",
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        """Each trusted proxy is an IP address or a CIDR network (no names, no `*`)."""
+        import ipaddress
+
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError("each entry must be an IP address or CIDR network") from None
+        return value
 
     @model_validator(mode="before")
     @classmethod

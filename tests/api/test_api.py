@@ -202,7 +202,7 @@ async def test_pending_approvals_list_each_approvers_items(
 
         async def listed(approver: str) -> list[dict[str, Any]]:
             r = await http.get(
-                "/api/approvals", params={"approver": approver}, headers=bearer(OWNER)
+                "/api/approvals", params={"approver": approver}, headers=bearer(approver)
             )
             assert r.status_code == 200, r.text
             return [i for i in r.json() if i["deal_id"] == deal_id]

@@ -69,8 +69,8 @@ async def test_a_renewal_is_in_the_approvals_inbox_and_on_the_stall_board(
         deal_id = handle.id.removeprefix("renewal-memory-")
         items: list[dict[str, str]] = []
         for _ in range(50):  # visibility lags a moment behind the workflow
-            r = await http.get(
-                "/api/approvals", params={"approver": MANAGER}, headers=bearer(OWNER)
+            r = await http.get(  # one's own approvals (others' are out of scope)
+                "/api/approvals", params={"approver": MANAGER}, headers=bearer(MANAGER)
             )
             items = [i for i in r.json() if i["workflow_id"] == handle.id]
             if items:

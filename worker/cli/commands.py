@@ -25,6 +25,7 @@ from temporalio.service import RPCError
 from worker.cli import exit_codes
 from worker.client import handoffs
 from worker.client.handoffs import HandoffNotFound, HandoffRef, Refused
+from worker.ids import check_cli_deal_id
 from worker.settings import Settings
 from workflows import names, registry
 from workflows.messages import Receipt
@@ -116,10 +117,12 @@ def _run(fn: Callable[[Client, Settings], Awaitable[T]]) -> T:
 def _ref(settings: Settings, handoff_type: str | None, crm: str | None, deal: str) -> HandoffRef:
     """The handoff a command names: --type, --crm and a deal id, or a workflow id."""
     try:
-        return HandoffRef.of(handoff_type, crm or settings.crm, deal)
+        ref = HandoffRef.of(handoff_type, crm or settings.crm, deal)
     except UnknownHandoffType as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(exit_codes.BAD_INPUT) from None
+    check_cli_deal_id(ref.crm, ref.deal_id)  # exits 2 before any workflow or CRM call
+    return ref
 
 
 def _receipt_line(receipt: Receipt) -> str:
@@ -135,8 +138,10 @@ def _receipt_line(receipt: Receipt) -> str:
 def _send(
     handoff_type: str | None, crm: str | None, deal: str, name: str, payload: dict[str, Any]
 ) -> None:
+    ref = _ref(_settings(), handoff_type, crm, deal)  # a bad id exits 2 before connecting
+
     async def go(client: Client, s: Settings) -> Receipt:
-        return await handoffs.update(client, _ref(s, handoff_type, crm, deal), name, payload)
+        return await handoffs.update(client, ref, name, payload)
 
     out.print(_receipt_line(_run(go)), highlight=False)
 
@@ -251,8 +256,9 @@ def sandbox_salesforce(
 def _start(handoff_type: str | None, crm: str | None, deal: str) -> None:
     from worker.policy import load_configured_policy
 
+    ref = _ref(_settings(), handoff_type, crm, deal)
+
     async def go(client: Client, s: Settings) -> None:
-        ref = _ref(s, handoff_type, crm, deal)
         handle, started = await handoffs.start(
             client, ref, policy=load_configured_policy(s), task_queue=s.task_queue
         )
@@ -398,7 +404,8 @@ def status(
     type_: str | None = TypeOpt,
 ) -> None:
     """What the handoff waits on, from whom, since and until when."""
-    st = _run(lambda c, s: handoffs.status(c, _ref(s, type_, crm, deal_id)))
+    ref = _ref(_settings(), type_, crm, deal_id)
+    st = _run(lambda c, s: handoffs.status(c, ref))
     if as_json:
         out.print_json(st.model_dump_json())
         return
@@ -535,6 +542,8 @@ def main() -> None:
         app(prog_name="handoff")
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if isinstance(exc.code, str):  # SystemExit("why"): a one-line refusal, say it
+            print(exc.code, file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

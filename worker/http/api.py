@@ -27,6 +27,8 @@ from worker.client.handoffs import EMAIL_PATTERN, HandoffRef, PendingItem, pendi
 from worker.http.auth import Identity, current_user
 from worker.http.deps import act, client_of, lead_to_cash_ref, typed_ref
 from worker.http.errors import ErrorBody
+from worker.ids import valid_deal_path
+from worker.scopes import approver_in_scope, check_can_read
 from workflows.messages import DealStatus, Name, Reason, Receipt
 from workflows.names import Msg
 
@@ -76,7 +78,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorBody, "description": "Invalid body, or refused (invalid)."},
 }
 
-router = APIRouter(prefix="/api", responses=ERRORS)
+router = APIRouter(prefix="/api", responses=ERRORS, dependencies=[Depends(valid_deal_path)])
 
 
 @router.get("/approvals", tags=["approvals"])
@@ -88,7 +90,9 @@ async def list_approvals(
     ] = None,
 ) -> list[PendingItem]:
     """Pending approvals of every handoff type, oldest first: handoff, tier, approvers,
-    age and due time."""
+    age and due time. Your own only (403 `out_of_scope` for another's), unless you are
+    in an ops role."""
+    approver = approver_in_scope(request, user, approver)
     return await pending_approvals(client_of(request), approver)
 
 
@@ -152,7 +156,9 @@ def _handoff_routes(prefix: str, resolve: Callable[..., HandoffRef], tag: str) -
     @router.get(f"{prefix}/status", tags=[tag])
     async def handoff_status(request: Request, user: User, ref: Ref) -> DealStatus:
         """Where the handoff stands: stage, what it waits on, from whom, until when, history."""
-        return await handoffs.status(client_of(request), ref)
+        st = await handoffs.status(client_of(request), ref)
+        check_can_read(request, user, st)  # a deal you own or act on, unless ops
+        return st
 
 
 _handoff_routes("/handoffs/{handoff_type}/{crm}/{deal_id}", typed_ref, "handoffs")

@@ -4,8 +4,8 @@
   (email → token), compared in constant time against every token.
 - The web pages' cookie holds the same token (set by `/login`): HttpOnly and
   `SameSite=Strict`, and every form also carries a CSRF token derived from it.
-- When `settings.trusted_user_header` is set, that header names the user. Only do
-  this behind a proxy that sets it and strips it from clients.
+- When `settings.trusted_user_header` is set, that header names the user, but only
+  on a connection from one of `settings.trusted_proxies` (`worker/proxies.py`).
 
 A credential that is present but wrong is a 401, never a fall-through to the next
 method. Handlers receive an `Identity`; what the user may do is the workflows' call.
@@ -21,6 +21,7 @@ from typing import Literal
 
 from fastapi import HTTPException, Request, status
 
+from worker.proxies import is_trusted, parse_networks, peer_of
 from worker.settings import Settings
 
 SESSION_COOKIE = "handoff_session"
@@ -62,6 +63,7 @@ class Authenticator:
             for email, token in settings.api_tokens.items()
         ]
         self._header = settings.trusted_user_header
+        self._proxies = parse_networks(settings.trusted_proxies)
         link_secret = settings.link_secret.get_secret_value() if settings.link_secret else ""
         # Header users have no secret of their own: derive CSRF from a server key.
         self._server_key = (
@@ -90,7 +92,9 @@ class Authenticator:
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
             return self._from_token(cookie, "cookie")
-        if self._header and (user := request.headers.get(self._header, "").strip().lower()):
+        if not (self._header and is_trusted(peer_of(request), self._proxies)):
+            return None  # the user header counts only from a listed proxy
+        if user := request.headers.get(self._header, "").strip().lower():
             return Identity(user, "header", self._server_key)
         return None
 

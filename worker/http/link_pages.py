@@ -29,6 +29,7 @@ from worker.http.links import (
     SignedLinks,
 )
 from worker.http.render import page
+from worker.ids import is_valid_deal_id
 from worker.logging import bind_deal_context
 from worker.metrics import ApiMetrics
 from workflows.messages import DealStatus
@@ -99,6 +100,8 @@ async def _checked(
     if links is None:
         raise LinkError("Signed approval links are not enabled on this server.")
     claims = links.verify(token)
+    if not is_valid_deal_id(claims.crm, claims.deal_id):
+        raise LinkTampered("This link is not valid. Nothing was changed.", claims)
     bind_deal_context(
         crm=claims.crm,
         deal_id=claims.deal_id,

@@ -20,6 +20,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import sqlite3
 import threading
@@ -33,8 +34,10 @@ from pydantic import BaseModel, ValidationError
 
 from activities.notify import ApprovalNotice
 from worker.settings import Settings
+from worker.state import private_file
 
 PREFIX = "hl1"
+_B64URL = re.compile(r"[A-Za-z0-9_-]+")
 Decision = Literal["approve", "reject"]
 
 
@@ -102,6 +105,15 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+def _canonical(text: str) -> bool:
+    """Unpadded URL-safe base64 exactly as `_b64` writes it (the decoder alone would skip
+    foreign characters and ignore trailing bits)."""
+    try:
+        return _B64URL.fullmatch(text) is not None and _b64(_unb64(text)) == text
+    except (binascii.Error, ValueError):
+        return False
+
+
 def _unb64(text: str) -> bytes:
     """Strict unpadded base64url: any character outside the alphabet, padding, or a
     non-canonical encoding (stray low bits) is refused, so one token has one spelling."""
@@ -118,6 +130,7 @@ class UsedLinks:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)  # 0600: the ledger of who decided what
         self._path = path
         self._lock = threading.Lock()
         with self._connect() as db:
@@ -223,6 +236,8 @@ class SignedLinks:
         body, _, sig = rest.partition(".")
         if prefix != PREFIX or not body or not sig:
             raise LinkTampered("This link is not a Handoff approval link.")
+        if not (_canonical(body) and _canonical(sig)):  # one spelling per link, no slack
+            raise LinkTampered("This link's signature does not match: it was altered or forged.")
         try:
             valid = hmac.compare_digest(_unb64(sig), self._mac(body))
             claims = LinkClaims.model_validate_json(_unb64(body)) if valid else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from worker.client import handoffs
@@ -27,10 +27,12 @@ from worker.http.auth import SESSION_COOKIE, Identity, Unauthenticated, authenti
 from worker.http.deps import act, lead_to_cash_ref, typed_ref
 from worker.http.errors import status_of
 from worker.http.render import page
+from worker.ids import valid_deal_path
+from worker.scopes import OutOfScope, check_can_read
 from workflows.messages import Receipt
 from workflows.names import Msg
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=[Depends(valid_deal_path)])
 CRM_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 
 
@@ -133,6 +135,12 @@ async def _deal_page(
         st = await handoffs.status(request.app.state.client, ref)
     except HandoffError as err:
         return _no_such_handoff(request, who, err)
+    try:
+        check_can_read(request, who, st)
+    except OutOfScope as err:
+        return page(
+            request, "message.html", 403, user=who, title="Not yours", message=err.reason, ok=False
+        )
     owes = item_for(st, datetime.now(UTC)).owes if not st.done else []
     # the receipt is the ladder's state right after the decision: never offer its form again
     pending = outcome.pending_approval if outcome is not None else st.pending_approval

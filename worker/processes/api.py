@@ -24,8 +24,10 @@ from worker.http.link_pages import router as link_router
 from worker.http.links import SignedLinks
 from worker.http.pages import router as page_router
 from worker.http.render import templates
+from worker.limits import install_limits
 from worker.logging import register_secrets
 from worker.metrics import CONTENT_TYPE, ApiMetrics
+from worker.scopes import OutOfScope, out_of_scope_error
 from worker.settings import Settings
 
 log = structlog.get_logger("handoff.api")
@@ -78,6 +80,8 @@ def create_app(
     app.state.links = SignedLinks.from_settings(settings)
     app.state.templates = templates()
     app.add_exception_handler(HandoffError, handoff_error)
+    app.add_exception_handler(OutOfScope, out_of_scope_error)
+    install_limits(app, settings)
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.include_router(api_router)
     app.include_router(page_router)
@@ -115,16 +119,17 @@ async def run_api(settings: Settings, *, extra_routers: Sequence[APIRouter] = ()
 
     from worker.client.temporal import connect
     from worker.http.ingress.temporal_starter import ingress_routers
+    from worker.proxies import behind_proxies
 
     client = await connect(settings)
     routers = [*ingress_routers(settings, client), *extra_routers]
     app = create_app(settings, client, extra_routers=routers)
     config = uvicorn.Config(
-        app,
+        behind_proxies(app, settings.trusted_proxies),
         host=settings.api_host,
         port=settings.api_port,
         log_config=None,
-        proxy_headers=True,
+        proxy_headers=False,  # behind_proxies: only from HANDOFF_TRUSTED_PROXIES
         server_header=False,
     )
     log.info("api started", url=settings.public_url, temporal=settings.temporal_address)

@@ -5,6 +5,11 @@ the server never stores anything. It implements Temporal's codec-server protocol
 `{"payloads": [{"metadata": {k: base64}, "data": base64}]}` in and out. Because the
 decrypted payloads are deal data, put it behind the same network boundary as the UI
 and set `HANDOFF_CODEC_TOKEN` (the UI sends it as a bearer token).
+
+In production the server refuses to start without that token, and with one both
+`/encode` and `/decode` require it. Only the listed origins get a CORS grant, and a
+request that names any other `Origin` is refused before anything is decoded (CORS
+alone only stops a browser from reading the answer, not the server from giving it).
 """
 
 from __future__ import annotations
@@ -43,6 +48,9 @@ def create_codec_app(
             raise HTTPException(status_code=401, detail="a valid bearer token is required")
 
     async def convert(request: Request, decode: bool) -> dict[str, Any]:
+        origin = request.headers.get("origin")
+        if origin is not None and origin not in cors_origins:
+            raise HTTPException(status_code=403, detail="this origin may not use the codec")
         authorise(request)
         try:
             payloads = json_format.Parse(await request.body(), Payloads())
@@ -70,8 +78,14 @@ def create_codec_app(
 
 
 def run_codec_server(settings: Settings, *, port: int = 8888) -> None:
-    """Serve the codec for the configured keys until stopped."""
+    """Serve the codec for the configured keys until stopped (production: token required)."""
     import uvicorn
+
+    if settings.environment == "production" and settings.codec_token is None:
+        raise SystemExit(
+            "handoff codec-server: HANDOFF_CODEC_TOKEN is required in production "
+            "(the codec decrypts deal data for whoever calls it); refusing to start."
+        )
 
     from worker.codec import EncryptionCodec
 

@@ -25,6 +25,7 @@ from email.message import EmailMessage
 import httpx
 
 from activities.notify import LogNotifier, Notice, Notifier
+from worker.logging import register_secrets
 from worker.settings import Settings
 
 WEBHOOK_TIMEOUT_S = 10.0
@@ -100,5 +101,6 @@ def make_notifier(settings: Settings) -> Notifier:
     if settings.notifier == "webhook":
         if settings.webhook_url is None:
             raise ValueError("HANDOFF_NOTIFIER=webhook needs HANDOFF_WEBHOOK_URL")
+        register_secrets(settings.webhook_url.get_secret_value())  # the URL is a credential
         return WebhookNotifier(settings.webhook_url.get_secret_value())
     return LogNotifier()

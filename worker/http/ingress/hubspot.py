@@ -37,6 +37,7 @@ from starlette.responses import JSONResponse, Response
 
 from connectors.mapping import FieldMapping
 from worker.http.ingress import WebhookStarter
+from worker.ids import is_valid_deal_id
 from workflows.policy import Policy
 
 log = structlog.get_logger(__name__)
@@ -224,6 +225,8 @@ def build_router(
             where = ".".join(str(p) for p in first["loc"]) or "(body)"
             kind = "malformed_json" if first["type"] == "json_invalid" else "invalid_events"
             return _refuse(400, kind, f"{where}: {first['msg']}")
+        if not all(is_valid_deal_id(CRM, str(e.object_id)) for e in events):
+            return _refuse(400, "invalid_events", "objectId: a hubspot id is 1 to 20 digits")
         counts = {"accepted": 0, "duplicates": 0, "ignored": 0}
         for event in sorted(events, key=lambda e: e.occurred_at):
             event_id = str(event.event_id)
