@@ -17,13 +17,13 @@ from api.helpers import MANAGER, TOKENS, bearer, make_settings
 from fastapi import FastAPI
 from pydantic import SecretStr
 from temporalio.client import Client
-from worker.processes.api import create_app
+
+from connectors.hubspot import DEFAULT_MAPPING
 from worker.http.auth import SESSION_COOKIE
 from worker.http.ingress.hubspot import build_router, sign_v3
 from worker.http.links import LinkClaims, SignedLinks
-
-from connectors.hubspot import DEFAULT_MAPPING
 from worker.ids import InvalidDealId, check_deal_id
+from worker.processes.api import create_app
 from workflows.policy import default_policy
 
 HANDOFF = str(Path(sys.executable).parent / "handoff")

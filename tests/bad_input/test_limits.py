@@ -19,10 +19,10 @@ from fastapi import FastAPI, Request
 from starlette.types import Message
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
-from worker.processes.api import create_app
 
 from worker.limits import install_limits
 from worker.logging import configure_logging
+from worker.processes.api import create_app
 
 LIMIT = 64 * 1024
 STATE_KEYS = {"history", "approvals", "pending_approval", "approval_round", "stage",

@@ -15,9 +15,9 @@ from google.protobuf import json_format
 from pydantic import SecretStr
 from temporalio.api.common.v1 import Payloads
 from temporalio.contrib.pydantic import pydantic_data_converter
-from worker.processes.codec_server import create_codec_app, run_codec_server
 
 from worker.codec import EncryptionCodec
+from worker.processes.codec_server import create_codec_app, run_codec_server
 from worker.settings import Settings
 
 UI = "http://127.0.0.1:8233"

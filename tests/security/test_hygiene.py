@@ -25,14 +25,14 @@ import pytest
 import structlog
 from api.helpers import make_settings
 from pydantic import SecretStr
-from worker.devtools.dev import DevStack
-from worker.http.links import SignedLinks
-from worker.processes.notifiers import make_notifier
 
 from activities.notify import Notice
 from worker import metrics
+from worker.devtools.dev import DevStack
+from worker.http.links import SignedLinks
 from worker.logging import configure_logging
 from worker.metrics import MetricsPortBusy, make_runtime
+from worker.processes.notifiers import make_notifier
 
 HOOK_SECRET = "T000/B000/hook-credential-9f8e7d"
 NOTICE = Notice(

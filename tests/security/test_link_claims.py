@@ -11,8 +11,9 @@ import httpx
 import pytest
 from api.helpers import MANAGER, make_settings
 from temporalio.client import Client
-from worker.processes.api import create_app
+
 from worker.http.links import LinkClaims, LinkTampered, SignedLinks
+from worker.processes.api import create_app
 
 
 class NoTemporal:

@@ -16,9 +16,9 @@ from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 from support.handoffs import status
 from temporalio.testing import WorkflowEnvironment
-from worker.processes.api import create_app
-from worker.http.auth import Authenticator
 
+from worker.http.auth import Authenticator
+from worker.processes.api import create_app
 from worker.proxies import behind_proxies
 from worker.settings import Settings
 
