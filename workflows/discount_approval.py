@@ -1,9 +1,8 @@
 """LEGACY `DiscountApproval`: one round of the discount ladder as a child workflow.
 
 Only handoffs opened before engine v2 run it (new rounds run inside the deal's own
-workflow, `workflows/kit/desk.py`); it stays registered, unchanged in behaviour, until
-none runs (see `workflows/kit/legacy_rounds.py`). It asks each tier, reminds,
-escalates, ends `exhausted`, and reports every change to its parent.
+workflow); it stays registered, unchanged in behaviour, until none runs (see
+`workflows/kit/legacy_rounds.py`). It asks, reminds, escalates, reports to its parent.
 """
 
 from __future__ import annotations
@@ -59,7 +58,7 @@ class ApprovalProgress(BaseModel):
     events: list[HistoryEntry] = Field(default_factory=list)
 
 
-class PauseIn(BaseModel):
+class PauseIn(BaseModel):  # from the parent: an exception opened or closed
     paused: bool
 
 
@@ -92,8 +91,7 @@ class DiscountApproval:
         return ApprovalOutcome(round=req.round, result="approved", decisions=self._decisions)
 
     async def _ask_tier(self, step: ApprovalStep) -> ApprovalOutcome | None:
-        """Ask one tier until it decides, or the ladder is exhausted or recalled."""
-        assert self._req is not None
+        assert self._req is not None  # ask one tier until decided, exhausted or recalled
         self._step, self._decision, self._escalated = step, None, False
         self._approvers = list(step.approvers)
         self._asked_at = workflow.now()

@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.kit.contracts import ContractName
 from workflows.kit.desk import ApprovalDesk
-from workflows.kit.handoff import ContinueAsNewNow, HandoffOver, HandoffWorkflow, parse_date
+from workflows.kit.handoff import HandoffWorkflow, parse_date
 from workflows.kit.state import DeskState
 from workflows.kit.terms import TermsPart
 from workflows.messages import DealStatus, Terms, inert
@@ -70,7 +70,7 @@ class LeadToCash(HandoffWorkflow):
 
     @workflow.run
     async def run(self, inp: LeadToCashInput) -> DealStatus:
-        try:
+        async def process() -> None:
             if self.state.deal is None:
                 await self._open()  # read the deal and its terms from the CRM
             while (stage := Stage(self.state.stage)) != Stage.DONE:
@@ -89,14 +89,8 @@ class LeadToCash(HandoffWorkflow):
                         await self._ops_to_billing()
                     case Stage.CASH:  # payment received within the payment terms
                         await self._cash()
-        except ContinueAsNewNow:
-            await self.drain_and_continue_as_new(
-                lambda: inp.model_copy(update={"state": self.state})
-            )
-        except HandoffOver:  # lost in the CRM: nothing more to do or write
-            await self.end_outside()
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return self.describe()
+
+        return await self.run_to_end(process, lambda: inp.model_copy(update={"state": self.state}))
 
     # -- the stages ------------------------------------------------------------------------
     async def _open(self) -> None:

@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from connectors.mapping import DealField
 
 from workflows.kit.desk import ApprovalDesk
-from workflows.kit.handoff import ContinueAsNewNow, HandoffOver, HandoffWorkflow, parse_date
+from workflows.kit.handoff import HandoffWorkflow, parse_date
 from workflows.kit.state import DeskState
 from workflows.kit.terms import TermsPart
 from workflows.messages import ApprovalRecord, DealStatus, Terms
@@ -85,7 +85,7 @@ class RenewalExpansion(HandoffWorkflow):
 
     @workflow.run
     async def run(self, inp: RenewalInput) -> DealStatus:
-        try:
+        async def process() -> None:
             if self.state.contract_end is None:
                 await self._open(inp)
             while (stage := RenewalStage(self.state.stage)) != RenewalStage.DONE:
@@ -98,14 +98,8 @@ class RenewalExpansion(HandoffWorkflow):
                         await self._pricing()
                     case RenewalStage.SIGNATURE:  # signed before the contract ends
                         await self._signature()
-        except ContinueAsNewNow:
-            await self.drain_and_continue_as_new(
-                lambda: inp.model_copy(update={"state": self.state})
-            )
-        except HandoffOver:  # lost in the CRM: nothing more to do or write
-            await self.end_outside()
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return self.describe()
+
+        return await self.run_to_end(process, lambda: inp.model_copy(update={"state": self.state}))
 
     # -- the process ------------------------------------------------------------------------
     async def _open(self, inp: RenewalInput) -> None:

@@ -20,7 +20,7 @@ Handlers that await run one at a time under a lock.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -261,6 +261,20 @@ class HandoffWorkflow:
         st.pending_note, st.pending_fields = None, {}
         st.clock = None
         self.publish()
+
+    async def run_to_end(
+        self, process: Callable[[], Awaitable[None]], next_input: Callable[[], Any]
+    ) -> DealStatus:
+        """Run `process`; continue as new when the history grows large, close the handoff
+        when the deal is lost in the CRM; answer the final status once handlers finish."""
+        try:
+            await process()
+        except ContinueAsNewNow:
+            await self.drain_and_continue_as_new(next_input)
+        except HandoffOver:  # lost in the CRM: nothing more to do or write
+            await self.end_outside()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.describe()
 
     async def end_outside(self) -> None:
         """The deal was lost in the CRM: stop every clock, complete the tasks Handoff
