@@ -1,0 +1,173 @@
+"""A rep edits the deal in the CRM with the CRM's own client, and Handoff reacts: on the
+HubSpot sandbox through its signed webhooks to the API, on the Salesforce sandbox through
+the change feed. New terms are asked again with the new figures; a deal closed lost by
+hand ends its handoff, every Handoff task on it is completed, and the CRM still says
+lost afterwards."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hubspot import HubSpot
+from hubspot.crm.deals import SimplePublicObjectInput
+from hubspot_fixtures import TOKEN, running_sandbox, store_with_unique_ids
+from salesforce_fixtures import API, sales_rep_session
+from salesforce_fixtures import running_sandbox as running_salesforce
+from support.processes import stack
+from temporalio.testing import WorkflowEnvironment
+
+from sandbox.common import free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+OWNER = "sam.rep@example.com"
+SECRET = "crm-truth-app-secret"
+QUALIFY = ("need_confirmed", "budget_confirmed", "decision_maker_identified", "timeline_confirmed")
+
+
+def wait_for(read: Any, check: Any, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while not check(value := read()):
+        assert time.monotonic() < deadline, value
+        time.sleep(0.3)
+    return value
+
+
+def test_a_rep_edits_a_hubspot_deal_and_handoff_follows(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """Through hubspot-api-client: new discount → asked again at 35%; closed lost → the
+    handoff ends lost, its tasks are completed, and dealstage stays closedlost."""
+    address = dev_env.client.service_client.config.target_host
+    port = free_port()
+    api = f"http://127.0.0.1:{port}"
+    with (
+        running_sandbox(store_with_unique_ids(tmp_path / "hubspot.sqlite3")) as sandbox,
+        stack(
+            address,
+            tmp_path,
+            extra_env={
+                "HANDOFF_HUBSPOT_HOST": sandbox.base,
+                "HANDOFF_HUBSPOT_TOKEN": TOKEN,
+                "HANDOFF_HUBSPOT_APP_SECRET": SECRET,
+                "HANDOFF_API_PORT": str(port),
+                "HANDOFF_PUBLIC_URL": api,
+            },
+        ) as s,
+    ):
+        s.worker()
+        s.spawn("api", ready="Application startup complete")
+        sandbox.control(
+            "POST",
+            "webhooks/subscribe",
+            {"target_url": f"{api}/webhooks/hubspot", "client_secret": SECRET, "linger_ms": 50},
+        )
+        deals = HubSpot(access_token=TOKEN, host=sandbox.base).crm.deals.basic_api
+        created = deals.create(
+            SimplePublicObjectInput(
+                properties={
+                    "dealname": "Initrode renewal",
+                    "amount": "50000",
+                    "discount_percent": "12",
+                    "dealstage": "appointmentscheduled",
+                    "handoff_owner_email": OWNER,
+                    **dict.fromkeys(QUALIFY[:3], "true"),
+                }
+            )
+        )
+        deal = str(created.id)
+        s.until(deal, lambda st: st["waiting_for"] == "evidence: timeline_confirmed", timeout=60)
+        deals.update(deal, SimplePublicObjectInput(properties={"timeline_confirmed": "true"}))
+        st = s.until(deal, lambda st: st["pending_approval"] is not None, timeout=60)
+        assert st["pending_approval"]["discount_percent"] == 12
+
+        deals.update(deal, SimplePublicObjectInput(properties={"discount_percent": "35"}))
+        st = s.until(deal, lambda st: (st["pending_approval"] or {}).get("discount_percent") == 35)
+        assert st["terms"]["discount_percent"] == 35
+
+        deals.update(deal, SimplePublicObjectInput(properties={"dealstage": "closedlost"}))
+        st = s.until(deal, lambda st: st["done"], timeout=60)
+        assert st["outcome"] == "lost"
+        tasks = wait_for(
+            lambda: sandbox.activity(deal)["tasks"],
+            lambda ts: ts and all(t.get("hs_task_status") == "COMPLETED" for t in ts),
+        )
+        assert tasks
+        time.sleep(3)  # nothing comes back to re-open it
+        final = deals.get_by_id(deal, properties=["dealstage"])
+        assert final.properties["dealstage"] == "closedlost"
+
+
+def test_a_rep_edits_a_salesforce_opportunity_and_handoff_follows(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """Through the REST API as the rep's own user: a new discount is asked again; Closed
+    Lost ends the handoff, completes its Tasks, and the Opportunity stays Closed Lost."""
+    address = dev_env.client.service_client.config.target_host
+    with (
+        running_salesforce(tmp_path) as sandbox,
+        stack(
+            address,
+            tmp_path,
+            crm="salesforce",
+            extra_env={
+                "HANDOFF_SALESFORCE_LOGIN_HOST": sandbox.host,
+                "HANDOFF_SALESFORCE_CA_FILE": str(sandbox.ca_pem),
+                "HANDOFF_SALESFORCE_DOMAIN": "handoff-sandbox.my",
+                "HANDOFF_SALESFORCE_CONSUMER_KEY": "handoff-sandbox-consumer",
+                "HANDOFF_SALESFORCE_CONSUMER_SECRET": "handoff-sandbox-secret",
+                "HANDOFF_FEED_POLL_S": "1",
+            },
+        ) as s,
+    ):
+        s.worker()
+        rep = {"Authorization": f"Bearer {sales_rep_session(sandbox)}"}  # not Handoff's user
+        opp = sandbox.rest(
+            "POST",
+            f"{API}/sobjects/Opportunity/",
+            headers=rep,
+            json={
+                "Name": "Pied Piper",
+                "StageName": "Prospecting",
+                "CloseDate": "2026-12-31",
+                "Amount": 60000,
+                "Discount_Percent__c": 18,
+            },
+        )
+        assert opp.status_code == 201, opp.text
+        deal = opp.json()["id"]
+        s.until(deal, lambda st: st["waiting_on"] == "evidence", timeout=60)
+        for kind in QUALIFY:
+            s.handoff("evidence", "add", deal, kind, "--by", OWNER)
+        s.until(deal, lambda st: st["pending_approval"] is not None)
+
+        edit = sandbox.rest(
+            "PATCH",
+            f"{API}/sobjects/Opportunity/{deal}",
+            headers=rep,
+            json={"Discount_Percent__c": 45},
+        )
+        assert edit.status_code == 204, edit.text
+        st = s.until(deal, lambda st: (st["pending_approval"] or {}).get("discount_percent") == 45)
+        assert st["terms"]["discount_percent"] == 45
+
+        lost = sandbox.rest(
+            "PATCH",
+            f"{API}/sobjects/Opportunity/{deal}",
+            headers=rep,
+            json={"StageName": "Closed Lost"},
+        )
+        assert lost.status_code == 204, lost.text
+        st = s.until(deal, lambda st: st["done"], timeout=60)
+        assert st["outcome"] == "lost"
+        tasks = wait_for(
+            lambda: [r for r in sandbox.activity(deal)["tasks"] if r.get("Handoff_Key__c")],
+            lambda ts: ts and all(t["Status"] == "Completed" for t in ts),
+        )
+        assert tasks
+        time.sleep(3)
+        stage = sandbox.rest("GET", f"{API}/sobjects/Opportunity/{deal}").json()["StageName"]
+        assert stage == "Closed Lost"
