@@ -7,6 +7,7 @@ renewing at the same price needs nobody, and a price increase asks the tier agai
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -124,9 +125,16 @@ async def test_rejected_price_increase_waits_for_new_terms_from_the_owner(
         await signal(handle, Msg.REJECT, approver=MANAGER, reason="Too steep for this account")
         st = await until(handle, lambda s: s.waiting_on == WaitingOn.TERMS_UPDATE)
         assert st.owner == [OWNER] and not st.done
-        owner_tasks = [
-            str(r.data["subject"])
-            for r in crm.records(st.deal_id, "task")
-            if r.data["owner_email"] == OWNER
-        ]
-    assert any("Too steep for this account" in t for t in owner_tasks)
+
+        def owner_tasks() -> list[str]:
+            return [
+                str(r.data["subject"])
+                for r in crm.records(st.deal_id, "task")
+                if r.data["owner_email"] == OWNER
+            ]
+
+        for _ in range(100):  # the task is written by an activity right after the wait starts
+            if any("Too steep for this account" in t for t in owner_tasks()):
+                break
+            await asyncio.sleep(0.1)
+    assert any("Too steep for this account" in t for t in owner_tasks())
