@@ -235,6 +235,7 @@ class PendingApproval(BaseModel):
     amount: float
     margin_percent: float
     needed: int = Field(default=1, description="Approvals the tier needs (any: 1).")
+    escalations: int = Field(default=0, description="Escalation levels reached so far.")
     approved_by: list[str] = Field(
         default_factory=list, description="Who approved the tier so far (group decisions)."
     )

@@ -35,6 +35,11 @@ class Clock(_Strict):
     sla: Duration
     remind_before: Duration = timedelta(0)
     escalate_to: str | None = Field(default=None, description="Role told when the SLA passes.")
+    then_escalate_to: list[str] = Field(
+        default_factory=list,
+        description="Roles escalated to next, one more `sla` apart (manager → VP → …); "
+        "after the last, the last is told again every `sla` until someone acts.",
+    )
 
     @model_validator(mode="after")
     def _reminder_inside_sla(self) -> Clock:
@@ -60,6 +65,11 @@ class Tier(_Strict):
     remind_before: Duration = timedelta(hours=4)
     escalate_to: str | None = Field(default=None, description="Role asked when `sla` passes.")
     escalation_sla: Duration = timedelta(days=1)
+    then_escalate_to: list[str] = Field(
+        default_factory=list,
+        description="Roles added next, one `escalation_sla` apart, before the ladder is "
+        "exhausted (manager → VP → CFO …).",
+    )
     decision: Literal["any", "all"] | Annotated[int, Field(ge=1)] = Field(
         default="any",
         description="Who must approve: any one approver (first response), all of them, "

@@ -30,7 +30,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from connectors.memory import MemoryConnector
 from workflows.names import Msg, Stage, WaitingOn
-from workflows.policy import Policy
+from workflows.policy import Policy, default_policy
 
 DELEGATE = "dana.delegate@example.com"
 
@@ -166,3 +166,55 @@ async def test_rejection_asks_the_owner_for_new_terms(
         )
         assert st.pending_approval is not None and st.pending_approval.discount_percent == 15
         assert (await status(handle)).owner == [MANAGER]
+
+
+CFO = "carla.cfo@example.com"
+
+
+async def test_an_overdue_stage_climbs_the_ladder_and_never_falls_silent(
+    time_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """Qualify overdue: the manager, a week later the VP, and then the VP again weekly."""
+    policy = policy_with(
+        stages__qualify__then_escalate_to=["vp_sales"],
+        stages__qualify__remind_before="0s",
+    )
+    deal = make_deal(f"D-{uuid.uuid4().hex[:8]}", discount=20)
+    crm = MemoryConnector([deal])
+    async with handoff_worker(time_env.client, task_queue, crm):
+        handle = await start(time_env.client, task_queue, deal.id, policy)
+        await until(handle, lambda s: s.waiting_on == WaitingOn.EVIDENCE)
+        for week in range(1, 4):
+            await skip(time_env, handle, timedelta(days=7, minutes=5))
+            await until(
+                handle, lambda s, n=week: [h.kind for h in s.history].count("escalation") == n
+            )
+        st = await status(handle)
+        assert st.sla_state == "escalated" and st.stage == Stage.QUALIFY
+        owners = [
+            t.data["owner_email"]
+            for t in sorted(crm.records(deal.id, "task"), key=lambda r: r.id)
+            if "Escalation" in str(t.data["subject"])
+        ]
+        assert owners == [MANAGER, VP, VP]
+
+
+async def test_an_approval_climbs_every_rung_before_it_is_exhausted(
+    time_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """Manager overdue: the VP is added; still nobody: the CFO; then it is exhausted."""
+    tiers = default_policy().model_dump(mode="json")["discounts"]["tiers"]
+    tiers[1] = {**tiers[1], "then_escalate_to": ["cfo"]}
+    async with at_manager_tier(time_env, task_queue, policy_with(discounts__tiers=tiers)) as (
+        handle,
+        _,
+        _,
+    ):
+        await skip(time_env, handle, timedelta(hours=25))
+        st = await until(handle, lambda s: s.owner == [MANAGER, VP])
+        await skip(time_env, handle, timedelta(days=1, hours=1))
+        st = await until(handle, lambda s: s.owner == [MANAGER, VP, CFO])
+        assert st.pending_approval is not None and st.pending_approval.escalations == 2
+        await skip(time_env, handle, timedelta(days=1, hours=1))
+        st = await until(handle, lambda s: s.waiting_on == WaitingOn.EXCEPTION)
+        assert any("ladder exhausted" in h.detail for h in st.history)

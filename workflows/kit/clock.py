@@ -27,6 +27,13 @@ class ClockState(BaseModel):
     paused: bool = False
     reminded: bool = False
     escalated: bool = False
+    ladder: list[list[str]] = Field(
+        default_factory=list, description="People of the escalation levels still to come."
+    )
+    repeat: bool = Field(
+        default=False, description="After the last level, escalate again every SLA period."
+    )
+    level: int = Field(default=0, description="Escalations so far.")
 
     @classmethod
     def start(
@@ -38,15 +45,33 @@ class ClockState(BaseModel):
         remind_before: timedelta = timedelta(0),
         escalate_to: list[str] | None = None,
         starts_at: datetime | None = None,
+        ladder: list[list[str]] | None = None,
+        repeat: bool = False,
     ) -> ClockState:
-        """A clock that runs from `starts_at` (default: now)."""
+        """A clock that runs from `starts_at` (default: now); after escalating to
+        `escalate_to`, it climbs `ladder`, then repeats the last level until stopped."""
         return cls(
             key=key,
             sla_s=sla.total_seconds(),
             remind_before_s=remind_before.total_seconds(),
             escalate_to=list(escalate_to or []),
             anchor=starts_at or now,
+            ladder=[list(level) for level in ladder or []],
+            repeat=repeat,
         )
+
+    def climb(self, now: datetime) -> None:
+        """After an escalation: the next level (or the same, again) one SLA from now.
+
+        Clocks from before escalation ladders (`repeat` false) stay escalated, silent.
+        """
+        self.level += 1
+        if not self.repeat and not self.ladder:
+            return
+        if self.ladder:
+            self.escalate_to = self.ladder.pop(0)
+        self.escalated, self.reminded = False, True
+        self.anchor, self.spent_s = now, 0.0
 
     def due_at(self, now: datetime) -> datetime:
         """When the SLA passes; a paused clock's due time moves with `now`."""
@@ -76,7 +101,7 @@ class ClockState(BaseModel):
         """ok, due_soon, breached, escalated or paused, for the status and the stall board."""
         if self.paused:
             return "paused"
-        if self.escalated:
+        if self.escalated or self.level:
             return "escalated"
         due = self.due_at(now)
         if now >= due:

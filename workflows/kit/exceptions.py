@@ -15,6 +15,7 @@ from temporalio import workflow
 from workflows.kit.clock import ClockState
 from workflows.kit.dispatch import Handler, No
 from workflows.kit.state import WaitState
+from workflows.kit.waits import ESCALATION_LADDER, HandoffOver
 from workflows.messages import ExceptionIn, ExceptionRecord
 from workflows.names import Msg, Refusal, WaitingOn
 
@@ -89,6 +90,8 @@ class Exceptions:
                 now=now,
                 remind_before=rule.remind_before,
                 escalate_to=h.people(rule.escalate_to),
+                ladder=[h.people(r) for r in rule.then_escalate_to],
+                repeat=workflow.patched(ESCALATION_LADDER),
             ),
         )
         exc.due_at = exc.clock.due_at(now) if exc.clock else None
@@ -165,6 +168,10 @@ class Exceptions:
             written=True,
         )
         h.publish()
-        await workflow.wait_condition(lambda: not self.is_open(CRM_WRITE_FAILED))
+        await workflow.wait_condition(
+            lambda: not self.is_open(CRM_WRITE_FAILED) or bool(st.outcome)
+        )
         st.waiting = resume
         h.publish()
+        if st.outcome and self.is_open(CRM_WRITE_FAILED):  # lost meanwhile: stop retrying
+            raise HandoffOver

@@ -28,6 +28,9 @@ class ApprovalStep(BaseModel):
     escalate_to: list[str]
     escalation_sla_s: float
     needed: int = Field(default=1, description="Approvals the tier needs (any: 1).")
+    ladder: list[list[str]] = Field(
+        default_factory=list, description="People added at each escalation after the first."
+    )
 
 
 class ApprovalOutcome(BaseModel):
@@ -59,6 +62,7 @@ def required_steps(policy: Policy, terms: Terms, deal_owner: str = "") -> list[A
                 escalate_to=policy.people_for(t.escalate_to, deal_owner),
                 escalation_sla_s=t.escalation_sla.total_seconds(),
                 needed=_needed(t.decision, len(approvers)),
+                ladder=[policy.people_for(r, deal_owner) for r in t.then_escalate_to],
             )
         )
     return steps

@@ -74,16 +74,20 @@ class TierWaits:
             await self.notify(pending.approvers, "reminder")
 
         async def escalate(clock: ClockState) -> None:
-            if pending.escalated or not step.escalate_to:
+            levels = [step.escalate_to, *step.ladder] if step.escalate_to else []
+            if pending.escalations >= len(levels):
                 metrics.count_escalation("approval_exhausted")
                 h.audit.record("escalation", f"{tier} approval ladder exhausted")
                 st.exhausted = True
                 return
             metrics.count_escalation("approval")
-            added = [p for p in step.escalate_to if p not in pending.approvers]
+            added = [p for p in levels[pending.escalations] if p not in pending.approvers]
             pending.approvers, pending.escalated = [*pending.approvers, *added], True
+            pending.escalations += 1
             sla = timedelta(seconds=step.escalation_sla_s)
-            st.clock = ClockState.start(f"approval:{tier}:escalated", sla=sla, now=workflow.now())
+            level = f":{pending.escalations}" if pending.escalations > 1 else ""
+            key = f"approval:{tier}:escalated{level}"
+            st.clock = ClockState.start(key, sla=sla, now=workflow.now())
             h.audit.record("escalation", f"{tier} approval overdue; escalated to {added}")
             self.show_approvers()
             await self.notify(added or pending.approvers, "escalation")

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from workflows.kit.handoff import HandoffWorkflow
 
 Fire = Callable[[], Awaitable[None]]
+#: `workflow.patched` id: clocks climb an escalation ladder and never fall silent.
+ESCALATION_LADDER = "escalation-ladder"
 
 
 class HandoffOver(BaseException):
@@ -106,6 +108,8 @@ class Waits:
             remind_before=wait.clock.remind_before,
             escalate_to=self._h.people(wait.clock.escalate_to),
             starts_at=wait.starts_at,
+            ladder=[self._h.people(r) for r in wait.clock.then_escalate_to],
+            repeat=workflow.patched(ESCALATION_LADDER),
         )
 
     async def wait_until_time(
@@ -184,6 +188,7 @@ class Waits:
                 await h.crm.write(
                     h.key(clock.key, "remind"),
                     tasks=[(f"Reminder: {label} is due soon", owner, due)],
+                    group=clock.key,
                 )
                 return
             clock.escalated = True
@@ -192,10 +197,13 @@ class Waits:
             metrics.count_escalation(clock.key.split(":")[0])
             targets = clock.escalate_to or owner
             h.audit.record("escalation", f"{clock.key} passed its SLA; escalated to {targets}")
+            level = f":{clock.level}" if clock.level else ""  # a new task at each level
             await h.crm.write(
-                h.key(clock.key, "escalate"),
+                h.key(clock.key, f"escalate{level}"),
                 tasks=[(f"Escalation: {label} is overdue", targets, due)],
+                group=clock.key,
             )
+            clock.climb(workflow.now())
 
         return fire
 
