@@ -236,3 +236,23 @@ def test_a_lead_to_cash_handoff_costs_at_most_19_calls_and_a_replay_creates_noth
     # A replay: the PATCHes again, and per entry batch a 409 then a read of the keys.
     assert (stats[PATCH], stats[CREATE], stats[READ], stats["total"]) == (7, 11, 11, 29)
     assert deal(rep, "1001", "handoff_stage")["handoff_stage"] == "done"
+
+
+def test_a_task_moved_to_someone_without_a_hubspot_owner_leaves_the_old_owners_queue(
+    hs: HubSpotConnector, rep: HubSpot
+) -> None:
+    """Moved to an email HubSpot has no owner for: the email is kept, and the task no
+    longer sits in the previous owner's queue."""
+    (tid,) = hs.write_back(
+        WriteBack(
+            deal_id="1003",
+            key="wb-temp",
+            tasks=[TaskSpec(subject="x", owner_email=REP, key="t-temp")],
+        )
+    ).task_ids
+    hs.write_back(
+        WriteBack(deal_id="1003", key="wb-temp2", reassign_tasks={"t-temp": "temp@example.org"})
+    )
+    moved = task(rep, tid)
+    assert moved["handoff_owner_email"] == "temp@example.org"
+    assert not moved.get("hubspot_owner_id")
