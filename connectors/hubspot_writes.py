@@ -7,8 +7,9 @@ same call, and, for ``complete_tasks``/``reassign_tasks``, one batch read of the
 ``handoff_key`` plus one batch update. Nothing to do costs nothing.
 
 Idempotency: ``handoff_key`` is a unique property, so creating a record whose key exists
-fails with 409 CONFLICT and creates nothing. Only then (a retried activity, or a lost
-response) are the keys read back with one batch read, and only the missing ones created.
+fails (409 CONFLICT, or a 400 naming the property) and creates nothing. Only then (a
+retried activity, or a lost response) are the keys read back with one batch read, and
+only the missing ones created.
 
 HubSpot has no conditional PATCH: a rep's edit landing between the compare and the PATCH
 (a few milliseconds) is not detected.
@@ -109,7 +110,7 @@ class HubSpotWrites:
             try:
                 ids |= self._create(ot, deal_id, {k: unique[k] for k in chunk})
             except Rejected as exc:
-                if exc.status != 409:
+                if not _key_taken(exc):
                     raise
                 found = {k: rid for k, (rid, _) in self.read_by_key(ot, deal_id, chunk).items()}
                 log.info("hubspot_create_repeated", object=ot, existing=len(found))
@@ -199,6 +200,12 @@ class HubSpotWrites:
                 _no_errors,
             )
         return completed
+
+
+def _key_taken(exc: Rejected) -> bool:
+    """A create refused because a ``handoff_key`` exists: 409 CONFLICT (what the sandbox
+    and HubSpot's unique-value check answer), or a 400 that names the key property."""
+    return exc.status == 409 or (exc.status == 400 and KEY_PROPERTY in exc.message)
 
 
 def _no_errors(data: Any) -> None:
