@@ -53,6 +53,7 @@ from connectors.base import (
 from connectors.errors import CrmError, RecordLocked, Rejected, TransientCrmError, Unavailable
 from connectors.mapping import FieldMapping
 from connectors.salesforce_auth import LoginHostAdapter, SalesforceAuth
+from connectors.salesforce_users import UserDirectory
 from connectors.salesforce_writes import SalesforceWrites
 
 __all__ = ["DEFAULT_MAPPING", "LoginHostAdapter", "SalesforceAuth", "SalesforceConnector"]
@@ -129,8 +130,7 @@ class SalesforceConnector:
         self._lock = threading.Lock()
         self._sf: Salesforce | None = None
         self._api_user_id = api_user_id
-        self._user_ids: dict[str, str] = {}
-        self._user_emails: dict[str, str] = {}
+        self._users = UserDirectory(self)
         self.api_usage: tuple[int, int] | None = None
         self._writes = SalesforceWrites(self)
 
@@ -308,32 +308,10 @@ class SalesforceConnector:
 
     # -- users ---------------------------------------------------------------------------
     def _user_id(self, email: str) -> str:
-        with self._lock:
-            cached = self._user_ids.get(email.lower())
-        if cached:
-            return cached
-        soql = format_soql(
-            "SELECT Id FROM User WHERE Email = {} AND IsActive = true LIMIT 1", email
-        )
-        rows = self._call("User", "", lambda sf: sf.query(soql)["records"])
-        if not rows:
-            raise Rejected(
-                f"no active Salesforce user has the email {email!r}", crm=CRM, object_type="User"
-            )
-        with self._lock:
-            self._user_ids[email.lower()] = rows[0]["Id"]
-        return str(rows[0]["Id"])
+        return self._users.id_for(email)
 
     def _user_email(self, user_id: str) -> str:
-        with self._lock:
-            cached = self._user_emails.get(user_id)
-        if cached is None:
-            soql = format_soql("SELECT Id, Email FROM User WHERE Id = {}", user_id)
-            rows = self._call("User", user_id, lambda sf: sf.query(soql)["records"])
-            cached = str(rows[0]["Email"]) if rows else ""
-            with self._lock:
-                self._user_emails[user_id] = cached
-        return cached
+        return self._users.email_of(user_id)
 
     def _own_user_id(self) -> str:
         if self._api_user_id is None:
