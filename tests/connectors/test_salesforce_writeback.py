@@ -21,7 +21,7 @@ from salesforce_fixtures import (
 from simple_salesforce import Salesforce
 from simple_salesforce.format import format_soql
 
-from connectors.base import TaskSpec, WriteBack
+from connectors.base import NoteSpec, TaskSpec, WriteBack
 from connectors.salesforce import LoginHostAdapter, SalesforceConnector
 from tests.connectors.lead_to_cash_writes import OPS, REP, lead_to_cash_writes
 
@@ -263,3 +263,23 @@ def test_a_lead_to_cash_handoff_is_one_composite_per_write_back_and_a_replay_cre
         i for r in receipts for i in r.note_ids + r.task_ids
     )
     assert opportunity(rep, deal)["Handoff_Stage__c"] == "done"
+
+
+def test_more_than_25_writes_go_out_in_as_many_composites_as_needed(
+    connector: SalesforceConnector, rep: Salesforce, deal: str, sandbox: Sandbox
+) -> None:
+    """A composite takes 25 subrequests: the fields and 30 notes are two requests, and
+    every note lands once."""
+    connector.get_deal(deal)  # logged in, users known
+    calls(sandbox)
+    receipt = connector.write_back(
+        WriteBack(
+            deal_id=deal,
+            key="wb-many",
+            fields={"handoff_stage": "delivery"},
+            notes=[NoteSpec(body=f"evidence {i}", key=f"n-many-{i}") for i in range(30)],
+        )
+    )
+    assert calls(sandbox)[COMPOSITE] == 2
+    assert len(set(receipt.note_ids)) == 30
+    assert sorted(tasks(rep, deal)) == sorted(f"n-many-{i}" for i in range(30))
