@@ -1,9 +1,9 @@
 """The HubSpot connector: Handoff's `CrmConnector` over hubspot-api-client (CRM v3/v4).
 
-Notes, tasks and orders carry the unique property ``handoff_key``. Each write is a batch
-upsert with ``idProperty=handoff_key`` followed by the v4 default association to the
-deal, so a repeated write (even one whose first response was lost) finds the same record
-and changes nothing. A stage's notes go out as one batch upsert, its tasks as another.
+Notes, tasks and orders carry the unique property ``handoff_key`` and are created with
+their deal association in the same batch call; a key that exists already (a retried
+write, or one whose response was lost) is read back, never created twice. Field writes
+compare first when the caller names what it last saw. See `connectors.hubspot_writes`.
 
 Change feed: CRM search on ``hs_lastmodifieddate`` (milliseconds) ascending; the cursor
 is ``<epoch ms>|<ids delivered at that ms>`` so equal timestamps across pages are never
@@ -26,34 +26,28 @@ through the owners API (cached per connector), and ``handoff_owner_email`` is ke
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
 import structlog
-import urllib3
 from hubspot import HubSpot
-from hubspot.crm.associations.v4.exceptions import ApiException as AssociationsApiError
 from hubspot.crm.objects import (
-    BatchInputSimplePublicObjectBatchInputUpsert,
     Filter,
     FilterGroup,
     PublicObjectSearchRequest,
-    SimplePublicObjectBatchInputUpsert,
     SimplePublicObjectInput,
 )
-from hubspot.crm.objects.exceptions import ApiException as ObjectsApiError
-from hubspot.crm.owners.exceptions import ApiException as OwnersApiError
 from pydantic import SecretStr
 from urllib3.util.retry import Retry
 
+from connectors import hubspot_wire as wire
 from connectors.base import (
     BillingDocument,
     ChangePage,
@@ -65,30 +59,16 @@ from connectors.base import (
     WriteBack,
     WriteReceipt,
 )
-from connectors.errors import (
-    AuthFailed,
-    CrmError,
-    NotFound,
-    RateLimited,
-    Rejected,
-    Unavailable,
-)
+from connectors.errors import AuthFailed, CrmError, NotFound, RateLimited, Unavailable
+from connectors.hubspot_wire import CRM, SDK_ERRORS, UnexpectedShape, translate
+from connectors.hubspot_writes import HubSpotWrites
 from connectors.mapping import FieldMapping
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
-CRM = "hubspot"
-KEY_PROPERTY = "handoff_key"
 LAST_WRITE_PROPERTY = "handoff_last_write"
 MODIFIED = "hs_lastmodifieddate"
-BATCH_LIMIT, SEARCH_LIMIT = 100, 200
-#: The HTTP-level errors of the client packages this connector calls. Their other
-#: exceptions (ApiTypeError, ApiValueError...) refuse our own arguments: bugs, not CRM errors.
-API_ERRORS = (ObjectsApiError, AssociationsApiError, OwnersApiError)
-#: Everything the boundary translates: the client's API errors and urllib3's transport
-#: errors. A KeyError, TypeError or AttributeError from our own code is not in it.
-SDK_ERRORS = (*API_ERRORS, urllib3.exceptions.HTTPError)
-
+SEARCH_LIMIT = 200
 CUSTOM_PROPERTIES = """scope start_date site_notes primary_contact promised billing_contact
     po_number cost contract_end_date handoff_stage handoff_status handoff_owner handoff_due_at
     approved_discount real_margin handoff_key need_confirmed budget_confirmed
@@ -111,38 +91,6 @@ DEFAULT_MAPPING = FieldMapping(
         "closed_lost": "closedlost",
     },
 )
-
-
-class UnexpectedShape(ValueError):
-    """A 2xx answer whose body is not what the API documents."""
-
-
-def _text(value: FieldValue) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _ms(moment: datetime) -> int:
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return int(aware.timestamp() * 1000)
-
-
-def _iso(moment: datetime) -> str:
-    ms = _ms(moment)
-    return (
-        datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
-    )
-
-
-def _parse_ms(text: str) -> int:
-    if text.strip().isdigit():
-        return int(text)
-    return _ms(datetime.fromisoformat(text.replace("Z", "+00:00")))
 
 
 class HubSpotConnector:
@@ -186,6 +134,8 @@ class HubSpotConnector:
         self._assoc = client.crm.associations.v4.basic_api
         self._owners = client.crm.owners.owners_api
         self._owner_ids: dict[str, str | None] = {}  # email → owner id (None: no such owner)
+        self._owners_listed = self._owners_complete = False
+        self._writes = HubSpotWrites(self)
         self._pace_lock = threading.Lock()
         self._sent: deque[float] = deque()
         self._window_s, self._max = 10.0, 100  # until the headers say otherwise
@@ -206,7 +156,7 @@ class HubSpotConnector:
             lambda: self._basic.get_by_id_with_http_info(
                 "deals", deal_id, properties=names, archived=False, **self._opts()
             ),
-            _properties,
+            wire.properties,
         )
         canonical = self.mapping.from_crm(record[1])
         amount, discount = canonical.pop("amount", None), canonical.pop("discount_percent", None)
@@ -222,7 +172,7 @@ class HubSpotConnector:
         )
 
     def read_changes(self, cursor: str | None, limit: int = 200) -> ChangePage:
-        since, delivered = _parse_cursor(cursor)
+        since, delivered = wire.parse_cursor(cursor)
         size = max(1, min(int(limit), SEARCH_LIMIT))
         names = sorted({MODIFIED, LAST_WRITE_PROPERTY, *self.mapping.fields.values()})
         groups = []
@@ -242,9 +192,9 @@ class HubSpotConnector:
                 "deals",
                 "",
                 partial(self._search.do_search_with_http_info, "deals", body, **self._opts()),
-                _search_page,
+                wire.search_page,
             )
-            stamped = [(_parse_ms(p.get(MODIFIED) or "0"), rid, p) for rid, p in rows]
+            stamped = [(wire.parse_ms(p.get(MODIFIED) or "0"), rid, p) for rid, p in rows]
             fresh = [(at, rid, p) for at, rid, p in stamped if at != since or rid not in delivered]
             if fresh or not more:
                 break
@@ -276,7 +226,7 @@ class HubSpotConnector:
 
     # -- writes --------------------------------------------------------------------------
     def update_deal(self, deal_id: str, fields: dict[str, FieldValue], *, key: str) -> None:
-        props = {k: _text(v) for k, v in self.mapping.to_crm(fields).items()}
+        props = {k: wire.text(v) for k, v in self.mapping.to_crm(fields).items()}
         if not props:
             return
         props[LAST_WRITE_PROPERTY] = f"{int(time.time() * 1000)} {key}"
@@ -285,44 +235,42 @@ class HubSpotConnector:
             "deals",
             deal_id,
             lambda: self._basic.update_with_http_info("deals", deal_id, body, **self._opts()),
-            _properties,
+            wire.properties,
         )
 
     def add_note(self, deal_id: str, note: NoteSpec) -> str:
-        return self._upsert_associated("notes", deal_id, [(note.key, self._note(note))])[0]
+        return self._writes.create_associated(
+            "notes", deal_id, [(note.key, self.note_properties(note))]
+        )[0]
 
     def create_task(self, deal_id: str, task: TaskSpec) -> str:
-        return self._upsert_associated("tasks", deal_id, [(task.key, self._task(task))])[0]
+        return self._writes.create_associated(
+            "tasks", deal_id, [(task.key, self.task_properties(task))]
+        )[0]
 
     def create_billing_document(self, deal_id: str, doc: BillingDocument) -> str:
         props = {
             "hs_order_name": doc.title[:255],
-            "hs_total_price": _text(doc.amount),
+            "hs_total_price": wire.text(doc.amount),
             "hs_currency_code": doc.currency,
             "handoff_payment_terms_days": str(doc.payment_terms_days),
         }
-        return self._upsert_associated("orders", deal_id, [(doc.key, props)])[0]
+        return self._writes.create_associated("orders", deal_id, [(doc.key, props)])[0]
 
     def write_back(self, batch: WriteBack) -> WriteReceipt:
-        """One PATCH for the fields, one batch upsert for the notes and one for the tasks."""
-        if batch.fields:
-            self.update_deal(batch.deal_id, batch.fields, key=batch.key)
-        notes = [(n.key, self._note(n)) for n in batch.notes]
-        tasks = [(t.key, self._task(t)) for t in batch.tasks]
-        return WriteReceipt(
-            deal_id=batch.deal_id,
-            note_ids=self._upsert_associated("notes", batch.deal_id, notes),
-            task_ids=self._upsert_associated("tasks", batch.deal_id, tasks),
-        )
+        """Compare, then one PATCH for the fields, one batch create (with the deal
+        association) per object type, and one batch read and update for earlier tasks."""
+        return self._writes.write_back(batch)
 
-    def _note(self, note: NoteSpec) -> dict[str, str]:
-        return {"hs_note_body": note.body, "hs_timestamp": _iso(datetime.now(UTC))}
+    def note_properties(self, note: NoteSpec) -> dict[str, str]:
+        return {"hs_note_body": note.body, "hs_timestamp": wire.iso(datetime.now(UTC))}
 
-    def _task(self, task: TaskSpec) -> dict[str, str]:
+    def task_properties(self, task: TaskSpec) -> dict[str, str]:
         props = {
             "hs_task_subject": task.subject[:255],
             "hs_task_body": task.body,
-            "hs_timestamp": _iso(task.due_at or datetime.now(UTC)),
+            "hs_timestamp": wire.iso(task.due_at or datetime.now(UTC)),
+            "hs_task_status": "NOT_STARTED",
             "handoff_owner_email": task.owner_email,
         }
         owner_id = self.owner_id(task.owner_email)
@@ -331,66 +279,40 @@ class HubSpotConnector:
         return props
 
     def owner_id(self, email: str) -> str | None:
-        """The HubSpot owner id of `email` (owners API, cached per connector), or None."""
+        """The HubSpot owner id of `email`, or None. The first lookup reads a whole page of
+        owners (500) into the cache; an email not on it is looked up alone, once."""
         key = email.strip().lower()
         if not key:
             return None
-        if key not in self._owner_ids:
-            try:
-                found = self._call(
+        if key in self._owner_ids:
+            return self._owner_ids[key]
+        try:
+            if not self._owners_listed:
+                owners, more = self._call(
+                    "owners",
+                    "",
+                    partial(self._owners.get_page_with_http_info, limit=500, **self._opts()),
+                    wire.owners_by_email,
+                )
+                self._owner_ids |= owners
+                self._owners_listed, self._owners_complete = True, not more
+            if key not in self._owner_ids and not self._owners_complete:
+                owners, _ = self._call(
                     "owners",
                     key,
                     partial(
                         self._owners.get_page_with_http_info, email=key, limit=1, **self._opts()
                     ),
-                    _owner_id,
+                    wire.owners_by_email,
                 )
-            except (AuthFailed, NotFound) as exc:
-                # No owners scope on this token: the task is still made, by email only.
-                log.warning("hubspot_owners_unreadable", error=str(exc))
-                found = None
-            if found is None:
-                log.warning("hubspot_owner_not_found", email=key)
-            self._owner_ids[key] = found
-        return self._owner_ids[key]
-
-    def _upsert_associated(
-        self, ot: str, deal_id: str, items: Iterable[tuple[str, dict[str, str]]]
-    ) -> list[str]:
-        """Upsert by ``handoff_key`` (100 per call), then associate each to the deal."""
-        unique = dict(items)  # a key repeated in one call is one record
-        keys, ids = list(unique), dict[str, str]()
-        for start in range(0, len(keys), BATCH_LIMIT):
-            chunk = keys[start : start + BATCH_LIMIT]
-            body = BatchInputSimplePublicObjectBatchInputUpsert(
-                inputs=[
-                    SimplePublicObjectBatchInputUpsert(
-                        id=k, id_property=KEY_PROPERTY, properties={**unique[k], KEY_PROPERTY: k}
-                    )
-                    for k in chunk
-                ]
-            )
-            ids |= self._call(
-                ot,
-                deal_id,
-                partial(self._batch.upsert_with_http_info, ot, body, **self._opts()),
-                _upserted_ids,
-            )
-        missing = [k for k in keys if k not in ids]
-        if missing:
-            raise Rejected(f"upsert returned no record for keys {missing}", crm=CRM, object_type=ot)
-        for key in keys:
-            self._call(
-                "deals",
-                deal_id,
-                partial(
-                    self._assoc.create_default_with_http_info,
-                    *(ot, ids[key], "deals", deal_id),
-                    **self._opts(),
-                ),
-                _association,
-            )
-        return [ids[k] for k in keys]
+                self._owner_ids |= owners
+        except (AuthFailed, NotFound) as exc:
+            # No owners scope on this token: the task is still made, by email only.
+            log.warning("hubspot_owners_unreadable", error=str(exc))
+        found = self._owner_ids.setdefault(key, None)
+        if found is None:
+            log.warning("hubspot_owner_not_found", email=key)
+        return found
 
     # -- the boundary: retries, pacing, error translation ---------------------------------
     def _opts(self) -> dict[str, Any]:
@@ -468,105 +390,3 @@ class HubSpotConnector:
                 if interval:
                     self._window_s = interval / 1000
         self.last_limits = values
-
-
-# -- response parsers (a 2xx of the wrong shape raises UnexpectedShape) ----------------
-def _properties(data: Any) -> tuple[str, dict[str, str], datetime | None]:
-    if data is None or not data.id or not isinstance(data.properties, dict):
-        raise UnexpectedShape("an object without id or properties")
-    props = {k: v for k, v in data.properties.items() if v is not None}
-    return str(data.id), props, data.updated_at
-
-
-def _association(data: Any) -> None:
-    if data is None or not isinstance(data.results, list) or not data.results:
-        raise UnexpectedShape("an association answer without results")
-
-
-def _search_page(data: Any) -> tuple[list[tuple[str, dict[str, str]]], bool]:
-    if data is None or not isinstance(data.results, list):
-        raise UnexpectedShape("a search answer without results")
-    rows = [_properties(r)[:2] for r in data.results]
-    more = bool(data.paging and data.paging.next and data.paging.next.after)
-    return rows, more
-
-
-def _owner_id(data: Any) -> str | None:
-    if data is None or not isinstance(data.results, list):
-        raise UnexpectedShape("an owners answer without results")
-    if not data.results:
-        return None
-    owner_id = data.results[0].id
-    if not owner_id:
-        raise UnexpectedShape("an owner without id")
-    return str(owner_id)
-
-
-def _upserted_ids(data: Any) -> dict[str, str]:
-    if data is None or not isinstance(data.results, list):
-        raise UnexpectedShape("a batch answer without results")
-    errors = getattr(data, "errors", None)  # only the 207 model has errors
-    if errors:
-        first = errors[0]
-        raise UnexpectedShape(f"batch errors: {first.category}: {first.message}")
-    ids: dict[str, str] = {}
-    for record in data.results:
-        rid, props, _ = _properties(record)
-        if KEY_PROPERTY not in props:
-            raise UnexpectedShape(f"an upserted record without {KEY_PROPERTY}")
-        ids[props[KEY_PROPERTY]] = rid
-    return ids
-
-
-def _retry_after(headers: Any) -> float | None:
-    raw = dict(headers or {}).get("Retry-After") or dict(headers or {}).get("retry-after")
-    try:
-        return float(raw) if raw is not None else None
-    except ValueError:
-        return None
-
-
-def _body(exc: Exception) -> dict[str, Any]:
-    try:
-        parsed = json.loads(getattr(exc, "body", None) or b"{}")
-    except ValueError:
-        return {}
-    return parsed if isinstance(parsed, dict) else {}
-
-
-def translate(exc: Exception, obj: str, record_id: str) -> CrmError:
-    """The one place SDK and transport errors become `connectors.errors`."""
-    status = getattr(exc, "status", None) if isinstance(exc, API_ERRORS) else None
-    ctx: dict[str, Any] = {"crm": CRM, "object_type": obj, "record_id": record_id}
-    if isinstance(status, int) and status > 0:
-        ctx["status"] = status
-        body = _body(exc)
-        label = body.get("category") or body.get("errorType") or getattr(exc, "reason", "")
-        message = f"{label}: {body.get('message') or 'no message'}"
-        if status in (401, 403):
-            return AuthFailed(message, **ctx)
-        if status == 404:
-            return NotFound(message, **ctx)
-        if status == 429:
-            daily = body.get("policyName") == "DAILY"
-            retry_after = None if daily else (_retry_after(exc.headers) or 1.0)  # type: ignore[attr-defined]
-            return RateLimited(message, retry_after=retry_after, **ctx)
-        if status >= 500:
-            return Unavailable(message, **ctx)
-        return Rejected(message, **ctx)
-    if isinstance(exc, urllib3.exceptions.HTTPError):
-        return Unavailable(f"{type(exc).__name__}: cannot reach HubSpot", **ctx)
-    reason = str(getattr(exc, "reason", "") or exc)[:300]
-    if reason.startswith("SSLError"):
-        return Unavailable(f"TLS failure talking to HubSpot: {reason}", **ctx)
-    return Rejected(f"unexpected response: {type(exc).__name__}: {reason}", **ctx)
-
-
-def _parse_cursor(cursor: str | None) -> tuple[int | None, set[str]]:
-    """``<epoch ms>|<ids delivered at that ms, comma-separated>``."""
-    if not cursor:
-        return None, set()
-    stamp, _, ids = cursor.partition("|")
-    if not stamp.isdigit():
-        raise Rejected(f"bad change-feed cursor {cursor!r}", crm=CRM)
-    return int(stamp), {i for i in ids.split(",") if i}

@@ -3,7 +3,8 @@
 Each subrequest runs through the same handlers as a direct call. ``@{ref.field}`` in a
 later URL or body is replaced by that field of an earlier subrequest's response. With
 ``allOrNone`` a failure rolls every write back and the other subrequests answer
-``PROCESSING_HALTED``.
+``PROCESSING_HALTED``. A subrequest's ``httpHeaders`` (such as ``If-Unmodified-Since``)
+apply to it alone, as the composite resource documents.
 """
 
 from __future__ import annotations
@@ -105,19 +106,31 @@ class Composite:
         except (KeyError, TypeError) as exc:
             message = f"Invalid reference specified: {exc}"
             return 400, [{"errorCode": "INVALID_REFERENCE", "message": message}]
-        return await self.dispatch(parent, str(sub["method"]), url, body)
+        headers = sub.get("httpHeaders") or {}
+        if not isinstance(headers, dict):
+            return 400, [{"errorCode": "JSON_PARSER_ERROR", "message": "bad httpHeaders"}]
+        return await self.dispatch(parent, str(sub["method"]), url, body, headers)
 
-    async def dispatch(self, parent: Request, method: str, url: str, body: Any) -> tuple[int, Any]:
+    async def dispatch(
+        self,
+        parent: Request,
+        method: str,
+        url: str,
+        body: Any,
+        headers: dict[str, Any] | None = None,
+    ) -> tuple[int, Any]:
         """Run one subrequest through the direct handlers: (status, parsed body)."""
         parts = urlsplit(url)
         raw = json.dumps(body).encode() if body is not None else b""
+        own = [(str(k).lower().encode(), str(v).encode()) for k, v in (headers or {}).items()]
         scope = {
             "type": "http",
             "method": method.upper(),
             "path": parts.path,
             "raw_path": parts.path.encode(),
             "query_string": parts.query.encode(),
-            "headers": [(b"authorization", parent.headers.get("authorization", "").encode())],
+            "headers": [(b"authorization", parent.headers.get("authorization", "").encode())]
+            + [(k, v) for k, v in own if k != b"authorization"],
             "path_params": {},
             "state": {},
         }

@@ -11,13 +11,15 @@ import structlog
 from fastapi import FastAPI
 from hubspot_fixtures import TOKEN, HubSpotSandbox, running_sandbox
 
-from connectors import hubspot as hubspot_connector
+from connectors import hubspot_wire
 from connectors.base import BillingDocument, CrmConnector, NoteSpec, TaskSpec, WriteBack
 from connectors.errors import AuthFailed, CrmError, NotFound, RateLimited, Rejected, Unavailable
 from connectors.hubspot import HubSpotConnector
 from sandbox.common import free_port, serve_in_thread
 
-UPSERT = "POST /crm/v3/objects/{ot}/batch/upsert"
+CREATE = "POST /crm/v3/objects/{ot}/batch/create"
+READ = "POST /crm/v3/objects/{ot}/batch/read"
+PATCH = "PATCH /crm/v3/objects/{ot}/{oid}"
 
 
 @pytest.fixture
@@ -138,18 +140,20 @@ def test_create_billing_document_makes_one_order(sandbox: HubSpotSandbox) -> Non
 def test_a_write_whose_response_was_lost_is_retried_without_a_duplicate(
     sandbox: HubSpotSandbox,
 ) -> None:
-    """The sandbox applies the upsert but loses its answer twice; the retries find the note."""
+    """The sandbox creates the note but loses its answer; the retry meets a 409 for the
+    existing key and reads it back instead of creating a second note."""
     hs = sandbox.connector()
     sandbox.lose_responses(2)
     note_id = hs.add_note("1001", NoteSpec(body="Contract signed", key="note-lost"))
     notes = sandbox.activity("1001")["notes"]
     assert [n["id"] for n in notes] == [note_id]
-    assert sandbox.stats()[UPSERT] == 3
-    assert len(sandbox.sleeps) == 2
+    assert (sandbox.stats()[CREATE], sandbox.stats()[READ]) == (2, 1)
+    assert len(sandbox.sleeps) == 1
 
 
 def test_write_back_batches_notes_and_tasks(sandbox: HubSpotSandbox) -> None:
-    """One PATCH, one upsert for all notes and one for all tasks; a replay adds nothing."""
+    """One PATCH, one create (with the association) for all notes and one for all tasks;
+    a replay adds nothing."""
     hs = sandbox.connector()
     batch = WriteBack(
         deal_id="1001",
@@ -164,8 +168,8 @@ def test_write_back_batches_notes_and_tasks(sandbox: HubSpotSandbox) -> None:
     sandbox.control("POST", "stats/reset")
     receipt = hs.write_back(batch)
     stats = sandbox.stats()
-    assert stats[UPSERT] == 2
-    assert stats["PATCH /crm/v3/objects/{ot}/{oid}"] == 1
+    assert (stats[CREATE], stats[PATCH], stats["GET /crm/v3/owners/"]) == (2, 1, 1)
+    assert stats["total"] == 4
     assert hs.write_back(batch) == receipt
     activity = sandbox.activity("1001")
     assert sorted(n["id"] for n in activity["notes"]) == sorted(receipt.note_ids)
@@ -302,7 +306,7 @@ def test_a_bug_in_our_mapping_code_surfaces_as_itself(
     def broken(data: object) -> object:
         raise bug
 
-    monkeypatch.setattr(hubspot_connector, "_properties", broken)
+    monkeypatch.setattr(hubspot_wire, "properties", broken)
     sandbox.control("POST", "stats/reset")
     with pytest.raises(type(bug)) as caught:
         hs.get_deal("1001")

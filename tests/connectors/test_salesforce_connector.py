@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from simple_salesforce.format import format_soql
 
-import connectors.salesforce
+from connectors import salesforce_wire
 from connectors.base import BillingDocument, NoteSpec, TaskSpec, WriteBack
 from connectors.errors import (
     AuthFailed,
@@ -255,7 +255,8 @@ def test_note_on_a_missing_deal_is_not_found(connector: SalesforceConnector) -> 
 def test_write_back_batches_and_repeats_harmlessly(
     sandbox: Sandbox, connector: SalesforceConnector, acme: str
 ) -> None:
-    """A stage's notes and tasks go out as one collection upsert; repeating changes nothing."""
+    """A stage's fields, notes and tasks go out as one composite request; repeating it
+    changes nothing."""
     batch = WriteBack(
         deal_id=acme,
         key="wf-2:handoff",
@@ -279,7 +280,10 @@ def test_write_back_batches_and_repeats_harmlessly(
     assert len([t for t in activity["tasks"] if t["Handoff_Key__c"].startswith("wb-")]) == 2
     assert activity["opportunity"]["Handoff_Stage__c"] == "ops_handoff"
     stats = sandbox.control("GET", "stats")
-    assert stats["PATCH /services/data/v{ver}/composite/sobjects/{object}/{field}"] == 2
+    assert stats["POST /services/data/v{ver}/composite"] == 2
+    # Besides: the login and the owner's User id (once, cached).
+    assert stats["GET /services/data/v{ver}/query"] == 1
+    assert sum(stats.values()) == 4
 
 
 def test_notes_are_completed_tasks_because_note_takes_no_custom_fields(
@@ -323,7 +327,7 @@ def test_a_bug_in_our_own_code_propagates_unchanged(
     kind: type[Exception],
 ) -> None:
     """A KeyError/TypeError/AttributeError in connector code is a bug, never "CRM refused"."""
-    monkeypatch.setattr(connectors.salesforce, "_collection_ids", _raise(kind))
+    monkeypatch.setattr(salesforce_wire, "composite_bodies", _raise(kind))
     batch = WriteBack(
         deal_id=acme,
         key="wf-bug",

@@ -1,0 +1,212 @@
+"""Salesforce write-back: one composite request per `WriteBack`.
+
+The composite request (allOrNone) holds the Opportunity PATCH, an upsert by
+``Handoff_Key__c`` per note and task, and a PATCH per earlier task to complete or
+reassign. It counts as one API call and commits or rolls back as a whole; repeating it
+(a retried activity, a lost response) upserts the same rows and changes nothing.
+
+A read comes first only when there is something to compare or settle: one GET of the
+compared fields with ``LastModifiedDate``, one SOQL query of the tasks by key, or both
+in one composite. The fields PATCH then carries ``If-Unmodified-Since`` (the
+``LastModifiedDate`` just read). A 412 ``PRECONDITION_FAILED`` means someone edited the
+deal in between: the whole request was rolled back, so the deal is read again, the
+changed fields become conflicts and the rest is written. ``If-Unmodified-Since`` has
+one-second precision (weak validation): an edit within the same second as the read is
+caught by the value compare only if it landed before the read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from email.utils import format_datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import structlog
+from simple_salesforce.api import Salesforce
+from simple_salesforce.format import format_soql
+
+from connectors import compare
+from connectors import salesforce_wire as wire
+from connectors.base import WriteBack, WriteReceipt
+from connectors.errors import RecordLocked
+
+if TYPE_CHECKING:
+    from connectors.salesforce import SalesforceConnector
+
+log = structlog.get_logger(__name__)
+KEY_FIELD = "Handoff_Key__c"
+MAX_SUBREQUESTS = 25
+CONFLICT_ROUNDS = 3
+COMPLETED = "Completed"
+
+
+class SalesforceWrites:
+    """The write side of `SalesforceConnector` (it owns the calls and their retries)."""
+
+    def __init__(self, connector: SalesforceConnector) -> None:
+        self._c = connector
+
+    def write_back(self, batch: WriteBack) -> WriteReceipt:
+        deal_id = batch.deal_id
+        compared = [name for name in batch.expected if name in batch.fields]
+        settle = list(dict.fromkeys([*batch.complete_tasks, *batch.reassign_tasks]))
+        entries = [self._c._note(deal_id, n) | {KEY_FIELD: n.key} for n in batch.notes]
+        entries += [self._c._task(deal_id, t) | {KEY_FIELD: t.key} for t in batch.tasks]
+        owners = {email: self._c._user_id(email) for email in batch.reassign_tasks.values()}
+        for _ in range(CONFLICT_ROUNDS):
+            current, modified, tasks = self._read(deal_id, compared, settle)
+            conflicts = compare.conflicts(batch.expected, batch.fields, current)
+            fields = {k: v for k, v in batch.fields.items() if k not in conflicts}
+            updates, completed = _settle(batch, tasks, owners)
+            subrequests = self._subrequests(deal_id, fields, modified, entries, updates)
+            ids = self._send(deal_id, subrequests)
+            if ids is None:
+                log.info("salesforce_precondition_failed", deal_id=deal_id)
+                continue  # the deal changed between the read and the write: read again
+            if conflicts:
+                log.info("salesforce_conflicts", deal_id=deal_id, fields=sorted(conflicts))
+            n = len(batch.notes)
+            return WriteReceipt(
+                deal_id=deal_id,
+                note_ids=ids[:n],
+                task_ids=ids[n:],
+                conflicts=conflicts,
+                completed_task_ids=completed,
+            )
+        raise RecordLocked(
+            f"the deal changed under {CONFLICT_ROUNDS} write attempts in a row",
+            crm=wire.CRM,
+            object_type="Opportunity",
+            record_id=deal_id,
+        )
+
+    # -- the read before the write -------------------------------------------------------
+    def _read(
+        self, deal_id: str, compared: list[str], settle: list[str]
+    ) -> tuple[dict[str, str], str | None, dict[str, dict[str, Any]]]:
+        """(canonical compared fields, LastModifiedDate, tasks by key): 0 or 1 call."""
+        v = f"/services/data/v{self._c.api_version}"
+        subs: list[dict[str, Any]] = []
+        if compared:
+            names = self._c.mapping.to_crm(dict.fromkeys(compared, "")).keys()
+            fields = ",".join(sorted({"Id", "LastModifiedDate", *names}))
+            subs.append(
+                {
+                    "method": "GET",
+                    "url": f"{v}/sobjects/Opportunity/{quote(deal_id, safe='')}?fields={fields}",
+                    "referenceId": "deal",
+                }
+            )
+        if settle:
+            soql = format_soql(
+                "SELECT Id, Status, OwnerId, Handoff_Key__c FROM Task "
+                "WHERE Handoff_Key__c IN {} AND WhatId = {}",
+                settle,
+                deal_id,
+            )
+            subs.append(
+                {"method": "GET", "url": f"{v}/query/?q={quote(soql)}", "referenceId": "tasks"}
+            )
+        if not subs:
+            return {}, None, {}
+        bodies = self._composite(deal_id, subs, all_or_none=False)
+        record = bodies.get("deal")
+        current = self._c._canonical(record) if isinstance(record, dict) else {}
+        modified = str(record["LastModifiedDate"]) if isinstance(record, dict) else None
+        rows = bodies.get("tasks", {}).get("records", []) if settle else []
+        return current, modified, {str(r[KEY_FIELD]): r for r in rows}
+
+    # -- the write -----------------------------------------------------------------------
+    def _subrequests(
+        self,
+        deal_id: str,
+        fields: Mapping[str, Any],
+        modified: str | None,
+        entries: list[dict[str, Any]],
+        updates: dict[str, dict[str, Any]],
+    ) -> list[dict[str, Any]]:
+        v = f"/services/data/v{self._c.api_version}"
+        subs: list[dict[str, Any]] = []
+        props = self._c._to_crm(fields)
+        if props:
+            patch: dict[str, Any] = {
+                "method": "PATCH",
+                "url": f"{v}/sobjects/Opportunity/{quote(deal_id, safe='')}",
+                "referenceId": "deal",
+                "body": props,
+            }
+            if modified is not None:
+                stamp = format_datetime(wire.parse_datetime(modified), usegmt=True)
+                patch["httpHeaders"] = {"If-Unmodified-Since": stamp}
+            subs.append(patch)
+        for i, record in enumerate(entries):
+            key = record[KEY_FIELD]
+            subs.append(
+                {
+                    "method": "PATCH",
+                    "url": f"{v}/sobjects/Task/{KEY_FIELD}/{quote(key, safe='')}",
+                    "referenceId": f"entry{i}",
+                    "body": {k: val for k, val in record.items() if k != KEY_FIELD},
+                }
+            )
+        for i, (task_id, change) in enumerate(updates.items()):
+            subs.append(
+                {
+                    "method": "PATCH",
+                    "url": f"{v}/sobjects/Task/{quote(task_id, safe='')}",
+                    "referenceId": f"settle{i}",
+                    "body": change,
+                }
+            )
+        return subs
+
+    def _send(self, deal_id: str, subs: list[dict[str, Any]]) -> list[str] | None:
+        """Run the writes (25 per composite); the ids of the upserted entries, in order, or
+        None when the fields PATCH met a 412 (the first composite was rolled back)."""
+        ids: list[str] = []
+        for start in range(0, len(subs), MAX_SUBREQUESTS):
+            chunk = subs[start : start + MAX_SUBREQUESTS]
+            try:
+                bodies = self._composite(deal_id, chunk, all_or_none=True)
+            except wire.PreconditionFailed:
+                if start:
+                    raise  # only the first composite carries the conditional PATCH
+                return None
+            ids += [
+                str(bodies[s["referenceId"]]["id"])
+                for s in chunk
+                if s["referenceId"].startswith("entry")
+            ]
+        return ids
+
+    def _composite(
+        self, deal_id: str, subs: list[dict[str, Any]], *, all_or_none: bool
+    ) -> dict[str, Any]:
+        body = {"allOrNone": all_or_none, "compositeRequest": subs}
+
+        def call(sf: Salesforce) -> dict[str, Any]:
+            answer = sf.restful("composite", method="POST", json=body)
+            return wire.composite_bodies(answer, deal_id)
+
+        return self._c._call("Opportunity", deal_id, call)
+
+
+def _settle(
+    batch: WriteBack, tasks: dict[str, dict[str, Any]], owners: Mapping[str, str]
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """PATCH bodies by task id for the open tasks to complete or reassign, and the ids
+    completed. Unknown keys and closed tasks are left alone."""
+    updates: dict[str, dict[str, Any]] = {}
+    completed: list[str] = []
+    for key, row in tasks.items():
+        if row.get("Status") == COMPLETED:
+            continue
+        if key in batch.complete_tasks:
+            updates[str(row["Id"])] = {"Status": COMPLETED}
+            completed.append(str(row["Id"]))
+        elif key in batch.reassign_tasks:
+            owner = owners[batch.reassign_tasks[key]]
+            if owner != row.get("OwnerId"):
+                updates[str(row["Id"])] = {"OwnerId": owner}
+    return updates, completed
