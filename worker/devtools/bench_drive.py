@@ -283,12 +283,18 @@ def activity_retries(history: WorkflowHistory) -> int:
     )
 
 
+#: HubSpot: the owners page a worker reads once (and caches) to assign tasks natively.
+DIRECTORY_READS_PER_WORKER = 1
+
+
 def expected_crm_calls(histories: Iterable[WorkflowHistory]) -> tuple[int, int]:
     """(write-backs, the HubSpot calls they need at the minimum) from activity inputs.
 
-    A write-back is one PATCH when it sets fields, one batch upsert for its notes and
-    one for its tasks, plus one association call per note or task; a billing document
-    is an upsert and an association; reading the deal is one GET.
+    A write-back is one GET when it compares a field with what Handoff last saw, one
+    PATCH when it sets fields, one batch create (associations included) for its notes
+    and one for its tasks, and one batch read and one batch update when it completes or
+    moves earlier tasks; a billing document is one create with its association;
+    reading the deal is one GET. (Plus `DIRECTORY_READS_PER_WORKER` per worker.)
     """
     converter = pydantic_data_converter.payload_converter
     writes = calls = 0
@@ -300,12 +306,12 @@ def expected_crm_calls(histories: Iterable[WorkflowHistory]) -> tuple[int, int]:
                 batch = converter.from_payloads(list(attrs.input.payloads), [WriteBack])[0]
                 assert isinstance(batch, WriteBack)
                 writes += 1
+                calls += 1 if set(batch.expected) & set(batch.fields) else 0
                 calls += 1 if batch.fields else 0
-                calls += 1 + len(batch.notes) if batch.notes else 0
-                calls += 1 + len(batch.tasks) if batch.tasks else 0
-            elif name == "crm.create_billing_document":
-                calls += 2
-            elif name == "crm.get_deal":
+                calls += 1 if batch.notes else 0
+                calls += 1 if batch.tasks else 0
+                calls += 2 if batch.complete_tasks or batch.reassign_tasks else 0
+            elif name == "crm.create_billing_document" or name == "crm.get_deal":
                 calls += 1
     return writes, calls
 
