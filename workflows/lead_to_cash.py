@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -50,6 +50,9 @@ class LeadToCashInput(BaseModel):
     policy_version: str
     state: LeadToCashState | None = None
     max_history_events: int = MAX_HISTORY_EVENTS
+    reopened_from: str | None = Field(
+        default=None, description="The lost run this one re-opens (`<workflow id>/<run id>`)."
+    )
 
 
 @workflow.defn
@@ -67,6 +70,7 @@ class LeadToCash(HandoffWorkflow):
             crm=inp.crm, deal_id=inp.deal_id, stage=Stage.QUALIFY, stage_since=workflow.now()
         )
         self.desk = ApprovalDesk(self, self.state, TermsPart(self, self.state, self._terms_fixed))
+        self._reopened_from = inp.reopened_from
 
     @workflow.run
     async def run(self, inp: LeadToCashInput) -> DealStatus:
@@ -106,6 +110,8 @@ class LeadToCash(HandoffWorkflow):
         self.audit.record(
             "started", f"policy {self.policy_version}; terms {self.desk.terms.text()}"
         )
+        if self._reopened_from:
+            self.audit.record("started", f"re-opened in the CRM; continues {self._reopened_from}")
 
     async def _qualify(self) -> None:
         rule = self.policy.stage(Stage.QUALIFY)

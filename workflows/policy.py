@@ -87,6 +87,11 @@ class Policy(_Strict):
         default_factory=lambda: ["closed_lost"],
         description="Canonical CRM stages that mean the deal is lost: the handoff ends.",
     )
+    reopen_crm_stages: list[str] = Field(
+        default_factory=lambda: ["new", "qualified", "negotiation"],
+        description="Canonical CRM stages that re-open a lost deal: a new handoff starts, "
+        "linked to the lost one.",
+    )
     trigger_crm_stages: list[str] = Field(
         default_factory=lambda: ["new"],
         description="Canonical CRM stages that start a deal's handoff when a deal enters them.",

@@ -77,8 +77,14 @@ class UnknownHandoffType(ValueError):
     """A type name that is not registered; the message lists the ones that are."""
 
 
-def _lead_to_cash(crm: str, deal_id: str, policy: Policy, _: Carried) -> BaseModel:
-    return LeadToCashInput(crm=crm, deal_id=deal_id, policy=policy, policy_version=policy.version)
+def _lead_to_cash(crm: str, deal_id: str, policy: Policy, carried: Carried) -> BaseModel:
+    return LeadToCashInput(
+        crm=crm,
+        deal_id=deal_id,
+        policy=policy,
+        policy_version=policy.version,
+        reopened_from=carried.from_workflow_id,
+    )
 
 
 def _renewal(crm: str, deal_id: str, policy: Policy, carried: Carried) -> BaseModel:

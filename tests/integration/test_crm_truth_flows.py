@@ -100,6 +100,14 @@ def test_a_rep_edits_a_hubspot_deal_and_handoff_follows(
         final = deals.get_by_id(deal, properties=["dealstage"])
         assert final.properties["dealstage"] == "closedlost"
 
+        # the rep re-opens it: a new handoff starts, linked to the lost one
+        deals.update(
+            deal, SimplePublicObjectInput(properties={"dealstage": "appointmentscheduled"})
+        )
+        st = s.until(deal, lambda st: not st["done"] and st["stage"] in ("qualify", "deal_desk"))
+        linked = [h["detail"] for h in st["history"] if h["kind"] == "started"]
+        assert any(f"continues lead-to-cash-hubspot-{deal}/" in d for d in linked), linked
+
 
 def test_a_rep_edits_a_salesforce_opportunity_and_handoff_follows(
     dev_env: WorkflowEnvironment, tmp_path: Path

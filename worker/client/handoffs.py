@@ -229,6 +229,31 @@ async def signal_with_start(
 
 
 # -- messages and queries ----------------------------------------------------------------
+async def reopen(client: Client, ref: HandoffRef, *, policy: Policy, task_queue: str) -> bool:
+    """The deal was re-opened in the CRM after its handoff ended lost: start a new run of
+    the same workflow id, linked to the lost one. False when the last run did not end
+    lost (running, completed, or never started): nothing is started then."""
+    try:
+        last = await status(client, ref)  # a closed run still answers its status query
+    except (HandoffError, RPCError, TimeoutError):
+        return False
+    if last.outcome != "lost":
+        return False
+    desc = await client.get_workflow_handle(ref.workflow_id).describe()
+    carried = Carried(from_workflow_id=f"{ref.workflow_id}/{desc.run_id}")
+    try:
+        await client.start_workflow(
+            ref.type.workflow_type,
+            ref.type.start_input(ref.crm, ref.deal_id, policy, carried),
+            id=ref.workflow_id,
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,  # only after a lost run
+        )
+    except WorkflowAlreadyStartedError:  # re-opened twice at once: one new run
+        return False
+    return True
+
+
 async def signal(client: Client, ref: HandoffRef, name: str, payload: Any) -> bool:
     """Signal the handoff if it is running; False when there is none (or it ended)."""
     try:

@@ -34,14 +34,17 @@ class TemporalStarter:
         return HandoffRef(registry.get(handoff_type), crm, deal_id)
 
     async def deal_entered_trigger(self, crm: str, deal_id: str, event_id: str) -> None:
-        await handoffs.signal_with_start(
+        ref = self._ref(crm, deal_id)
+        reached = await handoffs.signal_with_start(
             self.client,
-            self._ref(crm, deal_id),
+            ref,
             policy=self.policy,
             task_queue=self.task_queue,
             signal=Msg.DEAL_CHANGED,
             payload=DealChangedIn(source=crm, event_id=event_id).model_dump(),
         )
+        if not reached:  # its handoff ended: if it ended lost, the deal is re-opened
+            await handoffs.reopen(self.client, ref, policy=self.policy, task_queue=self.task_queue)
 
     async def evidence_arrived(self, crm: str, deal_id: str, kind: str, event_id: str) -> None:
         # not started yet: the workflow reads the same field from the CRM when it starts
@@ -64,9 +67,15 @@ class TemporalStarter:
             fields=fields, source=crm, event_id=event_id, occurred_at=occurred_at
         )
         payload = change.model_dump(mode="json")
-        for name in registry.type_names():
+        reached = [
             await handoffs.signal(
                 self.client, self._ref(crm, deal_id, name), Msg.DEAL_CHANGED, payload
+            )
+            for name in registry.type_names()
+        ]
+        if not any(reached) and fields.get("crm_stage") in self.policy.reopen_crm_stages:
+            await handoffs.reopen(  # a lost deal re-opened: a new run, linked to the lost one
+                self.client, self._ref(crm, deal_id), policy=self.policy, task_queue=self.task_queue
             )
 
 
