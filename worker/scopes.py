@@ -62,7 +62,7 @@ def approver_in_scope(request: Request, user: Identity, approver: str | None) ->
 
 def involved(st: DealStatus) -> set[str]:
     """Everyone the deal's status names as acting on it."""
-    people = set(st.owner)
+    people = {*st.owner, st.deal_owner}
     if st.pending_approval:
         people.update(st.pending_approval.approvers)
     people.update(e.by for e in st.evidence)

@@ -267,6 +267,7 @@ class DealStatus(BaseModel):
     deal_id: str
     workflow_type: str = "LeadToCash"
     deal_name: str = ""
+    deal_owner: str = Field(default="", description="The deal's owner in the CRM.")
     stage: str
     waiting_on: WaitingOn
     waiting_for: str = Field(default="", description="In words: what exactly is awaited.")

@@ -195,6 +195,7 @@ class HandoffWorkflow:
             crm=st.crm,
             deal_id=st.deal_id,
             deal_name=st.deal.name if st.deal else "",
+            deal_owner=st.owner_email,
             stage=st.stage,
             waiting_on=waiting.on if waiting else WaitingOn.NOTHING,
             waiting_for=self.waits.waiting_for() if waiting else "",
