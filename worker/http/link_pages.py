@@ -25,6 +25,7 @@ from worker.http.links import (
     LinkError,
     LinkSuperseded,
     LinkTampered,
+    LinkUsed,
     LinkWrongApprover,
     SignedLinks,
 )
@@ -198,11 +199,16 @@ async def decide(request: Request, token: str, reason: Annotated[str, Form()] = 
             request.app.state.client,
             ref,
             message,
-            {"approver": claims.approver, "reason": reason.strip()},
+            # the workflow remembers the link id: a link decides once, whichever API
+            # replica serves it (the local store only answers the common case early)
+            {"approver": claims.approver, "reason": reason.strip(), "link_id": claims.id},
         )
     except Refused as err:
         request.app.state.metrics.count_refusal(message, err.code)
-        cls = LinkWrongApprover if err.code == Refusal.NOT_AUTHORISED else LinkSuperseded
+        cls = {
+            Refusal.NOT_AUTHORISED: LinkWrongApprover,
+            Refusal.DUPLICATE: LinkUsed,
+        }.get(err.code, LinkSuperseded)
         return _refused(request, cls(f"Refused: {err.reason}. Nothing was changed.", claims))
     except HandoffError as err:
         return _refused(request, err)
