@@ -233,6 +233,40 @@ def file_problems(policy: Policy) -> list[str]:
     return problems
 
 
+def duty_rules(policy: Policy) -> list[str]:
+    """Who may do what, in words (for `handoff policy check`), warnings first."""
+
+    def who(roles: list[str] | None, nobody: str = "nobody") -> str:
+        return "anyone (no rule: add recorded_by)" if roles is None else ", ".join(roles) or nobody
+
+    lines = [
+        f"warning: evidence {kind} may be recorded by anyone (no recorded_by)"
+        for kind, rule in policy.evidence.items()
+        if rule.recorded_by is None
+    ]
+    for kind, rule in policy.evidence.items():
+        since = f", from {rule.from_stage} on" if rule.from_stage else ""
+        lines.append(f"evidence {kind}: recorded by {who(rule.recorded_by)}{since}")
+    for kind, exc in policy.exceptions.items():
+        raised = who(exc.raised_by, "Handoff itself")
+        resolved = (
+            who(exc.resolved_by)
+            if exc.resolved_by is not None
+            else (f"its owner ({exc.owner}), its escalation and the deal owner")
+        )
+        holds = "; holds the stage" if exc.blocks else ""
+        lines.append(f"exception {kind}: raised by {raised}; resolved by {resolved}{holds}")
+    for tier in policy.discounts.tiers:
+        if not tier.automatic:
+            words = {"any": "any one of", "all": "all of"}.get(str(tier.decision))
+            decide = words or f"{tier.decision} of"
+            lines.append(
+                f"tier {tier.name}: approved by {decide} {', '.join(tier.approvers)}; never "
+                "by the discount's requester"
+            )
+    return lines
+
+
 def parse_policy(data: object, source: str = "policy") -> Policy:
     """Validate policy data from a file; raises `PolicyError` naming the fields."""
     try:

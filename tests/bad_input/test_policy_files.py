@@ -137,3 +137,24 @@ def test_policy_check_on_a_missing_file_exits_1_naming_it(tmp_path: Path) -> Non
     result = CliRunner().invoke(app, ["policy", "check", str(tmp_path / "nope.yaml")])
     assert result.exit_code == 1
     assert "cannot read policy file" in result.stderr
+
+
+def test_policy_check_prints_who_may_do_what(tmp_path: Path) -> None:
+    """The duty rules in words: who records each evidence kind, raises and resolves each
+    exception, and approves each tier; a kind anyone may record is warned about."""
+    data = yaml.safe_load(Path("deploy/policy.example.yaml").read_text())
+    data["evidence"]["need_confirmed"] = "The need is confirmed"  # the old, open form
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(app, ["policy", "check", str(path)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    payment = (
+        "evidence payment_received: recorded by billing, collections, crm, from ops_to_billing on"
+    )
+    assert payment in lines
+    assert any(
+        line.startswith("exception cancellation: raised by") and "holds the stage" in line
+        for line in lines
+    )
+    assert "warning: evidence need_confirmed may be recorded by anyone (no recorded_by)" in lines

@@ -30,7 +30,7 @@ from worker.settings import Settings
 from workflows import names, registry
 from workflows.messages import Receipt
 from workflows.names import Msg
-from workflows.policy import PolicyError, load_policy
+from workflows.policy import PolicyError, duty_rules, load_policy
 from workflows.registry import UnknownHandoffType
 
 app = typer.Typer(
@@ -467,6 +467,8 @@ def policy_check(path: Path) -> None:
         raise typer.Exit(1) from None
     out.print(f"[green]valid[/] {path}: version {policy.version}")
     out.print(json.dumps({"tiers": [t.name for t in policy.discounts.tiers]}))
+    for line in duty_rules(policy):  # segregation of duties, in words
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 # -- engineers and ops -------------------------------------------------------------------
