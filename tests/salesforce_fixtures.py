@@ -7,6 +7,7 @@ Test modules import these and wrap them in their own pytest fixtures.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -97,6 +98,16 @@ def rsa_key_and_certificate() -> tuple[bytes, bytes]:
         serialization.NoEncryption(),
     )
     return key_pem, cert.public_bytes(serialization.Encoding.PEM)
+
+
+def store_with_unique_ids(path: Path) -> Path:
+    """A seeded org whose new record ids start at a random point, so workflow ids
+    (`lead-to-cash-salesforce-<id>`) never collide between tests on a shared server."""
+    from sandbox.salesforce_store import Store
+
+    store = Store(path)
+    store.set_meta("id_counter", str(10**6 + uuid.uuid4().int % 10**9))
+    return path
 
 
 @contextmanager

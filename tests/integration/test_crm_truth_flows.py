@@ -16,6 +16,7 @@ from hubspot.crm.deals import SimplePublicObjectInput
 from hubspot_fixtures import TOKEN, running_sandbox, store_with_unique_ids
 from salesforce_fixtures import API, sales_rep_session
 from salesforce_fixtures import running_sandbox as running_salesforce
+from salesforce_fixtures import store_with_unique_ids as salesforce_store
 from support.processes import stack
 from temporalio.testing import WorkflowEnvironment
 
@@ -116,7 +117,7 @@ def test_a_rep_edits_a_salesforce_opportunity_and_handoff_follows(
     Lost ends the handoff, completes its Tasks, and the Opportunity stays Closed Lost."""
     address = dev_env.client.service_client.config.target_host
     with (
-        running_salesforce(tmp_path) as sandbox,
+        running_salesforce(tmp_path, salesforce_store(tmp_path / "org.sqlite3")) as sandbox,
         stack(
             address,
             tmp_path,
