@@ -35,7 +35,7 @@ from urllib.parse import quote
 import requests
 import structlog
 from simple_salesforce.api import Salesforce
-from simple_salesforce.exceptions import SalesforceError
+from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 from simple_salesforce.format import format_soql
 
 from connectors import salesforce_wire as wire
@@ -350,6 +350,14 @@ class SalesforceConnector:
                 error: CrmError = exc
             except CrmError:
                 raise
+            except SalesforceExpiredSession as exc:
+                if attempt >= self.max_retries:
+                    raise wire.translate(exc, obj, record_id) from exc
+                log.info("salesforce_session_expired", object=obj, attempt=attempt + 1)
+                with self._lock:
+                    self._sf = None  # the next attempt logs in anew
+                attempt += 1
+                continue
             except (SalesforceError, requests.RequestException) as exc:
                 error = wire.translate(exc, obj, record_id)
                 error.__cause__ = exc

@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.feed import DispatchRequest, FeedActivities
 
 from workflows import names
+from workflows.names import TASK_QUEUE
 from workflows.options import CRM_READ, CRM_WRITE
 from workflows.policy import Policy
 
@@ -44,9 +45,10 @@ class ChangeFeedInput(BaseModel):
     pages_per_run: int = 50
 
 
-def change_feed_id(crm: str) -> str:
-    """One poller per CRM connection."""
-    return f"change-feed-{crm}"
+def change_feed_id(crm: str, task_queue: str = TASK_QUEUE) -> str:
+    """One poller per CRM connection and task queue (`change-feed-<crm>` on the default
+    queue), so stacks sharing a Temporal namespace on other queues each have their own."""
+    return f"change-feed-{crm}" if task_queue == TASK_QUEUE else f"change-feed-{crm}-{task_queue}"
 
 
 @workflow.defn

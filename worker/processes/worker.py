@@ -169,7 +169,7 @@ async def ensure_change_feed(client: Client, settings: Settings, policy: Policy)
     await client.start_workflow(
         ChangeFeed.run,
         ChangeFeedInput(crm=settings.crm, policy=policy, poll_every_s=settings.feed_poll_s),
-        id=change_feed_id(settings.crm),
+        id=change_feed_id(settings.crm, settings.task_queue),
         task_queue=settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
