@@ -48,6 +48,7 @@ from hubspot.crm.objects import (
     PublicObjectSearchRequest,
     SimplePublicObjectBatchInputUpsert,
     SimplePublicObjectInput,
+    SimplePublicObjectInputForCreate,
 )
 from hubspot.crm.objects.exceptions import ApiException as ObjectsApiError
 from hubspot.crm.owners.exceptions import ApiException as OwnersApiError
@@ -287,6 +288,16 @@ class HubSpotConnector:
             lambda: self._basic.update_with_http_info("deals", deal_id, body, **self._opts()),
             _properties,
         )
+
+    def create_deal(self, fields: Mapping[str, FieldValue]) -> str:
+        """Create a deal from canonical fields; its new id (the demo's fresh deal)."""
+        props = {k: _text(v) for k, v in self.mapping.to_crm(fields).items()}
+        body = SimplePublicObjectInputForCreate(properties=props)
+        record = self._call(
+            "deals", "", lambda: self._basic.create_with_http_info("deals", body, **self._opts()),
+            _properties,
+        )  # fmt: skip
+        return record[0]
 
     def add_note(self, deal_id: str, note: NoteSpec) -> str:
         return self._upsert_associated("notes", deal_id, [(note.key, self._note(note))])[0]

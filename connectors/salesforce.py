@@ -394,6 +394,14 @@ class SalesforceConnector:
             else None,
         )
 
+    def create_deal(self, fields: Mapping[str, FieldValue], close_date: str) -> str:
+        """Create an Opportunity from canonical fields; its new id (the demo's fresh deal)."""
+        props = {**self._to_crm(fields), "CloseDate": close_date}
+        created = self._call(
+            "Opportunity", "", lambda sf: _sobject(sf, "Opportunity").create(props)
+        )
+        return str(created["id"])
+
     def _canonical(self, record: Mapping[str, Any]) -> dict[str, str]:
         props = {k: str(v).lower() if isinstance(v, bool) else v for k, v in record.items()}
         if self.mapping.fields.get("owner_email") == "OwnerId" and record.get("OwnerId"):

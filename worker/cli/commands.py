@@ -175,7 +175,9 @@ def _dev_extra(command: str) -> Iterator[None]:
 # -- processes ---------------------------------------------------------------------------
 @app.command()
 def dev(
-    state_dir: Path = typer.Option(Path(".handoff"), help="SQLite files and the sandbox CA."),
+    state_dir: Path = typer.Option(
+        Path(".handoff"), help="State folder; each CRM keeps its own inside (.handoff/hubspot)."
+    ),
     crm: str = typer.Option("hubspot", help="CRM to run against: hubspot, salesforce, memory."),
     temporal_port: int = typer.Option(7233),
     ui_port: int = typer.Option(8233),
@@ -191,7 +193,8 @@ def dev(
         err.print(f"[red]--crm must be hubspot, salesforce or memory, not {crm!r}[/]")
         raise typer.Exit(2)
     stack = DevStack(
-        state_dir=state_dir,
+        state_dir=state_dir / crm,  # one folder per CRM: switching never mixes their deals
+        base_dir=state_dir,
         crm=crm,
         temporal_port=temporal_port,
         ui_port=ui_port,
@@ -450,11 +453,17 @@ def stuck(crm: str | None = CrmOpt) -> None:
 
 
 @app.command()
-def demo(crm: str | None = CrmOpt) -> None:
-    """Start a sample deal and walk it to the discount-approval wait."""
-    from worker.cli.demo import run_demo
+def demo(
+    crm: str | None = typer.Option(None, "--crm", help="Default: the running dev stack's CRM."),
+    deal: str | None = typer.Option(None, "--deal", help="Walk this deal (default: a new one)."),
+    state_dir: Path = typer.Option(Path(".handoff"), help="Where `handoff dev` runs from."),
+) -> None:
+    """Create a fresh sample deal in the running stack's CRM and walk it to the
+    discount-approval wait."""
+    from worker.cli.demo import follow_running_stack, run_demo
 
-    _run(lambda c, s: run_demo(c, s, crm or s.crm, out))
+    follow_running_stack(state_dir, crm, out)
+    _run(lambda c, s: run_demo(c, s, crm or s.crm, out, deal=deal))
 
 
 @policy_app.command("check")

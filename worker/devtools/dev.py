@@ -24,11 +24,20 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from worker.stack_file import RunningStack, remove_running, write_running
 from worker.state import private_dir, write_private
 from workflows.names import SEARCH_ATTRIBUTES
 from workflows.policy import default_policy
 
 SANDBOX_PORTS = {"hubspot": 8091, "salesforce": 8092}
+
+#: The settings another terminal needs to reach the stack (no secrets that sign or log in
+#: people: the link secret, API tokens and webhook secret stay in the stack).
+CLIENT_ENV = ("TEMPORAL_ADDRESS", "HANDOFF_CRM", "HANDOFF_STATE_DIR", "HANDOFF_API_PORT",
+              "HANDOFF_PUBLIC_URL", "HANDOFF_SANDBOX_TOKEN", "HANDOFF_HUBSPOT_HOST",
+              "HANDOFF_SALESFORCE_LOGIN_HOST", "HANDOFF_SALESFORCE_CA_FILE",
+              "HANDOFF_SALESFORCE_DOMAIN", "HANDOFF_SALESFORCE_CONSUMER_KEY",
+              "HANDOFF_SALESFORCE_CONSUMER_SECRET")  # fmt: skip
 
 
 def temporal_cli() -> str:
@@ -65,9 +74,13 @@ def stop_on_sigterm() -> None:
 
 @dataclass
 class DevStack:
-    """The embedded stack's processes, started in order and stopped in reverse."""
+    """The embedded stack's processes, started in order and stopped in reverse.
+
+    `state_dir` is this CRM's own folder; `base_dir`, when set, is where the stack says
+    what it runs (`running.json`, see `worker.stack_file`) for other terminals."""
 
     state_dir: Path
+    base_dir: Path | None = None
     crm: str = "hubspot"
     temporal_port: int = 7233
     ui_port: int = 8233
@@ -118,6 +131,24 @@ class DevStack:
         """API tokens for the default policy's people (development only): `dev-<name>`."""
         people = default_policy().people.values()
         return {email: f"dev-{email.split('@')[0]}" for emails in people for email in emails}
+
+    def running(self) -> RunningStack:
+        """What runs, for `running.json` and `stack.json` (see `worker.stack_file`)."""
+        env = self.env()
+        return RunningStack(
+            crm=self.crm,
+            state_dir=str(self.state_dir),
+            pid=os.getpid(),
+            api_url=f"http://127.0.0.1:{self.api_port}",
+            env={k: env[k] for k in CLIENT_ENV if k in env},
+        )
+
+    def announce(self) -> None:
+        """Write what runs into the state folder, and into the base folder's running.json."""
+        running = self.running()
+        write_private(self.state_dir / "stack.json", running.model_dump_json(indent=2))
+        if self.base_dir is not None:
+            write_running(self.base_dir, running)
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(args, env=self.env())
@@ -213,6 +244,7 @@ class DevStack:
         stop_on_sigterm()
         try:
             self.start()
+            self.announce()
             self.out.print(self.describe())
             self.out.print("Try: [bold]handoff demo[/] in another terminal. Ctrl-C stops.")
             while True:
@@ -232,4 +264,6 @@ class DevStack:
             self.out.print(f"[red]{exc}[/]")
             return 1
         finally:
+            if self.base_dir is not None:
+                remove_running(self.base_dir, os.getpid())
             self.stop()
