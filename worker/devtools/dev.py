@@ -106,6 +106,7 @@ class DevStack:
             "HANDOFF_METRICS_PORT": str(self.metrics_port),
         }
         env.setdefault("HANDOFF_LINK_SECRET", self.link_secret())
+        env.setdefault("HANDOFF_NOTIFIER", "dev")  # notices and their links at /outbox
         env.setdefault("HANDOFF_API_TOKENS", json.dumps(self.dev_tokens()))
         port = self.sandbox_port or SANDBOX_PORTS.get(self.crm)
         if self.crm == "hubspot":
@@ -208,6 +209,8 @@ class DevStack:
         table.add_row("Temporal", f"127.0.0.1:{self.temporal_port}")
         table.add_row("Temporal UI", f"http://127.0.0.1:{self.ui_port}")
         table.add_row("API, inbox, stall board", f"http://127.0.0.1:{self.api_port}")
+        if os.environ.get("HANDOFF_NOTIFIER", "dev") == "dev":
+            table.add_row("outbox (notices, links)", f"http://127.0.0.1:{self.api_port}/outbox")
         table.add_row("worker metrics", f"http://127.0.0.1:{self.metrics_port}/metrics")
         if self.crm in SANDBOX_PORTS:
             port = self.sandbox_port or SANDBOX_PORTS[self.crm]

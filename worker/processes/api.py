@@ -23,6 +23,8 @@ from worker.http.auth import Authenticator
 from worker.http.errors import ErrorBody, error_response, handoff_error
 from worker.http.link_pages import router as link_router
 from worker.http.links import SignedLinks
+from worker.http.outbox import outbox_enabled
+from worker.http.outbox import router as outbox_router
 from worker.http.pages import router as page_router
 from worker.http.render import templates
 from worker.limits import install_limits
@@ -91,6 +93,8 @@ def create_app(
     app.include_router(link_router)
     for extra in extra_routers:
         app.include_router(extra)
+    if outbox_enabled(settings):  # the dev outbox: `handoff dev` only, never in production
+        app.include_router(outbox_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/docs", include_in_schema=False)

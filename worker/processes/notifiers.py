@@ -7,7 +7,7 @@ from the environment:
 
 | variable | default | meaning |
 |---|---|---|
-| `HANDOFF_NOTIFIER` | `log` | `log`, `smtp` or `webhook` |
+| `HANDOFF_NOTIFIER` | `log` | `log`, `smtp`, `webhook`; `dev` keeps them for `/outbox` |
 | `HANDOFF_SMTP_HOST` / `_PORT` | `localhost` / `587` | the mail relay |
 | `HANDOFF_SMTP_USERNAME` / `_PASSWORD` | none | login, if the relay needs one |
 | `HANDOFF_SMTP_STARTTLS` | `true` | upgrade the connection with STARTTLS |
@@ -103,4 +103,13 @@ def make_notifier(settings: Settings) -> Notifier:
             raise ValueError("HANDOFF_NOTIFIER=webhook needs HANDOFF_WEBHOOK_URL")
         register_secrets(settings.webhook_url.get_secret_value())  # the URL is a credential
         return WebhookNotifier(settings.webhook_url.get_secret_value())
+    if settings.notifier == "dev":
+        if settings.environment == "production":
+            raise ValueError(
+                "HANDOFF_NOTIFIER=dev keeps signed links on disk for /outbox; "
+                "use log, smtp or webhook in production"
+            )
+        from worker.processes.outbox import OutboxNotifier
+
+        return OutboxNotifier(settings.state_dir)
     return LogNotifier()
