@@ -38,7 +38,7 @@ def demo(base: Path) -> tuple[str, str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("HANDOFF_", "TEMPORAL_"))}
     result = subprocess.run(
         [HANDOFF, "demo", "--state-dir", str(base)],
-        env={**clean, "COLUMNS": "500"},
+        env={**clean, "COLUMNS": "60"},  # narrow: nothing may wrap
         capture_output=True,
         text=True,
         timeout=120,

@@ -23,6 +23,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from worker.cli import exit_codes
+from worker.cli.render import print_table
 from worker.client import handoffs
 from worker.client.handoffs import HandoffNotFound, HandoffRef, Refused
 from worker.ids import check_cli_deal_id
@@ -50,8 +51,10 @@ app.add_typer(exception_app, name="exception")
 app.add_typer(policy_app, name="policy")
 app.add_typer(sandbox_app, name="sandbox")
 
-out = Console()
-err = Console(stderr=True)
+# soft_wrap: lines are never broken at the terminal width, so a pasted command or id
+# keeps its arguments whatever COLUMNS says (tables: `render.print_table`).
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
 
 CrmOpt = typer.Option(None, "--crm", help="hubspot, salesforce or memory (default: HANDOFF_CRM).")
@@ -127,11 +130,13 @@ def _ref(settings: Settings, handoff_type: str | None, crm: str | None, deal: st
 
 def _receipt_line(receipt: Receipt) -> str:
     """What happened, where the handoff stands, and which tier is asked next, if any."""
-    line = f"[green]OK[/] {receipt.detail}  (stage {receipt.stage}, "
+    from worker.wording import humane, role
+
+    line = f"[green]OK[/] {humane(receipt.detail)}  (stage {receipt.stage}, "
     line += f"waiting on {receipt.waiting_on})"
     if receipt.pending_approval is not None:
         p = receipt.pending_approval
-        line += f"\n   next: tier {p.tier}, asked of {', '.join(p.approvers)}"
+        line += f"\n   next: tier {role(p.tier)}, asked of {', '.join(p.approvers)}"
     return line
 
 
@@ -436,7 +441,7 @@ def list_(
     query = handoffs.running_query(types, waiting_on=waiting_on, stage=stage, owner=owner, crm=crm)
 
     async def go(client: Client, s: Settings) -> None:
-        out.print(render_listings(await handoffs.list_open(client, query)))
+        print_table(out, render_listings(await handoffs.list_open(client, query)))
 
     _run(go)
 

@@ -22,6 +22,7 @@ from worker.policy import load_configured_policy
 from worker.processes.crm import make_connector
 from worker.settings import Settings
 from worker.stack_file import read_running
+from worker.wording import role
 from workflows import names
 from workflows.names import Msg, WaitingOn
 from workflows.policy import Policy
@@ -123,7 +124,7 @@ async def run_demo(
     p = st.pending_approval
     out.print(
         f"\n[bold]Waiting on discount approval[/]: {p.discount_percent:g}% "
-        f"(margin {p.margin_percent:g}%), tier {p.tier}, from {', '.join(p.approvers)}, "
+        f"(margin {p.margin_percent:g}%), tier {role(p.tier)}, from {', '.join(p.approvers)}, "
         f"due {p.due_at:%Y-%m-%d %H:%M} UTC.",
         highlight=False,
     )

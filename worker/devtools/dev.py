@@ -24,6 +24,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from worker.cli.render import print_table
 from worker.stack_file import RunningStack, remove_running, write_running
 from worker.state import private_dir, write_private
 from workflows.names import SEARCH_ATTRIBUTES
@@ -90,7 +91,7 @@ class DevStack:
     metrics_port: int = field(
         default_factory=lambda: int(os.environ.get("HANDOFF_METRICS_PORT") or 9464)
     )
-    out: Console = field(default_factory=Console)
+    out: Console = field(default_factory=lambda: Console(soft_wrap=True))
     procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
 
     def env(self) -> dict[str, str]:
@@ -248,7 +249,7 @@ class DevStack:
         try:
             self.start()
             self.announce()
-            self.out.print(self.describe())
+            print_table(self.out, self.describe())
             self.out.print("Try: [bold]handoff demo[/] in another terminal. Ctrl-C stops.")
             while True:
                 for name, proc in self.procs:
