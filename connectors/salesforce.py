@@ -394,6 +394,12 @@ class SalesforceConnector:
             else None,
         )
 
+    def describe(self, sobject: str) -> dict[str, Any]:
+        """The sObject's describe, as the integration user sees it (field-level security
+        hides fields it may not read; `createable`/`updateable` say what it may write)."""
+        described = self._call(sobject, "", lambda sf: _sobject(sf, sobject).describe())
+        return dict(described)
+
     def create_deal(self, fields: Mapping[str, FieldValue], close_date: str) -> str:
         """Create an Opportunity from canonical fields; its new id (the demo's fresh deal)."""
         props = {**self._to_crm(fields), "CloseDate": close_date}

@@ -51,6 +51,16 @@ app.add_typer(exception_app, name="exception")
 app.add_typer(policy_app, name="policy")
 app.add_typer(sandbox_app, name="sandbox")
 
+
+def _add_crm_commands() -> None:
+    """`handoff crm setup` lives in its own module (worker/cli/crm_setup.py)."""
+    from worker.cli.crm_setup import crm_app
+
+    app.add_typer(crm_app, name="crm")
+
+
+_add_crm_commands()
+
 # soft_wrap: lines are never broken at the terminal width, so a pasted command or id
 # keeps its arguments whatever COLUMNS says (tables: `render.print_table`).
 out = Console(soft_wrap=True)
