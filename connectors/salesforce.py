@@ -400,9 +400,17 @@ class SalesforceConnector:
         described = self._call(sobject, "", lambda sf: _sobject(sf, sobject).describe())
         return dict(described)
 
-    def create_deal(self, fields: Mapping[str, FieldValue], close_date: str) -> str:
-        """Create an Opportunity from canonical fields; its new id (the demo's fresh deal)."""
+    def create_deal(
+        self, fields: Mapping[str, FieldValue], close_date: str, account_name: str | None = None
+    ) -> str:
+        """Create an Opportunity from canonical fields, under the Account named
+        `account_name` if there is one (an Order needs it); its new id (the demo's deal)."""
         props = {**self._to_crm(fields), "CloseDate": close_date}
+        if account_name:
+            soql = format_soql("SELECT Id FROM Account WHERE Name = {} LIMIT 1", account_name)
+            rows = self._call("Account", "", lambda sf: sf.query(soql)["records"])
+            if rows:
+                props["AccountId"] = str(rows[0]["Id"])
         created = self._call(
             "Opportunity", "", lambda sf: _sobject(sf, "Opportunity").create(props)
         )

@@ -108,7 +108,9 @@ def test_demo_follows_a_running_salesforce_stack(
     ):
         statuses = run_twice(s, base)
         for st in statuses:
-            assert sandbox.activity(st["deal_id"])["opportunity"]["Discount_Percent__c"] == 30
+            opportunity = sandbox.activity(st["deal_id"])["opportunity"]
+            assert opportunity["Discount_Percent__c"] == 30
+            assert opportunity["AccountId"]  # the order at the billing handoff needs it
 
 
 def test_dev_stack_says_what_it_runs_without_its_secrets(tmp_path: Path) -> None:

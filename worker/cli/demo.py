@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from connectors.base import FieldValue
 from worker.client import handoffs
@@ -24,11 +25,15 @@ from worker.settings import Settings
 from worker.stack_file import read_running
 from worker.wording import role
 from workflows import names
+from workflows.messages import DealStatus
 from workflows.names import Msg, WaitingOn
 from workflows.policy import Policy
 
 #: The seeded demo deal of the memory CRM, which cannot take new deals from outside.
 DEMO_DEAL = "1001"
+
+#: The sandbox account the demo's Salesforce Opportunity belongs to (an Order needs one).
+DEMO_ACCOUNT = "Acme Corp"
 
 #: The fresh deal's fields (canonical names): 30% asks the sales manager, then the VP.
 DEMO_FIELDS: dict[str, FieldValue] = {
@@ -85,8 +90,27 @@ def create_demo_deal(settings: Settings, policy: Policy, crm: str) -> str:
         from connectors.salesforce import SalesforceConnector
 
         assert isinstance(connector, SalesforceConnector)
-        return connector.create_deal(fields, close_date=f"{stamp + timedelta(days=90):%Y-%m-%d}")
+        close = f"{stamp + timedelta(days=90):%Y-%m-%d}"
+        return connector.create_deal(fields, close_date=close, account_name=DEMO_ACCOUNT)
     return DEMO_DEAL
+
+
+async def _status_when_asked(client: Client, ref: HandoffRef, tries: int = 150) -> DealStatus:
+    """The status once the discount approval is asked (or the deal ended), riding out a
+    query that times out while the worker is busy starting up."""
+    st: DealStatus | None = None
+    for attempt in range(tries):
+        try:
+            st = await handoffs.status(client, ref)
+        except (TimeoutError, RPCError):
+            if attempt == tries - 1:
+                raise
+        else:
+            if st.done or (st.waiting_on == WaitingOn.DISCOUNT_APPROVAL and st.pending_approval):
+                return st
+        await asyncio.sleep(0.2)
+    assert st is not None
+    return st
 
 
 async def run_demo(
@@ -107,13 +131,7 @@ async def run_demo(
             client, ref, Msg.ADD_EVIDENCE, {"kind": kind, "by": owner, "ref": "demo"}
         )
         out.print(f"  evidence {kind} from {owner}", highlight=False)
-    for _ in range(150):
-        st = await handoffs.status(client, ref)
-        if st.waiting_on == WaitingOn.DISCOUNT_APPROVAL and st.pending_approval:
-            break
-        if st.done:
-            break
-        await asyncio.sleep(0.2)
+    st = await _status_when_asked(client, ref)
     if not (st.waiting_on == WaitingOn.DISCOUNT_APPROVAL and st.pending_approval):
         out.print(
             f"[yellow]Deal {deal} is at {st.stage}, waiting on {st.waiting_on}.[/] "
