@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import subprocess
+import uuid
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,20 @@ def announce(s: Stack, base: Path) -> None:
         base,
         RunningStack(crm=s.crm, state_dir=str(s.state_dir), pid=os.getpid(), api_url="", env=keep),
     )
+
+
+def salesforce_store_with_unique_ids(path: Path) -> Path:
+    """A seeded Salesforce sandbox store whose new record ids start at a random point, so
+    workflow ids never collide with other tests' on the shared dev server."""
+    from sandbox.salesforce_store import Store
+
+    Store(path)
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('id_counter', ?)",
+            (str(10**6 + uuid.uuid4().int % 10**9),),
+        )
+    return path
 
 
 def demo(base: Path) -> tuple[str, str]:
@@ -92,7 +109,9 @@ def test_demo_follows_a_running_salesforce_stack(
     address = dev_env.client.service_client.config.target_host
     base = tmp_path / "handoff"
     with (
-        running_salesforce(tmp_path) as sandbox,
+        running_salesforce(
+            tmp_path, salesforce_store_with_unique_ids(tmp_path / "salesforce.sqlite3")
+        ) as sandbox,
         stack(
             address,
             tmp_path,
