@@ -478,6 +478,8 @@ def demo(
     from worker.cli.demo import follow_running_stack, run_demo
 
     follow_running_stack(state_dir, crm, out)
+    if deal is not None:
+        _ref(_settings(), None, crm, deal)  # a bad deal id exits 2 before any CRM call
     _run(lambda c, s: run_demo(c, s, crm or s.crm, out, deal=deal))
 
 
