@@ -43,6 +43,7 @@ from hubspot.crm.objects import (
     FilterGroup,
     PublicObjectSearchRequest,
     SimplePublicObjectInput,
+    SimplePublicObjectInputForCreate,
 )
 from pydantic import SecretStr
 from urllib3.util.retry import Retry
@@ -237,6 +238,16 @@ class HubSpotConnector:
             lambda: self._basic.update_with_http_info("deals", deal_id, body, **self._opts()),
             wire.properties,
         )
+
+    def create_deal(self, fields: Mapping[str, FieldValue]) -> str:
+        """Create a deal from canonical fields; its new id (the demo's fresh deal)."""
+        props = {k: _text(v) for k, v in self.mapping.to_crm(fields).items()}
+        body = SimplePublicObjectInputForCreate(properties=props)
+        record = self._call(
+            "deals", "", lambda: self._basic.create_with_http_info("deals", body, **self._opts()),
+            _properties,
+        )  # fmt: skip
+        return record[0]
 
     def add_note(self, deal_id: str, note: NoteSpec) -> str:
         return self._writes.create_associated(

@@ -293,6 +293,28 @@ class SalesforceConnector:
             else None,
         )
 
+    def describe(self, sobject: str) -> dict[str, Any]:
+        """The sObject's describe, as the integration user sees it (field-level security
+        hides fields it may not read; `createable`/`updateable` say what it may write)."""
+        described = self._call(sobject, "", lambda sf: _sobject(sf, sobject).describe())
+        return dict(described)
+
+    def create_deal(
+        self, fields: Mapping[str, FieldValue], close_date: str, account_name: str | None = None
+    ) -> str:
+        """Create an Opportunity from canonical fields, under the Account named
+        `account_name` if there is one (an Order needs it); its new id (the demo's deal)."""
+        props = {**self._to_crm(fields), "CloseDate": close_date}
+        if account_name:
+            soql = format_soql("SELECT Id FROM Account WHERE Name = {} LIMIT 1", account_name)
+            rows = self._call("Account", "", lambda sf: sf.query(soql)["records"])
+            if rows:
+                props["AccountId"] = str(rows[0]["Id"])
+        created = self._call(
+            "Opportunity", "", lambda sf: _sobject(sf, "Opportunity").create(props)
+        )
+        return str(created["id"])
+
     def _canonical(self, record: Mapping[str, Any]) -> dict[str, str]:
         props = {k: str(v).lower() if isinstance(v, bool) else v for k, v in record.items()}
         if self.mapping.fields.get("owner_email") == "OwnerId" and record.get("OwnerId"):

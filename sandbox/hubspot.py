@@ -54,6 +54,7 @@ from sandbox.hubspot_errors import error_response, install_error_handlers
 from sandbox.hubspot_owners import OwnerRoutes
 from sandbox.hubspot_properties import PropertyRoutes
 from sandbox.hubspot_store import Store
+from sandbox.hubspot_token_info import router as token_info_router
 from sandbox.hubspot_webhooks import WebhookDispatcher, WebhookSettings
 
 STATE_FILE = "hubspot-sandbox.sqlite3"
@@ -197,6 +198,7 @@ def create_app(
     app.include_router(AssociationRoutes(state.store).router())
     app.include_router(PropertyRoutes(state.store).router())
     app.include_router(OwnerRoutes().router())
+    app.include_router(token_info_router())
     _add_control_routes(app, state)
     return app
 

@@ -129,8 +129,10 @@ class Settings(BaseSettings):
         validation_alias=_env("ENCRYPTION_KEYS"),
         description="key id → base64 AES-256 key, as JSON; the first is used to encrypt.",
     )
-    notifier: Literal["log", "smtp", "webhook"] = Field(
-        default="log", validation_alias=_env("NOTIFIER")
+    notifier: Literal["log", "smtp", "webhook", "dev"] = Field(
+        default="log",
+        validation_alias=_env("NOTIFIER"),
+        description="dev: log and keep notices for the /outbox page (handoff dev only).",
     )
     smtp_host: str = Field(default="localhost", validation_alias=_env("SMTP_HOST"))
     smtp_port: int = Field(default=587, validation_alias=_env("SMTP_PORT"))

@@ -101,7 +101,7 @@ async def test_a_renewal_is_approved_from_its_page(
         await sign_in(http, MANAGER)
         page = await http.get(f"/handoffs/renewal/memory/{deal_id}")
         assert page.status_code == 200
-        assert "Your decision: sales_manager tier" in page.text and handle.id in page.text
+        assert "Your decision: sales manager tier" in page.text and handle.id in page.text
         csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
         assert csrf is not None
         r = await http.post(

@@ -87,5 +87,5 @@ def test_make_notifier_follows_the_environment(
     monkeypatch.setenv("HANDOFF_WEBHOOK_URL", "https://hooks.example.com/x")
     assert make_notifier(settings()) == WebhookNotifier("https://hooks.example.com/x")
     monkeypatch.setenv("HANDOFF_NOTIFIER", "pigeon")
-    with pytest.raises(ValidationError, match="'log', 'smtp' or 'webhook'"):
+    with pytest.raises(ValidationError, match="'log', 'smtp', 'webhook' or 'dev'"):
         settings()

@@ -46,6 +46,7 @@ CASES: list[tuple[list[str], int, list[str]]] = [
     (["approve", "{deal}", "--type", "upsell", "--as", MANAGER, "--reason", "ok"], 2,
      ["unknown handoff type 'upsell'", "allowed: lead-to-cash, renewal"]),
     (["status", "no-such-deal"], 5, ["No running handoff", "deal 'no-such-deal'"]),
+    (["demo", "--deal", "../users/005"], 2, ["Invalid deal_id"]),
     (["dev", "--crm", "bogus"], 2, ["--crm must be hubspot, salesforce or memory, not 'bogus'"]),
     (["frobnicate"], 2, ["No such command 'frobnicate'"]),
 ]  # fmt: skip

@@ -57,7 +57,7 @@ async def test_manager_approves_from_the_inbox_and_sees_the_timeline(
         await card.locator("button[value=approve]").click()
         await page.wait_for_url(f"{base}/handoffs/lead-to-cash/memory/{deal_id}/decide")
         timeline = page.locator("ol.timeline")
-        assert f"sales_manager: approved — {REASON}" in await timeline.inner_text()
+        assert f"sales manager: approved — {REASON}" in await timeline.inner_text()
         assert "Your decision was recorded" in await page.inner_text("main")
         await page.screenshot(path=str(ARTIFACTS / "2-deal.png"), full_page=True)
 

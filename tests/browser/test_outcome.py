@@ -58,7 +58,7 @@ async def test_approve_shows_the_next_tier_then_the_next_stage(
         assert await outcome.count() == 1
         assert await outcome.locator(".next-tier").count() == 1
         assert await outcome.locator(".next-tier").get_attribute("data-tier") == "vp"
-        assert "Next: the vp tier, asked of victor.vp@example.com" in await outcome.inner_text()
+        assert "Next: the VP tier, asked of victor.vp@example.com" in await outcome.inner_text()
         assert await page.locator("form.decide").count() == 0  # nothing left for the manager
         assert await page.locator("button[value=approve]").count() == 0
         await page.screenshot(path=str(ARTIFACTS / "outcome-1-next-tier.png"), full_page=True)

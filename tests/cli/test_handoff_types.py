@@ -33,7 +33,7 @@ async def test_a_renewal_is_approved_with_approve_type_renewal(
             "--reason", "Keep the logo", HANDOFF_CRM="memory",
         )  # fmt: skip
         assert code == 0, text
-        assert text.startswith("OK") and "next: tier vp, asked of victor.vp@example.com" in text
+        assert text.startswith("OK") and "next: tier VP, asked of victor.vp@example.com" in text
         # right after `approve` returns, `status` shows the new state (no polling)
         code, text = await run_handoff(address, "status", h.id, "--json")
         assert code == 0, text

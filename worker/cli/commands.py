@@ -23,6 +23,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from worker.cli import exit_codes
+from worker.cli.render import print_table
 from worker.client import handoffs
 from worker.client.handoffs import HandoffNotFound, HandoffRef, Refused
 from worker.ids import check_cli_deal_id
@@ -50,8 +51,20 @@ app.add_typer(exception_app, name="exception")
 app.add_typer(policy_app, name="policy")
 app.add_typer(sandbox_app, name="sandbox")
 
-out = Console()
-err = Console(stderr=True)
+
+def _add_crm_commands() -> None:
+    """`handoff crm setup` lives in its own module (worker/cli/crm_setup.py)."""
+    from worker.cli.crm_setup import crm_app
+
+    app.add_typer(crm_app, name="crm")
+
+
+_add_crm_commands()
+
+# soft_wrap: lines are never broken at the terminal width, so a pasted command or id
+# keeps its arguments whatever COLUMNS says (tables: `render.print_table`).
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
 
 CrmOpt = typer.Option(None, "--crm", help="hubspot, salesforce or memory (default: HANDOFF_CRM).")
@@ -127,11 +140,13 @@ def _ref(settings: Settings, handoff_type: str | None, crm: str | None, deal: st
 
 def _receipt_line(receipt: Receipt) -> str:
     """What happened, where the handoff stands, and which tier is asked next, if any."""
-    line = f"[green]OK[/] {receipt.detail}  (stage {receipt.stage}, "
+    from worker.wording import humane, role
+
+    line = f"[green]OK[/] {humane(receipt.detail)}  (stage {receipt.stage}, "
     line += f"waiting on {receipt.waiting_on})"
     if receipt.pending_approval is not None:
         p = receipt.pending_approval
-        line += f"\n   next: tier {p.tier}, asked of {', '.join(p.approvers)}"
+        line += f"\n   next: tier {role(p.tier)}, asked of {', '.join(p.approvers)}"
     return line
 
 
@@ -175,7 +190,9 @@ def _dev_extra(command: str) -> Iterator[None]:
 # -- processes ---------------------------------------------------------------------------
 @app.command()
 def dev(
-    state_dir: Path = typer.Option(Path(".handoff"), help="SQLite files and the sandbox CA."),
+    state_dir: Path = typer.Option(
+        Path(".handoff"), help="State folder; each CRM keeps its own inside (.handoff/hubspot)."
+    ),
     crm: str = typer.Option("hubspot", help="CRM to run against: hubspot, salesforce, memory."),
     temporal_port: int = typer.Option(7233),
     ui_port: int = typer.Option(8233),
@@ -191,7 +208,8 @@ def dev(
         err.print(f"[red]--crm must be hubspot, salesforce or memory, not {crm!r}[/]")
         raise typer.Exit(2)
     stack = DevStack(
-        state_dir=state_dir,
+        state_dir=state_dir / crm,  # one folder per CRM: switching never mixes their deals
+        base_dir=state_dir,
         crm=crm,
         temporal_port=temporal_port,
         ui_port=ui_port,
@@ -433,7 +451,7 @@ def list_(
     query = handoffs.running_query(types, waiting_on=waiting_on, stage=stage, owner=owner, crm=crm)
 
     async def go(client: Client, s: Settings) -> None:
-        out.print(render_listings(await handoffs.list_open(client, query)))
+        print_table(out, render_listings(await handoffs.list_open(client, query)))
 
     _run(go)
 
@@ -450,11 +468,19 @@ def stuck(crm: str | None = CrmOpt) -> None:
 
 
 @app.command()
-def demo(crm: str | None = CrmOpt) -> None:
-    """Start a sample deal and walk it to the discount-approval wait."""
-    from worker.cli.demo import run_demo
+def demo(
+    crm: str | None = typer.Option(None, "--crm", help="Default: the running dev stack's CRM."),
+    deal: str | None = typer.Option(None, "--deal", help="Walk this deal (default: a new one)."),
+    state_dir: Path = typer.Option(Path(".handoff"), help="Where `handoff dev` runs from."),
+) -> None:
+    """Create a fresh sample deal in the running stack's CRM and walk it to the
+    discount-approval wait."""
+    from worker.cli.demo import follow_running_stack, run_demo
 
-    _run(lambda c, s: run_demo(c, s, crm or s.crm, out))
+    follow_running_stack(state_dir, crm, out)
+    if deal is not None:
+        _ref(_settings(), None, crm, deal)  # a bad deal id exits 2 before any CRM call
+    _run(lambda c, s: run_demo(c, s, crm or s.crm, out, deal=deal))
 
 
 @policy_app.command("check")

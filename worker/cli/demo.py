@@ -1,74 +1,160 @@
-"""`handoff demo`: start a sample deal and walk it to the discount-approval wait."""
+"""`handoff demo`: create a fresh sample deal and walk it to the discount-approval wait.
+
+Each run creates a new deal in the running stack's CRM (its own id), so the demo can run
+again and again; `--deal` walks a deal of your choice instead. The CRM and the Temporal
+address come from the running `handoff dev` stack (`worker.stack_file`), not a default.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from rich.console import Console
 from temporalio.client import Client
+from temporalio.service import RPCError
 
+from connectors.base import FieldValue
 from worker.client import handoffs
 from worker.client.handoffs import HandoffRef
 from worker.policy import load_configured_policy
+from worker.processes.crm import make_connector
 from worker.settings import Settings
-from workflows import names, registry
+from worker.stack_file import read_running
+from worker.wording import role
+from workflows import names
+from workflows.messages import DealStatus
 from workflows.names import Msg, WaitingOn
+from workflows.policy import Policy
 
-#: The seeded demo deal in every sandbox (and the memory CRM).
+#: The seeded demo deal of the memory CRM, which cannot take new deals from outside.
 DEMO_DEAL = "1001"
 
+#: The sandbox account the demo's Salesforce Opportunity belongs to (an Order needs one).
+DEMO_ACCOUNT = "Acme Corp"
 
-async def demo_deal(client: Client, crm: str) -> str:
-    """Deal 1001 where the CRM seeds it (memory, HubSpot); on Salesforce, whose ids are
-    its own, the first deal the change feed started a handoff for."""
-    if crm != "salesforce":
-        return DEMO_DEAL
-    lead_to_cash = [registry.get(names.LEAD_TO_CASH)]
-    query = handoffs.running_query(lead_to_cash, crm=crm, stage=names.Stage.QUALIFY.value)
-    for _ in range(60):  # the feed polls every few seconds
-        async for wf in client.list_workflows(query, limit=1):
-            deal = wf.typed_search_attributes.get(names.DEAL_ID)
-            if deal:
-                return deal
-        await asyncio.sleep(1)
-    raise RuntimeError("no Salesforce deal has a handoff yet: is the worker's change feed on?")
+#: The fresh deal's fields (canonical names): 30% asks the sales manager, then the VP.
+DEMO_FIELDS: dict[str, FieldValue] = {
+    "amount": 120000,
+    "discount_percent": 30,
+    "crm_stage": "new",
+    "scope": "Platform rollout for 3 sites",
+    "start_date": "2026-12-01",
+    "site_notes": "Badge access via reception",
+    "primary_contact": "ada@acme.example",
+    "promised": "Go-live before Q1 close",
+    "billing_contact": "ap@acme.example",
+    "po_number": "PO-7781",
+}
 
 
-async def run_demo(client: Client, settings: Settings, crm: str, out: Console) -> None:
+def follow_running_stack(base: Path, crm: str | None, out: Console) -> None:
+    """Take the CRM and addresses from the `handoff dev` stack running from `base`.
+
+    Settings already in the environment win; `--crm` naming another CRM than the one
+    running keeps the environment as it is (and says so)."""
+    stack = read_running(base)
+    if stack is None:
+        return
+    if crm is not None and crm != stack.crm:
+        out.print(
+            f"[yellow]The running stack serves {stack.crm}, not {crm}[/]; "
+            f"using your settings for {crm}.",
+            highlight=False,
+        )
+        return
+    for key, value in stack.env.items():
+        os.environ.setdefault(key, value)
+    out.print(
+        f"Using the running dev stack: {stack.crm}, state in {stack.state_dir}", highlight=False
+    )
+
+
+def create_demo_deal(settings: Settings, policy: Policy, crm: str) -> str:
+    """A new deal in the CRM, owned by the policy's first sales rep; its id."""
+    owner = policy.people_for("sales_rep")[0]
+    stamp = datetime.now(UTC)
+    fields = {**DEMO_FIELDS, "name": f"Acme Corp demo {stamp:%H:%M:%S}", "owner_email": owner}
+    connector = make_connector(settings.model_copy(update={"crm": crm}), policy)
+    if crm == "hubspot":
+        from connectors.hubspot import HubSpotConnector
+
+        assert isinstance(connector, HubSpotConnector)
+        try:
+            return connector.create_deal(fields)
+        finally:
+            connector.close()
+    if crm == "salesforce":
+        from connectors.salesforce import SalesforceConnector
+
+        assert isinstance(connector, SalesforceConnector)
+        close = f"{stamp + timedelta(days=90):%Y-%m-%d}"
+        return connector.create_deal(fields, close_date=close, account_name=DEMO_ACCOUNT)
+    return DEMO_DEAL
+
+
+async def _status_when_asked(client: Client, ref: HandoffRef, tries: int = 150) -> DealStatus:
+    """The status once the discount approval is asked (or the deal ended), riding out a
+    query that times out while the worker is busy starting up."""
+    st: DealStatus | None = None
+    for attempt in range(tries):
+        try:
+            st = await handoffs.status(client, ref)
+        except (TimeoutError, RPCError):
+            if attempt == tries - 1:
+                raise
+        else:
+            if st.done or (st.waiting_on == WaitingOn.DISCOUNT_APPROVAL and st.pending_approval):
+                return st
+        await asyncio.sleep(0.2)
+    assert st is not None
+    return st
+
+
+async def run_demo(
+    client: Client, settings: Settings, crm: str, out: Console, deal: str | None = None
+) -> None:
     policy = load_configured_policy(settings)
-    deal = await demo_deal(client, crm)
+    if deal is None:
+        deal = await asyncio.to_thread(create_demo_deal, settings, policy, crm)
+        out.print(f"Created deal {deal} in the {crm} CRM", highlight=False)
     ref = HandoffRef.of(names.LEAD_TO_CASH, crm, deal)
     handle, started = await handoffs.start(
         client, ref, policy=policy, task_queue=settings.task_queue
     )
-    out.print(("Started " if started else "Continuing ") + handle.id)
+    out.print(("Started " if started else "Continuing ") + handle.id, highlight=False)
     owner = policy.people_for("sales_rep")[0]
     for kind in policy.stage(names.Stage.QUALIFY).evidence:
         await handoffs.signal(
             client, ref, Msg.ADD_EVIDENCE, {"kind": kind, "by": owner, "ref": "demo"}
         )
-        out.print(f"  evidence {kind} from {owner}")
-    for _ in range(150):
-        st = await handoffs.status(client, ref)
-        if st.waiting_on == WaitingOn.DISCOUNT_APPROVAL and st.pending_approval:
-            break
-        await asyncio.sleep(0.2)
-    else:
-        out.print(f"[yellow]The deal is at {st.stage}, waiting on {st.waiting_on}.[/]")
+        out.print(f"  evidence {kind} from {owner}", highlight=False)
+    st = await _status_when_asked(client, ref)
+    if not (st.waiting_on == WaitingOn.DISCOUNT_APPROVAL and st.pending_approval):
+        out.print(
+            f"[yellow]Deal {deal} is at {st.stage}, waiting on {st.waiting_on}.[/] "
+            "Run `handoff demo` without --deal for a fresh deal.",
+            highlight=False,
+        )
         return
     p = st.pending_approval
     out.print(
         f"\n[bold]Waiting on discount approval[/]: {p.discount_percent:g}% "
-        f"(margin {p.margin_percent:g}%), tier {p.tier}, from {', '.join(p.approvers)}, "
-        f"due {p.due_at:%Y-%m-%d %H:%M} UTC."
+        f"(margin {p.margin_percent:g}%), tier {role(p.tier)}, from {', '.join(p.approvers)}, "
+        f"due {p.due_at:%Y-%m-%d %H:%M} UTC.",
+        highlight=False,
     )
     out.print("\nApprove it with the CLI:")
     out.print(
-        f"  handoff approve {deal} --crm {crm} --as {p.approvers[0]} --reason 'Strategic logo'"
+        f"  handoff approve {deal} --crm {crm} --as {p.approvers[0]} --reason 'Strategic logo'",
+        highlight=False,
     )
     out.print("or with the temporal CLI:")
     out.print(
         f"  temporal workflow signal --workflow-id {handle.id} --name approve "
-        f'--input \'{{"approver": "{p.approvers[0]}", "reason": "Strategic logo"}}\''
+        f'--input \'{{"approver": "{p.approvers[0]}", "reason": "Strategic logo"}}\'',
+        highlight=False,
     )
-    out.print(f"Then: handoff status {deal} --crm {crm}")
+    out.print(f"Then: handoff status {deal} --crm {crm}", highlight=False)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from worker.client.handoffs import Listing, type_of
+from worker.wording import humane, role, words
 from workflows.messages import DealStatus
 
 _SLA_COLOURS = {
@@ -24,6 +27,26 @@ def _when(at: datetime | None) -> str:
     return f"{at:%Y-%m-%d %H:%M} UTC" if at else "-"
 
 
+#: Width tables are laid out in: wide enough that no cell (a workflow id, a command) is
+#: ever wrapped or cut; a table takes only the width its cells need.
+UNWRAPPED = 10_000
+
+
+def print_table(out: Console, table: Table) -> None:
+    """Print a table at its natural width, never squeezed to the terminal's: a cell's
+    id or command stays on one line (the terminal may fold it; a paste keeps it whole)."""
+    wide = Console(
+        width=UNWRAPPED,
+        file=io.StringIO(),
+        force_terminal=out.is_terminal,
+        color_system=out.color_system,  # type: ignore[arg-type]  # the name it was given
+        no_color=out.no_color,
+    )
+    wide.print(table)
+    text = wide.file.getvalue()  # type: ignore[attr-defined]
+    out.print(Text.from_ansi(text.rstrip("\n")), soft_wrap=True)
+
+
 def render_status(out: Console, st: DealStatus) -> None:
     """Stage, what it waits on, from whom, since and until when; then the record."""
     out.print(
@@ -33,8 +56,8 @@ def render_status(out: Console, st: DealStatus) -> None:
     out.print(f"  stage       {st.stage}" + ("  [green](complete)[/]" if st.done else ""))
     if not st.done:
         colour = _SLA_COLOURS[st.sla_state]
-        out.print(f"  waiting on  {st.waiting_on}: {st.waiting_for}")
-        out.print(f"  from        {', '.join(st.owner) or '-'}")
+        out.print(f"  waiting on  {st.waiting_on}: {humane(st.waiting_for)}")
+        out.print(f"  from        {words(st.owner, empty='-')}")
         out.print(f"  since       {_when(st.since)}")
         out.print(f"  due         {_when(st.due_at)}  [{colour}]{st.sla_state}[/]")
     out.print(
@@ -44,27 +67,27 @@ def render_status(out: Console, st: DealStatus) -> None:
     if st.pending_approval:
         p = st.pending_approval
         out.print(
-            f"  approval    round {p.round}, tier {p.tier}, margin {p.margin_percent:g}%"
+            f"  approval    round {p.round}, tier {role(p.tier)}, margin {p.margin_percent:g}%"
             + (" [red](escalated)[/]" if p.escalated else "")
         )
     if st.missing_fields:
-        out.print(f"  missing     {', '.join(st.missing_fields)}")
+        out.print(f"  missing     {', '.join(st.missing_fields)}", soft_wrap=True)
     if st.evidence:
         out.print("  evidence    " + ", ".join(f"{e.kind} ({e.by})" for e in st.evidence))
     for a in st.approvals:
-        out.print(f"  approval    {a.tier}: {a.decision} by {a.approver}: {a.reason}")
+        out.print(f"  approval    {role(a.tier)}: {a.decision} by {a.approver}: {a.reason}")
     for e in st.exceptions:
         state = "resolved" if e.resolved_at else "[red]open[/]"
-        out.print(f"  exception   {e.kind} ({state}): {e.note}")
+        out.print(f"  exception   {role(e.kind)} ({state}): {humane(e.note)}")
     table = Table("when", "what", "by", "", title="recent history", title_justify="left")
     for h in st.history[-12:]:
         table.add_row(
             f"{h.at:%m-%d %H:%M}",
-            f"{h.kind}: {h.detail}",
+            f"{h.kind}: {humane(h.detail)}",
             h.by or "",
             "" if h.accepted else "[red]refused[/]",
         )
-    out.print(table)
+    print_table(out, table)
 
 
 def render_listings(listings: list[Listing]) -> Table:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from temporalio.client import Client
 
 from worker.client.handoffs import open_statuses, type_of
+from worker.wording import humane
 from workflows.messages import DealStatus
 from workflows.names import WaitingOn
 
@@ -174,7 +175,7 @@ def render_text(board: StallBoard) -> str:
             for owed in i.owes:
                 who = ", ".join(owed.who) or "nobody"
                 lines.append(
-                    f"{'':13}{who} owes {owed.what}, due {_when(owed.due_at)}"
+                    f"{'':13}{who} owes {humane(owed.what)}, due {_when(owed.due_at)}"
                     + (
                         f" ({owed.sla.replace('_', ' ')})"
                         if owed.sla != i.sla or owed is not i.owes[0]

@@ -24,11 +24,21 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from worker.cli.render import print_table
+from worker.stack_file import RunningStack, remove_running, write_running
 from worker.state import private_dir, write_private
 from workflows.names import SEARCH_ATTRIBUTES
 from workflows.policy import default_policy
 
 SANDBOX_PORTS = {"hubspot": 8091, "salesforce": 8092}
+
+#: The settings another terminal needs to reach the stack (no secrets that sign or log in
+#: people: the link secret, API tokens and webhook secret stay in the stack).
+CLIENT_ENV = ("TEMPORAL_ADDRESS", "HANDOFF_CRM", "HANDOFF_STATE_DIR", "HANDOFF_API_PORT",
+              "HANDOFF_PUBLIC_URL", "HANDOFF_SANDBOX_TOKEN", "HANDOFF_HUBSPOT_HOST",
+              "HANDOFF_SALESFORCE_LOGIN_HOST", "HANDOFF_SALESFORCE_CA_FILE",
+              "HANDOFF_SALESFORCE_DOMAIN", "HANDOFF_SALESFORCE_CONSUMER_KEY",
+              "HANDOFF_SALESFORCE_CONSUMER_SECRET")  # fmt: skip
 
 
 def temporal_cli() -> str:
@@ -65,9 +75,13 @@ def stop_on_sigterm() -> None:
 
 @dataclass
 class DevStack:
-    """The embedded stack's processes, started in order and stopped in reverse."""
+    """The embedded stack's processes, started in order and stopped in reverse.
+
+    `state_dir` is this CRM's own folder; `base_dir`, when set, is where the stack says
+    what it runs (`running.json`, see `worker.stack_file`) for other terminals."""
 
     state_dir: Path
+    base_dir: Path | None = None
     crm: str = "hubspot"
     temporal_port: int = 7233
     ui_port: int = 8233
@@ -77,7 +91,7 @@ class DevStack:
     metrics_port: int = field(
         default_factory=lambda: int(os.environ.get("HANDOFF_METRICS_PORT") or 9464)
     )
-    out: Console = field(default_factory=Console)
+    out: Console = field(default_factory=lambda: Console(soft_wrap=True))
     procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
 
     def env(self) -> dict[str, str]:
@@ -93,6 +107,7 @@ class DevStack:
             "HANDOFF_METRICS_PORT": str(self.metrics_port),
         }
         env.setdefault("HANDOFF_LINK_SECRET", self.link_secret())
+        env.setdefault("HANDOFF_NOTIFIER", "dev")  # notices and their links at /outbox
         env.setdefault("HANDOFF_API_TOKENS", json.dumps(self.dev_tokens()))
         port = self.sandbox_port or SANDBOX_PORTS.get(self.crm)
         if self.crm == "hubspot":
@@ -118,6 +133,24 @@ class DevStack:
         """API tokens for the default policy's people (development only): `dev-<name>`."""
         people = default_policy().people.values()
         return {email: f"dev-{email.split('@')[0]}" for emails in people for email in emails}
+
+    def running(self) -> RunningStack:
+        """What runs, for `running.json` and `stack.json` (see `worker.stack_file`)."""
+        env = self.env()
+        return RunningStack(
+            crm=self.crm,
+            state_dir=str(self.state_dir),
+            pid=os.getpid(),
+            api_url=f"http://127.0.0.1:{self.api_port}",
+            env={k: env[k] for k in CLIENT_ENV if k in env},
+        )
+
+    def announce(self) -> None:
+        """Write what runs into the state folder, and into the base folder's running.json."""
+        running = self.running()
+        write_private(self.state_dir / "stack.json", running.model_dump_json(indent=2))
+        if self.base_dir is not None:
+            write_running(self.base_dir, running)
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(args, env=self.env())
@@ -177,6 +210,8 @@ class DevStack:
         table.add_row("Temporal", f"127.0.0.1:{self.temporal_port}")
         table.add_row("Temporal UI", f"http://127.0.0.1:{self.ui_port}")
         table.add_row("API, inbox, stall board", f"http://127.0.0.1:{self.api_port}")
+        if os.environ.get("HANDOFF_NOTIFIER", "dev") == "dev":
+            table.add_row("outbox (notices, links)", f"http://127.0.0.1:{self.api_port}/outbox")
         table.add_row("worker metrics", f"http://127.0.0.1:{self.metrics_port}/metrics")
         if self.crm in SANDBOX_PORTS:
             port = self.sandbox_port or SANDBOX_PORTS[self.crm]
@@ -213,7 +248,8 @@ class DevStack:
         stop_on_sigterm()
         try:
             self.start()
-            self.out.print(self.describe())
+            self.announce()
+            print_table(self.out, self.describe())
             self.out.print("Try: [bold]handoff demo[/] in another terminal. Ctrl-C stops.")
             while True:
                 for name, proc in self.procs:
@@ -232,4 +268,6 @@ class DevStack:
             self.out.print(f"[red]{exc}[/]")
             return 1
         finally:
+            if self.base_dir is not None:
+                remove_running(self.base_dir, os.getpid())
             self.stop()

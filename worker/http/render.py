@@ -11,6 +11,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
 from worker.http.deps import handoff_path
+from worker.wording import humane, role, words
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -39,9 +40,12 @@ def money(value: float) -> str:
 
 def templates() -> Jinja2Templates:
     """The page templates (autoescaped) with `when`, `age`, `since` and `money` filters
+    (and `humane`, `role`, `words` from `worker.wording`)
     and the `handoff_path(type, crm, deal_id)` global."""
     env = Jinja2Templates(directory=TEMPLATES)
-    env.env.filters.update(when=when, age=age, since=since, money=money)
+    env.env.filters.update(
+        when=when, age=age, since=since, money=money, humane=humane, role=role, words=words
+    )
     env.env.globals.update(handoff_path=handoff_path)
     return env
 

@@ -9,8 +9,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import structlog
-from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
@@ -22,6 +23,8 @@ from worker.http.auth import Authenticator
 from worker.http.errors import ErrorBody, error_response, handoff_error
 from worker.http.link_pages import router as link_router
 from worker.http.links import SignedLinks
+from worker.http.outbox import outbox_enabled
+from worker.http.outbox import router as outbox_router
 from worker.http.pages import router as page_router
 from worker.http.render import templates
 from worker.limits import install_limits
@@ -73,6 +76,8 @@ def create_app(
         title="Handoff",
         version="1",
         summary="Approvals, handoff actions and the stall board for every handoff type.",
+        docs_url=None,  # served below from the package: /docs works with no network
+        redoc_url=None,  # ReDoc loads from a CDN; Swagger UI is enough
     )
     app.state.settings, app.state.client = settings, client
     app.state.auth = Authenticator(settings)
@@ -88,7 +93,22 @@ def create_app(
     app.include_router(link_router)
     for extra in extra_routers:
         app.include_router(extra)
+    if outbox_enabled(settings):  # the dev outbox: `handoff dev` only, never in production
+        app.include_router(outbox_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        """Swagger UI from worker/http/static/swagger-ui: no URL leaves this origin."""
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title="Handoff API",
+            swagger_js_url=f"{root}/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url=f"{root}/static/swagger-ui/favicon-32x32.png",
+            swagger_ui_parameters={"validatorUrl": None},  # no call to validator.swagger.io
+        )
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

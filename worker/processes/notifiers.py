@@ -7,7 +7,7 @@ from the environment:
 
 | variable | default | meaning |
 |---|---|---|
-| `HANDOFF_NOTIFIER` | `log` | `log`, `smtp` or `webhook` |
+| `HANDOFF_NOTIFIER` | `log` | `log`, `smtp`, `webhook`; `dev` keeps them for `/outbox` |
 | `HANDOFF_SMTP_HOST` / `_PORT` | `localhost` / `587` | the mail relay |
 | `HANDOFF_SMTP_USERNAME` / `_PASSWORD` | none | login, if the relay needs one |
 | `HANDOFF_SMTP_STARTTLS` | `true` | upgrade the connection with STARTTLS |
@@ -27,12 +27,17 @@ import httpx
 from activities.notify import LogNotifier, Notice, Notifier
 from worker.logging import register_secrets
 from worker.settings import Settings
+from worker.wording import humane
 
 WEBHOOK_TIMEOUT_S = 10.0
 
 
 def _body(notice: Notice) -> str:
-    lines = [notice.body, "", f"Deal {notice.deal_id} in {notice.crm} ({notice.workflow_id})."]
+    lines = [
+        humane(notice.body),
+        "",
+        f"Deal {notice.deal_id} in {notice.crm} ({notice.workflow_id}).",
+    ]
     for name, url in sorted(notice.links.items()):
         lines.append(f"{name.capitalize()}: {url}")
     return "\n".join(lines)
@@ -51,7 +56,8 @@ class SmtpNotifier:
 
     def send(self, notice: Notice) -> None:
         msg = EmailMessage()
-        msg["From"], msg["To"], msg["Subject"] = self.sender, ", ".join(notice.to), notice.subject
+        msg["From"], msg["To"] = self.sender, ", ".join(notice.to)
+        msg["Subject"] = humane(notice.subject)
         msg["X-Handoff-Workflow"] = notice.workflow_id
         msg.set_content(_body(notice))
         with smtplib.SMTP(self.host, self.port, timeout=30) as smtp:
@@ -72,7 +78,7 @@ class WebhookNotifier:
     def payload(self, notice: Notice) -> dict[str, object]:
         mentions = ", ".join(notice.to)
         return {
-            "text": f"*{notice.subject}*\nFor: {mentions}\n{_body(notice)}",
+            "text": f"*{humane(notice.subject)}*\nFor: {mentions}\n{_body(notice)}",
             "handoff": {
                 "to": notice.to,
                 "crm": notice.crm,
@@ -103,4 +109,13 @@ def make_notifier(settings: Settings) -> Notifier:
             raise ValueError("HANDOFF_NOTIFIER=webhook needs HANDOFF_WEBHOOK_URL")
         register_secrets(settings.webhook_url.get_secret_value())  # the URL is a credential
         return WebhookNotifier(settings.webhook_url.get_secret_value())
+    if settings.notifier == "dev":
+        if settings.environment == "production":
+            raise ValueError(
+                "HANDOFF_NOTIFIER=dev keeps signed links on disk for /outbox; "
+                "use log, smtp or webhook in production"
+            )
+        from worker.processes.outbox import OutboxNotifier
+
+        return OutboxNotifier(settings.state_dir)
     return LogNotifier()
