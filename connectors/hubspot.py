@@ -241,13 +241,13 @@ class HubSpotConnector:
 
     def create_deal(self, fields: Mapping[str, FieldValue]) -> str:
         """Create a deal from canonical fields; its new id (the demo's fresh deal)."""
-        props = {k: _text(v) for k, v in self.mapping.to_crm(fields).items()}
+        props = {k: wire.text(v) for k, v in self.mapping.to_crm(fields).items()}
         body = SimplePublicObjectInputForCreate(properties=props)
         record = self._call(
             "deals", "", lambda: self._basic.create_with_http_info("deals", body, **self._opts()),
-            _properties,
+            wire.properties,
         )  # fmt: skip
-        return record[0]
+        return str(record[0])
 
     def add_note(self, deal_id: str, note: NoteSpec) -> str:
         return self._writes.create_associated(

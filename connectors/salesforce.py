@@ -296,7 +296,7 @@ class SalesforceConnector:
     def describe(self, sobject: str) -> dict[str, Any]:
         """The sObject's describe, as the integration user sees it (field-level security
         hides fields it may not read; `createable`/`updateable` say what it may write)."""
-        described = self._call(sobject, "", lambda sf: _sobject(sf, sobject).describe())
+        described = self._call(sobject, "", lambda sf: wire.sobject(sf, sobject).describe())
         return dict(described)
 
     def create_deal(
@@ -311,7 +311,7 @@ class SalesforceConnector:
             if rows:
                 props["AccountId"] = str(rows[0]["Id"])
         created = self._call(
-            "Opportunity", "", lambda sf: _sobject(sf, "Opportunity").create(props)
+            "Opportunity", "", lambda sf: wire.sobject(sf, "Opportunity").create(props)
         )
         return str(created["id"])
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from connectors.hubspot import DEFAULT_MAPPING as HUBSPOT_MAPPING
-from connectors.hubspot import KEY_PROPERTY, LAST_WRITE_PROPERTY
+from connectors.hubspot import LAST_WRITE_PROPERTY
+from connectors.hubspot_wire import KEY_PROPERTY
 from connectors.mapping import FieldMapping
 from connectors.salesforce import DEFAULT_MAPPING as SALESFORCE_MAPPING
 from connectors.salesforce import KEY_FIELD, NOTE_KIND_FIELD
