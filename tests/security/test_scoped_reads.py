@@ -111,4 +111,4 @@ async def test_the_deal_page_is_scoped_like_the_api(
     shown = await http.get(path, headers={"Cookie": f"handoff_session={ALL_TOKENS[MANAGER]}"})
     assert refused.status_code == 403 and "Not yours" in refused.text
     assert shown.status_code == 200
-    assert "sales_manager" in shown.text and "sales_manager" not in refused.text
+    assert "sales manager" in shown.text and "sales manager" not in refused.text
