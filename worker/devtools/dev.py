@@ -204,6 +204,24 @@ class DevStack:
         self._spawn("worker", [*handoff, "worker"])
         api = self._spawn("api", [*handoff, "api"])
         wait_for_port(self.api_port, api, "API")
+        if self.crm == "hubspot":
+            self.subscribe_webhooks()
+
+    def subscribe_webhooks(self) -> None:
+        """Point the HubSpot sandbox's app webhooks at the API, as a HubSpot app would be:
+        editing a deal in the sandbox, with any client, is then all it takes."""
+        import httpx
+
+        port = self.sandbox_port or SANDBOX_PORTS["hubspot"]
+        secret = self.env()["HANDOFF_HUBSPOT_APP_SECRET"]
+        httpx.post(
+            f"http://127.0.0.1:{port}/_sandbox/webhooks/subscribe",
+            json={
+                "target_url": f"http://127.0.0.1:{self.api_port}/webhooks/hubspot",
+                "client_secret": secret,
+            },
+            timeout=10,
+        ).raise_for_status()
 
     def describe(self) -> Table:
         table = Table("what", "where", title="Handoff dev stack", title_justify="left")

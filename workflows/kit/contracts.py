@@ -32,6 +32,11 @@ if TYPE_CHECKING:
 ContractName = Literal["sales_to_ops", "ops_to_billing"]
 
 
+def words(key: str) -> str:
+    """A contract or step key as a person reads it: `sales_to_ops` → `sales → ops`."""
+    return key.split(":")[0].replace("_to_", " → ").replace("_", " ")
+
+
 class Contracts:
     """The deal's required fields and team acceptance (see the module docstring)."""
 
@@ -74,16 +79,16 @@ class Contracts:
             st.missing_fields = self.missing_fields(required)
 
         if st.missing_fields:
-            h.audit.record("task", f"{key} is missing {st.missing_fields}")
+            h.audit.record("task", f"{words(key)} is missing {', '.join(st.missing_fields)}")
             await h.waits.wait_for(
                 Wait(
                     key=f"{key}:fields",
                     on=WaitingOn.HANDOFF_FIELDS,
-                    what=f"fields for {key}: {', '.join(st.missing_fields)}",
+                    what=f"fields for {words(key)}: {', '.join(st.missing_fields)}",
                     owner=h.people("deal_owner"),
                     ready=lambda: not st.missing_fields,
                     clock=clock,
-                    task=f"Fill in for {key.replace('_', ' ')}: " + ", ".join(st.missing_fields),
+                    task=f"Fill in for {words(key)}: " + ", ".join(st.missing_fields),
                     recheck_every=recheck_every,
                     recheck=recheck,
                 )
@@ -116,7 +121,7 @@ class Contracts:
                 ready=lambda: self.accepted_by(team),
                 clock=rule,
                 team=team,
-                task=f"Accept the {contract.replace('_', ' → ')} handoff",
+                task=f"Accept the {words(contract)} handoff",
             )
         )
 

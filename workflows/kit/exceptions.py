@@ -131,7 +131,7 @@ class Exceptions:
         if msg.by not in allowed:
             return No(
                 Refusal.NOT_AUTHORISED,
-                f"{msg.by} may not resolve {msg.kind}; owners: {sorted(allowed)}",
+                f"{msg.by} may not resolve {msg.kind}; owners: {', '.join(sorted(allowed))}",
             )
         return None
 

@@ -46,7 +46,8 @@ class TermsPart:
         allowed = {*h.people("deal_owner"), *h.people("sales_manager")}
         if msg.by not in allowed:
             return No(
-                Refusal.NOT_AUTHORISED, f"{msg.by} may not change terms; allowed: {sorted(allowed)}"
+                Refusal.NOT_AUTHORISED,
+                f"{msg.by} may not change terms; allowed: {', '.join(sorted(allowed))}",
             )
         if msg.discount_percent is None and msg.amount is None:
             return No(Refusal.INVALID, "give discount_percent and/or amount")

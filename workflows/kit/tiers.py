@@ -88,7 +88,9 @@ class TierWaits:
             level = f":{pending.escalations}" if pending.escalations > 1 else ""
             key = f"approval:{tier}:escalated{level}"
             st.clock = ClockState.start(key, sla=sla, now=workflow.now())
-            h.audit.record("escalation", f"{tier} approval overdue; escalated to {added}")
+            h.audit.record(
+                "escalation", f"{tier} approval overdue; escalated to {', '.join(added)}"
+            )
             self.show_approvers()
             await self.notify(added or pending.approvers, "escalation")
 

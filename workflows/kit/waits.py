@@ -179,12 +179,13 @@ class Waits:
 
         async def fire() -> None:
             due = clock.due_at(workflow.now())
-            label = clock.key.replace("_", " ")
+            # a person reads these: the wait in words, or the exception by its kind
+            label = wait.what if wait is not None else f"{clock.key.split(':')[-1]} exception"
             if event == "remind":
                 clock.reminded = True
                 if wait is not None and wait.on_remind is not None:
                     return await wait.on_remind(clock)
-                h.audit.record("reminder", f"{clock.key} is due {due:%Y-%m-%d %H:%M} UTC")
+                h.audit.record("reminder", f"{label} is due {due:%Y-%m-%d %H:%M} UTC")
                 await h.crm.write(
                     h.key(clock.key, "remind"),
                     tasks=[(f"Reminder: {label} is due soon", owner, due)],
@@ -196,7 +197,9 @@ class Waits:
                 return await wait.on_escalate(clock)
             metrics.count_escalation(clock.key.split(":")[0])
             targets = clock.escalate_to or owner
-            h.audit.record("escalation", f"{clock.key} passed its SLA; escalated to {targets}")
+            h.audit.record(
+                "escalation", f"{label} passed its SLA; escalated to {', '.join(targets)}"
+            )
             level = f":{clock.level}" if clock.level else ""  # a new task at each level
             await h.crm.write(
                 h.key(clock.key, f"escalate{level}"),
