@@ -56,7 +56,8 @@ def render_status(out: Console, st: DealStatus) -> None:
     out.print(f"  stage       {st.stage}" + ("  [green](complete)[/]" if st.done else ""))
     if not st.done:
         colour = _SLA_COLOURS[st.sla_state]
-        out.print(f"  waiting on  {st.waiting_on}: {humane(st.waiting_for)}")
+        what = humane(st.waiting_for).removeprefix(f"{st.waiting_on}: ")  # said once
+        out.print(f"  waiting on  {st.waiting_on}: {what}")
         out.print(f"  from        {words(st.owner, empty='-')}")
         out.print(f"  since       {_when(st.since)}")
         out.print(f"  due         {_when(st.due_at)}  [{colour}]{st.sla_state}[/]")
