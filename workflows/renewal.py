@@ -22,8 +22,9 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from connectors.mapping import DealField
 
+from workflows.kit.clock import parse_date
 from workflows.kit.desk import ApprovalDesk
-from workflows.kit.handoff import HandoffWorkflow, parse_date
+from workflows.kit.handoff import HandoffWorkflow
 from workflows.kit.state import DeskState
 from workflows.kit.terms import TermsPart
 from workflows.messages import ApprovalRecord, DealStatus, Terms

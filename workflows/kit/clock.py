@@ -6,7 +6,7 @@ always comes from the caller (`workflow.now()`), never from the wall clock.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -109,3 +109,14 @@ class ClockState(BaseModel):
         if self.reminded or now >= due - timedelta(seconds=self.remind_before_s or 86_400):
             return "due_soon"
         return "ok"
+
+
+def parse_date(text: str | None) -> datetime | None:
+    """A CRM date or datetime (`2026-12-01`, ISO 8601) as an aware UTC datetime."""
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

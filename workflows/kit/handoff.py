@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from temporalio import workflow
@@ -52,7 +51,7 @@ from workflows.policy_rules import CRM_INTEGRATION
 if TYPE_CHECKING:
     from workflows.kit.desk import ApprovalDesk
 
-__all__ = ["ContinueAsNewNow", "HandoffOver", "HandoffWorkflow", "parse_date"]
+__all__ = ["ContinueAsNewNow", "HandoffOver", "HandoffWorkflow"]
 
 #: `workflow.patched` id: message handlers that await run one at a time.
 HANDLER_LOCK = "handler-lock"
@@ -293,14 +292,3 @@ class HandoffWorkflow:
         """Let running handlers finish, then continue as new with the current state."""
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(make_input())
-
-
-def parse_date(text: str | None) -> datetime | None:
-    """A CRM date or datetime (`2026-12-01`, ISO 8601) as an aware UTC datetime."""
-    if not text:
-        return None
-    try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
