@@ -13,6 +13,8 @@ a 403 with the code `out_of_scope`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
@@ -72,6 +74,14 @@ def involved(st: DealStatus) -> set[str]:
         people.update([exc.raised_by, *exc.owner, exc.resolved_by or ""])
     people.update(h.by or "" for h in st.history if h.accepted)
     return {p.strip().lower() for p in people if p}
+
+
+def readable_by(request: Request, user: Identity) -> Callable[[DealStatus], bool] | None:
+    """What the caller may see on the stall board: everything for ops (None), else the
+    handoffs they own or act on."""
+    if is_ops(request, user):
+        return None
+    return lambda st: user.email in involved(st)
 
 
 def check_can_read(request: Request, user: Identity, st: DealStatus) -> None:

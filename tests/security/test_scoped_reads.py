@@ -112,3 +112,20 @@ async def test_the_deal_page_is_scoped_like_the_api(
     assert refused.status_code == 403 and "Not yours" in refused.text
     assert shown.status_code == 200
     assert "sales manager" in shown.text and "sales manager" not in refused.text
+
+
+async def test_the_stall_board_shows_a_person_only_their_deals(
+    deal: tuple[httpx.AsyncClient, WorkflowHandle[Any, Any]],
+) -> None:
+    """The VP (not involved) sees an empty board; the manager and ops see the deal."""
+    http, handle = deal
+
+    def ids(board: dict[str, Any]) -> set[str]:
+        return {i["workflow_id"] for g in board["groups"] for i in g["items"]}
+
+    boards = {
+        who: (await http.get("/api/stuck", headers=bearer(who))).json()
+        for who in (VP, MANAGER, SALES_OPS)
+    }
+    assert handle.id not in ids(boards[VP])
+    assert handle.id in ids(boards[MANAGER]) and handle.id in ids(boards[SALES_OPS])

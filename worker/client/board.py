@@ -6,6 +6,7 @@ group is where to push. Used by `GET /api/stuck`, the `/stuck` page and `handoff
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -138,9 +139,15 @@ def build_board(statuses: list[DealStatus], now: datetime) -> StallBoard:
     )
 
 
-async def stall_board(client: Client, now: datetime | None = None) -> StallBoard:
-    """The board of every running handoff of every type, judged at `now` (default: now)."""
-    return build_board(await open_statuses(client), now or datetime.now(UTC))
+async def stall_board(
+    client: Client,
+    now: datetime | None = None,
+    visible: Callable[[DealStatus], bool] | None = None,
+) -> StallBoard:
+    """The board of every running handoff of every type (those `visible` passes, if
+    given), judged at `now` (default: now)."""
+    statuses = [st for st in await open_statuses(client) if visible is None or visible(st)]
+    return build_board(statuses, now or datetime.now(UTC))
 
 
 def _age(seconds: float) -> str:

@@ -28,7 +28,7 @@ from worker.http.auth import Identity, current_user
 from worker.http.deps import act, client_of, lead_to_cash_ref, typed_ref
 from worker.http.errors import ErrorBody
 from worker.ids import valid_deal_path
-from worker.scopes import approver_in_scope, check_can_read
+from worker.scopes import approver_in_scope, check_can_read, readable_by
 from workflows.messages import DealStatus, Name, Reason, Receipt
 from workflows.names import Msg
 
@@ -98,8 +98,9 @@ async def list_approvals(
 
 @router.get("/stuck", tags=["ops"])
 async def stuck(request: Request, user: User) -> StallBoard:
-    """The stall board: open handoffs of every type by what they wait on, oldest first."""
-    return await stall_board(client_of(request))
+    """The stall board: open handoffs of every type by what they wait on, oldest first;
+    the handoffs you own or act on, unless you are in an ops role."""
+    return await stall_board(client_of(request), visible=readable_by(request, user))
 
 
 def _handoff_routes(prefix: str, resolve: Callable[..., HandoffRef], tag: str) -> None:

@@ -28,7 +28,7 @@ from worker.http.deps import act, lead_to_cash_ref, typed_ref
 from worker.http.errors import status_of
 from worker.http.render import page
 from worker.ids import valid_deal_path
-from worker.scopes import OutOfScope, check_can_read
+from worker.scopes import OutOfScope, check_can_read, readable_by
 from workflows.messages import Receipt
 from workflows.names import Msg
 
@@ -288,5 +288,5 @@ async def stuck(request: Request) -> Response:
     who = _who(request)
     if not isinstance(who, Identity):
         return who
-    board = await stall_board(request.app.state.client)
+    board = await stall_board(request.app.state.client, visible=readable_by(request, who))
     return page(request, "stuck.html", user=who, csrf=who.csrf_token(), board=board)
