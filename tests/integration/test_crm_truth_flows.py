@@ -6,10 +6,13 @@ lost afterwards."""
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from hubspot import HubSpot
 from hubspot.crm.deals import SimplePublicObjectInput
@@ -21,12 +24,42 @@ from support.processes import stack
 from temporalio.testing import WorkflowEnvironment
 
 from sandbox.common import free_port
+from worker.http.ingress.hubspot import sign_v3
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-OWNER = "sam.rep@example.com"
+OWNER, REP2 = "sam.rep@example.com", "rita.rep@example.com"
 SECRET = "crm-truth-app-secret"
 QUALIFY = ("need_confirmed", "budget_confirmed", "decision_maker_identified", "timeline_confirmed")
+
+
+def signed_webhook(api: str, deal: str, name: str, value: str, at_ms: int) -> httpx.Response:
+    """One deal.propertyChange delivery, signed as HubSpot signs it."""
+    body = json.dumps(
+        [
+            {
+                "eventId": uuid.uuid4().int % 10**9,
+                "subscriptionId": 1,
+                "portalId": 62515,
+                "appId": 54321,
+                "occurredAt": at_ms,
+                "subscriptionType": "deal.propertyChange",
+                "attemptNumber": 0,
+                "objectId": int(deal),
+                "propertyName": name,
+                "propertyValue": value,
+                "changeSource": "CRM_UI",
+            }
+        ]
+    )
+    stamp = str(int(time.time() * 1000))
+    uri = f"{api}/webhooks/hubspot"
+    headers = {
+        "X-HubSpot-Signature-v3": sign_v3(SECRET, "POST", uri, body, stamp),
+        "X-HubSpot-Request-Timestamp": stamp,
+        "Content-Type": "application/json",
+    }
+    return httpx.post(uri, content=body, headers=headers, timeout=10)
 
 
 def wait_for(read: Any, check: Any, timeout: float = 30) -> Any:
@@ -40,8 +73,9 @@ def wait_for(read: Any, check: Any, timeout: float = 30) -> Any:
 def test_a_rep_edits_a_hubspot_deal_and_handoff_follows(
     dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
-    """Through hubspot-api-client: new discount → asked again at 35%; closed lost → the
-    handoff ends lost, its tasks are completed, and dealstage stays closedlost."""
+    """Through hubspot-api-client: a new owner takes the wait and its task (a stale
+    delivery of the old owner changes nothing); a new discount is asked again at 35%;
+    closed lost ends the handoff, completes its tasks, and dealstage stays closedlost."""
     address = dev_env.client.service_client.config.target_host
     port = free_port()
     api = f"http://127.0.0.1:{port}"
@@ -81,6 +115,22 @@ def test_a_rep_edits_a_hubspot_deal_and_handoff_follows(
         )
         deal = str(created.id)
         s.until(deal, lambda st: st["waiting_for"] == "evidence: timeline_confirmed", timeout=60)
+
+        # the deal changes hands: the qualify wait and its HubSpot task move to Rita
+        deals.update(deal, SimplePublicObjectInput(properties={"handoff_owner_email": REP2}))
+        s.until(deal, lambda st: st["owner"] == [REP2])
+        moved = wait_for(
+            lambda: sandbox.activity(deal)["tasks"],
+            lambda ts: ts and all(t.get("handoff_owner_email") == REP2 for t in ts),
+        )
+        assert moved
+        # a late, stale delivery of the old owner (an hour older) changes nothing
+        stale = int(time.time() * 1000) - 3_600_000
+        late = signed_webhook(api, deal, "handoff_owner_email", OWNER, stale)
+        assert late.status_code == 200, late.text
+        time.sleep(2)
+        assert s.status(deal)["owner"] == [REP2]
+
         deals.update(deal, SimplePublicObjectInput(properties={"timeline_confirmed": "true"}))
         st = s.until(deal, lambda st: st["pending_approval"] is not None, timeout=60)
         assert st["pending_approval"]["discount_percent"] == 12
