@@ -165,6 +165,17 @@ SCENARIOS: dict[str, tuple[float, Scenario]] = {
 }
 
 
+def without_local_paths(text: str) -> str:
+    """A history's stack traces name files: keep them relative, never this machine's."""
+    for root, short in (
+        (f"{sys.prefix}/lib/python3.11/site-packages/", "site-packages/"),
+        (f"{Path(__file__).parents[2]}/", ""),
+        (f"{sys.base_prefix}/lib/python3.11/", "python3.11/"),
+    ):
+        text = text.replace(root, short)
+    return text
+
+
 async def record(client: Client, env: WorkflowEnvironment) -> None:
     HISTORIES.mkdir(exist_ok=True)
     for name, (discount, scenario) in SCENARIOS.items():
@@ -184,7 +195,7 @@ async def record(client: Client, env: WorkflowEnvironment) -> None:
                     history = await client.get_workflow_handle(wf_id).fetch_history()
                 except RPCError:  # no such child: rounds run inside the workflow
                     continue
-                (HISTORIES / f"{wf_id}.json").write_text(history.to_json())
+                (HISTORIES / f"{wf_id}.json").write_text(without_local_paths(history.to_json()))
                 written += 1
         print(f"recorded {name} ({written} histories)")
 
