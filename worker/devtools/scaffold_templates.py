@@ -282,9 +282,12 @@ PLACEHOLDER = Template("""\
 
 def workflows_imports(name: str, class_name: str) -> str:
     """The generated test's `from workflows... import` lines, sorted as isort would."""
+    names = sorted(  # isort's order by type: CONSTANTS, then Classes, then functions
+        ["DONE", "STAGE", class_name, f"{class_name}Input", f"{name}_id"],
+        key=lambda n: (0 if n.isupper() else 1 if n[0].isupper() else 2, n),
+    )
     lines = {
-        name: f"from workflows.{name} import (\n    DONE,\n    STAGE,\n    {class_name},\n"
-        f"    {class_name}Input,\n    {name}_id,\n)",
+        name: f"from workflows.{name} import (\n" + "".join(f"    {n},\n" for n in names) + ")",
         "names": "from workflows.names import Msg, WaitingOn",
         "policy": "from workflows.policy import Policy, default_policy, parse_policy",
     }
