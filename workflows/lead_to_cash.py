@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.kit.clock import parse_date
 from workflows.kit.contracts import ContractName
+from workflows.kit.crm_truth import crm_number
 from workflows.kit.desk import ApprovalDesk
 from workflows.kit.handoff import HandoffWorkflow
 from workflows.kit.state import DeskState
@@ -104,7 +105,7 @@ class LeadToCash(HandoffWorkflow):
         st.terms = Terms(
             amount=deal.amount or 0.0,
             discount_percent=deal.discount_percent or 0.0,
-            cost=_number(deal.fields.get(DealField.COST)),
+            cost=crm_number(deal.fields.get(DealField.COST)),
         )
         for kind in self.policy.evidence_in_fields(deal.fields):
             self.evidence.add_from_crm(kind, None)
@@ -235,10 +236,3 @@ class LeadToCash(HandoffWorkflow):
         if self.state.stage in (Stage.QUALIFY, Stage.DEAL_DESK, Stage.CLOSE):
             return None
         return f"terms are fixed once the contract is signed (stage is {self.state.stage})"
-
-
-def _number(text: str | None) -> float | None:
-    try:
-        return float(text) if text else None
-    except ValueError:
-        return None

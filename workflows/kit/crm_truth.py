@@ -127,10 +127,10 @@ class CrmTruth:
             return
         changes: dict[str, float | None] = {}
         for name, attr in TERMS_FIELDS.items():
-            if name in fields and (value := _number(fields[name])) is not None:
+            if name in fields and (value := crm_number(fields[name])) is not None:
                 changes[attr] = value
         if DealField.COST in fields:
-            changes["cost"] = _number(fields[DealField.COST])
+            changes["cost"] = crm_number(fields[DealField.COST])
         new = desk.terms.with_changes(changes)
         if new == desk.terms.current():  # Handoff's own view already, or an echo
             return
@@ -141,8 +141,9 @@ class CrmTruth:
         await desk.terms.apply(new, by)
 
 
-def _number(text: str) -> float | None:
+def crm_number(text: str | None) -> float | None:
+    """A CRM field's number (amount, discount, cost), or None when empty or not one."""
     try:
-        return float(text) if text.strip() else None
+        return float(text) if text and text.strip() else None
     except ValueError:
         return None
