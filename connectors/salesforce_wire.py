@@ -69,8 +69,10 @@ class PreconditionFailed(Exception):
 
 def composite_bodies(answer: Any, deal_id: str) -> dict[str, Any]:
     """A composite answer: referenceId → body. A failed subrequest raises: 412 as
-    `PreconditionFailed`, a row lock as `RecordLocked`, a missing deal as `NotFound`, the
-    rest as `Rejected` (PROCESSING_HALTED only echoes another subrequest's failure)."""
+    `PreconditionFailed`, an ended session as simple-salesforce's own
+    `SalesforceExpiredSession` (so the caller logs in again), a row lock as `RecordLocked`,
+    a missing deal as `NotFound`, the rest as `Rejected` (PROCESSING_HALTED only echoes
+    another subrequest's failure)."""
     ctx: dict[str, Any] = {"crm": CRM, "object_type": "Opportunity", "record_id": deal_id}
     results = answer.get("compositeResponse") if isinstance(answer, dict) else None
     if not isinstance(results, list):
@@ -89,6 +91,10 @@ def composite_bodies(answer: Any, deal_id: str) -> dict[str, Any]:
     status, first = (real or failed)[0]
     code = str(first.get("errorCode", ""))
     message = f"{code}: {first.get('message')}"
+    if code == "INVALID_SESSION_ID":
+        # the session ended between subrequests; allOrNone rolled the rest back, so the
+        # caller logs in anew and sends the whole composite again
+        raise SalesforceExpiredSession("composite", status, "Opportunity", message.encode())
     if code == "PRECONDITION_FAILED" or status == 412:
         raise PreconditionFailed(message)
     if code == "UNABLE_TO_LOCK_ROW":

@@ -129,7 +129,12 @@ class Auth:
         self.api_version = api_version
 
     def authenticate(self, request: Request) -> str:
-        """The user id behind the request's bearer token, or a 401 INVALID_SESSION_ID."""
+        """The user id behind the request's bearer token, or a 401 INVALID_SESSION_ID.
+        A composite's subrequests run as the user the composite itself authenticated as,
+        as on Salesforce: a session ended mid-composite does not fail half of it."""
+        already = request.scope.get("state", {}).get("composite_user")
+        if already is not None:
+            return str(already)
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         user = self.sessions.user(token) if scheme.lower() in ("bearer", "oauth") else None
         if user is None:

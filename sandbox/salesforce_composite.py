@@ -39,7 +39,9 @@ class Composite:
         self.data = data
 
     async def handle(self, request: Request) -> Response:
-        self.data.state.auth.authenticate(request)
+        request.scope.setdefault("state", {})["composite_user"] = self.data.state.auth.authenticate(
+            request
+        )
         request.state.template = "composite"
         body = await read_json(request)
         subrequests = body.get("compositeRequest") if isinstance(body, dict) else None
@@ -132,7 +134,7 @@ class Composite:
             "headers": [(b"authorization", parent.headers.get("authorization", "").encode())]
             + [(k, v) for k, v in own if k != b"authorization"],
             "path_params": {},
-            "state": {},
+            "state": {"composite_user": parent.scope.get("state", {}).get("composite_user")},
         }
 
         async def receive() -> dict[str, Any]:

@@ -312,6 +312,40 @@ def _count(sandbox: Sandbox, obj: str, parent: str, field: str) -> int:
 
 
 # -- the boundary: only the client's errors become CRM errors ----------------------------
+def test_a_session_ended_between_composite_subrequests_logs_in_and_sends_again(
+    monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox, connector: SalesforceConnector, acme: str
+) -> None:
+    """A subrequest answered INVALID_SESSION_ID (allOrNone rolled the rest back) is an
+    expired session, not a refusal: the connector logs in anew and the batch lands once."""
+    real = salesforce_wire.composite_bodies
+    calls: list[int] = []
+
+    def first_session_ends(answer: Any, deal_id: str) -> dict[str, Any]:
+        calls.append(1)
+        if len(calls) == 1:
+            ended = [{"errorCode": "INVALID_SESSION_ID", "message": "Session expired or invalid"}]
+            answer = {
+                "compositeResponse": [
+                    {"body": ended, "httpStatusCode": 401, "referenceId": "fields"}
+                ]
+            }
+        return real(answer, deal_id)
+
+    monkeypatch.setattr(salesforce_wire, "composite_bodies", first_session_ends)
+    batch = WriteBack(
+        deal_id=acme,
+        key="wf-session",
+        tasks=[TaskSpec(subject="once", owner_email="olga.ops@example.com", key="sess-t0")],
+    )
+    connector.get_deal(acme)  # logged in before the session ends
+    sandbox.control("POST", "stats/reset")
+    result = connector.write_back(batch)
+    assert len(calls) == 2
+    assert sandbox.control("GET", "stats")["POST /services/oauth2/token"] == 1
+    tasks = [t for t in sandbox.activity(acme)["tasks"] if t["Handoff_Key__c"] == "sess-t0"]
+    assert [t["Id"] for t in tasks] == result.task_ids
+
+
 def _raise(kind: type[Exception]) -> Any:
     def broken(*_: object) -> Any:
         raise kind("a bug in the connector")
