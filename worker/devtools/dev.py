@@ -27,15 +27,16 @@ from rich.table import Table
 from worker.cli.render import print_table
 from worker.stack_file import RunningStack, remove_running, write_running
 from worker.state import private_dir, write_private
-from workflows.names import SEARCH_ATTRIBUTES
+from workflows.names import SEARCH_ATTRIBUTES, TASK_QUEUE
 from workflows.policy import default_policy
 
 SANDBOX_PORTS = {"hubspot": 8091, "salesforce": 8092}
 
 #: The settings another terminal needs to reach the stack (no secrets that sign or log in
 #: people: the link secret, API tokens and webhook secret stay in the stack).
-CLIENT_ENV = ("TEMPORAL_ADDRESS", "HANDOFF_CRM", "HANDOFF_STATE_DIR", "HANDOFF_API_PORT",
-              "HANDOFF_PUBLIC_URL", "HANDOFF_SANDBOX_TOKEN", "HANDOFF_HUBSPOT_HOST",
+CLIENT_ENV = ("TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "HANDOFF_TASK_QUEUE", "HANDOFF_CRM",
+              "HANDOFF_STATE_DIR", "HANDOFF_API_PORT", "HANDOFF_PUBLIC_URL",
+              "HANDOFF_SANDBOX_TOKEN", "HANDOFF_HUBSPOT_HOST",
               "HANDOFF_SALESFORCE_LOGIN_HOST", "HANDOFF_SALESFORCE_CA_FILE",
               "HANDOFF_SALESFORCE_DOMAIN", "HANDOFF_SALESFORCE_CONSUMER_KEY",
               "HANDOFF_SALESFORCE_CONSUMER_SECRET")  # fmt: skip
@@ -100,6 +101,7 @@ class DevStack:
             **os.environ,
             "TEMPORAL_ADDRESS": f"127.0.0.1:{self.temporal_port}",
             "HANDOFF_CRM": self.crm,
+            "HANDOFF_TASK_QUEUE": os.environ.get("HANDOFF_TASK_QUEUE") or TASK_QUEUE,
             "HANDOFF_STATE_DIR": str(self.state_dir),
             "HANDOFF_API_PORT": str(self.api_port),
             "HANDOFF_PUBLIC_URL": f"http://127.0.0.1:{self.api_port}",
