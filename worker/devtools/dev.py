@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from worker.cli.render import print_table
-from worker.stack_file import RunningStack, remove_running, write_running
+from worker.stack_file import RunningStack, read_running, remove_running, write_running
 from worker.state import private_dir, write_private
 from workflows.names import SEARCH_ATTRIBUTES, TASK_QUEUE
 from workflows.policy import default_policy
@@ -63,6 +63,17 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: 
                 return
         time.sleep(0.2)
     raise RuntimeError(f"{what} did not open port {port} within {timeout:.0f}s")
+
+
+def port_is_busy(port: int) -> bool:
+    """Whether something already listens on 127.0.0.1:`port` (a port in TIME_WAIT is free)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
 
 
 def stop_on_sigterm() -> None:
@@ -159,7 +170,41 @@ class DevStack:
         self.procs.append((name, proc))
         return proc
 
+    def ports(self) -> dict[str, tuple[int, str]]:
+        """What listens where: name → (port, the setting that moves it)."""
+        ports = {
+            "Temporal": (self.temporal_port, "--temporal-port"),
+            "Temporal UI": (self.ui_port, "--ui-port"),
+            "API": (self.api_port, "--api-port"),
+            "worker metrics": (self.metrics_port, "HANDOFF_METRICS_PORT"),
+        }
+        if self.crm in SANDBOX_PORTS:
+            port = self.sandbox_port or SANDBOX_PORTS[self.crm]
+            ports[f"{self.crm} sandbox"] = (port, "--sandbox-port")
+        return ports
+
+    def preflight(self) -> None:
+        """Refuse to start beside another stack: one already running from the same
+        folder (its running.json would be overwritten), or a busy port. Each says what
+        to do, before anything starts or any file is written."""
+        if self.base_dir is not None:
+            other = read_running(self.base_dir)
+            if other is not None and other.pid != os.getpid():
+                raise RuntimeError(
+                    f"handoff dev already runs from {self.base_dir} ({other.crm}, pid "
+                    f"{other.pid}); stop it first, or use another --state-dir"
+                )
+        busy = [(what, port, flag) for what, (port, flag) in self.ports().items()
+                if port_is_busy(port)]  # fmt: skip
+        if busy:
+            said = "; ".join(f"{what} port {port} ({flag})" for what, port, flag in busy)
+            raise RuntimeError(
+                f"Busy: {said}. Another handoff dev or Temporal server may still run; "
+                "stop it, or move this stack with the options named."
+            )
+
     def start(self) -> None:
+        self.preflight()
         private_dir(self.state_dir)
         handoff = [sys.executable, "-m", "worker"]
         temporal = self._spawn(
