@@ -65,19 +65,28 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: 
     raise AssertionError(f"handoff dev did not start:\n{log.read_text()}")
 
 
-@pytest.mark.parametrize("crm", ["hubspot", "salesforce"])
-def test_readme_blocks_run_in_order_against_handoff_dev(crm: str, tmp_path: Path) -> None:
-    """demo, status, approve (CLI and temporal CLI), evidence and accept to cash all
-    succeed as written on each CRM, the approve output matches the README's, and a
-    command from a terminal with no settings at all reaches the running stack's deal."""
+@pytest.mark.timeout(900)  # two stacks, one after the other, on a loaded 2-core machine
+def test_readme_blocks_run_in_order_on_hubspot_then_salesforce(tmp_path: Path) -> None:
+    """From one folder and one terminal, as a user switching CRMs: demo, status, approve
+    (CLI and temporal CLI), evidence and accept to cash all succeed as written under
+    `handoff dev`, then under `handoff dev --crm salesforce`; the approve output matches
+    the README's, and a terminal with no settings at all reaches each stack's deal."""
+    variables = tmp_path / "terminal-vars.sh"
+    variables.write_text("", encoding="utf-8")
+    for crm in ("hubspot", "salesforce"):
+        run_readme(crm, tmp_path, variables)
+    assert sorted(p.name for p in (tmp_path / ".handoff").iterdir()) == ["hubspot", "salesforce"]
+
+
+def run_readme(crm: str, tmp_path: Path, variables: Path) -> None:
+    """Start `handoff dev --crm <crm>` in `tmp_path`, run the README's blocks for it in
+    the terminal whose variables live in `variables`, check the deal ended done, stop."""
     blocks = readme_blocks(crm)
     assert any("handoff demo" in b for b in blocks) and any("payment_received" in b for b in blocks)
     ports = {name: free_port() for name in ("temporal", "ui", "api", "sandbox", "metrics")}
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("HANDOFF_", "TEMPORAL_"))}
     env = {**clean, "PATH": f"{BIN}{os.pathsep}{clean.get('PATH', '')}", "COLUMNS": "80"}
-    log = tmp_path / "dev.log"
-    variables = tmp_path / "terminal-vars.sh"
-    variables.write_text("", encoding="utf-8")
+    log = tmp_path / f"dev-{crm}.log"
     with log.open("wb") as out:
         dev = subprocess.Popen(
             [str(BIN / "handoff"), "dev", "--crm", crm,
