@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.postgres import postgres_server
 
-from tests.support.postgres import postgres_server
 from worker.stalls.store import StallStore, events
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from tests.stalls.seed import EVENTS, EVIL, HOUR, MAYA, NOW, T0, VICTOR, ev
+from stalls.seed import EVENTS, EVIL, HOUR, MAYA, NOW, T0, VICTOR, ev
 from worker.stalls.figures import Filters, compute, to_csv
 from worker.stalls.store import StallStore
 

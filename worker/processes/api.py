@@ -27,6 +27,8 @@ from worker.http.outbox import outbox_enabled
 from worker.http.outbox import router as outbox_router
 from worker.http.pages import router as page_router
 from worker.http.render import templates
+from worker.http.stalls import api as stalls_api
+from worker.http.stalls import pages as stalls_pages
 from worker.limits import install_limits
 from worker.logging import register_secrets
 from worker.metrics import CONTENT_TYPE, ApiMetrics
@@ -90,6 +92,8 @@ def create_app(
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.include_router(api_router)
     app.include_router(page_router)
+    app.include_router(stalls_api)  # why deals stall: figures, CSV and the page
+    app.include_router(stalls_pages)
     app.include_router(link_router)
     for extra in extra_routers:
         app.include_router(extra)
