@@ -14,11 +14,13 @@ spreadsheet formulas.
 # No `from __future__ import annotations`: FastAPI evaluates the route signatures.
 
 import asyncio
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Literal, get_args
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 
 from worker.client.handoffs import EMAIL_PATTERN
 from worker.http.auth import Identity, current_user
@@ -28,16 +30,47 @@ from worker.stalls.charts import charts, hours
 from worker.stalls.figures import Filters, StallFigures, compute, to_csv
 from worker.stalls.store import StallStore, open_store
 
-TYPE_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
+TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+EMAIL = re.compile(EMAIL_PATTERN)
 Team = Literal["sales", "operations", "billing", "account_management", "other"]
 #: Every team `activities.stage_events.TEAMS` names, and `other`.
 TEAM_NAMES: list[str] = list(get_args(Team))
 
-TypeQ = Annotated[str | None, Query(alias="type", pattern=TYPE_PATTERN, description="Handoff type")]
-OwnerQ = Annotated[str | None, Query(pattern=EMAIL_PATTERN, description="Owner's email")]
-TeamQ = Annotated[Team | None, Query(description="Team that owns the stages")]
-SinceQ = Annotated[date | None, Query(description="First day of the period (UTC)")]
-UntilQ = Annotated[date | None, Query(description="Last day of the period (UTC), included")]
+
+class Params(BaseModel):
+    """The filters as sent: an HTML form sends every field, empty ones as ``""``."""
+
+    handoff_type: str = Field(default="", max_length=64)
+    owner: str = Field(default="", max_length=254)
+    team: str = Field(default="", max_length=32)
+    since: str = Field(default="", max_length=10)
+    until: str = Field(default="", max_length=10)
+
+
+class BadFilter(Exception):
+    """422: a filter value that is not one of the allowed forms."""
+
+
+def _day(name: str, value: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise BadFilter(f"{name}: a date such as 2026-11-30") from None
+
+
+def params(
+    handoff_type: Annotated[str, Query(alias="type", max_length=64)] = "",
+    owner: Annotated[str, Query(max_length=254, description="Owner's email")] = "",
+    team: Annotated[str, Query(max_length=32, description=", ".join(TEAM_NAMES))] = "",
+    since: Annotated[str, Query(max_length=10, description="First day, YYYY-MM-DD (UTC)")] = "",
+    until: Annotated[str, Query(max_length=10, description="Last day, included")] = "",
+) -> Params:
+    return Params(handoff_type=handoff_type, owner=owner, team=team, since=since, until=until)
+
+
+Filter = Annotated[Params, Depends(params)]
 
 api = APIRouter(prefix="/api", tags=["ops"])
 pages = APIRouter(include_in_schema=False)
@@ -52,26 +85,25 @@ def store_of(request: Request) -> StallStore:
     return store
 
 
-def scoped_filters(
-    request: Request,
-    user: Identity,
-    handoff_type: str | None,
-    owner: str | None,
-    team: str | None,
-    since: date | None,
-    until: date | None,
-) -> Filters:
-    """The filters a caller may use: ops any owner (or none), others only themselves."""
-    if owner is not None:
-        owner = owner.strip().lower()
+def scoped_filters(request: Request, user: Identity, p: Params) -> Filters:
+    """The filters a caller may use: ops any owner (or none), others only themselves.
+    Raises `BadFilter` (422) for a value of the wrong form, `OutOfScope` (403)."""
+    if p.handoff_type and not TYPE_PATTERN.match(p.handoff_type):
+        raise BadFilter("type: a handoff type name such as lead-to-cash")
+    if p.team and p.team not in TEAM_NAMES:
+        raise BadFilter(f"team: one of {', '.join(TEAM_NAMES)}")
+    owner = p.owner.strip().lower() or None
+    if owner is not None and not EMAIL.match(owner):
+        raise BadFilter("owner: an email address")
+    since, until = _day("since", p.since), _day("until", p.until)
     if not is_ops(request, user):
         if owner is not None and owner != user.email:
             raise OutOfScope("you may read only the figures of the handoffs you act on")
         owner = user.email
     return Filters(
-        handoff_type=handoff_type or None,
+        handoff_type=p.handoff_type or None,
         owner=owner,
-        team=team,
+        team=p.team or None,
         since=datetime.combine(since, time(), UTC) if since else None,
         until=datetime.combine(until + timedelta(days=1), time(), UTC) if until else None,
     )
@@ -91,17 +123,13 @@ async def figures(request: Request, filters: Filters) -> StallFigures:
 async def stalls_json(
     request: Request,
     user: Annotated[Identity, Depends(current_user)],
-    handoff_type: TypeQ = None,
-    owner: OwnerQ = None,
-    team: TeamQ = None,
-    since: SinceQ = None,
-    until: UntilQ = None,
+    p: Filter,
 ) -> StallFigures:
     """Why deals stall: time in stage (p50, p90) week by week, aging of open handoffs,
     where they wait (owner, team, what), reminders and escalations, cycle time lead →
     cash and conversion by stage. Your own handoffs only (403 `out_of_scope` for
     another owner's), unless you are in an ops role."""
-    filters = scoped_filters(request, user, handoff_type, owner, team, since, until)
+    filters = scoped_filters(request, user, p)
     return await figures(request, filters)
 
 
@@ -109,14 +137,10 @@ async def stalls_json(
 async def stalls_csv(
     request: Request,
     user: Annotated[Identity, Depends(current_user)],
-    handoff_type: TypeQ = None,
-    owner: OwnerQ = None,
-    team: TeamQ = None,
-    since: SinceQ = None,
-    until: UntilQ = None,
+    p: Filter,
 ) -> Response:
     """The same figures as one CSV table (hours), for a spreadsheet."""
-    filters = scoped_filters(request, user, handoff_type, owner, team, since, until)
+    filters = scoped_filters(request, user, p)
     body = to_csv(await figures(request, filters))
     return Response(
         body,
@@ -131,11 +155,7 @@ async def stalls_csv(
 @pages.get("/stalls")
 async def stalls_page(
     request: Request,
-    handoff_type: TypeQ = None,
-    owner: OwnerQ = None,
-    team: TeamQ = None,
-    since: SinceQ = None,
-    until: UntilQ = None,
+    p: Filter,
 ) -> Response:
     from worker.http.pages import _who
 
@@ -143,16 +163,16 @@ async def stalls_page(
     if not isinstance(who, Identity):
         return who
     try:
-        filters = scoped_filters(request, who, handoff_type, owner, team, since, until)
-    except OutOfScope as exc:
+        filters = scoped_filters(request, who, p)
+    except (OutOfScope, BadFilter) as exc:
         return page(
             request,
             "message.html",
-            403,
+            403 if isinstance(exc, OutOfScope) else 422,
             user=who,
             csrf=who.csrf_token(),
-            title="Not yours",
-            message=exc.reason,
+            title="Not yours" if isinstance(exc, OutOfScope) else "Not a filter",
+            message=str(exc),
             ok=False,
         )
     fig = await figures(request, filters)
@@ -168,12 +188,11 @@ async def stalls_page(
         types=await asyncio.to_thread(store_of(request).handoff_types),
         teams=TEAM_NAMES,
         hours=hours,
-        form={
-            "type": handoff_type or "",
-            "owner": filters.owner or "",
-            "team": team or "",
-            "since": since.isoformat() if since else "",
-            "until": until.isoformat() if until else "",
-        },
+        form=p.model_copy(update={"owner": filters.owner or ""}),
         csv_url="/api/stalls.csv" + (f"?{query}" if query else ""),
     )
+
+
+async def bad_filter_error(_: Request, exc: Exception) -> Response:
+    """The app's handler for `BadFilter`: 422 `invalid`, naming the filter."""
+    return JSONResponse({"error": "invalid", "reason": str(exc)}, status_code=422)

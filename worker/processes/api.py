@@ -27,6 +27,7 @@ from worker.http.outbox import outbox_enabled
 from worker.http.outbox import router as outbox_router
 from worker.http.pages import router as page_router
 from worker.http.render import templates
+from worker.http.stalls import BadFilter, bad_filter_error
 from worker.http.stalls import api as stalls_api
 from worker.http.stalls import pages as stalls_pages
 from worker.limits import install_limits
@@ -88,6 +89,7 @@ def create_app(
     app.state.templates = templates()
     app.add_exception_handler(HandoffError, handoff_error)
     app.add_exception_handler(OutOfScope, out_of_scope_error)
+    app.add_exception_handler(BadFilter, bad_filter_error)
     install_limits(app, settings)
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.include_router(api_router)

@@ -16,20 +16,26 @@ from worker.stalls.figures import StallFigures, stage_rank
 PALETTE = ["#2f6fab", "#d9822b", "#3a9a5b", "#b9443c", "#7a5aa6", "#8c6d46", "#c9569c"]
 ROW = 22
 LABEL_W = 220
-BAR_W = 360
+BAR_W = 320
+VALUE_W = 200
+LABEL_CHARS = 32
 
 
 def _t(text: object) -> str:
     return escape(str(text), quote=True)
 
 
+def _short(label: str) -> str:
+    return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
+
+
 def hbars(title: str, rows: Sequence[tuple[str, float, str]], *, css: str = "") -> Markup:
     """Horizontal bars: (label, value, value as text) per row."""
     top = max((v for _, v, _ in rows), default=0.0) or 1.0
     height = 30 + ROW * max(len(rows), 1)
-    width = LABEL_W + BAR_W + 120
+    width = LABEL_W + BAR_W + VALUE_W
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart {_t(css)}" role="img" '
+        f'<svg class="chart {_t(css)}" role="img" '
         f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
         f"<title>{_t(title)}</title>",
         f'<text x="0" y="16" font-weight="bold" font-size="13">{_t(title)}</text>',
@@ -41,7 +47,7 @@ def hbars(title: str, rows: Sequence[tuple[str, float, str]], *, css: str = "") 
         w = round(BAR_W * value / top, 1)
         parts += [
             f'<text x="{LABEL_W - 6}" y="{y + 14}" text-anchor="end" font-size="12">'
-            f"{_t(label[:40])}</text>",
+            f"{_t(_short(label))}</text>",
             f'<rect x="{LABEL_W}" y="{y + 2}" width="{w}" height="{ROW - 6}" '
             f'fill="{PALETTE[0]}"><title>{_t(label)}: {_t(shown)}</title></rect>',
             f'<text x="{LABEL_W + w + 6}" y="{y + 14}" font-size="12">{_t(shown)}</text>',
@@ -60,7 +66,7 @@ def columns(
     width = 60 + group_w * max(len(groups), 1) + 160
     height = plot_h + 70
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
+        f'<svg class="chart" role="img" '
         f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
         f"<title>{_t(title)}</title>",
         f'<text x="0" y="16" font-weight="bold" font-size="13">{_t(title)}</text>',
