@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from api.helpers import TOKENS, api_client, bearer, make_settings
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from support.handoffs import OWNER, SALES_OPS
 from temporalio.testing import WorkflowEnvironment
 
-from stalls.seed import EVENTS, EVIL, MAYA, VICTOR
+from stalls.seed import EVENTS, EVIL, MAYA, VICTOR, ev
+from worker.http.stalls import app_store
 from worker.stalls.store import open_store
 
 #: the seed's period, closed at the end of 2026-11-10: as of hour 216 after T0
@@ -73,20 +76,27 @@ async def test_another_owners_figures_are_refused(http: httpx.AsyncClient) -> No
 
 
 @pytest.mark.parametrize(
-    "params",
+    ("params", "bounded"),
     [
-        {"owner": "x" * 300},
-        {"owner": 'a"b@example.com'},
-        {"team": "hackers"},
-        {"type": "lead'to'cash"},
-        {"type": "x" * 80},
-        {"since": "yesterday"},
+        ({"owner": "x" * 300}, True),
+        ({"owner": 'a"b@example.com'}, False),
+        ({"team": "hackers"}, False),
+        ({"type": "lead'to'cash"}, False),
+        ({"type": "x" * 80}, True),
+        ({"since": "yesterday"}, False),
     ],
 )
-async def test_bad_filters_are_refused(http: httpx.AsyncClient, params: dict[str, str]) -> None:
+async def test_bad_filters_are_refused(
+    http: httpx.AsyncClient, params: dict[str, str], bounded: bool
+) -> None:
     """Oversized or hostile filter values are a 422, never a query."""
     r = await http.get("/api/stalls", params=params, headers=OPS)
     assert r.status_code == 422, r.text
+    if bounded:  # over the length bound: refused by the query's declared max_length
+        assert r.json()["detail"][0]["type"] == "string_too_long"
+    else:  # the right length, the wrong form: the typed code, naming the filter
+        assert r.json()["code"] == "invalid"
+        assert r.json()["reason"].split(":")[0] == next(iter(params))
 
 
 async def test_no_credentials_no_figures(http: httpx.AsyncClient) -> None:
@@ -121,3 +131,56 @@ async def test_the_page_escapes_owner_names(http: httpx.AsyncClient) -> None:
     assert "<script" not in r.text and "http://" not in r.text and "https://" not in r.text
     # the owner chart's label and tooltip are escaped inside the SVG too
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;@evil.example: 1 open" in r.text
+
+
+async def test_metrics_carry_the_stall_figures_by_type_and_stage(
+    http: httpx.AsyncClient,
+) -> None:
+    """/metrics: open handoffs by stage, and over the last 28 days time in stage, nudges
+    and conversion, labelled by type and stage (never by owner)."""
+    now = datetime.now(UTC)
+    store = app_store(http.app)  # type: ignore[attr-defined]
+    for hours_ago, kind, stage in ((10, "wait", "qualify"), (4, "wait", "deal_desk")):
+        store.record(
+            ev("9001", 0, kind, stage, (MAYA,), handoff_type="expansion").model_copy(
+                update={"at": now - timedelta(hours=hours_ago), "key": f"x:{stage}"}
+            )
+        )
+    store.record(
+        ev("9001", 0, "reminder", "", (MAYA,), handoff_type="expansion").model_copy(
+            update={"at": now - timedelta(hours=2), "key": "x:remind"}
+        )
+    )
+    r = await http.get("/metrics")
+    assert r.status_code == 200
+    text = r.text
+
+    def value(name: str, **labels: str) -> float | None:
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                if s.name == name and s.labels == labels:
+                    return s.value
+        return None
+
+    assert (
+        value("handoff_stalls_open_handoffs", handoff_type="lead-to-cash", stage="deal_desk") == 2
+    )
+    assert value("handoff_stalls_open_handoffs", handoff_type="renewal", stage="usage") == 1
+    assert value("handoff_stalls_open_handoffs", handoff_type="expansion", stage="deal_desk") == 1
+    assert (
+        value(
+            "handoff_stalls_time_in_stage_seconds",
+            handoff_type="expansion",
+            stage="qualify",
+            quantile="0.9",
+        )
+        == 6 * 3600
+    )
+    assert (
+        value("handoff_stalls_nudges", handoff_type="expansion", stage="deal_desk", kind="reminder")
+        == 1
+    )
+    assert (
+        value("handoff_stalls_conversion_ratio", handoff_type="expansion", stage="qualify") == 1.0
+    )
+    assert MAYA not in text and "evil" not in text

@@ -18,17 +18,19 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Literal, get_args
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from worker.client.handoffs import EMAIL_PATTERN
 from worker.http.auth import Identity, current_user
+from worker.http.errors import error_response
 from worker.http.render import page
 from worker.scopes import OutOfScope, is_ops
 from worker.stalls.charts import charts, hours
 from worker.stalls.figures import Filters, StallFigures, compute, to_csv
 from worker.stalls.store import StallStore, open_store
+from workflows.names import Refusal
 
 TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 EMAIL = re.compile(EMAIL_PATTERN)
@@ -76,13 +78,17 @@ api = APIRouter(prefix="/api", tags=["ops"])
 pages = APIRouter(include_in_schema=False)
 
 
-def store_of(request: Request) -> StallStore:
+def app_store(app: FastAPI) -> StallStore:
     """The app's stage-event store, opened on first use."""
-    store: StallStore | None = getattr(request.app.state, "stalls", None)
+    store: StallStore | None = getattr(app.state, "stalls", None)
     if store is None:
-        store = open_store(request.app.state.settings)
-        request.app.state.stalls = store
+        store = open_store(app.state.settings)
+        app.state.stalls = store
     return store
+
+
+def store_of(request: Request) -> StallStore:
+    return app_store(request.app)
 
 
 def scoped_filters(request: Request, user: Identity, p: Params) -> Filters:
@@ -194,5 +200,5 @@ async def stalls_page(
 
 
 async def bad_filter_error(_: Request, exc: Exception) -> Response:
-    """The app's handler for `BadFilter`: 422 `invalid`, naming the filter."""
-    return JSONResponse({"error": "invalid", "reason": str(exc)}, status_code=422)
+    """The app's handler for `BadFilter`: 422 with the code `invalid`, naming the filter."""
+    return error_response(422, "invalid", str(exc), Refusal.INVALID)
