@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.dialects import postgresql, sqlite
 
 from activities.stage_events import StageEvent
+from worker.logging import register_secrets
 from worker.settings import Settings
 
 log = structlog.get_logger("handoff.stalls")
@@ -47,7 +49,17 @@ def default_dsn(state_dir: Path) -> str:
 def open_store(settings: Settings) -> StallStore:
     """The store `HANDOFF_STALLS_DSN` names, or the state folder's SQLite file."""
     dsn = settings.stalls_dsn.get_secret_value() if settings.stalls_dsn else None
+    if dsn:  # its password never reaches a log line
+        register_secrets(dsn, sa.engine.make_url(dsn).password)
     return StallStore(dsn or default_dsn(settings.state_dir))
+
+
+def _sqlite_pragmas(conn: Any, _record: object) -> None:
+    """WAL: readers never block the writer; wait up to 30 s for a lock, never fail."""
+    cursor = conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
 
 
 def _utc(at: datetime) -> datetime:
@@ -62,6 +74,8 @@ class StallStore:
             Path(dsn.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.engine = sa.create_engine(dsn, pool_pre_ping=True)
         self.dialect = self.engine.dialect.name
+        if self.dialect == "sqlite":  # the worker writes while the API and CLI read
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         metadata.create_all(self.engine)
 
     def close(self) -> None:
