@@ -46,6 +46,10 @@ TEAMS: dict[str, str] = {
 }
 
 
+#: Every team, in the order a page lists them.
+TEAM_NAMES = ("sales", "operations", "billing", "account_management", "other")
+
+
 def team_of(stage: str) -> str:
     return TEAMS.get(stage, "other")
 

@@ -18,13 +18,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from activities.stage_events import TEAM_NAMES
 from worker.cli import exit_codes
 from worker.cli.render import print_table
 from worker.stalls.charts import hours
 from worker.stalls.figures import Filters, StallFigures, compute, to_csv
 
 TYPE_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
-TEAMS = ("sales", "operations", "billing", "account_management", "other")
 BAR = 30
 
 out = Console(soft_wrap=True)
@@ -113,9 +113,11 @@ def stalls(
     handoff_type: str | None = typer.Option(None, "--type", help="Only this handoff type."),
     owner: str | None = typer.Option(None, "--owner", help="Handoffs that named this person."),
     team: str | None = typer.Option(
-        None, "--team", help=f"Stages of one team: {', '.join(TEAMS)}."
+        None, "--team", help=f"Stages of one team: {', '.join(TEAM_NAMES)}."
     ),
-    since: datetime | None = typer.Option(None, "--since", formats=["%Y-%m-%d"]),
+    since: datetime | None = typer.Option(
+        None, "--since", formats=["%Y-%m-%d"], help="First day of the period (UTC)."
+    ),
     until: datetime | None = typer.Option(
         None, "--until", formats=["%Y-%m-%d"], help="Last day of the period, included."
     ),
@@ -132,8 +134,8 @@ def stalls(
     if handoff_type is not None and not TYPE_RE.match(handoff_type):
         err.print("--type: a handoff type name such as lead-to-cash")
         raise typer.Exit(exit_codes.BAD_INPUT)
-    if team is not None and team not in TEAMS:
-        err.print(f"--team: one of {', '.join(TEAMS)}")
+    if team is not None and team not in TEAM_NAMES:
+        err.print(f"--team: one of {', '.join(TEAM_NAMES)}")
         raise typer.Exit(exit_codes.BAD_INPUT)
     if owner is not None and not 3 <= len(owner) <= 254:
         err.print("--owner: an email address")

@@ -16,12 +16,13 @@ spreadsheet formulas.
 import asyncio
 import re
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Literal, get_args
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from activities.stage_events import TEAM_NAMES
 from worker.client.handoffs import EMAIL_PATTERN
 from worker.http.auth import Identity, current_user
 from worker.http.errors import error_response
@@ -34,9 +35,6 @@ from workflows.names import Refusal
 
 TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 EMAIL = re.compile(EMAIL_PATTERN)
-Team = Literal["sales", "operations", "billing", "account_management", "other"]
-#: Every team `activities.stage_events.TEAMS` names, and `other`.
-TEAM_NAMES: list[str] = list(get_args(Team))
 
 
 class Params(BaseModel):
@@ -192,7 +190,7 @@ async def stalls_page(
         charts=charts(fig),
         ops=is_ops(request, who),
         types=await asyncio.to_thread(store_of(request).handoff_types),
-        teams=TEAM_NAMES,
+        teams=list(TEAM_NAMES),
         hours=hours,
         form=p.model_copy(update={"owner": filters.owner or ""}),
         csv_url="/api/stalls.csv" + (f"?{query}" if query else ""),
