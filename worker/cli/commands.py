@@ -61,6 +61,16 @@ def _add_crm_commands() -> None:
 
 _add_crm_commands()
 
+
+def _add_stalls_command() -> None:
+    """`handoff stalls` lives in its own module (worker/cli/stalls.py)."""
+    from worker.cli.stalls import stalls
+
+    app.command("stalls")(stalls)
+
+
+_add_stalls_command()
+
 # soft_wrap: lines are never broken at the terminal width, so a pasted command or id
 # keeps its arguments whatever COLUMNS says (tables: `render.print_table`).
 out = Console(soft_wrap=True)
