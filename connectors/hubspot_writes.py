@@ -3,8 +3,9 @@
 One `WriteBack` costs at most: a GET of the deal when it names ``expected`` fields (the
 compare, with ``hs_lastmodifieddate``), one PATCH of the fields, one batch create per
 object type with records (notes, tasks), each created *with* its deal association in the
-same call, and, for ``complete_tasks``/``reassign_tasks``, one batch read of the tasks by
-``handoff_key`` plus one batch update. Nothing to do costs nothing.
+same call, and one batch update for ``complete_tasks`` (addressed by ``handoff_key``), with
+one batch read of the tasks before it only when ``reassign_tasks`` moves some. Nothing to
+do costs nothing.
 
 Idempotency: ``handoff_key`` is a unique property, so creating a record whose key exists
 fails (409 CONFLICT, or a 400 naming the property) and creates nothing. Only then (a
@@ -169,10 +170,15 @@ class HubSpotWrites:
 
     # -- tasks Handoff opened earlier ----------------------------------------------------
     def settle_tasks(self, batch: WriteBack) -> list[str]:
-        """Complete and reassign open tasks by key: one batch read, one batch update."""
+        """Complete and reassign open tasks by key. Completing only: one batch update
+        addressed by ``handoff_key`` (no read; a task the rep closed already is set
+        COMPLETED again, which changes nothing). Moving any: one batch read first, so a
+        closed task keeps its owner, then one batch update for both."""
         keys = list(dict.fromkeys([*batch.complete_tasks, *batch.reassign_tasks]))
         if not keys:
             return []
+        if not batch.reassign_tasks:
+            return self._complete_by_key(batch.deal_id, keys)
         tasks = self.read_by_key("tasks", batch.deal_id, keys, ["hs_task_status"])
         updates: dict[str, dict[str, str]] = {}
         completed: list[str] = []
@@ -200,6 +206,31 @@ class HubSpotWrites:
                 _no_errors,
             )
         return completed
+
+    def _complete_by_key(self, deal_id: str, keys: list[str]) -> list[str]:
+        """Set the tasks of `keys` COMPLETED, addressed by ``handoff_key``, 100 per call; a
+        key with no task is skipped. The ids of the tasks now completed, in key order."""
+        done: dict[str, str] = {}
+        for start in range(0, len(keys), BATCH_LIMIT):
+            body = BatchInputSimplePublicObjectBatchInput(
+                inputs=[
+                    SimplePublicObjectBatchInput(
+                        id=key,
+                        id_property=KEY_PROPERTY,
+                        # the key again, unchanged: the answer then names each record's key
+                        properties={"hs_task_status": COMPLETED, KEY_PROPERTY: key},
+                    )
+                    for key in keys[start : start + BATCH_LIMIT]
+                ]
+            )
+            rows = self._c._call(
+                "tasks",
+                deal_id,
+                partial(self._c._batch.update_with_http_info, "tasks", body, **self._c._opts()),
+                partial(wire.batch_records, tolerate_missing=True),
+            )
+            done |= {props.get(KEY_PROPERTY, ""): rid for rid, props in rows}
+        return [done[k] for k in keys if k in done]
 
 
 def _key_taken(exc: Rejected) -> bool:

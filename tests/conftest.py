@@ -25,6 +25,33 @@ _BIN = str(Path(sys.executable).parent)
 sys.path.insert(0, str(Path(__file__).parent))  # tests/support is importable as `support`
 
 
+#: The modules that take a minute or more, longest first (`--durations`, see
+#: docs/benchmarks.md). They are collected first, so under pytest-xdist (`--dist
+#: loadscope`, the README's test command) they start at once beside each other and the
+#: short modules fill in around them, instead of forming a serial tail at the end.
+SLOW_FIRST = (
+    "tests/integration/test_crm_flows.py",
+    "tests/bench/test_bench_smoke.py",
+    "tests/faults/test_crm_faults.py",
+    "tests/integration/test_cli_and_worker_kill.py",
+    "tests/integration/test_crm_truth_flows.py",
+    "tests/faults/test_worker_faults.py",
+    "tests/cli/test_handoff_types.py",
+    "tests/faults/test_server_restart.py",
+    "tests/integration/test_demo.py",
+    "tests/integration/test_readme.py",
+    "tests/bad_input/test_cli.py",
+    "tests/upgrade/test_v1_to_v2.py",
+    "tests/faults/test_bad_deliveries.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow modules first (a stable sort by module: each module stays in one piece)."""
+    rank = {path: i for i, path in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.partition("::")[0], len(SLOW_FIRST)))
+
+
 def binary(name: str) -> str:
     found = shutil.which(name) or shutil.which(name, path=_BIN)
     if found is None:

@@ -185,6 +185,41 @@ def test_tasks_handoff_opened_are_completed_and_reassigned(
     assert task(rep, scope)["handoff_owner_email"] == OPS
 
 
+def test_completing_tasks_alone_costs_one_update_by_key(
+    hs: HubSpotConnector, rep: HubSpot, sandbox: HubSpotSandbox
+) -> None:
+    """Completion without moves: one batch update addressed by handoff_key, no read; an
+    unknown key is skipped, a task the rep closed stays closed, and running it again
+    changes nothing and creates nothing."""
+    mine, theirs = hs.write_back(
+        WriteBack(
+            deal_id="1002",
+            key="wb-open2",
+            tasks=[
+                TaskSpec(subject="Deliver", owner_email=OPS, key="t-deliver"),
+                TaskSpec(subject="Call", owner_email=REP, key="t-call"),
+            ],
+        )
+    ).task_ids
+    rep.crm.objects.tasks.basic_api.update(
+        theirs, SimplePublicObjectInput(properties={"hs_task_status": "COMPLETED"})
+    )
+    calls(sandbox)
+    close = WriteBack(
+        deal_id="1002", key="wb-close", complete_tasks=["t-deliver", "t-gone", "t-call"]
+    )
+    receipt = hs.write_back(close)
+    assert receipt.completed_task_ids == [mine, theirs]
+    stats = calls(sandbox)
+    assert (stats[UPDATE], stats.get(READ, 0), stats["total"]) == (1, 0, 1)
+    for tid, owner in ((mine, OPS), (theirs, REP)):
+        now = task(rep, tid)
+        assert (now["hs_task_status"], now["handoff_owner_email"]) == ("COMPLETED", owner)
+    assert hs.write_back(close) == receipt
+    keys = [t["handoff_key"] for t in sandbox.activity("1002")["tasks"]]
+    assert sorted(keys) == ["t-call", "t-deliver"]
+
+
 def test_a_completed_task_is_not_moved(hs: HubSpotConnector, rep: HubSpot) -> None:
     """A task the rep already completed keeps its owner when Handoff reassigns it."""
     (tid,) = hs.write_back(

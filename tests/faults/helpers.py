@@ -260,7 +260,7 @@ class OwnServer:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30) -> None:
+    def start(self, timeout: float = 120) -> None:  # sized for a loaded 2-core runner
         from workflows.names import SEARCH_ATTRIBUTES
 
         cli = shutil.which("temporal", path=str(Path(sys.executable).parent)) or "temporal"

@@ -67,8 +67,9 @@ class Stack:
         )
         return env
 
-    def spawn(self, *args: str, ready: str, timeout: float = 30) -> subprocess.Popen[bytes]:
-        """Start `python -m worker <args>` and wait for `ready` in its log."""
+    def spawn(self, *args: str, ready: str, timeout: float = 120) -> subprocess.Popen[bytes]:
+        """Start `python -m worker <args>` and wait for `ready` in its log (a few seconds
+        quiet; at load 30 under xdist a worker's imports alone passed 30 s)."""
         log = self.state_dir / f"{args[0]}-{len(self.procs)}.log"
         out = log.open("wb")
         self.logs.append(out)
@@ -133,7 +134,7 @@ class Stack:
         parsed: dict[str, Any] = json.loads(result.stdout)
         return parsed
 
-    def until(self, deal_id: str, check: Any, timeout: float = 30) -> dict[str, Any]:
+    def until(self, deal_id: str, check: Any, timeout: float = 90) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             st = self.status(deal_id)

@@ -57,7 +57,7 @@ from worker.devtools.bench_drive import (
     shape_of,
 )
 from worker.devtools.bench_parked import parked_memory
-from worker.devtools.bench_report import summary_table, targets
+from worker.devtools.bench_report import hubspot_ceiling_per_min, summary_table, targets
 from worker.devtools.bench_stack import BenchStack, RssSampler, Sandbox
 from worker.devtools.dev import temporal_cli
 from worker.processes.worker import MAX_CACHED_WORKFLOWS, workflow_runner
@@ -295,6 +295,7 @@ async def _phases(
         "crm_calls_by_route_per_handoff": {
             k: round(v / max(1, handoffs), 2) for k, v in sorted(stats.items()) if k != "total"
         },
+        "crm_ceiling_handoffs_per_min": hubspot_ceiling_per_min(calls),
         "faults": {
             "error_rate": FAULT_ERROR_RATE,
             "lost_responses": len(fault_ids),

@@ -292,9 +292,10 @@ def expected_crm_calls(histories: Iterable[WorkflowHistory]) -> tuple[int, int]:
 
     A write-back is one GET when it compares a field with what Handoff last saw, one
     PATCH when it sets fields, one batch create (associations included) for its notes
-    and one for its tasks, and one batch read and one batch update when it completes or
-    moves earlier tasks; a billing document is one create with its association;
-    reading the deal is one GET. (Plus `DIRECTORY_READS_PER_WORKER` per worker.)
+    and one for its tasks, one batch update (by key) when it completes earlier tasks, and
+    a batch read before it when it also moves some; a billing document is one create
+    with its association; reading the deal is one GET. (Plus
+    `DIRECTORY_READS_PER_WORKER` per worker.)
     """
     converter = pydantic_data_converter.payload_converter
     writes = calls = 0
@@ -310,7 +311,8 @@ def expected_crm_calls(histories: Iterable[WorkflowHistory]) -> tuple[int, int]:
                 calls += 1 if batch.fields else 0
                 calls += 1 if batch.notes else 0
                 calls += 1 if batch.tasks else 0
-                calls += 2 if batch.complete_tasks or batch.reassign_tasks else 0
+                calls += 1 if batch.complete_tasks or batch.reassign_tasks else 0
+                calls += 1 if batch.reassign_tasks else 0
             elif name == "crm.create_billing_document" or name == "crm.get_deal":
                 calls += 1
     return writes, calls

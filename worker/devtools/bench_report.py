@@ -15,6 +15,18 @@ TARGETS = {
     "replay": "replay of a full lead-to-cash history < 150 ms",
 }
 RSS_LIMIT_MIB = 600
+#: HubSpot's burst limit for a private app on a Professional/Enterprise portal: 190
+#: requests per rolling 10 s, shared by every integration of the portal.
+HUBSPOT_BURST = (190, 10.0)
+
+
+def hubspot_ceiling_per_min(calls_per_handoff: float) -> float:
+    """Completed handoffs per minute that fit in HubSpot's burst limit, if Handoff had the
+    portal's whole budget (it paces itself to `rate_budget_share` of it)."""
+    requests, window_s = HUBSPOT_BURST
+    return round(requests * 60 / window_s / calls_per_handoff, 1) if calls_per_handoff else 0.0
+
+
 FLAT_RISE = 0.10  # "flat": at most 10% more RSS from the first count past the cache
 FULL_PARKED = 10_000
 
@@ -108,7 +120,8 @@ def summary_table(report: dict[str, Any]) -> Table:
         "CRM calls / handoff",
         f"{report['crm_calls_per_handoff']:.2f} "
         f"(minimum {report['crm_calls_minimum_per_handoff']:.2f}, "
-        f"{report['crm_write_backs_per_handoff']} write-backs)",
+        f"{report['crm_write_backs_per_handoff']} write-backs); HubSpot's 190/10 s "
+        f"caps a portal at {report['crm_ceiling_handoffs_per_min']:.0f} handoffs/min",
         "the minimum",
         verdict["crm_calls"],
     )
