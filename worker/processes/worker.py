@@ -123,11 +123,12 @@ async def run_worker(settings: Settings) -> None:
     from worker.http.ingress.temporal_starter import TemporalStarter
     from worker.http.links import SignedLinks
     from worker.metrics import make_runtime
-    from worker.policy import load_configured_policy
+    from worker.policy import PolicySource
     from worker.processes.crm import make_connector
     from worker.processes.notifiers import make_notifier
 
-    policy = load_configured_policy(settings)
+    source = PolicySource.from_settings(settings)  # change-feed starts read it live
+    policy = source.current()
     client = await connect(settings, runtime=make_runtime(settings))
     await ensure_search_attributes(client, settings.temporal_namespace)
     worker = build_worker(
@@ -136,7 +137,7 @@ async def run_worker(settings: Settings) -> None:
         connector=make_connector(settings, policy),
         notifier=make_notifier(settings),
         links=SignedLinks.from_settings(settings),
-        events=TemporalStarter(client, policy, settings.task_queue),
+        events=TemporalStarter(client, source, settings.task_queue),
         graceful_shutdown=timedelta(seconds=settings.graceful_shutdown_s),
         build_id=settings.build_id if settings.worker_versioning else None,
     )
