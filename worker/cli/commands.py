@@ -41,7 +41,7 @@ app = typer.Typer(
 deal_app = typer.Typer(help="Start handoffs.", no_args_is_help=True)
 evidence_app = typer.Typer(help="Record evidence.", no_args_is_help=True)
 exception_app = typer.Typer(help="Raise and resolve exceptions.", no_args_is_help=True)
-policy_app = typer.Typer(help="Check policy files.", no_args_is_help=True)
+policy_app = typer.Typer(help="Check, compare and apply policy files.", no_args_is_help=True)
 sandbox_app = typer.Typer(help="Run a CRM sandbox on its own.", no_args_is_help=True)
 renewal_app = typer.Typer(help="Renewals and expansions.", no_args_is_help=True)
 app.add_typer(deal_app, name="deal")
@@ -60,6 +60,16 @@ def _add_crm_commands() -> None:
 
 
 _add_crm_commands()
+
+
+def _add_policy_commands() -> None:
+    """`handoff policy diff` lives in its own module (worker/cli/policy_cmds.py)."""
+    from worker.cli.policy_cmds import register
+
+    register(policy_app)
+
+
+_add_policy_commands()
 
 # soft_wrap: lines are never broken at the terminal width, so a pasted command or id
 # keeps its arguments whatever COLUMNS says (tables: `render.print_table`).
