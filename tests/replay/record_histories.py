@@ -2,7 +2,9 @@
 
 Run after a deliberate, patched workflow change (never to paper over a replay failure):
 
-    .venv/bin/python tests/replay/record_histories.py
+    .venv/bin/python tests/replay/record_histories.py [SCENARIO ...]
+
+(naming scenarios records only those, leaving the other committed histories as they are).
 
 Each scenario runs on the time-skipping server with a memory CRM; the history of the
 LeadToCash run (and of any DiscountApproval child, which only handoffs opened before
@@ -40,6 +42,7 @@ from support.handoffs import (
     give_evidence,
     handoff_worker,
     make_deal,
+    policy_with,
     signal,
     skip,
     start,
@@ -153,6 +156,34 @@ async def terms_changed_mid_round(env: WorkflowEnvironment, h: WorkflowHandle) -
     await until(h, lambda s: s.stage == Stage.CLOSE)
 
 
+async def business_calendar(env: WorkflowEnvironment, h: WorkflowHandle) -> None:  # type: ignore[type-arg]
+    """Clocks on the sales team's business hours: a 4h qualify SLA escalates within
+    three days whatever the weekday, then the manager's tier runs on the same calendar."""
+    await until(h, lambda s: s.waiting_on == WaitingOn.EVIDENCE)
+    await skip(env, h, timedelta(days=3, hours=1))
+    await until(h, lambda s: s.sla_state == "escalated")
+    await give_evidence(h, *QUALIFY_EVIDENCE)
+    await until(h, lambda s: s.pending_approval is not None and s.owner == [MANAGER])
+    await signal(h, Msg.APPROVE, approver=MANAGER, reason="Within guidance")
+    await until(h, lambda s: s.stage == Stage.CLOSE)
+
+
+#: Scenarios that run on a policy other than the default.
+POLICIES = {
+    "business_calendar": lambda: policy_with(
+        calendars={
+            "sales": {
+                "timezone": "America/New_York",
+                "hours": "09:00-17:00",
+                "holidays": ["2026-12-25"],
+                "roles": ["deal_owner", "sales_rep", "sales_manager"],
+            }
+        },
+        stages__qualify__sla="4h",
+        stages__qualify__remind_before="1h",
+    ),
+}
+
 SCENARIOS: dict[str, tuple[float, Scenario]] = {
     "happy_path": (30, happy_path),
     "rejected_then_new_terms": (20, rejected_then_new_terms),
@@ -162,6 +193,7 @@ SCENARIOS: dict[str, tuple[float, Scenario]] = {
     "delegated_and_recalled": (20, delegated_and_recalled),
     "crm_changes": (12, crm_changes),
     "refusals_recorded": (20, refusals_recorded),
+    "business_calendar": (20, business_calendar),
 }
 
 
@@ -176,13 +208,16 @@ def without_local_paths(text: str) -> str:
     return text
 
 
-async def record(client: Client, env: WorkflowEnvironment) -> None:
+async def record(client: Client, env: WorkflowEnvironment, only: list[str]) -> None:
     HISTORIES.mkdir(exist_ok=True)
     for name, (discount, scenario) in SCENARIOS.items():
+        if only and name not in only:
+            continue
         deal = make_deal(f"{GENERATION}-{name}", discount=discount)
         tq = f"tq-{uuid.uuid4()}"
+        policy = POLICIES[name]() if name in POLICIES else None
         async with handoff_worker(client, tq, MemoryConnector([deal])):
-            handle = await start(client, tq, deal.id)
+            handle = await start(client, tq, deal.id, policy=policy)
             await scenario(env, handle)
             status = await until(handle, lambda s: True)
             ids = [handle.id] + [
@@ -200,7 +235,9 @@ async def record(client: Client, env: WorkflowEnvironment) -> None:
         print(f"recorded {name} ({written} histories)")
 
 
-async def main() -> None:
+async def main(only: list[str]) -> None:
+    if unknown := set(only) - set(SCENARIOS):
+        raise SystemExit(f"unknown scenarios {sorted(unknown)}; known: {sorted(SCENARIOS)}")
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=shutil.which("temporal-test-server")
         or str(Path(sys.executable).parent / "temporal-test-server"),
@@ -210,8 +247,8 @@ async def main() -> None:
 
     async with env:
         await ensure_search_attributes(env.client, "default")
-        await record(env.client, env)
+        await record(env.client, env, only)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))

@@ -46,6 +46,8 @@ PASSTHROUGH_MODULES = (
     "connectors.mapping",
     "workflows.messages",
     "workflows.policy",
+    "workflows.policy_people",
+    "workflows.business_hours",  # its time zones must be real `tzinfo`s, not sandbox proxies
     "workflows.names",
     "workflows.options",
     "workflows.kit.state",
