@@ -52,6 +52,8 @@ class Msg(StrEnum):
     DELEGATE = "delegate_approval"
     RECALL = "recall_approval"
     DEAL_CHANGED = "deal_changed"
+    REASSIGN = "reassign"
+    SET_AWAY = "set_away"
 
 
 class Refusal(StrEnum):

@@ -1,6 +1,7 @@
 """The policy's people rules: business calendars (which team counts which hours) and,
-through them, what a wait's clock counts. Kept apart from `workflows.policy` so the
-policy model only gains fields; the rules that read them live here.
+through them, what a wait's clock counts; and stand-ins (who acts for someone who left
+or is away). Kept apart from `workflows.policy` so the policy model only gains fields;
+the rules that read them live here.
 
 ```yaml
 calendars:
@@ -18,6 +19,9 @@ calendars:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from pydantic import BaseModel
 
 from workflows.business_hours import BusinessCalendar
 from workflows.policy_rules import DEAL_OWNER
@@ -68,3 +72,45 @@ def calendar_for(
                 if role in cal.roles:
                     return cal
     return calendars.get(DEFAULT_CALENDAR)
+
+
+# -- stand-ins: reassignment and out of office ---------------------------------------
+class StandIn(BaseModel):
+    """Someone who acts for a person in one handoff: for good (`handoff people reassign`,
+    the person left) or until a date (`handoff people away`, with a delegate)."""
+
+    to: str
+    until: datetime | None = None
+    by: str
+    reason: str
+
+    def active(self, now: datetime) -> bool:
+        return self.until is None or now < self.until
+
+
+#: Roles that may move people's work (reassign, or set someone else's absence).
+PEOPLE_ADMINS = ("sales_ops",)
+#: A stand-in of a stand-in is followed this many times at most (a cycle stops there).
+MAX_STAND_IN_HOPS = 5
+
+
+def stand_in_for(person: str, stand_ins: Mapping[str, StandIn], now: datetime) -> str:
+    """Who acts for `person` now (themselves when nobody stands in)."""
+    for _ in range(MAX_STAND_IN_HOPS):
+        current = stand_ins.get(person)
+        if current is None or not current.active(now):
+            break
+        person = current.to
+    return person
+
+
+def with_stand_ins(
+    people: Iterable[str], stand_ins: Mapping[str, StandIn], now: datetime
+) -> list[str]:
+    """`people` with each replaced by who acts for them now, in order, without repeats."""
+    out: list[str] = []
+    for person in people:
+        acting = stand_in_for(person, stand_ins, now)
+        if acting not in out:
+            out.append(acting)
+    return out

@@ -71,6 +71,14 @@ def _add_policy_commands() -> None:
 
 _add_policy_commands()
 
+
+def _add_people_commands() -> None:
+    """`handoff people …` lives in its own module (worker/cli/people_cmds.py)."""
+    from worker.cli.people_cmds import register
+
+    register(app, _run)
+
+
 # soft_wrap: lines are never broken at the terminal width, so a pasted command or id
 # keeps its arguments whatever COLUMNS says (tables: `render.print_table`).
 out = Console(soft_wrap=True)
@@ -585,3 +593,6 @@ def main() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+_add_people_commands()

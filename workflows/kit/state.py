@@ -22,6 +22,7 @@ from workflows.messages import (
 )
 from workflows.names import WaitingOn
 from workflows.policy import Clock
+from workflows.policy_people import StandIn
 
 
 class WaitState(BaseModel):
@@ -78,6 +79,9 @@ class HandoffState(BaseModel):
     outcome: str = ""
     pending_note: str | None = None
     pending_fields: dict[str, FieldValue] = Field(default_factory=dict)
+    stand_ins: dict[str, StandIn] = Field(
+        default_factory=dict, description="Who acts for whom: reassigned or away people."
+    )
     done: bool = False
 
     @property
