@@ -34,10 +34,12 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from support.handoffs import (
     BILLING,
+    CFO,
     MANAGER,
     OPS,
     OWNER,
     QUALIFY_EVIDENCE,
+    SALES_OPS,
     VP,
     give_evidence,
     handoff_worker,
@@ -54,6 +56,7 @@ from workflows import names
 from workflows.names import Msg, Stage, WaitingOn
 
 HISTORIES = Path(__file__).with_name("histories")
+NINA = "nina.manager@example.com"
 #: The engine generation recorded now (see the module docstring).
 GENERATION = "R2"
 Scenario = Callable[[WorkflowEnvironment, WorkflowHandle], Awaitable[None]]  # type: ignore[type-arg]
@@ -168,6 +171,25 @@ async def business_calendar(env: WorkflowEnvironment, h: WorkflowHandle) -> None
     await until(h, lambda s: s.stage == Stage.CLOSE)
 
 
+async def people_moves(env: WorkflowEnvironment, h: WorkflowHandle) -> None:  # type: ignore[type-arg]
+    """The manager is away with a delegate, then leaves: her approval is reassigned."""
+    await until(h, lambda s: s.waiting_on == WaitingOn.EVIDENCE)
+    await h.execute_update(
+        Msg.SET_AWAY,
+        {"person": VP, "delegate": CFO, "until": "2099-01-01T00:00:00+00:00", "by": VP},
+    )
+    await give_evidence(h, *QUALIFY_EVIDENCE)
+    await until(h, lambda s: s.pending_approval is not None and s.owner == [MANAGER])
+    await h.execute_update(
+        Msg.REASSIGN,
+        {"from_person": MANAGER, "to_person": NINA, "by": SALES_OPS, "reason": "left"},
+    )
+    await signal(h, Msg.APPROVE, approver=NINA, reason="Within guidance")
+    await until(h, lambda s: s.pending_approval is not None and s.owner == [CFO])
+    await signal(h, Msg.APPROVE, approver=CFO, reason="covering for Victor")
+    await until(h, lambda s: s.stage == Stage.CLOSE)
+
+
 #: Scenarios that run on a policy other than the default.
 POLICIES = {
     "business_calendar": lambda: policy_with(
@@ -194,6 +216,7 @@ SCENARIOS: dict[str, tuple[float, Scenario]] = {
     "crm_changes": (12, crm_changes),
     "refusals_recorded": (20, refusals_recorded),
     "business_calendar": (20, business_calendar),
+    "people_moves": (30, people_moves),
 }
 
 
