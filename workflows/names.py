@@ -54,6 +54,7 @@ class Msg(StrEnum):
     DEAL_CHANGED = "deal_changed"
     REASSIGN = "reassign"
     SET_AWAY = "set_away"
+    APPLY_POLICY = "apply_policy"
 
 
 class Refusal(StrEnum):

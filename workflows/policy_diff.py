@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from workflows.kit.ladder import ApprovalStep, missing_steps
+from workflows.messages import DealStatus
 from workflows.policy import Policy
 from workflows.policy_rules import CRM_INTEGRATION, DEAL_OWNER
 
@@ -164,3 +166,42 @@ def diff(old: Policy, new: Policy) -> PolicyDiff:
         [p for p in people if p.gains or p.loses],
         rule_changes(old, new),
     )
+
+
+# -- what open handoffs would be asked (`handoff policy simulate FILE`) ----------------
+@dataclass(frozen=True)
+class Simulated:
+    workflow_id: str
+    now: str
+    under_new: str
+
+    @property
+    def changes(self) -> bool:
+        return self.now != self.under_new
+
+
+def _asks(steps: list[ApprovalStep]) -> str:
+    return "; ".join(f"tier {s.tier} of {', '.join(s.approvers)}" for s in steps) or "nothing"
+
+
+def _stage_ask(policy: Policy, status: DealStatus) -> str:
+    rule = policy.stages.get(status.stage) or policy.handoffs.get(status.stage)  # type: ignore[call-overload]
+    if rule is None:
+        return f"{status.waiting_on} from {', '.join(status.owner) or '-'}"
+    owner = policy.people_for(rule.owner, status.deal_owner)
+    escalate = policy.people_for(rule.escalate_to, status.deal_owner)
+    return (
+        f"{status.waiting_on} from {', '.join(owner) or '-'}, "
+        f"escalating to {', '.join(escalate) or 'nobody'} after {rule.sla}"
+    )
+
+
+def would_ask(old: Policy, new: Policy, status: DealStatus) -> Simulated:
+    """What an open handoff is asked under its policy and would be under `new`: the
+    approval tiers still missing (given approvals kept) at the deal desk, else the
+    current stage's owner and escalation."""
+    if status.pending_approval is not None or status.stage == "deal_desk":
+        now = missing_steps(old, status.terms, status.approvals, status.deal_owner)
+        then = missing_steps(new, status.terms, status.approvals, status.deal_owner)
+        return Simulated(status.workflow_id, _asks(now), _asks(then))
+    return Simulated(status.workflow_id, _stage_ask(old, status), _stage_ask(new, status))

@@ -54,9 +54,10 @@ from support.handoffs import (
 from connectors.memory import MemoryConnector
 from workflows import names
 from workflows.names import Msg, Stage, WaitingOn
+from workflows.policy import default_policy
 
 HISTORIES = Path(__file__).with_name("histories")
-NINA = "nina.manager@example.com"
+NINA, VERA = "nina.manager@example.com", "vera.vp@example.com"
 #: The engine generation recorded now (see the module docstring).
 GENERATION = "R2"
 Scenario = Callable[[WorkflowEnvironment, WorkflowHandle], Awaitable[None]]  # type: ignore[type-arg]
@@ -190,6 +191,20 @@ async def people_moves(env: WorkflowEnvironment, h: WorkflowHandle) -> None:  # 
     await until(h, lambda s: s.stage == Stage.CLOSE)
 
 
+async def policy_moved(env: WorkflowEnvironment, h: WorkflowHandle) -> None:  # type: ignore[type-arg]
+    """Ops move the deal to a policy with a new VP while the VP tier is asked."""
+    await give_evidence(h, *QUALIFY_EVIDENCE)
+    await until(h, lambda s: s.pending_approval is not None and s.owner == [MANAGER])
+    await signal(h, Msg.APPROVE, approver=MANAGER, reason="Strategic logo")
+    await until(h, lambda s: s.pending_approval is not None and s.owner == [VP])
+    people = {**default_policy().people, "vp_sales": [VERA]}
+    new = policy_with(people=people).model_dump(mode="json")
+    await h.execute_update(Msg.APPLY_POLICY, {"policy": new, "by": SALES_OPS})
+    await until(h, lambda s: s.owner == [VERA])
+    await signal(h, Msg.APPROVE, approver=VERA, reason="Multi-year")
+    await until(h, lambda s: s.stage == Stage.CLOSE)
+
+
 #: Scenarios that run on a policy other than the default.
 POLICIES = {
     "business_calendar": lambda: policy_with(
@@ -217,6 +232,7 @@ SCENARIOS: dict[str, tuple[float, Scenario]] = {
     "refusals_recorded": (20, refusals_recorded),
     "business_calendar": (20, business_calendar),
     "people_moves": (30, people_moves),
+    "policy_moved": (30, policy_moved),
 }
 
 

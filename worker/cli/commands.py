@@ -62,21 +62,13 @@ def _add_crm_commands() -> None:
 _add_crm_commands()
 
 
-def _add_policy_commands() -> None:
-    """`handoff policy diff` lives in its own module (worker/cli/policy_cmds.py)."""
-    from worker.cli.policy_cmds import register
+def _add_people_and_policy_commands() -> None:
+    """`handoff people …` and `handoff policy diff|simulate|apply` live in their own
+    modules (worker/cli/people_cmds.py, policy_cmds.py)."""
+    from worker.cli import people_cmds, policy_cmds
 
-    register(policy_app)
-
-
-_add_policy_commands()
-
-
-def _add_people_commands() -> None:
-    """`handoff people …` lives in its own module (worker/cli/people_cmds.py)."""
-    from worker.cli.people_cmds import register
-
-    register(app, _run)
+    people_cmds.register(app, _run)
+    policy_cmds.register(policy_app, _run)
 
 
 # soft_wrap: lines are never broken at the terminal width, so a pasted command or id
@@ -595,4 +587,4 @@ def main() -> None:
     os._exit(code)
 
 
-_add_people_commands()
+_add_people_and_policy_commands()

@@ -47,7 +47,8 @@ def parse_until(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-async def _each(client: Client, name: str, payload: dict[str, Any]) -> list[Moved]:
+async def each_open(client: Client, name: str, payload: dict[str, Any]) -> list[Moved]:
+    """Send `name` as an update to every open handoff; what each one did."""
     statuses: Sequence[DealStatus] = await handoffs.open_statuses(client)
     done: list[Moved] = []
     for st in statuses:
@@ -68,7 +69,7 @@ async def reassign(
 ) -> list[Moved]:
     """Move every open wait, approval and CRM task of `from_person` to `to_person`."""
     payload = {"from_person": from_person, "to_person": to_person, "by": by, "reason": reason}
-    return await _each(client, Msg.REASSIGN, payload)
+    return await each_open(client, Msg.REASSIGN, payload)
 
 
 async def away(
@@ -82,4 +83,4 @@ async def away(
         "by": by,
         "reason": reason,
     }
-    return await _each(client, Msg.SET_AWAY, payload)
+    return await each_open(client, Msg.SET_AWAY, payload)

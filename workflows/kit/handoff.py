@@ -40,6 +40,7 @@ from workflows.kit.evidence import Evidence
 from workflows.kit.exceptions import Exceptions
 from workflows.kit.inbound import Inbound
 from workflows.kit.people import People
+from workflows.kit.policy_move import PolicyMove
 from workflows.kit.state import HandoffState
 from workflows.kit.waits import ContinueAsNewNow, HandoffOver, Waits
 from workflows.kit.writeback import CrmWriteBack
@@ -70,7 +71,7 @@ class HandoffWorkflow:
     def __init__(
         self, policy: Policy, policy_version: str, max_history_events: int = MAX_HISTORY_EVENTS
     ) -> None:
-        self.policy, self.policy_version = policy, policy_version
+        self._policy, self._policy_version = policy, policy_version
         self.max_history_events = max_history_events
         self.changed = False  # a message arrived: waits re-check their condition
         self._lock = asyncio.Lock()
@@ -82,6 +83,20 @@ class HandoffWorkflow:
         self.contracts = Contracts(self)
         self.inbound = Inbound(self)
         self.staff = People(self)
+        self.policy_move = PolicyMove(self)
+
+    # -- policy --------------------------------------------------------------------------
+    @property
+    def policy(self) -> Policy:
+        """The policy the handoff started with, or the one ops moved it to."""
+        st: HandoffState | None = getattr(self, "state", None)
+        return st.moved_policy if st is not None and st.moved_policy else self._policy
+
+    @property
+    def policy_version(self) -> str:
+        st: HandoffState | None = getattr(self, "state", None)
+        moved = st.moved_policy_version if st is not None else None
+        return moved or self._policy_version
 
     # -- identity ----------------------------------------------------------------------
     @property
@@ -113,6 +128,7 @@ class HandoffWorkflow:
             self.contracts,
             self.inbound,
             self.staff,
+            self.policy_move,
             self.desk,
         ]
         return {name: h for part in parts if part is not None for name, h in part.handlers()}

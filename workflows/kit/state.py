@@ -21,7 +21,7 @@ from workflows.messages import (
     Terms,
 )
 from workflows.names import WaitingOn
-from workflows.policy import Clock
+from workflows.policy import Clock, Policy
 from workflows.policy_people import StandIn
 
 
@@ -82,6 +82,10 @@ class HandoffState(BaseModel):
     stand_ins: dict[str, StandIn] = Field(
         default_factory=dict, description="Who acts for whom: reassigned or away people."
     )
+    moved_policy: Policy | None = Field(
+        default=None, description="The policy ops moved this handoff to (apply_policy)."
+    )
+    moved_policy_version: str | None = None
     done: bool = False
 
     @property
