@@ -9,6 +9,7 @@ typed code, as every handoff would refuse it the same way.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -21,6 +22,9 @@ from worker.client.handoffs import HandoffNotFound, HandoffRef
 from workflows.messages import DealStatus, Receipt
 from workflows.names import Msg
 
+#: How long one handoff may take to answer before the run goes on without it.
+UPDATE_TIMEOUT_S = 30.0
+
 
 @dataclass(frozen=True)
 class Moved:
@@ -32,7 +36,7 @@ class Moved:
 
     @property
     def moved_something(self) -> bool:
-        return not self.detail.endswith("nothing open; later asks go to them")
+        return not self.detail.endswith(("nothing open; later asks go to them", "send it again"))
 
 
 def parse_until(text: str) -> datetime:
@@ -57,8 +61,13 @@ async def each_open(client: Client, name: str, payload: dict[str, Any]) -> list[
         except HandoffNotFound:  # not a handoff type this process knows
             continue
         try:
-            receipt: Receipt = await handoffs.update(client, ref, name, payload)
+            receipt: Receipt = await asyncio.wait_for(
+                handoffs.update(client, ref, name, payload), UPDATE_TIMEOUT_S
+            )
         except HandoffNotFound:  # it ended meanwhile
+            continue
+        except TimeoutError:  # no worker answered: say so, go on with the others
+            done.append(Moved(st.workflow_id, st.deal_id, "no answer in time: send it again"))
             continue
         done.append(Moved(st.workflow_id, st.deal_id, receipt.detail))
     return done

@@ -26,6 +26,7 @@ from worker.http.links import SignedLinks
 from worker.http.outbox import outbox_enabled
 from worker.http.outbox import router as outbox_router
 from worker.http.pages import router as page_router
+from worker.http.people_api import router as people_router
 from worker.http.render import templates
 from worker.limits import install_limits
 from worker.logging import register_secrets
@@ -89,6 +90,7 @@ def create_app(
     install_limits(app, settings)
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.include_router(api_router)
+    app.include_router(people_router)
     app.include_router(page_router)
     app.include_router(link_router)
     for extra in extra_routers:
