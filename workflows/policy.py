@@ -20,7 +20,13 @@ from pydantic import Field, ValidationError, model_validator
 from connectors.mapping import evidence_in_fields
 from workflows.business_hours import BusinessCalendar
 from workflows.names import Stage
-from workflows.policy_people import PEOPLE_FIELDS, calendar_problems
+from workflows.policy_people import (
+    OWNER_MANAGER,
+    PEOPLE_FIELDS,
+    PersonEntry,
+    calendar_problems,
+    manager_of,
+)
 from workflows.policy_rules import (
     CRM_INTEGRATION,
     Clock,
@@ -107,10 +113,14 @@ class Policy(_Strict):
         description="Business calendars by team: SLAs count their working hours "
         "(see workflows/policy_people.py).",
     )
+    directory: dict[str, PersonEntry] = Field(
+        default_factory=dict,
+        description="People by email: their manager and team (role `owner_manager`).",
+    )
 
     @model_validator(mode="after")
     def _references_exist(self) -> Policy:
-        roles = set(self.people) | {"deal_owner"}
+        roles = set(self.people) | {"deal_owner", OWNER_MANAGER}
         problems: list[str] = []
 
         def role(where: str, name: str | None) -> None:
@@ -196,6 +206,9 @@ class Policy(_Strict):
             return []
         if role == "deal_owner":
             return [deal_owner] if deal_owner else list(self.people.get("sales_rep", []))
+        if role == OWNER_MANAGER:
+            owner = deal_owner or next(iter(self.people.get("sales_rep", [])), "")
+            return manager_of(self.directory, self.people, owner)
         return list(self.people.get(role, []))
 
     def stage(self, stage: Stage) -> StagePolicy:

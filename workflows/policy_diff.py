@@ -19,10 +19,12 @@ from typing import Any
 from workflows.kit.ladder import ApprovalStep, missing_steps
 from workflows.messages import DealStatus
 from workflows.policy import Policy
+from workflows.policy_people import OWNER_MANAGER
 from workflows.policy_rules import CRM_INTEGRATION, DEAL_OWNER
 
 #: How the deal's owner appears among people: it is a role resolved per deal.
 THE_DEAL_OWNER = "(the deal owner)"
+THE_OWNERS_MANAGER = "(the deal owner's manager)"
 
 
 def _role_sites(policy: Policy) -> Iterator[tuple[str, str]]:
@@ -71,7 +73,10 @@ def duties(policy: Policy) -> dict[str, set[str]]:
     """Person (email, or the deal owner) → what they do under `policy`."""
     found: dict[str, set[str]] = {}
     for role, duty in _role_sites(policy):
-        people = [THE_DEAL_OWNER] if role == DEAL_OWNER else policy.people.get(role, [])
+        if role in (DEAL_OWNER, OWNER_MANAGER):
+            people = [THE_DEAL_OWNER if role == DEAL_OWNER else THE_OWNERS_MANAGER]
+        else:
+            people = policy.people.get(role, [])
         for person in people:
             found.setdefault(person, set()).add(duty)
     return found

@@ -13,6 +13,8 @@ calendars:
     roles: [deal_owner, sales_rep, sales_manager, vp_sales]
   default:            # every other wait; without one they count round the clock
     timezone: Europe/London
+directory:            # who manages whom: the role `owner_manager` is the deal owner's
+  sam.rep@example.com: {manager: maya.manager@example.com, team: sales-east}
 ```
 """
 
@@ -20,8 +22,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from workflows.business_hours import BusinessCalendar
 from workflows.policy_rules import DEAL_OWNER
@@ -31,7 +34,33 @@ DEFAULT_CALENDAR = "default"
 
 #: Policy fields this module reads; left out of the version hash while empty, so a
 #: policy that does not use them keeps the version it had before they existed.
-PEOPLE_FIELDS = ("calendars",)
+PEOPLE_FIELDS = ("calendars", "directory")
+
+#: The role of the deal owner's manager, resolved per deal from the policy `directory`.
+OWNER_MANAGER = "owner_manager"
+#: Who `owner_manager` is when the directory names no manager for the deal's owner.
+OWNER_MANAGER_FALLBACK = "sales_manager"
+_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+class PersonEntry(BaseModel):
+    """One person in the policy's directory: their manager and team."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    manager: Annotated[str, StringConstraints(pattern=_EMAIL, to_lower=True)] | None = None
+    team: str | None = None
+
+
+def manager_of(
+    directory: Mapping[str, PersonEntry], people: Mapping[str, list[str]], person: str
+) -> list[str]:
+    """`owner_manager` for a deal owned by `person`: their manager in the directory, else
+    the people of `sales_manager` (never nobody while that role has people)."""
+    entry = directory.get(person.lower())
+    if entry is not None and entry.manager:
+        return [entry.manager]
+    return list(people.get(OWNER_MANAGER_FALLBACK, []))
 
 
 def calendar_problems(calendars: Mapping[str, BusinessCalendar], roles: set[str]) -> list[str]:

@@ -203,3 +203,43 @@ async def test_people_changes_are_refused_to_whom_may_not_make_them(
         assert st.owner == [MANAGER]
         assert not [h for h in st.history if h.kind == "people"]
         assert [h for h in st.history if not h.accepted][-1].code == code
+
+
+@pytest.mark.parametrize(
+    ("directory", "manager"),
+    [
+        (
+            {OWNER: {"manager": "mo.manager@example.com", "team": "sales-east"}},
+            "mo.manager@example.com",
+        ),
+        ({}, MANAGER),  # nobody named: the sales manager, never nobody
+    ],
+)
+async def test_an_overdue_stage_escalates_to_the_deal_owners_manager_from_the_directory(
+    time_env: WorkflowEnvironment, task_queue: str, directory: dict[str, Any], manager: str
+) -> None:
+    """`escalate_to: owner_manager` resolves at run time from the policy's directory:
+    the owner's own manager gets the escalation task (else the sales manager)."""
+    policy = policy_with(
+        directory=directory,
+        stages__qualify__sla="2d",
+        stages__qualify__remind_before="1d",
+        stages__qualify__escalate_to="owner_manager",
+    )
+    deal = make_deal(new_id())
+    crm = MemoryConnector([deal])
+    async with handoff_worker(time_env.client, task_queue, crm):
+        handle = await start(time_env.client, task_queue, deal.id, policy=policy)
+        await until(handle, lambda s: s.waiting_on == WaitingOn.EVIDENCE)
+        await skip(time_env, handle, timedelta(days=2, hours=1))
+        st = await until(handle, lambda s: s.sla_state == "escalated")
+        assert (
+            f"escalated to {manager}"
+            in [h for h in st.history if h.kind == "escalation"][-1].detail
+        )
+    escalations = [
+        r.data["owner_email"]
+        for r in crm.records(deal.id, "task")
+        if r.data["subject"].startswith("Escalation")
+    ]
+    assert escalations == [manager]
