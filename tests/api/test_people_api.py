@@ -27,7 +27,8 @@ async def test_sales_ops_reassign_a_departed_approver_over_http(
     dev_env: WorkflowEnvironment, task_queue: str, tmp_path: Path
 ) -> None:
     """The rep's reassign is 403 `not_authorised`; sales ops' moves the approval to Nina,
-    recorded under sales ops' name (the body cannot name another actor)."""
+    recorded under sales ops' name (the body cannot name another actor), and the deal
+    page shows the move."""
     settings = ops_settings(tmp_path)
     async with (
         api_client(settings, dev_env.client) as http,
@@ -52,6 +53,12 @@ async def test_sales_ops_reassign_a_departed_approver_over_http(
         st = await until(handle, lambda s: s.owner == [NINA])
         assert [h.by for h in st.history if h.kind == "people"] == [SALES_OPS]
         assert (await status(handle)).pending_approval.approvers == [NINA]  # type: ignore[union-attr]
+        # the deal page shows the move in the history, to the deal's owner
+        signed = await http.post("/login", data={"token": TOKENS[OWNER], "next": "/inbox"})
+        assert signed.status_code == 303
+        page = await http.get(f"/deals/memory/{handle.id.split('-', 4)[-1]}")
+        assert page.status_code == 200
+        assert 'class="kind-people' in page.text and "Maya left" in page.text
 
 
 async def test_a_policy_that_does_not_validate_is_422_naming_the_field(
