@@ -168,6 +168,7 @@ HistoryKind = Literal[
     "task",
     "refused",
     "info",
+    "people",
 ]
 
 

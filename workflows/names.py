@@ -52,6 +52,9 @@ class Msg(StrEnum):
     DELEGATE = "delegate_approval"
     RECALL = "recall_approval"
     DEAL_CHANGED = "deal_changed"
+    REASSIGN = "reassign"
+    SET_AWAY = "set_away"
+    APPLY_POLICY = "apply_policy"
 
 
 class Refusal(StrEnum):

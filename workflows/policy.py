@@ -18,7 +18,15 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from connectors.mapping import evidence_in_fields
+from workflows.business_hours import BusinessCalendar
 from workflows.names import Stage
+from workflows.policy_people import (
+    OWNER_MANAGER,
+    PEOPLE_FIELDS,
+    PersonEntry,
+    calendar_problems,
+    manager_of,
+)
 from workflows.policy_rules import (
     CRM_INTEGRATION,
     Clock,
@@ -100,10 +108,19 @@ class Policy(_Strict):
         default_factory=dict,
         description="Canonical CRM field → evidence kind, recorded when the field is truthy.",
     )
+    calendars: dict[str, BusinessCalendar] = Field(
+        default_factory=dict,
+        description="Business calendars by team: SLAs count their working hours "
+        "(see workflows/policy_people.py).",
+    )
+    directory: dict[str, PersonEntry] = Field(
+        default_factory=dict,
+        description="People by email: their manager and team (role `owner_manager`).",
+    )
 
     @model_validator(mode="after")
     def _references_exist(self) -> Policy:
-        roles = set(self.people) | {"deal_owner"}
+        roles = set(self.people) | {"deal_owner", OWNER_MANAGER}
         problems: list[str] = []
 
         def role(where: str, name: str | None) -> None:
@@ -153,6 +170,7 @@ class Policy(_Strict):
             evidence("renewal", (renewal.expansion_evidence, renewal.renewal_evidence))
         for fname, kind in self.evidence_fields.items():
             evidence(f"evidence_fields.{fname}", [kind])
+        problems += calendar_problems(self.calendars, roles)
         required_stages = (Stage.QUALIFY, Stage.DEAL_DESK, Stage.CLOSE, Stage.DELIVERY, Stage.CASH)
         problems += [
             f"stages: missing stage {s.value!r}" for s in required_stages if s not in self.stages
@@ -175,7 +193,11 @@ class Policy(_Strict):
     @property
     def version(self) -> str:
         """A content hash: equal policies have equal versions, whatever the file layout."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        data = self.model_dump(mode="json")
+        for name in PEOPLE_FIELDS:  # unused people fields leave older versions as they were
+            if not data.get(name):
+                data.pop(name, None)
+        canonical = json.dumps(data, sort_keys=True)
         return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
     def people_for(self, role: str | None, deal_owner: str = "") -> list[str]:
@@ -184,6 +206,9 @@ class Policy(_Strict):
             return []
         if role == "deal_owner":
             return [deal_owner] if deal_owner else list(self.people.get("sales_rep", []))
+        if role == OWNER_MANAGER:
+            owner = deal_owner or next(iter(self.people.get("sales_rep", [])), "")
+            return manager_of(self.directory, self.people, owner)
         return list(self.people.get(role, []))
 
     def stage(self, stage: Stage) -> StagePolicy:

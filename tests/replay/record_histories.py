@@ -2,7 +2,9 @@
 
 Run after a deliberate, patched workflow change (never to paper over a replay failure):
 
-    .venv/bin/python tests/replay/record_histories.py
+    .venv/bin/python tests/replay/record_histories.py [SCENARIO ...]
+
+(naming scenarios records only those, leaving the other committed histories as they are).
 
 Each scenario runs on the time-skipping server with a memory CRM; the history of the
 LeadToCash run (and of any DiscountApproval child, which only handoffs opened before
@@ -32,14 +34,17 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from support.handoffs import (
     BILLING,
+    CFO,
     MANAGER,
     OPS,
     OWNER,
     QUALIFY_EVIDENCE,
+    SALES_OPS,
     VP,
     give_evidence,
     handoff_worker,
     make_deal,
+    policy_with,
     signal,
     skip,
     start,
@@ -49,8 +54,10 @@ from support.handoffs import (
 from connectors.memory import MemoryConnector
 from workflows import names
 from workflows.names import Msg, Stage, WaitingOn
+from workflows.policy import default_policy
 
 HISTORIES = Path(__file__).with_name("histories")
+NINA, VERA = "nina.manager@example.com", "vera.vp@example.com"
 #: The engine generation recorded now (see the module docstring).
 GENERATION = "R2"
 Scenario = Callable[[WorkflowEnvironment, WorkflowHandle], Awaitable[None]]  # type: ignore[type-arg]
@@ -153,6 +160,67 @@ async def terms_changed_mid_round(env: WorkflowEnvironment, h: WorkflowHandle) -
     await until(h, lambda s: s.stage == Stage.CLOSE)
 
 
+async def business_calendar(env: WorkflowEnvironment, h: WorkflowHandle) -> None:  # type: ignore[type-arg]
+    """Clocks on the sales team's business hours: a 4h qualify SLA escalates within
+    three days whatever the weekday, then the manager's tier runs on the same calendar."""
+    await until(h, lambda s: s.waiting_on == WaitingOn.EVIDENCE)
+    await skip(env, h, timedelta(days=3, hours=1))
+    await until(h, lambda s: s.sla_state == "escalated")
+    await give_evidence(h, *QUALIFY_EVIDENCE)
+    await until(h, lambda s: s.pending_approval is not None and s.owner == [MANAGER])
+    await signal(h, Msg.APPROVE, approver=MANAGER, reason="Within guidance")
+    await until(h, lambda s: s.stage == Stage.CLOSE)
+
+
+async def people_moves(env: WorkflowEnvironment, h: WorkflowHandle) -> None:  # type: ignore[type-arg]
+    """The manager is away with a delegate, then leaves: her approval is reassigned."""
+    await until(h, lambda s: s.waiting_on == WaitingOn.EVIDENCE)
+    await h.execute_update(
+        Msg.SET_AWAY,
+        {"person": VP, "delegate": CFO, "until": "2099-01-01T00:00:00+00:00", "by": VP},
+    )
+    await give_evidence(h, *QUALIFY_EVIDENCE)
+    await until(h, lambda s: s.pending_approval is not None and s.owner == [MANAGER])
+    await h.execute_update(
+        Msg.REASSIGN,
+        {"from_person": MANAGER, "to_person": NINA, "by": SALES_OPS, "reason": "left"},
+    )
+    await signal(h, Msg.APPROVE, approver=NINA, reason="Within guidance")
+    await until(h, lambda s: s.pending_approval is not None and s.owner == [CFO])
+    await signal(h, Msg.APPROVE, approver=CFO, reason="covering for Victor")
+    await until(h, lambda s: s.stage == Stage.CLOSE)
+
+
+async def policy_moved(env: WorkflowEnvironment, h: WorkflowHandle) -> None:  # type: ignore[type-arg]
+    """Ops move the deal to a policy with a new VP while the VP tier is asked."""
+    await give_evidence(h, *QUALIFY_EVIDENCE)
+    await until(h, lambda s: s.pending_approval is not None and s.owner == [MANAGER])
+    await signal(h, Msg.APPROVE, approver=MANAGER, reason="Strategic logo")
+    await until(h, lambda s: s.pending_approval is not None and s.owner == [VP])
+    people = {**default_policy().people, "vp_sales": [VERA]}
+    new = policy_with(people=people).model_dump(mode="json")
+    await h.execute_update(Msg.APPLY_POLICY, {"policy": new, "by": SALES_OPS})
+    await until(h, lambda s: s.owner == [VERA])
+    await signal(h, Msg.APPROVE, approver=VERA, reason="Multi-year")
+    await until(h, lambda s: s.stage == Stage.CLOSE)
+
+
+#: Scenarios that run on a policy other than the default.
+POLICIES = {
+    "business_calendar": lambda: policy_with(
+        calendars={
+            "sales": {
+                "timezone": "America/New_York",
+                "hours": "09:00-17:00",
+                "holidays": ["2026-12-25"],
+                "roles": ["deal_owner", "sales_rep", "sales_manager"],
+            }
+        },
+        stages__qualify__sla="4h",
+        stages__qualify__remind_before="1h",
+    ),
+}
+
 SCENARIOS: dict[str, tuple[float, Scenario]] = {
     "happy_path": (30, happy_path),
     "rejected_then_new_terms": (20, rejected_then_new_terms),
@@ -162,6 +230,9 @@ SCENARIOS: dict[str, tuple[float, Scenario]] = {
     "delegated_and_recalled": (20, delegated_and_recalled),
     "crm_changes": (12, crm_changes),
     "refusals_recorded": (20, refusals_recorded),
+    "business_calendar": (20, business_calendar),
+    "people_moves": (30, people_moves),
+    "policy_moved": (30, policy_moved),
 }
 
 
@@ -176,13 +247,16 @@ def without_local_paths(text: str) -> str:
     return text
 
 
-async def record(client: Client, env: WorkflowEnvironment) -> None:
+async def record(client: Client, env: WorkflowEnvironment, only: list[str]) -> None:
     HISTORIES.mkdir(exist_ok=True)
     for name, (discount, scenario) in SCENARIOS.items():
+        if only and name not in only:
+            continue
         deal = make_deal(f"{GENERATION}-{name}", discount=discount)
         tq = f"tq-{uuid.uuid4()}"
+        policy = POLICIES[name]() if name in POLICIES else None
         async with handoff_worker(client, tq, MemoryConnector([deal])):
-            handle = await start(client, tq, deal.id)
+            handle = await start(client, tq, deal.id, policy=policy)
             await scenario(env, handle)
             status = await until(handle, lambda s: True)
             ids = [handle.id] + [
@@ -200,7 +274,9 @@ async def record(client: Client, env: WorkflowEnvironment) -> None:
         print(f"recorded {name} ({written} histories)")
 
 
-async def main() -> None:
+async def main(only: list[str]) -> None:
+    if unknown := set(only) - set(SCENARIOS):
+        raise SystemExit(f"unknown scenarios {sorted(unknown)}; known: {sorted(SCENARIOS)}")
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=shutil.which("temporal-test-server")
         or str(Path(sys.executable).parent / "temporal-test-server"),
@@ -210,8 +286,8 @@ async def main() -> None:
 
     async with env:
         await ensure_search_attributes(env.client, "default")
-        await record(env.client, env)
+        await record(env.client, env, only)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))

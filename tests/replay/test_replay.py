@@ -13,7 +13,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from worker.processes.worker import WORKFLOWS
+from worker.processes.worker import WORKFLOWS, workflow_runner
 
 HISTORIES = sorted(
     p
@@ -36,7 +36,14 @@ def test_main_scenarios_have_committed_histories() -> None:
         ):
             assert f"lead-to-cash-memory-{generation}-{scenario}" in names
     assert "lead-to-cash-memory-R-happy_path-approval-r1" in names
-    for scenario in ("delegated_and_recalled", "crm_changes", "refusals_recorded"):
+    for scenario in (
+        "delegated_and_recalled",
+        "crm_changes",
+        "refusals_recorded",
+        "business_calendar",
+        "people_moves",
+        "policy_moved",
+    ):
         assert f"lead-to-cash-memory-R2-{scenario}" in names
     assert not any(n.startswith("lead-to-cash-memory-R2-") and "-approval-r" in n for n in names)
 
@@ -46,6 +53,8 @@ async def test_history_replays_without_nondeterminism(path: Path) -> None:
     """Replaying a committed history raises no nondeterminism error."""
     history = WorkflowHistory.from_json(path.stem, path.read_text())  # stem = workflow id
     result = await Replayer(
-        workflows=list(WORKFLOWS), data_converter=pydantic_data_converter
+        workflows=list(WORKFLOWS),
+        data_converter=pydantic_data_converter,
+        workflow_runner=workflow_runner(),  # the worker's own sandbox, as in production
     ).replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None

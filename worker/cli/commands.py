@@ -41,7 +41,7 @@ app = typer.Typer(
 deal_app = typer.Typer(help="Start handoffs.", no_args_is_help=True)
 evidence_app = typer.Typer(help="Record evidence.", no_args_is_help=True)
 exception_app = typer.Typer(help="Raise and resolve exceptions.", no_args_is_help=True)
-policy_app = typer.Typer(help="Check policy files.", no_args_is_help=True)
+policy_app = typer.Typer(help="Check, compare and apply policy files.", no_args_is_help=True)
 sandbox_app = typer.Typer(help="Run a CRM sandbox on its own.", no_args_is_help=True)
 renewal_app = typer.Typer(help="Renewals and expansions.", no_args_is_help=True)
 app.add_typer(deal_app, name="deal")
@@ -70,6 +70,15 @@ def _add_stalls_command() -> None:
 
 
 _add_stalls_command()
+
+def _add_people_and_policy_commands() -> None:
+    """`handoff people …` and `handoff policy diff|simulate|apply` live in their own
+    modules (worker/cli/people_cmds.py, policy_cmds.py)."""
+    from worker.cli import people_cmds, policy_cmds
+
+    people_cmds.register(app, _run)
+    policy_cmds.register(policy_app, _run)
+
 
 # soft_wrap: lines are never broken at the terminal width, so a pasted command or id
 # keeps its arguments whatever COLUMNS says (tables: `render.print_table`).
@@ -599,3 +608,6 @@ def main() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+_add_people_and_policy_commands()

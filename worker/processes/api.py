@@ -27,6 +27,7 @@ from worker.http.links import SignedLinks
 from worker.http.outbox import outbox_enabled
 from worker.http.outbox import router as outbox_router
 from worker.http.pages import router as page_router
+from worker.http.people_api import router as people_router
 from worker.http.render import templates
 from worker.http.stalls import BadFilter, app_store, bad_filter_error
 from worker.http.stalls import api as stalls_api
@@ -96,6 +97,7 @@ def create_app(
     install_limits(app, settings)
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.include_router(api_router)
+    app.include_router(people_router)
     app.include_router(page_router)
     app.include_router(stalls_api)  # why deals stall: figures, CSV and the page
     app.include_router(stalls_pages)

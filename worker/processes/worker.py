@@ -47,6 +47,8 @@ PASSTHROUGH_MODULES = (
     "connectors.mapping",
     "workflows.messages",
     "workflows.policy",
+    "workflows.policy_people",
+    "workflows.business_hours",  # its time zones must be real `tzinfo`s, not sandbox proxies
     "workflows.names",
     "workflows.options",
     "workflows.kit.state",
@@ -126,12 +128,13 @@ async def run_worker(settings: Settings) -> None:
     from worker.http.ingress.temporal_starter import TemporalStarter
     from worker.http.links import SignedLinks
     from worker.metrics import make_runtime
-    from worker.policy import load_configured_policy
+    from worker.policy import PolicySource
     from worker.processes.crm import make_connector
     from worker.processes.notifiers import make_notifier
     from worker.stalls.store import open_store
 
-    policy = load_configured_policy(settings)
+    source = PolicySource.from_settings(settings)  # change-feed starts read it live
+    policy = source.current()
     client = await connect(settings, runtime=make_runtime(settings))
     await ensure_search_attributes(client, settings.temporal_namespace)
     worker = build_worker(
@@ -140,7 +143,7 @@ async def run_worker(settings: Settings) -> None:
         connector=make_connector(settings, policy),
         notifier=make_notifier(settings),
         links=SignedLinks.from_settings(settings),
-        events=TemporalStarter(client, policy, settings.task_queue),
+        events=TemporalStarter(client, source, settings.task_queue),
         stage_events=open_store(settings),
         graceful_shutdown=timedelta(seconds=settings.graceful_shutdown_s),
         build_id=settings.build_id if settings.worker_versioning else None,

@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from workflows.business_hours import BusinessCalendar
+
 ClockEvent = Literal["remind", "escalate"]
 SlaState = Literal["ok", "due_soon", "breached", "escalated", "paused", "none"]
 
@@ -34,6 +36,9 @@ class ClockState(BaseModel):
         default=False, description="After the last level, escalate again every SLA period."
     )
     level: int = Field(default=0, description="Escalations so far.")
+    calendar: BusinessCalendar | None = Field(
+        default=None, description="Counts working hours only; none: round the clock."
+    )
 
     @classmethod
     def start(
@@ -75,12 +80,19 @@ class ClockState(BaseModel):
 
     def due_at(self, now: datetime) -> datetime:
         """When the SLA passes; a paused clock's due time moves with `now`."""
-        remaining = timedelta(seconds=self.sla_s - self.spent_s)
-        return (now if self.paused else self.anchor) + remaining
+        return self._after(now, self.sla_s)
+
+    def _after(self, now: datetime, running_s: float) -> datetime:
+        """When the clock will have run `running_s` in all (working time on a calendar)."""
+        base, left = (now if self.paused else self.anchor), running_s - self.spent_s
+        if self.calendar is None:
+            return base + timedelta(seconds=left)
+        return self.calendar.add(base, left)
 
     def pause(self, now: datetime) -> None:
         if not self.paused:
-            self.spent_s += (now - self.anchor).total_seconds()
+            ran = (now - self.anchor).total_seconds()
+            self.spent_s += self.calendar.between(self.anchor, now) if self.calendar else ran
             self.paused = True
 
     def resume(self, now: datetime) -> None:
@@ -94,6 +106,8 @@ class ClockState(BaseModel):
             return None
         due = self.due_at(now)
         if not self.reminded and self.remind_before_s > 0:
+            if self.calendar is not None:  # the reminder too counts working hours
+                return "remind", self._after(now, self.sla_s - self.remind_before_s)
             return "remind", due - timedelta(seconds=self.remind_before_s)
         return "escalate", due
 
@@ -106,7 +120,12 @@ class ClockState(BaseModel):
         due = self.due_at(now)
         if now >= due:
             return "breached"
-        if self.reminded or now >= due - timedelta(seconds=self.remind_before_s or 86_400):
+        soon = self.remind_before_s or 86_400
+        if self.calendar is not None:
+            soon_at = self._after(now, self.sla_s - soon)
+        else:
+            soon_at = due - timedelta(seconds=soon)
+        if self.reminded or now >= soon_at:
             return "due_soon"
         return "ok"
 

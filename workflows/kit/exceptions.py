@@ -94,6 +94,7 @@ class Exceptions:
                 repeat=workflow.patched(ESCALATION_LADDER),
             ),
         )
+        h.waits.count_hours(exc.clock, owners)  # its team's business hours, if any
         exc.due_at = exc.clock.due_at(now) if exc.clock else None
         n = len(st.exceptions)
         st.exceptions.append(exc)

@@ -39,6 +39,8 @@ from workflows.kit.dispatch import Handler, No, Part, parse, raw_claimed_by
 from workflows.kit.evidence import Evidence
 from workflows.kit.exceptions import Exceptions
 from workflows.kit.inbound import Inbound
+from workflows.kit.people import People
+from workflows.kit.policy_move import PolicyMove
 from workflows.kit.state import HandoffState
 from workflows.kit.waits import ContinueAsNewNow, HandoffOver, Waits
 from workflows.kit.writeback import CrmWriteBack
@@ -46,6 +48,7 @@ from workflows.messages import DealStatus, Receipt
 from workflows.names import Refusal, WaitingOn
 from workflows.options import MAX_HISTORY_EVENTS
 from workflows.policy import Policy
+from workflows.policy_people import with_stand_ins
 from workflows.policy_rules import CRM_INTEGRATION
 
 if TYPE_CHECKING:
@@ -71,7 +74,7 @@ class HandoffWorkflow:
     def __init__(
         self, policy: Policy, policy_version: str, max_history_events: int = MAX_HISTORY_EVENTS
     ) -> None:
-        self.policy, self.policy_version = policy, policy_version
+        self._policy, self._policy_version = policy, policy_version
         self.max_history_events = max_history_events
         self.changed = False  # a message arrived: waits re-check their condition
         self._lock = asyncio.Lock()
@@ -83,6 +86,21 @@ class HandoffWorkflow:
         self.evidence = Evidence(self)
         self.contracts = Contracts(self)
         self.inbound = Inbound(self)
+        self.staff = People(self)
+        self.policy_move = PolicyMove(self)
+
+    # -- policy --------------------------------------------------------------------------
+    @property
+    def policy(self) -> Policy:
+        """The policy the handoff started with, or the one ops moved it to."""
+        st: HandoffState | None = getattr(self, "state", None)
+        return st.moved_policy if st is not None and st.moved_policy else self._policy
+
+    @property
+    def policy_version(self) -> str:
+        st: HandoffState | None = getattr(self, "state", None)
+        moved = st.moved_policy_version if st is not None else None
+        return moved or self._policy_version
 
     # -- identity ----------------------------------------------------------------------
     @property
@@ -94,7 +112,13 @@ class HandoffWorkflow:
         return ":".join([self.workflow_id, *(str(p) for p in parts)])
 
     def people(self, role: str | None) -> list[str]:
-        return self.policy.people_for(role, self.state.owner_email)
+        """The emails behind a role, each replaced by whoever stands in for them now."""
+        return self.acting(self.policy.people_for(role, self.state.owner_email))
+
+    def acting(self, people: list[str]) -> list[str]:
+        """`people` with stand-ins applied (`handoff people reassign` / `away`)."""
+        st = self.state
+        return with_stand_ins(people, st.stand_ins, workflow.now()) if st.stand_ins else people
 
     def on_deal_changed(self, fields: dict[str, str]) -> None:
         """Hook: a workflow reacts to CRM field changes (e.g. terms)."""
@@ -107,6 +131,8 @@ class HandoffWorkflow:
             self.exceptions,
             self.contracts,
             self.inbound,
+            self.staff,
+            self.policy_move,
             self.desk,
         ]
         return {name: h for part in parts if part is not None for name, h in part.handlers()}

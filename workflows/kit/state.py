@@ -21,7 +21,8 @@ from workflows.messages import (
     Terms,
 )
 from workflows.names import WaitingOn
-from workflows.policy import Clock
+from workflows.policy import Clock, Policy
+from workflows.policy_people import StandIn
 
 
 class WaitState(BaseModel):
@@ -78,6 +79,13 @@ class HandoffState(BaseModel):
     outcome: str = ""
     pending_note: str | None = None
     pending_fields: dict[str, FieldValue] = Field(default_factory=dict)
+    stand_ins: dict[str, StandIn] = Field(
+        default_factory=dict, description="Who acts for whom: reassigned or away people."
+    )
+    moved_policy: Policy | None = Field(
+        default=None, description="The policy ops moved this handoff to (apply_policy)."
+    )
+    moved_policy_version: str | None = None
     done: bool = False
 
     @property

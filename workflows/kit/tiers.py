@@ -48,16 +48,17 @@ class TierWaits:
         h, st, now = self._h, self._st, workflow.now()
         version, tier = st.terms_version, step.tier
         if st.pending_approval is None or st.pending_approval.tier != tier:
+            asked = h.acting(list(step.approvers))  # stand-ins for who left or is away
             st.pending_approval = PendingApproval(
                 round=rnd,
                 tier=tier,
-                approvers=list(step.approvers),
+                approvers=asked,
                 asked_at=now,
                 due_at=None,
                 discount_percent=st.terms.discount_percent,
                 amount=st.terms.amount,
                 margin_percent=self._terms.margin(),
-                needed=step.needed,
+                needed=min(step.needed, max(len(asked), 1)),
             )
         pending = st.pending_approval
 
@@ -81,7 +82,8 @@ class TierWaits:
                 st.exhausted = True
                 return
             metrics.count_escalation("approval")
-            added = [p for p in levels[pending.escalations] if p not in pending.approvers]
+            level_people = h.acting(levels[pending.escalations])
+            added = [p for p in level_people if p not in pending.approvers]
             pending.approvers, pending.escalated = [*pending.approvers, *added], True
             pending.escalations += 1
             sla = timedelta(seconds=step.escalation_sla_s)

@@ -20,6 +20,7 @@ from workflows import metrics
 from workflows.kit.clock import ClockEvent, ClockState, SlaState
 from workflows.kit.state import Wait, WaitState
 from workflows.names import WaitingOn
+from workflows.policy_people import calendar_for
 
 if TYPE_CHECKING:
     from workflows.kit.handoff import HandoffWorkflow
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 Fire = Callable[[], Awaitable[None]]
 #: `workflow.patched` id: clocks climb an escalation ladder and never fall silent.
 ESCALATION_LADDER = "escalation-ladder"
+#: `workflow.patched` id: a clock counts its team's business hours (policy `calendars`).
+BUSINESS_CALENDAR = "business-calendar"
 
 
 class HandoffOver(BaseException):
@@ -64,6 +67,7 @@ class Waits:
                 written=not wait.write,
             )
             st.clock = self._start_clock(wait, now)
+        self._count_business_hours(wait)
         self.sync_pause()
         waiting = st.waiting
         assert waiting is not None
@@ -92,11 +96,28 @@ class Waits:
                     await fire()
             if wait.recheck_every and recheck_at and workflow.now() >= recheck_at:
                 recheck_at = workflow.now() + wait.recheck_every
+            self._count_business_hours(wait)  # a clock started by an escalation, too
             h.publish()
         st.clock = None
         h.crm.close_group(wait.key)
         if st.outcome:
             raise HandoffOver
+
+    def count_hours(self, clock: ClockState | None, owner: list[str]) -> None:
+        """Put `clock` on the business calendar of `owner`'s team, if the policy has one
+        (a clock already on one, or started before calendars existed, stays as it is)."""
+        h = self._h
+        if clock is None or clock.calendar is not None or not h.policy.calendars:
+            return
+        calendar = calendar_for(h.policy.calendars, h.policy.people, owner, h.state.owner_email)
+        if calendar is not None and workflow.patched(BUSINESS_CALENDAR):
+            clock.calendar = calendar
+
+    def _count_business_hours(self, wait: Wait) -> None:
+        st = self._h.state
+        self.count_hours(st.clock, wait.owner)
+        for exc in st.open_exceptions():
+            self.count_hours(exc.clock, exc.owner)
 
     def _start_clock(self, wait: Wait, now: datetime) -> ClockState | None:
         if wait.clock is None or isinstance(wait.clock, ClockState):

@@ -144,7 +144,7 @@ def build_router(
     *,
     client_secret: SecretStr,
     starter: WebhookStarter,
-    policy: Policy,
+    policy: Policy | Callable[[], Policy],
     mapping: FieldMapping,
     max_body_bytes: int = 1_000_000,
     clock: Callable[[], float] = time.time,
@@ -155,16 +155,18 @@ def build_router(
 
     `mapping` is the HubSpot connector's field mapping (canonical → property, and stage
     ids); `public_base_url` is the scheme and host HubSpot calls when a proxy rewrites
-    them (the signature covers the URI HubSpot used).
+    them (the signature covers the URI HubSpot used). A callable `policy` is asked on
+    every event, so trigger stages and evidence fields follow the file as it is edited.
     """
+    current = policy if callable(policy) else (lambda: policy)
     router = APIRouter()
     seen = SeenEvents(seen_capacity)
     to_canonical = {prop: name for name, prop in mapping.fields.items()}
     stage_of = {crm_stage: name for name, crm_stage in mapping.stages.items()}
-    triggers = set(policy.trigger_crm_stages)
 
     def classify(event: HubSpotEvent) -> tuple[Action, str, dict[str, str]]:
         kind = event.subscription_type
+        now = current()
         is_deal = kind.startswith("deal.") or event.object_type_id == DEAL_TYPE_ID
         if not is_deal:
             return "ignored", "", {}
@@ -178,10 +180,10 @@ def build_router(
             return "ignored", "", {}
         if canonical == "crm_stage":
             stage = stage_of.get(value, value)
-            if stage in triggers:
+            if stage in now.trigger_crm_stages:
                 return "trigger", "", {}
             return "changed", "", {"crm_stage": stage}
-        kinds = policy.evidence_in_fields({canonical: value})
+        kinds = now.evidence_in_fields({canonical: value})
         if kinds:
             return "evidence", kinds[0], {}
         return "changed", "", {canonical: value}

@@ -7,6 +7,7 @@ delivered ten times has the effect of one delivery.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
 from temporalio.client import Client
@@ -19,14 +20,23 @@ from workflows.messages import DealChangedIn, EvidenceIn
 from workflows.names import LEAD_TO_CASH, Msg
 from workflows.policy import Policy
 
+if TYPE_CHECKING:
+    from worker.policy import PolicySource
+
 
 class TemporalStarter:
     """Starts or signals a deal's handoffs through the client path: a deal entering the
     trigger starts its lead-to-cash; a changed record reaches every running handoff of
-    the deal, whatever its type (a renewal's terms change in the CRM too)."""
+    the deal, whatever its type (a renewal's terms change in the CRM too).
 
-    def __init__(self, client: Client, policy: Policy, task_queue: str) -> None:
-        self.client, self.policy, self.task_queue = client, policy, task_queue
+    Given a `PolicySource`, each start reads the policy file as it is now."""
+
+    def __init__(self, client: Client, policy: Policy | PolicySource, task_queue: str) -> None:
+        self.client, self._policy, self.task_queue = client, policy, task_queue
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy if isinstance(self._policy, Policy) else self._policy.current()
 
     @staticmethod
     def _ref(crm: str, deal_id: str, handoff_type: str = LEAD_TO_CASH) -> HandoffRef:
@@ -83,17 +93,17 @@ def ingress_routers(settings: Settings, client: Client) -> list[APIRouter]:
     """The webhook routers the configured CRM needs (HubSpot needs its app secret)."""
     from connectors.hubspot import DEFAULT_MAPPING
     from worker.http.ingress.hubspot import build_router
-    from worker.policy import load_configured_policy
+    from worker.policy import PolicySource
 
     if settings.crm != "hubspot" or settings.hubspot_app_secret is None:
         return []
-    policy = load_configured_policy(settings)
+    source = PolicySource.from_settings(settings)  # read on each event: edits apply live
     return [
         build_router(
             client_secret=settings.hubspot_app_secret,
-            starter=TemporalStarter(client, policy, settings.task_queue),
-            policy=policy,
-            mapping=DEFAULT_MAPPING.overridden(policy.field_mapping.get("hubspot")),
+            starter=TemporalStarter(client, source, settings.task_queue),
+            policy=source.current,
+            mapping=DEFAULT_MAPPING.overridden(source.current().field_mapping.get("hubspot")),
             public_base_url=settings.public_url,
         )
     ]
