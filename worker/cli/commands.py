@@ -71,6 +71,7 @@ def _add_stalls_command() -> None:
 
 _add_stalls_command()
 
+
 def _add_people_and_policy_commands() -> None:
     """`handoff people …` and `handoff policy diff|simulate|apply` live in their own
     modules (worker/cli/people_cmds.py, policy_cmds.py)."""
