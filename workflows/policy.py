@@ -19,6 +19,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from connectors.mapping import evidence_in_fields
 from workflows.names import Stage
+from workflows.policy_quote import DEFAULT_INFO_CLOCK, QuoteRule, quote_rule_problems
 from workflows.policy_rules import (
     CRM_INTEGRATION,
     Clock,
@@ -47,6 +48,7 @@ __all__ = [
     "PaymentTerms",
     "Policy",
     "PolicyError",
+    "QuoteRule",
     "RenewalPolicy",
     "StagePolicy",
     "Tier",
@@ -99,6 +101,14 @@ class Policy(_Strict):
     evidence_fields: dict[str, str] = Field(
         default_factory=dict,
         description="Canonical CRM field → evidence kind, recorded when the field is truthy.",
+    )
+    quote_rules: list[QuoteRule] = Field(
+        default_factory=list,
+        description="Approval rules over the quote (`workflows.policy_quote`).",
+    )
+    info_request: Clock = Field(
+        default=DEFAULT_INFO_CLOCK,
+        description="SLA of an approver's question to the rep (owner: the deal owner).",
     )
 
     @model_validator(mode="after")
@@ -153,6 +163,10 @@ class Policy(_Strict):
             evidence("renewal", (renewal.expansion_evidence, renewal.renewal_evidence))
         for fname, kind in self.evidence_fields.items():
             evidence(f"evidence_fields.{fname}", [kind])
+        problems += quote_rule_problems(
+            self.quote_rules, roles, {t.name for t in self.discounts.tiers}
+        )
+        role("info_request.escalate_to", self.info_request.escalate_to)
         required_stages = (Stage.QUALIFY, Stage.DEAL_DESK, Stage.CLOSE, Stage.DELIVERY, Stage.CASH)
         problems += [
             f"stages: missing stage {s.value!r}" for s in required_stages if s not in self.stages
@@ -175,7 +189,10 @@ class Policy(_Strict):
     @property
     def version(self) -> str:
         """A content hash: equal policies have equal versions, whatever the file layout."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        data = self.model_dump(mode="json")
+        if not self.quote_rules and self.info_request == DEFAULT_INFO_CLOCK:
+            del data["quote_rules"], data["info_request"]  # older policies keep their version
+        canonical = json.dumps(data, sort_keys=True)
         return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
     def people_for(self, role: str | None, deal_owner: str = "") -> list[str]:

@@ -1,0 +1,73 @@
+"""The quote as the deal desk sees it: terms built from the CRM's lines, and the metrics
+approval rules look at (`workflows.policy_quote`). Pure and deterministic.
+
+With lines, the terms' `amount` is the lines' list total and `discount_percent` their
+effective discount (what the customer saves on the whole quote); the deal's own amount
+and discount fields count only for a deal without lines.
+"""
+
+from __future__ import annotations
+
+from connectors.lines import QuoteLine
+from workflows.messages import Terms
+from workflows.policy_quote import Metric
+
+
+def with_lines(terms: Terms, lines: list[QuoteLine]) -> Terms:
+    """`terms` with `lines`: amount and discount follow the lines when there are any."""
+    if not lines:
+        return terms.model_copy(update={"lines": []})
+    listed = round(sum(line.list_total for line in lines), 2)
+    net = round(sum(line.net for line in lines), 2)
+    discount = round((1 - net / listed) * 100, 2) if listed > 0 else 0.0
+    return terms.model_copy(
+        update={"lines": list(lines), "amount": listed, "discount_percent": discount}
+    )
+
+
+def metric(terms: Terms, name: Metric, default_cost_ratio: float) -> float | None:
+    """The value of one metric for `terms`; None when the quote does not say."""
+    match name:
+        case "discount_percent":
+            return terms.discount_percent
+        case "max_line_discount_percent":
+            return max((line.discount_percent for line in terms.lines), default=None)
+        case "margin_percent":
+            return terms.margin_percent(default_cost_ratio)
+        case "amount":
+            return terms.amount
+        case "payment_terms_days":
+            days = terms.payment_terms_days
+            return None if days is None else float(days)
+        case "contract_months":
+            months = terms.contract_months
+            return None if months is None else float(months)
+        case "non_standard_terms":
+            return 1.0 if terms.non_standard_terms else 0.0
+
+
+def lines_text(terms: Terms, currency: str, default_cost_ratio: float) -> list[str]:
+    """One line of words per quote line, then the deal's margin and where it comes from."""
+    out = []
+    for line in terms.lines:
+        margin = line.margin_percent
+        cost = f"margin {margin:g}%" if margin is not None else "no cost (ratio used)"
+        out.append(
+            f"{line.name or line.product_id or line.id}: {line.quantity:g} x "
+            f"{line.unit_price:,.2f} {currency}, {line.discount_percent:g}% off → "
+            f"{line.net:,.2f} {currency}; {cost}"
+        )
+    out.append(margin_text(terms, default_cost_ratio))
+    return out
+
+
+def margin_text(terms: Terms, default_cost_ratio: float) -> str:
+    """The deal's real margin in words, naming where its cost comes from."""
+    source = terms.margin_source()
+    label = {
+        "lines": "from line costs",
+        "lines+ratio": "from line costs, flat ratio for lines without one",
+        "cost": "from the deal's cost",
+        "ratio": f"estimated: flat {default_cost_ratio:.0%} cost ratio, no cost in the CRM",
+    }[source]
+    return f"real margin {terms.margin_percent(default_cost_ratio):g}% ({label})"
