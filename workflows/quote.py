@@ -48,26 +48,44 @@ def metric(terms: Terms, name: Metric, default_cost_ratio: float) -> float | Non
 
 def lines_text(terms: Terms, currency: str, default_cost_ratio: float) -> list[str]:
     """One line of words per quote line, then the deal's margin and where it comes from."""
-    out = []
-    for line in terms.lines:
-        margin = line.margin_percent
-        cost = f"margin {margin:g}%" if margin is not None else "no cost (ratio used)"
-        out.append(
-            f"{line.name or line.product_id or line.id}: {line.quantity:g} x "
-            f"{line.unit_price:,.2f} {currency}, {line.discount_percent:g}% off → "
-            f"{line.net:,.2f} {currency}; {cost}"
-        )
-    out.append(margin_text(terms, default_cost_ratio))
-    return out
+    return [
+        *(line_words(line, currency) for line in terms.lines),
+        margin_text(terms, default_cost_ratio),
+    ]
+
+
+#: Where a margin's cost comes from, in words (status, pages, notes).
+SOURCE_WORDS = {
+    "lines": "from line costs",
+    "lines+ratio": "from line costs, flat ratio for lines without one",
+    "cost": "from the deal's cost",
+    "ratio": "estimated: flat cost ratio, no cost in the CRM",
+}
+
+
+def margin_words(percent: float | None, source: str) -> str:
+    """`real margin 50.4% (from line costs)`; an estimate says so."""
+    if percent is None:
+        return "real margin -"
+    return f"real margin {percent:g}% ({SOURCE_WORDS.get(source, source)})"
 
 
 def margin_text(terms: Terms, default_cost_ratio: float) -> str:
     """The deal's real margin in words, naming where its cost comes from."""
     source = terms.margin_source()
-    label = {
-        "lines": "from line costs",
-        "lines+ratio": "from line costs, flat ratio for lines without one",
-        "cost": "from the deal's cost",
-        "ratio": f"estimated: flat {default_cost_ratio:.0%} cost ratio, no cost in the CRM",
-    }[source]
-    return f"real margin {terms.margin_percent(default_cost_ratio):g}% ({label})"
+    words = margin_words(terms.margin_percent(default_cost_ratio), source)
+    if source == "ratio":
+        words = words.replace("flat cost ratio", f"flat {default_cost_ratio:.0%} cost ratio")
+    return words
+
+
+def line_words(line: QuoteLine, currency: str = "") -> str:
+    """One quote line in words: quantity, list price, discount, net and margin."""
+    margin = line.margin_percent
+    cost = f"margin {margin:g}%" if margin is not None else "no cost (ratio used)"
+    unit = f" {currency}" if currency else ""
+    return (
+        f"{line.name or line.product_id or line.id}: {line.quantity:g} x "
+        f"{line.unit_price:,.2f}{unit}, {line.discount_percent:g}% off → "
+        f"{line.net:,.2f}{unit}; {cost}"
+    )
