@@ -2,7 +2,10 @@
 
 Run after a deliberate, patched workflow change (never to paper over a replay failure):
 
-    .venv/bin/python tests/replay/record_histories.py
+    .venv/bin/python tests/replay/record_histories.py [scenario ...]
+
+Naming scenarios records only those (a new path's history, leaving the others as they
+were recorded).
 
 Each scenario runs on the time-skipping server with a memory CRM; the history of the
 LeadToCash run (and of any DiscountApproval child, which only handoffs opened before
@@ -32,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from support.handoffs import (
     BILLING,
+    CFO,
     MANAGER,
     OPS,
     OWNER,
@@ -46,6 +50,7 @@ from support.handoffs import (
     until,
 )
 
+from connectors.lines import QuoteLine
 from connectors.memory import MemoryConnector
 from workflows import names
 from workflows.names import Msg, Stage, WaitingOn
@@ -153,6 +158,36 @@ async def terms_changed_mid_round(env: WorkflowEnvironment, h: WorkflowHandle) -
     await until(h, lambda s: s.stage == Stage.CLOSE)
 
 
+#: 100 seats at 1,000 (cost 500) and an install at 5,000 with 45% off (cost 1,000).
+QUOTE_LINES = [
+    QuoteLine(id="L1", name="Seats", quantity=100, unit_price=1000, unit_cost=500),
+    QuoteLine(id="L2", name="Install", unit_price=5000, discount_percent=45, unit_cost=1000),
+]
+
+
+async def quote_desk(env: WorkflowEnvironment, h: WorkflowHandle) -> None:  # type: ignore[type-arg]
+    """Quote lines: a 45% line asks the CFO, who asks the rep first; a deeper line in the
+    CRM asks the CFO again."""
+    await give_evidence(h, *QUALIFY_EVIDENCE)
+    await until(h, lambda s: s.pending_approval is not None and s.owner == [CFO])
+    await h.execute_update(Msg.REQUEST_INFO, {"approver": CFO, "question": "Why 45%?"})
+    await h.execute_update(Msg.ANSWER_INFO, {"by": OWNER, "answer": "One-off install"})
+    await h.execute_update(Msg.APPROVE, {"approver": CFO, "reason": "ok"})
+    await until(h, lambda s: s.stage == Stage.CLOSE)
+    deeper = [QUOTE_LINES[0], QUOTE_LINES[1].model_copy(update={"discount_percent": 50})]
+    CRMS[h.id].set_line_items(h.id.split("-", 4)[-1], deeper)
+    at = "2026-12-01T10:00:00+00:00"
+    await signal(h, Msg.DEAL_CHANGED, fields={"amount": "102500"}, event_id="q1", occurred_at=at)
+    await until(h, lambda s: s.pending_approval is not None and s.approval_round == 2)
+    await h.execute_update(Msg.APPROVE, {"approver": CFO, "reason": "still ok"})
+    await until(h, lambda s: s.stage == Stage.CLOSE)
+
+
+#: The memory CRM of each recorded handoff (a scenario may edit it as a rep would).
+CRMS: dict[str, MemoryConnector] = {}
+#: Quote lines a scenario's deal has when its handoff opens.
+LINES = {"quote_desk": QUOTE_LINES}
+
 SCENARIOS: dict[str, tuple[float, Scenario]] = {
     "happy_path": (30, happy_path),
     "rejected_then_new_terms": (20, rejected_then_new_terms),
@@ -162,6 +197,7 @@ SCENARIOS: dict[str, tuple[float, Scenario]] = {
     "delegated_and_recalled": (20, delegated_and_recalled),
     "crm_changes": (12, crm_changes),
     "refusals_recorded": (20, refusals_recorded),
+    "quote_desk": (0, quote_desk),
 }
 
 
@@ -176,13 +212,18 @@ def without_local_paths(text: str) -> str:
     return text
 
 
-async def record(client: Client, env: WorkflowEnvironment) -> None:
+async def record(client: Client, env: WorkflowEnvironment, only: list[str]) -> None:
     HISTORIES.mkdir(exist_ok=True)
     for name, (discount, scenario) in SCENARIOS.items():
+        if only and name not in only:
+            continue
         deal = make_deal(f"{GENERATION}-{name}", discount=discount)
         tq = f"tq-{uuid.uuid4()}"
-        async with handoff_worker(client, tq, MemoryConnector([deal])):
+        crm = MemoryConnector([deal])
+        crm.set_line_items(deal.id, LINES.get(name, []))
+        async with handoff_worker(client, tq, crm):
             handle = await start(client, tq, deal.id)
+            CRMS[handle.id] = crm
             await scenario(env, handle)
             status = await until(handle, lambda s: True)
             ids = [handle.id] + [
@@ -210,7 +251,7 @@ async def main() -> None:
 
     async with env:
         await ensure_search_attributes(env.client, "default")
-        await record(env.client, env)
+        await record(env.client, env, sys.argv[1:])
 
 
 if __name__ == "__main__":

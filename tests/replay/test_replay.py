@@ -36,7 +36,7 @@ def test_main_scenarios_have_committed_histories() -> None:
         ):
             assert f"lead-to-cash-memory-{generation}-{scenario}" in names
     assert "lead-to-cash-memory-R-happy_path-approval-r1" in names
-    for scenario in ("delegated_and_recalled", "crm_changes", "refusals_recorded"):
+    for scenario in ("delegated_and_recalled", "crm_changes", "refusals_recorded", "quote_desk"):
         assert f"lead-to-cash-memory-R2-{scenario}" in names
     assert not any(n.startswith("lead-to-cash-memory-R2-") and "-approval-r" in n for n in names)
 
