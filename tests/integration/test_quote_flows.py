@@ -113,6 +113,12 @@ def test_a_rep_adds_a_45_percent_line_in_hubspot_and_the_cfo_is_asked(
         shown = s.handoff("status", deal).stdout
         assert "Onboarding days: 2 x 1,500.00, 45% off → 1,650.00; margin -9.1%" in shown
         assert "real margin 78.2% (from line costs)" in shown
+        # what the README shows for this deal
+        assert "Platform licence: 2 x 40,000.00, 0% off → 80,000.00; margin 80%" in shown
+        assert (
+            "round 1, tier line discount, margin 78.2% — a line is discounted more than 40%"
+            in shown
+        )
 
         # the CFO asks the rep first; the answer comes back to the CFO and into the CRM
         s.handoff("ask", deal, "--as", CFO, "--question", "Why 45% on onboarding?")
