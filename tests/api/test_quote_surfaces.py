@@ -39,6 +39,7 @@ from temporalio.testing import WorkflowEnvironment
 from connectors.lines import QuoteLine
 from connectors.memory import MemoryConnector
 from worker.cli.render import render_status
+from worker.client import handoffs
 from worker.http.links import SignedLinks
 from worker.processes.worker import build_worker
 from worker.settings import Settings
@@ -187,3 +188,34 @@ async def test_status_prints_the_lines_margin_and_question(
         assert "real margin 52.3% (from line costs)" in text
         assert "[red]Why[/red] now?" in text  # shown as written, never as markup
         assert "awaiting the rep's answer" in text
+
+
+async def test_the_stall_board_shows_the_rep_owing_the_answer(
+    dev_env: WorkflowEnvironment, task_queue: str, settings: Settings, http: httpx.AsyncClient
+) -> None:
+    """While a question is open the board groups the deal under info_request, owed by the
+    rep; the search attribute lets `list --waiting-on info_request` find it."""
+    async with quote_at_manager(dev_env.client, task_queue, settings) as (handle, _, _):
+        await handle.execute_update(
+            "request_info", {"approver": MANAGER, "question": "Which sites?"}
+        )
+
+        async def board_group() -> list[dict[str, Any]]:
+            deadline = asyncio.get_running_loop().time() + WAIT
+            while True:
+                board = (await http.get("/api/stuck", headers=bearer(OWNER))).json()
+                groups = [g for g in board["groups"] if g["waiting_on"] == "info_request"]
+                mine = [i for g in groups for i in g["items"] if i["workflow_id"] == handle.id]
+                if mine:
+                    return mine
+                assert asyncio.get_running_loop().time() < deadline, board
+                await asyncio.sleep(0.3)
+
+        [item] = await board_group()
+        assert item["owner"] == [OWNER] and "Which sites?" in item["waiting_for"]
+        query = f"WaitingOn = 'info_request' AND WorkflowId = '{handle.id}'"
+        deadline = asyncio.get_running_loop().time() + WAIT
+        while not (found := await handoffs.list_open(dev_env.client, query)):
+            assert asyncio.get_running_loop().time() < deadline, "never listed"
+            await asyncio.sleep(0.3)  # visibility catches up on its own time
+        assert [x.workflow_id for x in found] == [handle.id]
