@@ -26,6 +26,7 @@ from support.handoffs import (
     signal,
     skip,
     start,
+    track,
     until,
 )
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
@@ -33,9 +34,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from connectors.lines import QuoteLine
 from connectors.memory import MemoryConnector
+from workflows import names
 from workflows.messages import DealStatus, Receipt
 from workflows.names import Msg, Refusal, Stage, WaitingOn
-from workflows.policy import Policy
+from workflows.policy import Policy, default_policy
+from workflows.renewal import RenewalExpansion, RenewalInput, RenewalStage
 
 WAIT = 60.0  # real seconds: generous on a loaded machine
 
@@ -322,3 +325,36 @@ async def test_an_unanswered_question_escalates_on_its_own_sla(
         st = await until(handle, lambda s: s.sla_state in ("breached", "escalated"), WAIT)
         assert st.waiting_on == WaitingOn.INFO_REQUEST
         assert any(h.kind == "escalation" for h in st.history)
+
+
+async def test_a_renewal_reads_its_quote_and_a_deep_line_asks_the_cfo(
+    time_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """The renewal handoff reads the CRM's lines too: its 45% line asks the CFO at pricing,
+    and the approved real margin is written back."""
+    now = await time_env.get_current_time()
+    deal = make_deal(f"RQ-{uuid.uuid4().hex[:8]}", discount=0)
+    deal.fields["contract_end_date"] = (now + timedelta(days=30)).date().isoformat()
+    crm, policy = MemoryConnector([deal]), default_policy()
+    crm.set_line_items(deal.id, DEEP_LINE)
+    async with handoff_worker(time_env.client, task_queue, crm):
+        handle = await time_env.client.start_workflow(
+            RenewalExpansion.run,
+            RenewalInput(
+                crm="memory", deal_id=deal.id, policy=policy, policy_version=policy.version
+            ),
+            id=names.renewal_id("memory", deal.id),
+            task_queue=task_queue,
+        )
+        track(task_queue, handle.id)
+        st = await until(handle, lambda s: s.stage == RenewalStage.USAGE, WAIT)
+        assert len(st.terms.lines) == 2 and st.margin_source == "lines"
+        await give_evidence(handle, "usage_confirmed", by="amy.am@example.com")
+        st = await until(handle, lambda s: s.pending_approval is not None, WAIT)
+        assert asked(st) == "line_discount" and st.owner == [CFO]
+        await update(handle, Msg.APPROVE, approver=CFO, reason="Renewal install")
+        await until(handle, lambda s: s.stage == RenewalStage.SIGNATURE, WAIT)
+        await eventually(
+            lambda: crm.get_deal(deal.id).fields.get("real_margin") == "50.4",
+            "the renewal's real margin written back",
+        )
