@@ -15,6 +15,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.metrics import count_crm_retry, count_crm_write
+from activities.stage_events import StageRecorder, from_write_back, keep
 from connectors.base import (
     BillingDocument,
     ChangePage,
@@ -77,8 +78,9 @@ def _call(crm: str, what: str, fn: Callable[[], T], *, write: bool = False) -> T
 class CrmActivities:
     """Activities bound to one connector; the worker registers the bound methods."""
 
-    def __init__(self, connector: CrmConnector) -> None:
+    def __init__(self, connector: CrmConnector, events: StageRecorder | None = None) -> None:
         self.connector = connector
+        self.events = events
 
     @activity.defn(name="crm.get_deal")
     def get_deal(self, ref: DealRef) -> Deal:
@@ -100,9 +102,20 @@ class CrmActivities:
             "writing back",
             extra={"deal_id": batch.deal_id, "key": batch.key, "fields": sorted(batch.fields)},
         )
-        return _call(
+        receipt = _call(
             self.connector.crm, "write_back", lambda: self.connector.write_back(batch), write=True
         )
+        if self.events is not None and activity.in_activity():  # stall analytics: once written
+            info = activity.info()
+            event = from_write_back(
+                batch,
+                workflow_id=info.workflow_id or "",
+                crm=self.connector.crm,
+                at=info.current_attempt_scheduled_time,
+            )
+            if event is not None:
+                keep(self.events, event)
+        return receipt
 
     @activity.defn(name="crm.create_billing_document")
     def create_billing_document(self, req: BillingRequest) -> BillingReceipt:

@@ -13,6 +13,8 @@ import structlog
 from pydantic import BaseModel, Field
 from temporalio import activity
 
+from activities.stage_events import StageRecorder, approval_nudge, keep
+
 log = structlog.get_logger("handoff.notify")
 
 
@@ -82,9 +84,15 @@ class LogNotifier:
 class NotifyActivities:
     """Notification activities around one notifier and an optional link maker."""
 
-    def __init__(self, notifier: Notifier, links: LinkMaker | None = None) -> None:
+    def __init__(
+        self,
+        notifier: Notifier,
+        links: LinkMaker | None = None,
+        events: StageRecorder | None = None,
+    ) -> None:
         self.notifier = notifier
         self.link_maker = links
+        self.events = events
 
     @activity.defn(name="notify.send")
     def send(self, notice: Notice) -> NoticeReceipt:
@@ -119,4 +127,17 @@ class NotifyActivities:
                 )
             )
             receipt.sent_to.append(approver)
+        if self.events is not None and activity.in_activity():
+            info = activity.info()
+            event = approval_nudge(
+                reason=req.reason,
+                workflow_id=req.workflow_id,
+                step=f"{info.workflow_run_id}:{info.activity_id}",
+                crm=req.crm,
+                deal_id=req.deal_id,
+                at=info.current_attempt_scheduled_time,
+                approvers=req.approvers,
+            )
+            if event is not None:
+                keep(self.events, event)
         return receipt

@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     )
     state_dir: Path = Field(default=Path(".handoff"), validation_alias=_env("STATE_DIR"))
     policy_path: Path | None = Field(default=None, validation_alias=_env("POLICY"))
+    stalls_dsn: SecretStr | None = Field(
+        default=None,
+        validation_alias=_env("STALLS_DSN"),
+        description="The stage-event store for stall analytics (SQLAlchemy URL, e.g. "
+        "postgresql+psycopg://handoff:...@db/handoff); unset: stalls.sqlite3 in the state folder.",
+    )
 
     # Temporal
     temporal_address: str = Field(

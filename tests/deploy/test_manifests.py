@@ -290,6 +290,7 @@ def k8s(kind: str, name: str) -> dict[str, Any]:
 
 
 DEPLOYMENTS = {d["metadata"]["name"]: d for d in K8S_DOCS if d["kind"] == "Deployment"}
+STATEFULSETS = {d["metadata"]["name"]: d for d in K8S_DOCS if d["kind"] == "StatefulSet"}
 
 
 def containers() -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
@@ -642,6 +643,8 @@ def test_k8s_scrape_annotations_and_services_point_at_real_ports() -> None:
         assert (int(ann["prometheus.io/port"]), ann["prometheus.io/path"]) == expected[name]
     for svc in (d for d in K8S_DOCS if d["kind"] == "Service"):
         sel = svc["spec"]["selector"]
+        if svc["metadata"]["name"] in STATEFULSETS:  # a database: test_k8s_stalls_postgresql
+            continue
         targets = [
             n
             for n, d in DEPLOYMENTS.items()
@@ -652,6 +655,30 @@ def test_k8s_scrape_annotations_and_services_point_at_real_ports() -> None:
         for p in svc["spec"]["ports"]:
             assert resolve_port(c, p["targetPort"]) == expected[targets[0]][0]
     assert k8s("Service", "handoff-api")["spec"]["ports"][0]["port"] == API_PORT
+
+
+def test_k8s_stalls_postgresql_is_pinned_non_root_and_reachable_by_its_service() -> None:
+    """The stall store's PostgreSQL: a pinned image, not root, its password from a Secret,
+    a volume, and a Service on 5432 that selects it; the Handoff pods read the DSN from
+    their Secret."""
+    sts = STATEFULSETS["stalls-postgresql"]
+    pod = sts["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    (c,) = pod["containers"]
+    assert re.fullmatch(r"postgres:\d+\.\d+-\w+", c["image"]), c["image"]
+    assert c["securityContext"]["allowPrivilegeEscalation"] is False
+    password = next(e for e in c["env"] if e["name"] == "POSTGRES_PASSWORD")
+    assert "secretKeyRef" in password["valueFrom"]
+    assert [m["mountPath"] for m in c["volumeMounts"]] == ["/var/lib/postgresql/data"]
+    assert sts["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
+    svc = k8s("Service", "stalls-postgresql")
+    labels = sts["spec"]["template"]["metadata"]["labels"]
+    assert labels.items() >= svc["spec"]["selector"].items()
+    (port,) = svc["spec"]["ports"]
+    assert port["port"] == 5432 and resolve_port(c, port["targetPort"]) == 5432
+    for dep, _pod, handoff in containers():
+        dsn = container_env(handoff)[FIELD_ALIAS["stalls_dsn"]]
+        assert dsn["valueFrom"]["secretKeyRef"]["key"] == "HANDOFF_STALLS_DSN", dep
 
 
 def test_k8s_policy_is_mounted_where_handoff_policy_points() -> None:

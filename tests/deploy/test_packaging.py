@@ -78,6 +78,33 @@ print("ok")
     assert result.stdout.strip() == "ok"
 
 
+@pytest.mark.slow
+def test_the_editable_install_prints_no_setuptools_banner(tmp_path: Path) -> None:
+    """`./scripts/setup`'s install (editable, with build isolation, as pip does it) says
+    nothing from setuptools: no deprecation or "Editable installation" `!!` banner."""
+    import shutil
+
+    checkout = tmp_path / "checkout"  # a copy: the build writes egg-info beside the code
+    shutil.copytree(
+        ROOT, checkout,
+        ignore=shutil.ignore_patterns(".git", ".venv", ".handoff", "__pycache__", "*.egg-info",
+                                      "node_modules", ".mypy_cache", ".ruff_cache", "build"),
+    )  # fmt: skip
+    python = str(tmp_path / "venv" / "bin" / "python")
+    subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "venv")], check=True)
+    # as scripts/setup does: a current pip shows the build backend's warnings
+    upgrade = [python, "-m", "pip", "install", "--quiet", "--upgrade", "pip"]
+    subprocess.run(upgrade, capture_output=True, timeout=120, check=True)
+    result = subprocess.run(
+        [python, "-m", "pip", "install", "--quiet", "--no-deps", "-e", str(checkout)],
+        capture_output=True, text=True, timeout=280, check=False,
+    )  # fmt: skip
+    said = result.stdout + result.stderr
+    assert result.returncode == 0, said[-3000:]
+    banners = [line for line in said.splitlines() if "setuptools" in line or "!!" in line]
+    assert not banners, said[-3000:]
+
+
 @pytest.mark.parametrize(
     ("args", "missing"),
     [

@@ -41,7 +41,7 @@ async def test_handoffs_survive_a_temporal_server_restart_on_the_same_database(
         s.worker()
         await start_all(client, "hubspot", deals, s.task_queue)
         drivers = [Driver(client, "hubspot", d) for d in deals]
-        driving = asyncio.ensure_future(drive_all(drivers, within_s=150))
+        driving = asyncio.ensure_future(drive_all(drivers, within_s=300))
         # wait until every deal is past qualification, then pull the server away
         for _ in range(100):
             if all(d.last is not None and d.last.stage != "qualify" for d in drivers):

@@ -3,6 +3,7 @@ sandbox) from the state folder and creates a fresh deal each run, so it runs twi
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
@@ -68,6 +69,18 @@ def demo(base: Path) -> tuple[str, str]:
     return created.group(1), output
 
 
+def bare_terminal(cwd: Path, *args: str) -> tuple[str, str]:
+    """Run `handoff <args>` from `cwd` with no HANDOFF_/TEMPORAL_ settings and no flag
+    naming the stack; its stdout and stderr, after checking it succeeded."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("HANDOFF_", "TEMPORAL_"))}
+    result = subprocess.run(
+        [HANDOFF, *args], cwd=cwd, env=clean, capture_output=True, text=True, timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout, result.stderr
+
+
 def run_twice(s: Stack, base: Path) -> list[dict[str, Any]]:
     s.worker()
     announce(s, base)
@@ -105,9 +118,10 @@ def test_demo_runs_twice_against_the_running_hubspot_stack(
 def test_demo_follows_a_running_salesforce_stack(
     dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
-    """With Salesforce running, the demo (no --crm) creates Opportunities there, twice."""
+    """With Salesforce running, the demo (no --crm) creates Opportunities there, twice;
+    `handoff approve` and `handoff status` from a bare terminal reach them too."""
     address = dev_env.client.service_client.config.target_host
-    base = tmp_path / "handoff"
+    base = tmp_path / ".handoff"  # `handoff dev`'s default, seen from tmp_path
     with (
         running_salesforce(
             tmp_path, salesforce_store_with_unique_ids(tmp_path / "salesforce.sqlite3")
@@ -130,6 +144,17 @@ def test_demo_follows_a_running_salesforce_stack(
             opportunity = sandbox.activity(st["deal_id"])["opportunity"]
             assert opportunity["Discount_Percent__c"] == 30
             assert opportunity["AccountId"]  # the order at the billing handoff needs it
+        deal = statuses[0]["deal_id"]
+        approved, notice = bare_terminal(
+            tmp_path, "approve", deal, "--as", "maya.manager@example.com", "--reason", "Logo"
+        )
+        assert "next: tier VP, asked of victor.vp@example.com" in approved, approved
+        assert "Using the running dev stack: salesforce" in notice, notice
+        st = json.loads(bare_terminal(tmp_path, "status", deal, "--json")[0])
+        assert (st["crm"], st["pending_approval"]["approvers"]) == (
+            "salesforce",
+            ["victor.vp@example.com"],
+        )
 
 
 def test_dev_stack_says_what_it_runs_without_its_secrets(tmp_path: Path) -> None:

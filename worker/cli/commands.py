@@ -61,6 +61,16 @@ def _add_crm_commands() -> None:
 
 _add_crm_commands()
 
+
+def _add_stalls_command() -> None:
+    """`handoff stalls` lives in its own module (worker/cli/stalls.py)."""
+    from worker.cli.stalls import stalls
+
+    app.command("stalls")(stalls)
+
+
+_add_stalls_command()
+
 # soft_wrap: lines are never broken at the terminal width, so a pasted command or id
 # keeps its arguments whatever COLUMNS says (tables: `render.print_table`).
 out = Console(soft_wrap=True)
@@ -92,10 +102,24 @@ def _settings() -> Settings:
         raise typer.Exit(exit_codes.BAD_INPUT) from None
 
 
-def _run(fn: Callable[[Client, Settings], Awaitable[T]]) -> T:
-    """Connect to Temporal and run one command, turning known failures into messages
-    and exit codes (see `worker.cli.exit_codes`)."""
-    settings = _settings()
+_followed: list[bool] = []
+
+
+def _stack_settings(crm: str | None, base: Path | None = None) -> Settings:
+    """The settings of a command that talks to the stack: what the user set, filled in
+    from the running `handoff dev` stack (`worker.cli.follow`), once per process."""
+    if not _followed:
+        from worker.cli.follow import DEFAULT_BASE, follow_running_stack
+
+        follow_running_stack(crm, err, base or DEFAULT_BASE)
+        _followed.append(True)
+    return _settings()
+
+
+def _run(fn: Callable[[Client, Settings], Awaitable[T]], crm: str | None = None) -> T:
+    """Connect to Temporal (the running dev stack's, unless told otherwise) and run one
+    command, turning known failures into messages and exit codes (`worker.cli.exit_codes`)."""
+    settings = _stack_settings(crm)
 
     async def main() -> T:
         from worker.client.temporal import connect
@@ -153,7 +177,7 @@ def _receipt_line(receipt: Receipt) -> str:
 def _send(
     handoff_type: str | None, crm: str | None, deal: str, name: str, payload: dict[str, Any]
 ) -> None:
-    ref = _ref(_settings(), handoff_type, crm, deal)  # a bad id exits 2 before connecting
+    ref = _ref(_stack_settings(crm), handoff_type, crm, deal)  # a bad id exits 2 first
 
     async def go(client: Client, s: Settings) -> Receipt:
         return await handoffs.update(client, ref, name, payload)
@@ -274,7 +298,7 @@ def sandbox_salesforce(
 def _start(handoff_type: str | None, crm: str | None, deal: str) -> None:
     from worker.policy import load_configured_policy
 
-    ref = _ref(_settings(), handoff_type, crm, deal)
+    ref = _ref(_stack_settings(crm), handoff_type, crm, deal)
 
     async def go(client: Client, s: Settings) -> None:
         handle, started = await handoffs.start(
@@ -446,7 +470,7 @@ def status(
     type_: str | None = TypeOpt,
 ) -> None:
     """What the handoff waits on, from whom, since and until when."""
-    ref = _ref(_settings(), type_, crm, deal_id)
+    ref = _ref(_stack_settings(crm), type_, crm, deal_id)
     st = _run(lambda c, s: handoffs.status(c, ref))
     if as_json:
         out.print_json(st.model_dump_json())
@@ -477,7 +501,7 @@ def list_(
     async def go(client: Client, s: Settings) -> None:
         print_table(out, render_listings(await handoffs.list_open(client, query)))
 
-    _run(go)
+    _run(go, crm)
 
 
 @app.command()
@@ -488,7 +512,7 @@ def stuck(crm: str | None = CrmOpt) -> None:
     async def go(client: Client, s: Settings) -> None:
         out.print(render_text(await stall_board(client)), highlight=False)
 
-    _run(go)
+    _run(go, crm)
 
 
 @app.command()
@@ -499,11 +523,11 @@ def demo(
 ) -> None:
     """Create a fresh sample deal in the running stack's CRM and walk it to the
     discount-approval wait."""
-    from worker.cli.demo import follow_running_stack, run_demo
+    from worker.cli.demo import run_demo
 
-    follow_running_stack(state_dir, crm, out)
+    settings = _stack_settings(crm, state_dir)
     if deal is not None:
-        _ref(_settings(), None, crm, deal)  # a bad deal id exits 2 before any CRM call
+        _ref(settings, None, crm, deal)  # a bad deal id exits 2 before any CRM call
     _run(lambda c, s: run_demo(c, s, crm or s.crm, out, deal=deal))
 
 

@@ -226,15 +226,13 @@ def setup(
     state_dir: Path = typer.Option(Path(".handoff"), help="Where `handoff dev` runs from."),
 ) -> None:
     """Create or verify the CRM fields, scopes and permissions Handoff needs."""
-    from worker.cli.commands import _settings
-    from worker.cli.demo import follow_running_stack
+    from worker.cli.commands import _stack_settings
     from worker.crm_schema import hubspot_properties, salesforce_fields
     from worker.policy import load_configured_policy
     from worker.processes.crm import make_connector
 
     out = Console(soft_wrap=True)
-    follow_running_stack(state_dir, crm, out)
-    settings = _settings()
+    settings = _stack_settings(crm, state_dir)
     crm = crm or settings.crm
     policy = load_configured_policy(settings)
     overrides = policy.field_mapping.get(crm, {})

@@ -2,15 +2,13 @@
 
 Each run creates a new deal in the running stack's CRM (its own id), so the demo can run
 again and again; `--deal` walks a deal of your choice instead. The CRM and the Temporal
-address come from the running `handoff dev` stack (`worker.stack_file`), not a default.
+address come from the running `handoff dev` stack (`worker.cli.follow`), not a default.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from rich.console import Console
 from temporalio.client import Client
@@ -22,7 +20,6 @@ from worker.client.handoffs import HandoffRef
 from worker.policy import load_configured_policy
 from worker.processes.crm import make_connector
 from worker.settings import Settings
-from worker.stack_file import read_running
 from worker.wording import role
 from workflows import names
 from workflows.messages import DealStatus
@@ -48,28 +45,6 @@ DEMO_FIELDS: dict[str, FieldValue] = {
     "billing_contact": "ap@acme.example",
     "po_number": "PO-7781",
 }
-
-
-def follow_running_stack(base: Path, crm: str | None, out: Console) -> None:
-    """Take the CRM and addresses from the `handoff dev` stack running from `base`.
-
-    Settings already in the environment win; `--crm` naming another CRM than the one
-    running keeps the environment as it is (and says so)."""
-    stack = read_running(base)
-    if stack is None:
-        return
-    if crm is not None and crm != stack.crm:
-        out.print(
-            f"[yellow]The running stack serves {stack.crm}, not {crm}[/]; "
-            f"using your settings for {crm}.",
-            highlight=False,
-        )
-        return
-    for key, value in stack.env.items():
-        os.environ.setdefault(key, value)
-    out.print(
-        f"Using the running dev stack: {stack.crm}, state in {stack.state_dir}", highlight=False
-    )
 
 
 def create_demo_deal(settings: Settings, policy: Policy, crm: str) -> str:

@@ -28,6 +28,7 @@ from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
     WorkflowHandle,
+    WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -287,11 +288,8 @@ async def update(client: Client, ref: HandoffRef, message: str, payload: Any) ->
 
 async def status(client: Client, ref: HandoffRef) -> DealStatus:
     """The handoff's `status` query (a finished handoff answers it too)."""
-    handle = client.get_workflow_handle(ref.workflow_id)
     try:
-        return await asyncio.wait_for(
-            handle.query(QUERY_STATUS, result_type=DealStatus), QUERY_TIMEOUT_S
-        )
+        return await status_of(client, ref.workflow_id)
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise HandoffNotFound(
@@ -299,6 +297,24 @@ async def status(client: Client, ref: HandoffRef) -> DealStatus:
                 f"(workflow {ref.workflow_id})"
             ) from err
         raise
+
+
+async def status_of(client: Client, workflow_id: str) -> DealStatus:
+    """The `status` query of a workflow id's newest run. A completed run whose history
+    the worker cannot replay (code changed since, or a history the server wrote out of
+    step) answers with what it returned when it closed: its final status."""
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        return await asyncio.wait_for(
+            handle.query(QUERY_STATUS, result_type=DealStatus), QUERY_TIMEOUT_S
+        )
+    except WorkflowQueryFailedError:
+        if await _describe_status(client, workflow_id) != WorkflowExecutionStatus.COMPLETED:
+            raise
+        log.warning("status query failed on a closed run; its result answers", id=workflow_id)
+        closed = client.get_workflow_handle(workflow_id, result_type=DealStatus)
+        ended: DealStatus = await closed.result()
+        return ended
 
 
 async def is_running(client: Client, workflow_id: str) -> bool:
@@ -371,11 +387,9 @@ async def _status_or_none(
 ) -> DealStatus | None:
     async with sem:
         try:
-            return await asyncio.wait_for(
-                client.get_workflow_handle(workflow_id).query(QUERY_STATUS, result_type=DealStatus),
-                QUERY_TIMEOUT_S,
-            )
-        except (RPCError, TimeoutError) as exc:  # ended meanwhile, or no worker answers
+            return await status_of(client, workflow_id)
+        # ended meanwhile, no worker answers, or the query failed in the worker
+        except (RPCError, TimeoutError, WorkflowQueryFailedError) as exc:
             log.warning("status unavailable", workflow_id=workflow_id, error=str(exc))
             return None
 

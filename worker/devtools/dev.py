@@ -25,17 +25,18 @@ from rich.console import Console
 from rich.table import Table
 
 from worker.cli.render import print_table
-from worker.stack_file import RunningStack, remove_running, write_running
+from worker.stack_file import RunningStack, read_running, remove_running, write_running
 from worker.state import private_dir, write_private
-from workflows.names import SEARCH_ATTRIBUTES
+from workflows.names import SEARCH_ATTRIBUTES, TASK_QUEUE
 from workflows.policy import default_policy
 
 SANDBOX_PORTS = {"hubspot": 8091, "salesforce": 8092}
 
 #: The settings another terminal needs to reach the stack (no secrets that sign or log in
 #: people: the link secret, API tokens and webhook secret stay in the stack).
-CLIENT_ENV = ("TEMPORAL_ADDRESS", "HANDOFF_CRM", "HANDOFF_STATE_DIR", "HANDOFF_API_PORT",
-              "HANDOFF_PUBLIC_URL", "HANDOFF_SANDBOX_TOKEN", "HANDOFF_HUBSPOT_HOST",
+CLIENT_ENV = ("TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "HANDOFF_TASK_QUEUE", "HANDOFF_CRM",
+              "HANDOFF_STATE_DIR", "HANDOFF_API_PORT", "HANDOFF_PUBLIC_URL",
+              "HANDOFF_SANDBOX_TOKEN", "HANDOFF_HUBSPOT_HOST",
               "HANDOFF_SALESFORCE_LOGIN_HOST", "HANDOFF_SALESFORCE_CA_FILE",
               "HANDOFF_SALESFORCE_DOMAIN", "HANDOFF_SALESFORCE_CONSUMER_KEY",
               "HANDOFF_SALESFORCE_CONSUMER_SECRET")  # fmt: skip
@@ -62,6 +63,17 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: 
                 return
         time.sleep(0.2)
     raise RuntimeError(f"{what} did not open port {port} within {timeout:.0f}s")
+
+
+def port_is_busy(port: int) -> bool:
+    """Whether something already listens on 127.0.0.1:`port` (a port in TIME_WAIT is free)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
 
 
 def stop_on_sigterm() -> None:
@@ -100,6 +112,7 @@ class DevStack:
             **os.environ,
             "TEMPORAL_ADDRESS": f"127.0.0.1:{self.temporal_port}",
             "HANDOFF_CRM": self.crm,
+            "HANDOFF_TASK_QUEUE": os.environ.get("HANDOFF_TASK_QUEUE") or TASK_QUEUE,
             "HANDOFF_STATE_DIR": str(self.state_dir),
             "HANDOFF_API_PORT": str(self.api_port),
             "HANDOFF_PUBLIC_URL": f"http://127.0.0.1:{self.api_port}",
@@ -157,7 +170,41 @@ class DevStack:
         self.procs.append((name, proc))
         return proc
 
+    def ports(self) -> dict[str, tuple[int, str]]:
+        """What listens where: name → (port, the setting that moves it)."""
+        ports = {
+            "Temporal": (self.temporal_port, "--temporal-port"),
+            "Temporal UI": (self.ui_port, "--ui-port"),
+            "API": (self.api_port, "--api-port"),
+            "worker metrics": (self.metrics_port, "HANDOFF_METRICS_PORT"),
+        }
+        if self.crm in SANDBOX_PORTS:
+            port = self.sandbox_port or SANDBOX_PORTS[self.crm]
+            ports[f"{self.crm} sandbox"] = (port, "--sandbox-port")
+        return ports
+
+    def preflight(self) -> None:
+        """Refuse to start beside another stack: one already running from the same
+        folder (its running.json would be overwritten), or a busy port. Each says what
+        to do, before anything starts or any file is written."""
+        if self.base_dir is not None:
+            other = read_running(self.base_dir)
+            if other is not None and other.pid != os.getpid():
+                raise RuntimeError(
+                    f"handoff dev already runs from {self.base_dir} ({other.crm}, pid "
+                    f"{other.pid}); stop it first, or use another --state-dir"
+                )
+        busy = [(what, port, flag) for what, (port, flag) in self.ports().items()
+                if port_is_busy(port)]  # fmt: skip
+        if busy:
+            said = "; ".join(f"{what} port {port} ({flag})" for what, port, flag in busy)
+            raise RuntimeError(
+                f"Busy: {said}. Another handoff dev or Temporal server may still run; "
+                "stop it, or move this stack with the options named."
+            )
+
     def start(self) -> None:
+        self.preflight()
         private_dir(self.state_dir)
         handoff = [sys.executable, "-m", "worker"]
         temporal = self._spawn(

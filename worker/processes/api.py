@@ -3,6 +3,7 @@ links, webhook ingress, health checks and `/metrics`, bound to one Temporal clie
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from datetime import timedelta
@@ -27,11 +28,15 @@ from worker.http.outbox import outbox_enabled
 from worker.http.outbox import router as outbox_router
 from worker.http.pages import router as page_router
 from worker.http.render import templates
+from worker.http.stalls import BadFilter, app_store, bad_filter_error
+from worker.http.stalls import api as stalls_api
+from worker.http.stalls import pages as stalls_pages
 from worker.limits import install_limits
 from worker.logging import register_secrets
 from worker.metrics import CONTENT_TYPE, ApiMetrics
 from worker.scopes import OutOfScope, out_of_scope_error
 from worker.settings import Settings
+from worker.stalls.metrics import StallCollector
 
 log = structlog.get_logger("handoff.api")
 STATIC = Path(__file__).parents[1] / "http" / "static"
@@ -86,10 +91,14 @@ def create_app(
     app.state.templates = templates()
     app.add_exception_handler(HandoffError, handoff_error)
     app.add_exception_handler(OutOfScope, out_of_scope_error)
+    app.add_exception_handler(BadFilter, bad_filter_error)
+    app.state.metrics.registry.register(StallCollector(lambda: app_store(app)))
     install_limits(app, settings)
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.include_router(api_router)
     app.include_router(page_router)
+    app.include_router(stalls_api)  # why deals stall: figures, CSV and the page
+    app.include_router(stalls_pages)
     app.include_router(link_router)
     for extra in extra_routers:
         app.include_router(extra)
@@ -128,7 +137,9 @@ def create_app(
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def metrics() -> Response:
-        return Response(app.state.metrics.render(), media_type=CONTENT_TYPE)
+        # off the event loop: the stall figures read their store at scrape time
+        body = await asyncio.to_thread(app.state.metrics.render)
+        return Response(body, media_type=CONTENT_TYPE)
 
     return app
 

@@ -17,6 +17,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.crm import CrmActivities
 from activities.feed import DealEvents, FeedActivities
 from activities.notify import LinkMaker, LogNotifier, Notifier, NotifyActivities
+from activities.stage_events import StageRecorder
 from connectors.base import CrmConnector
 from worker.settings import Settings
 from workflows.change_feed import ChangeFeed
@@ -69,13 +70,15 @@ def build_worker(
     notifier: Notifier | None = None,
     links: LinkMaker | None = None,
     events: DealEvents | None = None,
+    stage_events: StageRecorder | None = None,
     executor: concurrent.futures.ThreadPoolExecutor | None = None,
     graceful_shutdown: timedelta = timedelta(seconds=70),
     build_id: str | None = None,
 ) -> Worker:
-    """A worker with every Handoff workflow and activity, bound to `connector`."""
-    crm = CrmActivities(connector)
-    notify = NotifyActivities(notifier or LogNotifier(), links)
+    """A worker with every Handoff workflow and activity, bound to `connector`; with
+    `stage_events`, the CRM write-backs and approval nudges feed the stall analytics."""
+    crm = CrmActivities(connector, stage_events)
+    notify = NotifyActivities(notifier or LogNotifier(), links, stage_events)
     feed = [FeedActivities(events).dispatch] if events is not None else []
     return Worker(
         client,
@@ -127,6 +130,7 @@ async def run_worker(settings: Settings) -> None:
     from worker.policy import load_configured_policy
     from worker.processes.crm import make_connector
     from worker.processes.notifiers import make_notifier
+    from worker.stalls.store import open_store
 
     policy = load_configured_policy(settings)
     client = await connect(settings, runtime=make_runtime(settings))
@@ -138,6 +142,7 @@ async def run_worker(settings: Settings) -> None:
         notifier=make_notifier(settings),
         links=SignedLinks.from_settings(settings),
         events=TemporalStarter(client, policy, settings.task_queue),
+        stage_events=open_store(settings),
         graceful_shutdown=timedelta(seconds=settings.graceful_shutdown_s),
         build_id=settings.build_id if settings.worker_versioning else None,
     )

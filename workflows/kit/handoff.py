@@ -55,6 +55,9 @@ __all__ = ["ContinueAsNewNow", "HandoffOver", "HandoffWorkflow"]
 
 #: `workflow.patched` id: message handlers that await run one at a time.
 HANDLER_LOCK = "handler-lock"
+#: `workflow.patched` id: search attributes are upserted only when a value changed, so a
+#: run's commands never depend on how messages and results were batched into tasks.
+PUBLISH_CHANGES = "publish-changes"
 
 
 class HandoffWorkflow:
@@ -72,6 +75,7 @@ class HandoffWorkflow:
         self.max_history_events = max_history_events
         self.changed = False  # a message arrived: waits re-check their condition
         self._lock = asyncio.Lock()
+        self._published: tuple[object, ...] | None = None  # the search attributes last upserted
         self.audit = Audit(self)
         self.crm = CrmWriteBack(self)
         self.waits = Waits(self)
@@ -216,17 +220,30 @@ class HandoffWorkflow:
         return self.desk.describe(status) if self.desk else status
 
     def publish(self) -> None:
-        """Keep the search attributes in step with the status (for `handoff list`)."""
+        """Keep the search attributes in step with the status (for `handoff list`).
+
+        Only a change is upserted. Besides saving an event per wake-up, this keeps the
+        run's commands the same however its messages and results were batched into
+        workflow tasks: a signal handled in the same task as an activity result, or in the
+        next one, wakes the wait loop once more or once less, and an identical upsert on
+        that extra turn would make the two orders replay differently."""
         st = self.state
         waiting = st.waiting if not st.done else None
         due = self.waits.due_at()
+        on = (waiting.on if waiting else WaitingOn.NOTHING).value
+        owner = list(waiting.owner) if waiting else []
+        values = (st.deal_id, st.crm, st.stage, on, tuple(owner), due)
+        if workflow.patched(PUBLISH_CHANGES):
+            if values == self._published:
+                return
+            self._published = values
         workflow.upsert_search_attributes(
             [
                 names.DEAL_ID.value_set(st.deal_id),
                 names.CRM.value_set(st.crm),
                 names.STAGE.value_set(st.stage),
-                names.WAITING_ON.value_set((waiting.on if waiting else WaitingOn.NOTHING).value),
-                names.OWNER.value_set(waiting.owner if waiting else []),
+                names.WAITING_ON.value_set(on),
+                names.OWNER.value_set(owner),
                 names.DUE_AT.value_set(due) if due else names.DUE_AT.value_unset(),
             ]
         )

@@ -1,0 +1,161 @@
+"""Stall analytics across real processes: the worker records a HubSpot deal's stages in
+the state folder's store, and the CLI and the API process read them back."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from hubspot_fixtures import TOKEN, running_sandbox, store_with_unique_ids
+from salesforce_fixtures import API, sales_rep_session
+from salesforce_fixtures import running_sandbox as running_salesforce
+from support.processes import Stack, free_port, stack
+from temporalio.testing import WorkflowEnvironment
+
+from worker.stalls.store import StallStore, default_dsn
+
+from .test_cli_and_worker_kill import MANAGER, OWNER, new_deal
+
+pytestmark = pytest.mark.integration
+
+SALES_OPS, OPS_TOKEN = "sol.salesops@example.com", "tok-salesops-int-5e0b9a"
+
+
+def rows_once_at_deal_desk(s: Stack) -> list[dict[str, str]]:
+    """`handoff stalls --csv -` rows, once the deal desk's write-back is recorded (it may
+    land a moment after `status` shows the wait)."""
+    deadline = time.monotonic() + 60
+    while True:
+        out = s.handoff("stalls", "--csv", "-").stdout
+        rows = list(csv.DictReader(io.StringIO(out)))
+        aging = [r["stage"] for r in rows if r["figure"] == "aging"]
+        if aging == ["deal_desk"] or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.5)
+
+
+def test_worker_records_stages_that_the_cli_and_api_read(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """Qualify, then the deal desk waiting on Maya: one handoff, qualify left once, the
+    deal desk open, in `handoff stalls --csv -` and in /api/stalls."""
+    address = dev_env.client.service_client.config.target_host
+    port = free_port()
+    api = f"http://127.0.0.1:{port}"
+    with (
+        running_sandbox(store_with_unique_ids(tmp_path / "hubspot.sqlite3")) as sandbox,
+        stack(
+            address,
+            tmp_path,
+            extra_env={
+                "HANDOFF_HUBSPOT_HOST": sandbox.base,
+                "HANDOFF_HUBSPOT_TOKEN": TOKEN,
+                "HANDOFF_API_PORT": str(port),
+                "HANDOFF_PUBLIC_URL": api,
+                "HANDOFF_API_TOKENS": json.dumps({SALES_OPS: OPS_TOKEN}),
+            },
+        ) as s,
+    ):
+        deal = new_deal(sandbox.api)
+        s.worker()
+        s.spawn("api", ready="Application startup complete")
+        s.handoff("deal", "start", deal)
+        for kind in (
+            "need_confirmed",
+            "budget_confirmed",
+            "decision_maker_identified",
+            "timeline_confirmed",
+        ):
+            s.handoff("evidence", "add", deal, kind, "--by", OWNER)
+        s.until(deal, lambda st: st["pending_approval"] is not None, timeout=60)
+
+        rows = rows_once_at_deal_desk(s)
+        aging = [r for r in rows if r["figure"] == "aging"]
+        assert [(r["stage"], r["count"]) for r in aging] == [("deal_desk", "1")], rows
+        conversion = {
+            r["stage"]: (r["count"], r["advanced"]) for r in rows if r["figure"] == "conversion"
+        }
+        assert conversion == {"qualify": ("1", "1"), "deal_desk": ("1", "0")}
+        owners = {r["value"] for r in rows if r["figure"] == "waits" and r["by"] == "owner"}
+        assert owners == {MANAGER}
+
+        r = httpx.get(
+            f"{api}/api/stalls",
+            params={"type": "lead-to-cash"},
+            headers={"Authorization": f"Bearer {OPS_TOKEN}"},
+            timeout=30,
+        )
+        assert r.status_code == 200, (r.text, [p.read_text() for p in tmp_path.glob("api-*.log")])
+        fig = r.json()
+        assert (fig["handoffs"], fig["open"]) == (1, 1)
+        assert [(a["stage"], a["open"]) for a in fig["aging"]] == [("deal_desk", 1)]
+        assert (tmp_path / "stalls.sqlite3").exists()
+
+
+def test_a_salesforce_opportunity_feeds_the_store_the_same_way(
+    dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """The change feed starts the handoff; its stages are recorded under `salesforce`
+    with the Opportunity's id, and the CLI shows it at the deal desk."""
+    address = dev_env.client.service_client.config.target_host
+    with (
+        running_salesforce(tmp_path) as sandbox,
+        stack(
+            address,
+            tmp_path,
+            crm="salesforce",
+            extra_env={
+                "HANDOFF_SALESFORCE_LOGIN_HOST": sandbox.host,
+                "HANDOFF_SALESFORCE_CA_FILE": str(sandbox.ca_pem),
+                "HANDOFF_SALESFORCE_DOMAIN": "handoff-sandbox.my",
+                "HANDOFF_SALESFORCE_CONSUMER_KEY": "handoff-sandbox-consumer",
+                "HANDOFF_SALESFORCE_CONSUMER_SECRET": "handoff-sandbox-secret",
+                "HANDOFF_FEED_POLL_S": "1",
+            },
+        ) as s,
+    ):
+        s.worker()
+        rep = {"Authorization": f"Bearer {sales_rep_session(sandbox)}"}
+        accounts = sandbox.rest("GET", f"{API}/query/", params={"q": "SELECT Id FROM Account"})
+        opp = sandbox.rest(
+            "POST",
+            f"{API}/sobjects/Opportunity/",
+            headers=rep,
+            json={
+                "Name": "Pied Piper compression",
+                "StageName": "Prospecting",
+                "CloseDate": "2026-12-31",
+                "Amount": 45000,
+                "Discount_Percent__c": 20,
+                "AccountId": accounts.json()["records"][0]["Id"],
+            },
+        )
+        assert opp.status_code == 201, opp.text
+        deal = opp.json()["id"]
+        s.until(deal, lambda st: st["waiting_on"] == "evidence", timeout=60)
+        for kind in (
+            "need_confirmed",
+            "budget_confirmed",
+            "decision_maker_identified",
+            "timeline_confirmed",
+        ):
+            s.handoff("evidence", "add", deal, kind, "--by", OWNER)
+        s.until(deal, lambda st: st["pending_approval"] is not None, timeout=60)
+        rows = rows_once_at_deal_desk(s)
+    # the sandbox's seeded Opportunities start handoffs of their own through the feed
+    aging = {r["stage"]: r["count"] for r in rows if r["figure"] == "aging"}
+    assert aging["deal_desk"] == "1", rows
+    store = StallStore(default_dsn(tmp_path))
+    events = store.read()
+    store.close()
+    assert {e.crm for e in events} == {"salesforce"}
+    mine = [e for e in events if e.deal_id == deal]
+    assert {e.workflow_id for e in mine} == {f"lead-to-cash-salesforce-{deal}"}
+    stages = [e.stage for e in mine if e.kind == "wait"]
+    assert stages[0] == "qualify" and stages[-1] == "deal_desk", stages
+    assert all(e.deal_id == deal or e.stage == "qualify" for e in events), events
