@@ -188,6 +188,9 @@ class Terms(BaseModel):
     discount_percent: float = 0.0
     cost: float | None = None
     lines: list[QuoteLine] = Field(default_factory=list)
+    deal_discount_percent: float = Field(
+        default=0.0, description="With lines: the deal-level discount on top of theirs."
+    )
     payment_terms_days: int | None = None
     contract_months: int | None = None
     non_standard_terms: bool = False

@@ -1,9 +1,10 @@
 """The quote as the deal desk sees it: terms built from the CRM's lines, and the metrics
 approval rules look at (`workflows.policy_quote`). Pure and deterministic.
 
-With lines, the terms' `amount` is the lines' list total and `discount_percent` their
-effective discount (what the customer saves on the whole quote); the deal's own amount
-and discount fields count only for a deal without lines.
+With lines, the terms' `amount` is the lines' list total and `discount_percent` the
+effective discount (what the customer saves on the whole quote): the lines' own
+discounts, then the deal's discount field on top (`deal_discount_percent`, as a
+quote-level discount). The deal's amount field counts only for a deal without lines.
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ from workflows.policy_quote import Metric
 
 
 def with_lines(terms: Terms, lines: list[QuoteLine]) -> Terms:
-    """`terms` with `lines`: amount and discount follow the lines when there are any."""
+    """`terms` with `lines`: amount and discount follow the lines when there are any,
+    with the deal's own discount (`deal_discount_percent`) on top of theirs; without
+    lines the deal's discount is the discount."""
+    header = terms.deal_discount_percent
     if not lines:
-        return terms.model_copy(update={"lines": []})
+        return terms.model_copy(update={"lines": [], "discount_percent": header})
     listed = round(sum(line.list_total for line in lines), 2)
-    net = round(sum(line.net for line in lines), 2)
+    net = round(sum(line.net for line in lines) * (1 - header / 100), 2)
     discount = round((1 - net / listed) * 100, 2) if listed > 0 else 0.0
     return terms.model_copy(
         update={"lines": list(lines), "amount": listed, "discount_percent": discount}

@@ -110,3 +110,13 @@ def test_an_approval_covers_a_rule_until_its_metric_moves_past_it(
     """Smart re-approval: only a move past the approved value, the risky way, re-asks."""
     steps = missing_steps(default_policy(), terms, [given], quote=True)
     assert [s.tier for s in steps] == still_asked
+
+
+def test_the_deals_own_discount_applies_on_top_of_its_lines() -> None:
+    """Salesforce's seeded Acme rollout: lines at list (48,000) and 30% on the deal is a
+    30% quote; without lines the deal's discount is the discount."""
+    lines = [line(0, cost=12_000, price=40_000), line(0, cost=5000, price=8000)]
+    terms = with_lines(Terms(deal_discount_percent=30), lines)
+    assert (terms.amount, terms.discount_percent, terms.net) == (48_000, 30, 33_600)
+    assert terms.margin_percent(0.6) == pytest.approx(49.4)
+    assert with_lines(Terms(amount=10, deal_discount_percent=12), []).discount_percent == 12

@@ -134,10 +134,11 @@ class CrmTruth:
                 changes[attr] = value
         if DealField.COST in fields:
             changes["cost"] = crm_number(fields[DealField.COST])
+        quote = isinstance(st := self._h.state, DeskState) and st.quote
+        if quote and "discount_percent" in changes:  # on top of the lines' discounts
+            changes["deal_discount_percent"] = changes.pop("discount_percent")
         new = desk.terms.with_changes(changes)
-        if (
-            isinstance(st := self._h.state, DeskState) and st.quote
-        ):  # the lines and quote fields as the CRM holds them now
+        if quote:  # the lines and quote fields as the CRM holds them now
             new = await desk.quote.read(with_quote_fields(new, fields))
         if new == desk.terms.current():  # Handoff's own view already, or an echo
             return

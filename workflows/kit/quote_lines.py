@@ -69,7 +69,8 @@ class QuoteReader:
             return
         st.quote = True
         fields = st.deal.fields if st.deal else {}
-        st.terms = await self.read(with_quote_fields(st.terms, fields))
+        terms = st.terms.model_copy(update={"deal_discount_percent": st.terms.discount_percent})
+        st.terms = await self.read(with_quote_fields(terms, fields))
 
     async def read(self, terms: Terms) -> Terms:
         """`terms` with the deal's lines as the CRM holds them now."""

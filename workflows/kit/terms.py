@@ -16,7 +16,7 @@ from workflows.kit.state import DeskState, Wait
 from workflows.messages import Terms as TermsModel
 from workflows.messages import TermsIn
 from workflows.names import Msg, Refusal, Stage, WaitingOn
-from workflows.quote import margin_text, metric
+from workflows.quote import margin_text, metric, with_lines
 
 if TYPE_CHECKING:
     from workflows.kit.handoff import HandoffWorkflow
@@ -75,7 +75,10 @@ class TermsPart:
 
     def _new(self, msg: TermsIn) -> TermsModel:
         changes = {"discount_percent": msg.discount_percent, "amount": msg.amount}
-        return self._st.terms.model_copy(update={k: v for k, v in changes.items() if v is not None})
+        if self._st.quote:  # the discount is the deal's, on top of the lines' own
+            changes["deal_discount_percent"] = changes.pop("discount_percent")
+        new = self._st.terms.model_copy(update={k: v for k, v in changes.items() if v is not None})
+        return with_lines(new, new.lines) if self._st.quote else new
 
     async def _apply(self, msg: TermsIn) -> str:
         return await self.apply(self._new(msg), msg.by)
