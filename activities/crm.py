@@ -25,6 +25,7 @@ from connectors.base import (
     WriteReceipt,
 )
 from connectors.errors import PermanentCrmError, RateLimited, TransientCrmError
+from connectors.lines import LineReader, QuoteLines
 
 T = TypeVar("T")
 
@@ -85,6 +86,14 @@ class CrmActivities:
     def get_deal(self, ref: DealRef) -> Deal:
         """Read the deal in canonical form."""
         return _call(self.connector.crm, "get_deal", lambda: self.connector.get_deal(ref.deal_id))
+
+    @activity.defn(name="crm.get_line_items")
+    def get_line_items(self, ref: DealRef) -> QuoteLines:
+        """Read the deal's quote lines (none from a connector that cannot read lines)."""
+        connector = self.connector
+        if not isinstance(connector, LineReader):
+            return QuoteLines(deal_id=ref.deal_id)
+        return _call(connector.crm, "get_line_items", lambda: connector.get_line_items(ref.deal_id))
 
     @activity.defn(name="crm.write_back")
     def write_back(self, batch: WriteBack) -> WriteReceipt:

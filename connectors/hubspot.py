@@ -48,6 +48,7 @@ from hubspot.crm.objects import (
 from pydantic import SecretStr
 from urllib3.util.retry import Retry
 
+from connectors import hubspot_lines
 from connectors import hubspot_wire as wire
 from connectors.base import (
     BillingDocument,
@@ -63,6 +64,7 @@ from connectors.base import (
 from connectors.errors import AuthFailed, CrmError, NotFound, RateLimited, Unavailable
 from connectors.hubspot_wire import CRM, SDK_ERRORS, UnexpectedShape, translate
 from connectors.hubspot_writes import HubSpotWrites
+from connectors.lines import QuoteLines
 from connectors.mapping import FieldMapping
 
 log = structlog.get_logger(__name__)
@@ -171,6 +173,10 @@ class HubSpotConnector:
             fields=canonical,
             updated_at=record[2],
         )
+
+    def get_line_items(self, deal_id: str) -> QuoteLines:
+        """The deal's line items (`connectors.hubspot_lines`)."""
+        return hubspot_lines.read_lines(self, deal_id)
 
     def read_changes(self, cursor: str | None, limit: int = 200) -> ChangePage:
         since, delivered = wire.parse_cursor(cursor)

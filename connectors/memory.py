@@ -26,6 +26,7 @@ from connectors.base import (
     write_back_one_by_one,
 )
 from connectors.errors import NotFound
+from connectors.lines import MAX_LINES, QuoteLine, QuoteLines
 
 
 class StoredRecord(BaseModel):
@@ -61,6 +62,7 @@ class MemoryConnector:
         self._deals: dict[str, Deal] = {d.id: d for d in deals or []}
         self._records: dict[str, StoredRecord] = {}  # by idempotency key
         self._changes: list[DealChange] = []
+        self._lines: dict[str, list[QuoteLine]] = {}
         self._ids = itertools.count(1)
         self.calls: Counter[str] = Counter()
 
@@ -69,6 +71,18 @@ class MemoryConnector:
         with self._lock:
             self.calls["get_deal"] += 1
             return self._deal(deal_id).model_copy(deep=True)
+
+    def get_line_items(self, deal_id: str) -> QuoteLines:
+        with self._lock:
+            self.calls["get_line_items"] += 1
+            self._deal(deal_id)
+            lines = [line.model_copy() for line in self._lines.get(deal_id, [])]
+            return QuoteLines(deal_id=deal_id, lines=lines[:MAX_LINES])
+
+    def set_line_items(self, deal_id: str, lines: list[QuoteLine]) -> None:
+        """Replace a deal's quote lines, as a rep editing the quote would."""
+        with self._lock:
+            self._lines[deal_id] = [line.model_copy() for line in lines]
 
     def records(self, deal_id: str, kind: str | None = None) -> list[StoredRecord]:
         """Notes, tasks and billing documents written to a deal (for checks)."""

@@ -38,6 +38,7 @@ from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 from simple_salesforce.format import format_soql
 
+from connectors import salesforce_lines
 from connectors import salesforce_wire as wire
 from connectors.base import (
     BillingDocument,
@@ -51,6 +52,7 @@ from connectors.base import (
     WriteReceipt,
 )
 from connectors.errors import CrmError, RecordLocked, Rejected, TransientCrmError, Unavailable
+from connectors.lines import QuoteLines
 from connectors.mapping import FieldMapping
 from connectors.salesforce_auth import LoginHostAdapter, SalesforceAuth
 from connectors.salesforce_users import UserDirectory
@@ -147,6 +149,10 @@ class SalesforceConnector:
             lambda sf: wire.sobject(sf, "Opportunity").get(deal_id, params={"fields": fields}),
         )
         return self._deal(record)
+
+    def get_line_items(self, deal_id: str) -> QuoteLines:
+        """The opportunity's products (`connectors.salesforce_lines`)."""
+        return salesforce_lines.read_lines(self, deal_id)
 
     def read_changes(self, cursor: str | None, limit: int = 200) -> ChangePage:
         """Changes after `cursor`, oldest first, at most 2,000 per page.

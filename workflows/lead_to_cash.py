@@ -107,6 +107,7 @@ class LeadToCash(HandoffWorkflow):
             discount_percent=deal.discount_percent or 0.0,
             cost=crm_number(deal.fields.get(DealField.COST)),
         )
+        await self.desk.quote.open()  # the quote lines, as the CRM holds them
         for kind in self.policy.evidence_in_fields(deal.fields):
             self.evidence.add_from_crm(kind, None)
         self.audit.record(

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from connectors.lines import QuoteLine
 from workflows.kit.clock import ClockState, SlaState
 from workflows.names import WaitingOn
 
@@ -119,6 +120,47 @@ class RecallIn(Message):
     reason: Reason
 
 
+class InfoRequestIn(Message):
+    """`request_info`: an approver of the pending tier asks the rep a question."""
+
+    approver: Email
+    question: Reason
+    link_id: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="The signed link the question came through, if any.",
+    )
+
+
+class InfoAnswerIn(Message):
+    """`answer_info`: the deal owner answers the open question; it goes back to the
+    approver who asked."""
+
+    by: Email
+    answer: Reason
+
+
+class InfoExchange(BaseModel):
+    """One deal-desk question and its answer (the conversation in `status`)."""
+
+    round: int
+    tier: str
+    approver: str
+    question: str
+    asked_at: datetime
+    answer: str | None = None
+    answered_by: str | None = None
+    answered_at: datetime | None = None
+    closed: str | None = Field(
+        default=None, description="Why it closed without an answer (decided, new terms...)."
+    )
+
+    @property
+    def open(self) -> bool:
+        return self.answer is None and self.closed is None
+
+
 class DealChangedIn(Message):
     """`deal_changed`: the CRM record changed (from a webhook or the change feed)."""
 
@@ -135,23 +177,51 @@ class DealChangedIn(Message):
     )
 
 
+MarginSource = Literal["lines", "lines+ratio", "cost", "ratio"]
+
+
 class Terms(BaseModel):
-    """The commercial terms an approval is about."""
+    """The commercial terms an approval is about. With quote lines, `amount` is their
+    list total and `discount_percent` their effective discount (`workflows.quote`)."""
 
     amount: float = 0.0
     discount_percent: float = 0.0
     cost: float | None = None
+    lines: list[QuoteLine] = Field(default_factory=list)
+    deal_discount_percent: float = Field(
+        default=0.0, description="With lines: the deal-level discount on top of theirs."
+    )
+    payment_terms_days: int | None = None
+    contract_months: int | None = None
+    non_standard_terms: bool = False
 
     @property
     def net(self) -> float:
         return round(self.amount * (1 - self.discount_percent / 100), 2)
 
+    def margin_source(self) -> MarginSource:
+        """Where the margin's cost comes from; `ratio` is the policy's flat fallback."""
+        if self.lines and any(line.unit_cost is not None for line in self.lines):
+            costed = all(line.unit_cost is not None for line in self.lines)
+            return "lines" if costed else "lines+ratio"
+        return "cost" if self.cost is not None else "ratio"
+
+    def cost_of(self, default_cost_ratio: float) -> float:
+        """The deal's cost: line costs (the ratio for a line without one), the deal's
+        cost field, or the flat ratio of the list amount."""
+        source = self.margin_source()
+        if source.startswith("lines"):
+            return sum(
+                line.cost if line.cost is not None else line.list_total * default_cost_ratio
+                for line in self.lines
+            )
+        return self.cost if self.cost is not None else self.amount * default_cost_ratio
+
     def margin_percent(self, default_cost_ratio: float) -> float:
         """The real margin after discount, in percent of the net price."""
-        cost = self.cost if self.cost is not None else self.amount * default_cost_ratio
         if self.net <= 0:
             return -100.0
-        return round((self.net - cost) / self.net * 100, 1)
+        return round((self.net - self.cost_of(default_cost_ratio)) / self.net * 100, 1)
 
 
 HistoryKind = Literal[
@@ -203,6 +273,9 @@ class ApprovalRecord(BaseModel):
     round: int
     discount_percent: float
     amount: float
+    value: float | None = Field(
+        default=None, description="For a quote rule: its metric's value that was decided."
+    )
 
 
 class ExceptionRecord(BaseModel):
@@ -240,6 +313,10 @@ class PendingApproval(BaseModel):
     approved_by: list[str] = Field(
         default_factory=list, description="Who approved the tier so far (group decisions)."
     )
+    value: float | None = Field(
+        default=None, description="For a quote rule: its metric's value, as asked."
+    )
+    rule: str = Field(default="", description="For a quote rule: what it checks, in words.")
 
 
 class Receipt(BaseModel):
@@ -290,3 +367,12 @@ class DealStatus(BaseModel):
     done: bool = False
     outcome: str = Field(default="", description="How it ended: completed, or lost in the CRM.")
     approval_round: int = 0
+    margin_percent: float | None = Field(
+        default=None, description="The real margin of the current terms, in percent."
+    )
+    margin_source: str = Field(
+        default="", description="Where the margin's cost comes from: lines, cost or ratio."
+    )
+    conversation: list[InfoExchange] = Field(
+        default_factory=list, description="Deal-desk questions to the rep and their answers."
+    )

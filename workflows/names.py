@@ -30,6 +30,7 @@ class WaitingOn(StrEnum):
 
     EVIDENCE = "evidence"
     DISCOUNT_APPROVAL = "discount_approval"
+    INFO_REQUEST = "info_request"  # an approver asked the rep a question
     TERMS_UPDATE = "terms_update"
     HANDOFF_FIELDS = "handoff_fields"
     ACCEPTANCE = "acceptance"
@@ -55,6 +56,8 @@ class Msg(StrEnum):
     REASSIGN = "reassign"
     SET_AWAY = "set_away"
     APPLY_POLICY = "apply_policy"
+    REQUEST_INFO = "request_info"
+    ANSWER_INFO = "answer_info"
 
 
 class Refusal(StrEnum):

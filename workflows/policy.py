@@ -27,6 +27,7 @@ from workflows.policy_people import (
     calendar_problems,
     manager_of,
 )
+from workflows.policy_quote import DEFAULT_INFO_CLOCK, QuoteRule, quote_rule_problems
 from workflows.policy_rules import (
     CRM_INTEGRATION,
     Clock,
@@ -55,6 +56,7 @@ __all__ = [
     "PaymentTerms",
     "Policy",
     "PolicyError",
+    "QuoteRule",
     "RenewalPolicy",
     "StagePolicy",
     "Tier",
@@ -117,6 +119,14 @@ class Policy(_Strict):
         default_factory=dict,
         description="People by email: their manager and team (role `owner_manager`).",
     )
+    quote_rules: list[QuoteRule] = Field(
+        default_factory=list,
+        description="Approval rules over the quote (`workflows.policy_quote`).",
+    )
+    info_request: Clock = Field(
+        default=DEFAULT_INFO_CLOCK,
+        description="SLA of an approver's question to the rep (owner: the deal owner).",
+    )
 
     @model_validator(mode="after")
     def _references_exist(self) -> Policy:
@@ -171,6 +181,10 @@ class Policy(_Strict):
         for fname, kind in self.evidence_fields.items():
             evidence(f"evidence_fields.{fname}", [kind])
         problems += calendar_problems(self.calendars, roles)
+        problems += quote_rule_problems(
+            self.quote_rules, roles, {t.name for t in self.discounts.tiers}
+        )
+        role("info_request.escalate_to", self.info_request.escalate_to)
         required_stages = (Stage.QUALIFY, Stage.DEAL_DESK, Stage.CLOSE, Stage.DELIVERY, Stage.CASH)
         problems += [
             f"stages: missing stage {s.value!r}" for s in required_stages if s not in self.stages
@@ -197,6 +211,8 @@ class Policy(_Strict):
         for name in PEOPLE_FIELDS:  # unused people fields leave older versions as they were
             if not data.get(name):
                 data.pop(name, None)
+        if not self.quote_rules and self.info_request == DEFAULT_INFO_CLOCK:
+            del data["quote_rules"], data["info_request"]  # older policies keep their version
         canonical = json.dumps(data, sort_keys=True)
         return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:12]
 

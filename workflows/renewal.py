@@ -113,6 +113,7 @@ class RenewalExpansion(HandoffWorkflow):
         st.contract_end = parse_date(deal.fields.get(DealField.CONTRACT_END_DATE))
         if inp.terms is None:
             st.terms = Terms(amount=deal.amount or 0.0, discount_percent=deal.discount_percent or 0)
+        await self.desk.quote.open()  # the renewal's quote lines, as the CRM holds them
         st.approvals = [a.model_copy(update={"round": 0}) for a in inp.approvals]
         origin = f" (continues {inp.from_workflow_id})" if inp.from_workflow_id else ""
         self.audit.record("started", f"contract ends {st.contract_end:%Y-%m-%d}{origin}")
@@ -166,7 +167,11 @@ class RenewalExpansion(HandoffWorkflow):
         self.advance(
             RenewalStage.SIGNATURE,
             self.desk.approvals_note(decided),
-            {DealField.APPROVED_DISCOUNT: self.state.terms.discount_percent},
+            {
+                DealField.APPROVED_DISCOUNT: self.state.terms.discount_percent,
+                # a renewal that reads its quote writes its real margin back too
+                **({DealField.REAL_MARGIN: self.desk.terms.margin()} if self.state.quote else {}),
+            },
         )
 
     async def _signature(self) -> None:

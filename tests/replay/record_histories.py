@@ -51,6 +51,7 @@ from support.handoffs import (
     until,
 )
 
+from connectors.lines import QuoteLine
 from connectors.memory import MemoryConnector
 from workflows import names
 from workflows.names import Msg, Stage, WaitingOn
@@ -221,6 +222,37 @@ POLICIES = {
     ),
 }
 
+
+#: 100 seats at 1,000 (cost 500) and an install at 5,000 with 45% off (cost 1,000).
+QUOTE_LINES = [
+    QuoteLine(id="L1", name="Seats", quantity=100, unit_price=1000, unit_cost=500),
+    QuoteLine(id="L2", name="Install", unit_price=5000, discount_percent=45, unit_cost=1000),
+]
+
+
+async def quote_desk(env: WorkflowEnvironment, h: WorkflowHandle) -> None:  # type: ignore[type-arg]
+    """Quote lines: a 45% line asks the CFO, who asks the rep first; a deeper line in the
+    CRM asks the CFO again."""
+    await give_evidence(h, *QUALIFY_EVIDENCE)
+    await until(h, lambda s: s.pending_approval is not None and s.owner == [CFO])
+    await h.execute_update(Msg.REQUEST_INFO, {"approver": CFO, "question": "Why 45%?"})
+    await h.execute_update(Msg.ANSWER_INFO, {"by": OWNER, "answer": "One-off install"})
+    await h.execute_update(Msg.APPROVE, {"approver": CFO, "reason": "ok"})
+    await until(h, lambda s: s.stage == Stage.CLOSE)
+    deeper = [QUOTE_LINES[0], QUOTE_LINES[1].model_copy(update={"discount_percent": 50})]
+    CRMS[h.id].set_line_items(h.id.split("-", 4)[-1], deeper)
+    at = "2026-12-01T10:00:00+00:00"
+    await signal(h, Msg.DEAL_CHANGED, fields={"amount": "102500"}, event_id="q1", occurred_at=at)
+    await until(h, lambda s: s.pending_approval is not None and s.approval_round == 2)
+    await h.execute_update(Msg.APPROVE, {"approver": CFO, "reason": "still ok"})
+    await until(h, lambda s: s.stage == Stage.CLOSE)
+
+
+#: The memory CRM of each recorded handoff (a scenario may edit it as a rep would).
+CRMS: dict[str, MemoryConnector] = {}
+#: Quote lines a scenario's deal has when its handoff opens.
+LINES = {"quote_desk": QUOTE_LINES}
+
 SCENARIOS: dict[str, tuple[float, Scenario]] = {
     "happy_path": (30, happy_path),
     "rejected_then_new_terms": (20, rejected_then_new_terms),
@@ -233,6 +265,7 @@ SCENARIOS: dict[str, tuple[float, Scenario]] = {
     "business_calendar": (20, business_calendar),
     "people_moves": (30, people_moves),
     "policy_moved": (30, policy_moved),
+    "quote_desk": (0, quote_desk),
 }
 
 
@@ -254,9 +287,12 @@ async def record(client: Client, env: WorkflowEnvironment, only: list[str]) -> N
             continue
         deal = make_deal(f"{GENERATION}-{name}", discount=discount)
         tq = f"tq-{uuid.uuid4()}"
+        crm = MemoryConnector([deal])
+        crm.set_line_items(deal.id, LINES.get(name, []))
         policy = POLICIES[name]() if name in POLICIES else None
-        async with handoff_worker(client, tq, MemoryConnector([deal])):
+        async with handoff_worker(client, tq, crm):
             handle = await start(client, tq, deal.id, policy=policy)
+            CRMS[handle.id] = crm
             await scenario(env, handle)
             status = await until(handle, lambda s: True)
             ids = [handle.id] + [

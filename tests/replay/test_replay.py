@@ -43,6 +43,7 @@ def test_main_scenarios_have_committed_histories() -> None:
         "business_calendar",
         "people_moves",
         "policy_moved",
+        "quote_desk",
     ):
         assert f"lead-to-cash-memory-R2-{scenario}" in names
     assert not any(n.startswith("lead-to-cash-memory-R2-") and "-approval-r" in n for n in names)

@@ -29,12 +29,15 @@ from connectors.memory import MemoryConnector
 from worker.client.temporal import data_converter
 from worker.settings import Settings
 from workflows.kit.desk import APPROVALS_INLINE
-from workflows.kit.handoff import HANDLER_LOCK
+from workflows.kit.handoff import HANDLER_LOCK, PUBLISH_CHANGES
+from workflows.kit.quote_lines import QUOTE_LINES
 from workflows.kit.waits import ESCALATION_LADDER
 from workflows.names import Msg
 
 #: The `workflow.patched` ids the engine may record: a marker holds one, and no deal data.
-PATCH_IDS = frozenset({APPROVALS_INLINE, HANDLER_LOCK, ESCALATION_LADDER})
+PATCH_IDS = frozenset(
+    {APPROVALS_INLINE, HANDLER_LOCK, ESCALATION_LADDER, PUBLISH_CHANGES, QUOTE_LINES}
+)
 
 
 async def test_history_holds_no_deal_data_in_the_clear(

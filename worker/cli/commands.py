@@ -397,6 +397,30 @@ def recall(
 
 
 @app.command()
+def ask(
+    deal_id: str = DealArg,
+    as_: str = typer.Option(..., "--as", help="Approver email (asked for the pending tier)."),
+    question: str = typer.Option(..., help="What the deal desk asks the rep."),
+    crm: str | None = CrmOpt,
+    type_: str | None = TypeOpt,
+) -> None:
+    """Ask the rep a question; the approval waits on the answer, then comes back to you."""
+    _send(type_, crm, deal_id, Msg.REQUEST_INFO, {"approver": as_, "question": question})
+
+
+@app.command()
+def answer(
+    deal_id: str = DealArg,
+    by: str = typer.Option(..., help="Deal owner email."),
+    text: str = typer.Option(..., "--answer", help="The answer, sent to who asked."),
+    crm: str | None = CrmOpt,
+    type_: str | None = TypeOpt,
+) -> None:
+    """Answer the open deal-desk question (deal owner only)."""
+    _send(type_, crm, deal_id, Msg.ANSWER_INFO, {"by": by, "answer": text})
+
+
+@app.command()
 def terms(
     deal_id: str = DealArg,
     by: str = typer.Option(...),

@@ -6,12 +6,14 @@ import io
 from datetime import datetime
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from worker.client.handoffs import Listing, type_of
 from worker.wording import humane, role, words
 from workflows.messages import DealStatus
+from workflows.quote import line_words, margin_words
 
 _SLA_COLOURS = {
     "ok": "green",
@@ -65,11 +67,22 @@ def render_status(out: Console, st: DealStatus) -> None:
         f"  terms       {st.terms.amount:,.2f} at {st.terms.discount_percent:g}% "
         f"(net {st.terms.net:,.2f})"
     )
+    if st.margin_source:
+        out.print(f"  margin      {escape(margin_words(st.margin_percent, st.margin_source))}")
+    for line in st.terms.lines:
+        out.print(f"  line        {escape(line_words(line))}")
     if st.pending_approval:
         p = st.pending_approval
         out.print(
             f"  approval    round {p.round}, tier {role(p.tier)}, margin {p.margin_percent:g}%"
+            + (f" — {escape(p.rule)}" if p.rule else "")
             + (" [red](escalated)[/]" if p.escalated else "")
+        )
+    for q in st.conversation:
+        answer = q.answer or q.closed or "[yellow]awaiting the rep's answer[/]"
+        out.print(
+            f"  question    {role(q.tier)}: {q.approver} asks “{escape(q.question)}” — "
+            + (escape(f"{q.answered_by}: “{answer}”") if q.answer else answer)
         )
     if st.missing_fields:
         out.print(f"  missing     {', '.join(st.missing_fields)}", soft_wrap=True)

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import (
@@ -35,6 +35,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from connectors.lines import QuoteLine
 from workflows import names, registry
 from workflows.messages import DealStatus, Receipt
 from workflows.names import QUERY_STATUS, REFUSED, Refusal, WaitingOn
@@ -426,6 +427,9 @@ class PendingItem(BaseModel):
     net_amount: float
     margin_percent: float
     sla_state: str
+    margin_source: str = Field(default="", description="lines, cost or ratio (an estimate).")
+    rule: str = Field(default="", description="For a quote rule: what it checks, in words.")
+    lines: list[QuoteLine] = Field(default_factory=list, description="The quote's lines.")
 
 
 def type_of(st: DealStatus) -> str:
@@ -471,6 +475,9 @@ async def pending_approvals(
                 net_amount=round(p.amount * (1 - p.discount_percent / 100), 2),
                 margin_percent=p.margin_percent,
                 sla_state=st.sla_state,
+                margin_source=st.margin_source,
+                rule=p.rule,
+                lines=st.terms.lines,
             )
         )
     return sorted(items, key=lambda i: i.asked_at)

@@ -60,6 +60,14 @@ class AcceptBody(Body):
     team: Name
 
 
+class QuestionBody(Body):
+    question: Reason = Field(description="What the deal desk asks the rep.")
+
+
+class AnswerBody(Body):
+    answer: Reason = Field(description="The rep's answer; it goes back to who asked.")
+
+
 class TermsBody(Body):
     discount_percent: float | None = Field(default=None, ge=0, le=100)
     amount: float | None = Field(default=None, gt=0)
@@ -147,6 +155,19 @@ def _handoff_routes(prefix: str, resolve: Callable[..., HandoffRef], tag: str) -
         """Accept a handoff for your team."""
         payload = {"team": body.team, "by": user.email}
         return await act(request, user, ref, Msg.ACCEPT_HANDOFF, payload)
+
+    @router.post(f"{prefix}/questions", tags=[tag])
+    async def request_info(request: Request, user: User, ref: Ref, body: QuestionBody) -> Receipt:
+        """Ask the rep a question as an approver of the pending tier; the tier waits on
+        the deal owner's answer (its own SLA), then comes back to you."""
+        payload = {"approver": user.email, "question": body.question}
+        return await act(request, user, ref, Msg.REQUEST_INFO, payload)
+
+    @router.post(f"{prefix}/questions/answer", tags=[tag])
+    async def answer_info(request: Request, user: User, ref: Ref, body: AnswerBody) -> Receipt:
+        """Answer the open deal-desk question (the deal owner); it goes to who asked."""
+        payload = {"by": user.email, "answer": body.answer}
+        return await act(request, user, ref, Msg.ANSWER_INFO, payload)
 
     @router.post(f"{prefix}/terms", tags=[tag])
     async def update_terms(request: Request, user: User, ref: Ref, body: TermsBody) -> Receipt:

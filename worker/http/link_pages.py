@@ -9,7 +9,7 @@ its status: 403 tampered or wrong approver, 410 expired or used, 409 superseded.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import structlog
 from fastapi import APIRouter, Form, Request
@@ -172,8 +172,14 @@ async def confirm(request: Request, token: str) -> Response:
 
 
 @router.post("/links/{token}")
-async def decide(request: Request, token: str, reason: Annotated[str, Form()] = "") -> Response:
-    """Decide as the link's approver, once, if everything still holds."""
+async def decide(
+    request: Request,
+    token: str,
+    reason: Annotated[str, Form()] = "",
+    action: Annotated[Literal["decide", "ask"], Form()] = "decide",
+) -> Response:
+    """Decide as the link's approver, once, if everything still holds; or ask the rep
+    a question (the link is not spent: it decides once the answer is back)."""
     try:
         links, claims, ref, st = await _checked(request, token)
     except (LinkError, HandoffError) as err:
@@ -189,6 +195,8 @@ async def decide(request: Request, token: str, reason: Annotated[str, Form()] = 
             user=None,
             error="A reason is required. Nothing was changed.",
         )
+    if action == "ask":
+        return await _ask(request, claims, ref, st, reason.strip())
     try:
         links.claim(claims)
     except LinkError as err:
@@ -223,6 +231,36 @@ async def decide(request: Request, token: str, reason: Annotated[str, Form()] = 
         title=f"{verb}, thank you",
         message=f"{verb} the {claims.tier} tier of {st.deal_name or st.deal_id} "
         f"with your reason. The deal's record is updated.",
+        ok=True,
+        user=None,
+    )
+
+
+async def _ask(
+    request: Request, claims: LinkClaims, ref: HandoffRef, st: DealStatus, question: str
+) -> Response:
+    """The link's approver asks the rep; the tier waits on the answer, then on them."""
+    try:
+        await handoffs.update(
+            request.app.state.client,
+            ref,
+            Msg.REQUEST_INFO,
+            {"approver": claims.approver, "question": question},
+        )
+    except Refused as err:
+        request.app.state.metrics.count_refusal(Msg.REQUEST_INFO, err.code)
+        cls = LinkWrongApprover if err.code == Refusal.NOT_AUTHORISED else LinkSuperseded
+        return _refused(request, cls(f"Refused: {err.reason}. Nothing was changed.", claims))
+    except HandoffError as err:
+        return _refused(request, err)
+    log.info("link question", tier=claims.tier)
+    owner = st.deal_owner or "the deal owner"
+    return page(
+        request,
+        "message.html",
+        title="Question sent",
+        message=f"Your question on the {claims.tier} tier of {st.deal_name or st.deal_id} "
+        f"went to {owner}. You will be told of the answer; this link still decides then.",
         ok=True,
         user=None,
     )

@@ -145,6 +145,8 @@ async def _deal_page(
     # the receipt is the ladder's state right after the decision: never offer its form again
     pending = outcome.pending_approval if outcome is not None else st.pending_approval
     can_decide = bool(pending and st.pending_approval and who.email in pending.approvers)
+    question = next((q for q in st.conversation if q.answer is None and q.closed is None), None)
+    can_answer = question is not None and who.email == st.deal_owner
     return page(
         request,
         "deal.html",
@@ -155,6 +157,8 @@ async def _deal_page(
         htype=ref.type.name,
         owes=owes,
         can_decide=can_decide,
+        can_answer=can_answer,
+        question=question,
         outcome=outcome,
         error=error,
         done=done,
@@ -228,10 +232,8 @@ async def _decide(
             request, who, ref, status=422, error="A reason is required. Nothing was changed."
         )
     try:
-        message = Msg.APPROVE if decision == "approve" else Msg.REJECT
-        receipt = await act(
-            request, who, ref, message, {"approver": who.email, "reason": reason.strip()}
-        )
+        message, payload = _message_of(decision, who.email, reason.strip())
+        receipt = await act(request, who, ref, message, payload)
     except Refused as err:
         return await _deal_page(
             request,
@@ -244,8 +246,28 @@ async def _decide(
         return _no_such_handoff(request, who, err)
     # the receipt is the ladder's new state, and `status` already shows it (the ladder
     # runs inside the deal's workflow): no waiting for a child to decide
-    done = "approved" if decision == "approve" else "rejected"
+    done = DONE_WORDS[decision]
     return await _deal_page(request, who, ref, done=done, outcome=receipt)
+
+
+#: What the page's form buttons do: approve, reject, ask the rep (approvers), answer
+#: the deal desk (the deal owner). The text box carries the reason, question or answer.
+Decision = Literal["approve", "reject", "ask", "answer"]
+DONE_WORDS = {
+    "approve": "approved",
+    "reject": "rejected",
+    "ask": "question sent to the rep",
+    "answer": "answer sent to the deal desk",
+}
+
+
+def _message_of(decision: str, email: str, text: str) -> tuple[Msg, dict[str, str]]:
+    if decision == "ask":
+        return Msg.REQUEST_INFO, {"approver": email, "question": text}
+    if decision == "answer":
+        return Msg.ANSWER_INFO, {"by": email, "answer": text}
+    message = Msg.APPROVE if decision == "approve" else Msg.REJECT
+    return message, {"approver": email, "reason": text}
 
 
 @router.post("/handoffs/{handoff_type}/{crm}/{deal_id}/decide")
@@ -254,7 +276,7 @@ async def decide(
     handoff_type: str,
     crm: str,
     deal_id: str,
-    decision: Annotated[Literal["approve", "reject"], Form()],
+    decision: Annotated[Decision, Form()],
     reason: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form()] = "",
 ) -> Response:
@@ -275,7 +297,7 @@ async def decide_lead_to_cash(
     request: Request,
     crm: str,
     deal_id: str,
-    decision: Annotated[Literal["approve", "reject"], Form()],
+    decision: Annotated[Decision, Form()],
     reason: Annotated[str, Form()] = "",
     csrf: Annotated[str, Form()] = "",
 ) -> Response:

@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from worker.http.deps import handoff_path
 from worker.wording import humane, role, words
+from workflows.quote import line_words, margin_words
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -46,7 +47,8 @@ def templates() -> Jinja2Templates:
     env.env.filters.update(
         when=when, age=age, since=since, money=money, humane=humane, role=role, words=words
     )
-    env.env.globals.update(handoff_path=handoff_path)
+    env.env.filters["line"] = line_words
+    env.env.globals.update(handoff_path=handoff_path, margin_words=margin_words)
     return env
 
 

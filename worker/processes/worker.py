@@ -90,6 +90,7 @@ def build_worker(
         max_cached_workflows=MAX_CACHED_WORKFLOWS,
         activities=[
             crm.get_deal,
+            crm.get_line_items,
             crm.write_back,
             crm.create_billing_document,
             crm.read_changes,

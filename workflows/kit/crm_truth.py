@@ -24,6 +24,8 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from connectors.mapping import DealField
 
+from workflows.kit.quote_lines import with_quote_fields
+from workflows.kit.state import DeskState
 from workflows.messages import DealChangedIn
 from workflows.names import Stage
 
@@ -57,7 +59,8 @@ class CrmTruth:
     async def act(self, fields: dict[str, str], by: str) -> None:
         """Stage, owner and terms changes (see the module docstring)."""
         st = self._h.state
-        if not set(fields) & ACTING or not workflow.patched(CRM_TRUTH):
+        quote = isinstance(st, DeskState) and st.quote  # every change may move a line
+        if not (set(fields) & ACTING or quote) or not workflow.patched(CRM_TRUTH):
             return
         stage = fields.get(DealField.CRM_STAGE)
         if stage is not None and stage != st.crm_written.get(DealField.CRM_STAGE):
@@ -65,7 +68,7 @@ class CrmTruth:
         owner = fields.get(DealField.OWNER_EMAIL, "").strip().lower()
         if owner and st.deal is not None and owner != st.deal.owner_email:
             await self._owner(owner, by)
-        if not st.outcome and any(k in fields for k in (*TERMS_FIELDS, DealField.COST)):
+        if not st.outcome and (quote or any(k in fields for k in (*TERMS_FIELDS, DealField.COST))):
             await self._terms(fields, by)
 
     async def _stage(self, stage: str, by: str) -> None:
@@ -131,7 +134,12 @@ class CrmTruth:
                 changes[attr] = value
         if DealField.COST in fields:
             changes["cost"] = crm_number(fields[DealField.COST])
+        quote = isinstance(st := self._h.state, DeskState) and st.quote
+        if quote and "discount_percent" in changes:  # on top of the lines' discounts
+            changes["deal_discount_percent"] = changes.pop("discount_percent")
         new = desk.terms.with_changes(changes)
+        if quote:  # the lines and quote fields as the CRM holds them now
+            new = await desk.quote.read(with_quote_fields(new, fields))
         if new == desk.terms.current():  # Handoff's own view already, or an echo
             return
         if (fixed := desk.terms.fixed()) is not None:

@@ -29,6 +29,7 @@ from workflows.kit.clock import SlaState
 from workflows.kit.dispatch import Handler, No
 from workflows.kit.ladder import ApprovalOutcome, ApprovalStep, missing_steps
 from workflows.kit.legacy_rounds import LegacyRounds
+from workflows.kit.quote_lines import QuoteReader
 from workflows.kit.state import DeskState, Wait
 from workflows.kit.terms import TermsPart
 from workflows.kit.tiers import TierWaits, decided
@@ -41,6 +42,7 @@ from workflows.messages import (
     RecallIn,
 )
 from workflows.names import Msg, Refusal, WaitingOn
+from workflows.quote import lines_text
 
 if TYPE_CHECKING:
     from workflows.kit.handoff import HandoffWorkflow
@@ -59,6 +61,7 @@ class ApprovalDesk:
         self._h, self._st, self.terms = h, state, terms
         self.legacy = LegacyRounds(h, state)
         self.tiers = TierWaits(h, state, terms)
+        self.quote = QuoteReader(h, state)
         workflow.set_signal_handler(names.APPROVAL_PROGRESS, self.legacy.progress)
 
     def handlers(self) -> list[tuple[str, Handler]]:
@@ -68,6 +71,7 @@ class ApprovalDesk:
             (Msg.DELEGATE, Handler(DelegateIn, self._check_delegate, self._delegate)),
             (Msg.RECALL, Handler(RecallIn, self._check_recall, self._recall)),
             *self.terms.handlers(),
+            *self.tiers.conversation.handlers(),
         ]
 
     # -- the ladder --------------------------------------------------------------------
@@ -93,7 +97,7 @@ class ApprovalDesk:
 
     def missing(self) -> list[ApprovalStep]:
         st = self._st
-        return missing_steps(self._h.policy, st.terms, st.approvals, st.owner_email)
+        return missing_steps(self._h.policy, st.terms, st.approvals, st.owner_email, st.quote)
 
     async def _round(self, steps: list[ApprovalStep]) -> ApprovalOutcome | None:
         """One round over `steps`, tier by tier; None if new terms superseded it."""
@@ -188,6 +192,7 @@ class ApprovalDesk:
             round=p.round,
             discount_percent=p.discount_percent,
             amount=p.amount,
+            value=p.value,
         )
         st.approvals.append(record)
         if decision == "approved":
@@ -269,13 +274,36 @@ class ApprovalDesk:
                 "approvals": st.approvals,
                 "pending_approval": self.pending(),
                 "approval_round": st.approval_round,
+                "margin_percent": self.terms.margin(),
+                "margin_source": st.terms.margin_source(),
+                "conversation": st.conversation,
             }
         )
 
     def approvals_note(self, decided: list[ApprovalRecord]) -> str:
-        return (
-            f"Deal desk: {self.terms.text()}, real margin {self.terms.margin():g}%.\n"
-            + "\n".join(f"- {a.tier}: {a.decision} by {a.approver}: “{a.reason}”" for a in decided)
+        st = self._st
+        if not st.quote:  # a handoff opened before quote lines keeps its note
+            return (
+                f"Deal desk: {self.terms.text()}, real margin {self.terms.margin():g}%.\n"
+                + "\n".join(
+                    f"- {a.tier}: {a.decision} by {a.approver}: “{a.reason}”" for a in decided
+                )
+            )
+        lines = lines_text(
+            st.terms, self._h.policy.currency, self._h.policy.discounts.default_cost_ratio
+        )
+        talk = [
+            f"- Q ({q.tier}) {q.approver}: “{q.question}” — A {q.answered_by or '-'}: "
+            f"“{q.answer or q.closed or ''}”"
+            for q in st.conversation
+        ]
+        return "\n".join(
+            [
+                f"Deal desk: {self.terms.text()}, {lines[-1]}.",
+                *(f"- line {text}" for text in lines[:-1]),
+                *(f"- {a.tier}: {a.decision} by {a.approver}: “{a.reason}”" for a in decided),
+                *talk,
+            ]
         )
 
     def needs_approval(self) -> bool:

@@ -14,7 +14,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from workflows.messages import ApprovalRecord, Terms
-from workflows.policy import Policy
+from workflows.policy import Policy, QuoteRule
+from workflows.quote import metric
 
 
 class ApprovalStep(BaseModel):
@@ -31,6 +32,9 @@ class ApprovalStep(BaseModel):
     ladder: list[list[str]] = Field(
         default_factory=list, description="People added at each escalation after the first."
     )
+    value: float | None = Field(
+        default=None, description="A quote rule's metric value when asked (tiers: none)."
+    )
 
 
 class ApprovalOutcome(BaseModel):
@@ -44,8 +48,11 @@ class ApprovalOutcome(BaseModel):
     reason: str | None = None
 
 
-def required_steps(policy: Policy, terms: Terms, deal_owner: str = "") -> list[ApprovalStep]:
-    """Every approving tier up to the discount's tier, lowest first."""
+def required_steps(
+    policy: Policy, terms: Terms, deal_owner: str = "", quote: bool = False
+) -> list[ApprovalStep]:
+    """Every approving tier up to the discount's tier, lowest first; then, for a handoff
+    that reads its quote (`quote`), every quote rule that fires, in policy order."""
     tiers = policy.discounts.tiers[: policy.discounts.tier_for(terms.discount_percent) + 1]
     steps = []
     for t in tiers:
@@ -65,7 +72,32 @@ def required_steps(policy: Policy, terms: Terms, deal_owner: str = "") -> list[A
                 ladder=[policy.people_for(r, deal_owner) for r in t.then_escalate_to],
             )
         )
+    if quote:
+        steps += [s for r in policy.quote_rules if (s := _rule_step(policy, r, terms, deal_owner))]
     return steps
+
+
+def _rule_step(
+    policy: Policy, rule: QuoteRule, terms: Terms, deal_owner: str
+) -> ApprovalStep | None:
+    value = metric(terms, rule.metric, policy.discounts.default_cost_ratio)
+    if rule.metric == "margin_percent" and terms.margin_source() == "ratio" and not rule.estimated:
+        return None  # no cost in the CRM: the flat ratio is a guess, not a margin
+    if not rule.fires(value):
+        return None
+    approvers = sorted({p for r in rule.approvers for p in policy.people_for(r, deal_owner)})
+    return ApprovalStep(
+        tier=rule.name,
+        up_to_percent=100,
+        approvers=approvers,
+        sla_s=rule.sla.total_seconds(),
+        remind_before_s=rule.remind_before.total_seconds(),
+        escalate_to=policy.people_for(rule.escalate_to, deal_owner),
+        escalation_sla_s=rule.escalation_sla.total_seconds(),
+        needed=_needed(rule.decision, len(approvers)),
+        ladder=[policy.people_for(r, deal_owner) for r in rule.then_escalate_to],
+        value=value,
+    )
 
 
 def _needed(decision: str | int, approvers: int) -> int:
@@ -76,23 +108,38 @@ def _needed(decision: str | int, approvers: int) -> int:
     return max(min(int(decision), approvers), 1)
 
 
-def covers(approval: ApprovalRecord, step: ApprovalStep, terms: Terms) -> bool:
-    """Does a past approval still cover `step` under the new `terms`?"""
+def covers(
+    approval: ApprovalRecord, step: ApprovalStep, terms: Terms, rule: QuoteRule | None = None
+) -> bool:
+    """Does a past approval still cover `step` under the new `terms`? A quote rule's
+    approval covers it until its metric moves past the approved value, the risky way."""
     if approval.tier != step.tier or approval.decision != "approved":
         return False
+    if rule is not None:
+        if approval.value is None or step.value is None:
+            return False
+        if rule.risky_when_high:
+            return step.value <= approval.value
+        return step.value >= approval.value
     asked = min(terms.discount_percent, step.up_to_percent)
     approved = min(approval.discount_percent, step.up_to_percent)
     return asked <= approved and terms.amount <= approval.amount
 
 
 def missing_steps(
-    policy: Policy, terms: Terms, approvals: list[ApprovalRecord], deal_owner: str = ""
+    policy: Policy,
+    terms: Terms,
+    approvals: list[ApprovalRecord],
+    deal_owner: str = "",
+    quote: bool = False,
 ) -> list[ApprovalStep]:
-    """The tiers still to ask under `terms`, given the approvals already given."""
+    """The tiers and rules still to ask under `terms`, given the approvals already given."""
+    rules = {r.name: r for r in policy.quote_rules} if quote else {}
     return [
         step
-        for step in required_steps(policy, terms, deal_owner)
-        if len({a.approver for a in approvals if covers(a, step, terms)}) < step.needed
+        for step in required_steps(policy, terms, deal_owner, quote)
+        if len({a.approver for a in approvals if covers(a, step, terms, rules.get(step.tier))})
+        < step.needed
     ]
 
 

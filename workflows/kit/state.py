@@ -16,6 +16,7 @@ from workflows.messages import (
     EvidenceRecord,
     ExceptionRecord,
     HistoryEntry,
+    InfoExchange,
     PendingApproval,
     RecallIn,
     Terms,
@@ -113,6 +114,12 @@ class DeskState(HandoffState):
     terms_by: str | None = Field(default=None, description="Who proposed the current terms.")
     used_links: list[str] = Field(
         default_factory=list, description="Signed links already used (newest kept)."
+    )
+    quote: bool = Field(
+        default=False, description="Reads the CRM's quote lines and applies quote rules."
+    )
+    conversation: list[InfoExchange] = Field(
+        default_factory=list, description="Deal-desk questions and answers (newest kept)."
     )
 
 

@@ -16,6 +16,7 @@ from workflows.kit.state import DeskState, Wait
 from workflows.messages import Terms as TermsModel
 from workflows.messages import TermsIn
 from workflows.names import Msg, Refusal, Stage, WaitingOn
+from workflows.quote import margin_text, metric, with_lines
 
 if TYPE_CHECKING:
     from workflows.kit.handoff import HandoffWorkflow
@@ -34,10 +35,27 @@ class TermsPart:
 
     def text(self) -> str:
         t = self._st.terms
-        return f"{t.amount:,.2f} {self._h.policy.currency} at {t.discount_percent:g}% discount"
+        lines = f" over {len(t.lines)} lines" if t.lines else ""
+        return (
+            f"{t.amount:,.2f} {self._h.policy.currency} at {t.discount_percent:g}% discount" + lines
+        )
 
     def margin(self) -> float:
         return self._st.terms.margin_percent(self._h.policy.discounts.default_cost_ratio)
+
+    def margin_text(self) -> str:
+        """The real margin in words, naming where its cost comes from."""
+        return margin_text(self._st.terms, self._h.policy.discounts.default_cost_ratio)
+
+    def rule_text(self, tier: str) -> str:
+        """What a quote rule checks, in words ("" for a discount tier)."""
+        rule = next((r for r in self._h.policy.quote_rules if r.name == tier), None)
+        if rule is None:
+            return ""
+        value = metric(self._st.terms, rule.metric, self._h.policy.discounts.default_cost_ratio)
+        limit = f"above {rule.above:g}" if rule.above is not None else f"below {rule.below:g}"
+        shown = "-" if value is None else f"{value:g}"
+        return rule.description or f"{rule.metric} {shown} is {limit}"
 
     def _check(self, msg: TermsIn) -> No | None:
         if (fixed := self.fixed()) is not None:
@@ -57,7 +75,10 @@ class TermsPart:
 
     def _new(self, msg: TermsIn) -> TermsModel:
         changes = {"discount_percent": msg.discount_percent, "amount": msg.amount}
-        return self._st.terms.model_copy(update={k: v for k, v in changes.items() if v is not None})
+        if self._st.quote:  # the discount is the deal's, on top of the lines' own
+            changes["deal_discount_percent"] = changes.pop("discount_percent")
+        new = self._st.terms.model_copy(update={k: v for k, v in changes.items() if v is not None})
+        return with_lines(new, new.lines) if self._st.quote else new
 
     async def _apply(self, msg: TermsIn) -> str:
         return await self.apply(self._new(msg), msg.by)
@@ -77,7 +98,7 @@ class TermsPart:
         h.audit.record("terms", self.text(), by=by)
         if h.desk is not None:
             await h.desk.settled(asked)
-        steps = missing_steps(h.policy, st.terms, st.approvals, st.owner_email)
+        steps = missing_steps(h.policy, st.terms, st.approvals, st.owner_email, st.quote)
         return f"terms now {self.text()}; to approve: {[s.tier for s in steps] or 'none'}"
 
     async def await_new_terms(self, outcome: ApprovalOutcome) -> None:

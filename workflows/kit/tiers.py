@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows import metrics
 from workflows.kit.clock import ClockState
+from workflows.kit.conversation import Conversation
 from workflows.kit.ladder import ApprovalOutcome, ApprovalStep
 from workflows.kit.state import DeskState, Wait
 from workflows.kit.terms import TermsPart
@@ -42,6 +43,8 @@ class TierWaits:
     def __init__(self, h: HandoffWorkflow, state: DeskState, terms: TermsPart) -> None:
         self._h, self._st, self._terms = h, state, terms
         self.asking = False  # run() is inside a tier wait: a decision moves it at once
+        self.running = False  # run() is inside `ask` (a tier wait, or a question's)
+        self.conversation = Conversation(h, state, self)
 
     async def ask(self, rnd: int, step: ApprovalStep, write: bool) -> ApprovalOutcome | None:
         """Ask one tier until it decides; None when approved (or the terms changed)."""
@@ -59,6 +62,8 @@ class TierWaits:
                 amount=st.terms.amount,
                 margin_percent=self._terms.margin(),
                 needed=min(step.needed, max(len(asked), 1)),
+                value=step.value,
+                rule=self._terms.rule_text(tier),
             )
         pending = st.pending_approval
 
@@ -69,6 +74,8 @@ class TierWaits:
                 or st.exhausted
                 or decided(st.approvals, pending)
             )
+
+        talk = self.conversation
 
         async def remind(clock: ClockState) -> None:
             h.audit.record("reminder", f"{tier} approval is due soon")
@@ -96,29 +103,46 @@ class TierWaits:
             self.show_approvers()
             await self.notify(added or pending.approvers, "escalation")
 
-        self.asking = True
+        self.running = True
         try:
-            await h.waits.wait_for(
-                Wait(
-                    key=f"deal_desk:r{rnd}:{tier}",
-                    on=WaitingOn.DISCOUNT_APPROVAL,
-                    what=f"discount approval ({tier})",
-                    owner=pending.approvers,
-                    ready=over,
-                    clock=ClockState.start(
-                        f"approval:{tier}",
-                        sla=timedelta(seconds=step.sla_s),
-                        remind_before=timedelta(seconds=step.remind_before_s),
-                        now=now,
-                    ),
-                    write=write,
-                    on_start=lambda: self.notify(pending.approvers, "approval requested"),
-                    on_remind=remind,
-                    on_escalate=escalate,
-                )
-            )
+            while True:
+                answers = talk.answered(rnd, tier)
+                why = "answer received" if answers else "approval requested"
+
+                async def start(why: str = why) -> None:
+                    await self.notify(pending.approvers, why)
+
+                self.asking = True
+                try:
+                    await h.waits.wait_for(
+                        Wait(
+                            key=f"deal_desk:r{rnd}:{tier}" + (f":a{answers}" if answers else ""),
+                            on=WaitingOn.DISCOUNT_APPROVAL,
+                            what=f"discount approval ({tier})",
+                            owner=pending.approvers,
+                            ready=lambda: over() or talk.open() is not None,
+                            clock=ClockState.start(
+                                f"approval:{tier}",
+                                sla=timedelta(seconds=step.sla_s),
+                                remind_before=timedelta(seconds=step.remind_before_s),
+                                now=workflow.now(),
+                            ),
+                            write=write,
+                            on_start=start,
+                            on_remind=remind,
+                            on_escalate=escalate,
+                        )
+                    )
+                finally:
+                    self.asking = False
+                if talk.open() is None or over():
+                    break
+                await talk.await_answer(rnd, tier, over)
+                if over():
+                    break
         finally:
-            self.asking = False
+            self.running = False
+        talk.close("the approval moved on")
         return self._outcome(rnd, step, version)
 
     def _outcome(self, rnd: int, step: ApprovalStep, version: int) -> ApprovalOutcome | None:
