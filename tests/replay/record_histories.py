@@ -9,7 +9,8 @@ Run after a deliberate, patched workflow change (never to paper over a replay fa
 Each scenario runs on the time-skipping server with a memory CRM; the history of the
 LeadToCash run (and of any DiscountApproval child, which only handoffs opened before
 engine v2 have) is written to tests/replay/histories/<workflow id>.json. The deal ids
-carry the engine generation (`R-` v1 with child rounds, `R2-` v2 with inline rounds):
+carry the engine generation (`R-` v1 with child rounds, `R2-` v2 with inline rounds,
+`R3-` v2 with search attributes upserted on change, quotes, people and calendars):
 older generations stay committed, so the histories of handoffs opened then keep
 replaying.
 """
@@ -60,7 +61,7 @@ from workflows.policy import default_policy
 HISTORIES = Path(__file__).with_name("histories")
 NINA, VERA = "nina.manager@example.com", "vera.vp@example.com"
 #: The engine generation recorded now (see the module docstring).
-GENERATION = "R2"
+GENERATION = "R3"
 Scenario = Callable[[WorkflowEnvironment, WorkflowHandle], Awaitable[None]]  # type: ignore[type-arg]
 
 

@@ -23,8 +23,10 @@ HISTORIES = sorted(
 
 
 def test_main_scenarios_have_committed_histories() -> None:
-    """Both engine generations are recorded: v1 (`R-`, approval rounds as children, as
-    handoffs opened before engine v2 still run) and v2 (`R2-`, rounds inline)."""
+    """Every engine generation is recorded: v1 (`R-`, approval rounds as children, as
+    handoffs opened before engine v2 still run), v2 (`R2-`, rounds inline) and v2 with
+    search attributes upserted on change, quotes, people and calendars (`R3-`, every
+    scenario)."""
     names = {p.stem for p in HISTORIES}
     for generation in ("R", "R2"):
         for scenario in (
@@ -46,6 +48,21 @@ def test_main_scenarios_have_committed_histories() -> None:
         "quote_desk",
     ):
         assert f"lead-to-cash-memory-R2-{scenario}" in names
+    for scenario in (
+        "happy_path",
+        "rejected_then_new_terms",
+        "exception_and_escalation",
+        "approval_parked",
+        "terms_changed_mid_round",
+        "delegated_and_recalled",
+        "crm_changes",
+        "refusals_recorded",
+        "business_calendar",
+        "people_moves",
+        "policy_moved",
+        "quote_desk",
+    ):
+        assert f"lead-to-cash-memory-R3-{scenario}" in names
     assert not any(n.startswith("lead-to-cash-memory-R2-") and "-approval-r" in n for n in names)
 
 

@@ -28,15 +28,28 @@ from temporalio.testing import WorkflowEnvironment
 from connectors.memory import MemoryConnector
 from worker.client.temporal import data_converter
 from worker.settings import Settings
+from workflows.kit.crm_truth import CRM_TRUTH
 from workflows.kit.desk import APPROVALS_INLINE
 from workflows.kit.handoff import HANDLER_LOCK, PUBLISH_CHANGES
+from workflows.kit.people import PEOPLE_MOVES
+from workflows.kit.policy_move import POLICY_MOVES
 from workflows.kit.quote_lines import QUOTE_LINES
-from workflows.kit.waits import ESCALATION_LADDER
+from workflows.kit.waits import BUSINESS_CALENDAR, ESCALATION_LADDER
 from workflows.names import Msg
 
 #: The `workflow.patched` ids the engine may record: a marker holds one, and no deal data.
 PATCH_IDS = frozenset(
-    {APPROVALS_INLINE, HANDLER_LOCK, ESCALATION_LADDER, PUBLISH_CHANGES, QUOTE_LINES}
+    {
+        APPROVALS_INLINE,
+        HANDLER_LOCK,
+        ESCALATION_LADDER,
+        CRM_TRUTH,
+        PUBLISH_CHANGES,
+        QUOTE_LINES,
+        BUSINESS_CALENDAR,
+        PEOPLE_MOVES,
+        POLICY_MOVES,
+    }
 )
 
 
