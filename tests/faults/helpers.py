@@ -228,9 +228,8 @@ def assert_hubspot_once(
     bodies = [n["hs_note_body"] for n in activity["notes"]]
     assert not duplicates(bodies), (wf_id, duplicates(bodies))
     expected = {s for s in NOTE_SUFFIXES if approvals or not s.startswith("deal_desk:")}
-    assert {k.removeprefix(f"{wf_id}:") for k in (n["handoff_key"] for n in activity["notes"])} == (
-        expected
-    )
+    notes = {n["handoff_key"].removeprefix(f"{wf_id}:") for n in activity["notes"]}
+    assert notes == expected, (wf_id, "missing", expected - notes, "extra", notes - expected)
     tasks = {t["handoff_key"].removeprefix(f"{wf_id}:") for t in activity["tasks"]}
     assert tasks - early == TASK_SUFFIXES - early, (wf_id, tasks)
     assert [o["handoff_key"] for o in activity["orders"]] == [f"{wf_id}:billing"]

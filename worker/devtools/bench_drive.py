@@ -21,6 +21,8 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from connectors.base import WriteBack
+from connectors.hubspot_lines import BATCH_LIMIT as LINE_BATCH
+from connectors.lines import QuoteLines
 from workflows import names, registry
 from workflows.baseline import (
     BASELINE_SIGNAL,
@@ -294,12 +296,19 @@ def expected_crm_calls(histories: Iterable[WorkflowHistory]) -> tuple[int, int]:
     PATCH when it sets fields, one batch create (associations included) for its notes
     and one for its tasks, one batch update (by key) when it completes earlier tasks, and
     a batch read before it when it also moves some; a billing document is one create
-    with its association; reading the deal is one GET. (Plus
+    with its association; reading the deal is one GET; reading its quote is one page of
+    line-item associations, and one batch read per 100 lines it found. (Plus
     `DIRECTORY_READS_PER_WORKER` per worker.)
     """
     converter = pydantic_data_converter.payload_converter
     writes = calls = 0
     for history in histories:
+        results = {
+            e.activity_task_completed_event_attributes.scheduled_event_id: (
+                e.activity_task_completed_event_attributes.result
+            )
+            for e in _of(history.events, EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED)
+        }
         for e in _of(history.events, EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED):
             attrs = e.activity_task_scheduled_event_attributes
             name = attrs.activity_type.name
@@ -315,6 +324,15 @@ def expected_crm_calls(histories: Iterable[WorkflowHistory]) -> tuple[int, int]:
                 calls += 1 if batch.reassign_tasks else 0
             elif name == "crm.create_billing_document" or name == "crm.get_deal":
                 calls += 1
+            elif name == "crm.get_line_items":
+                found = results.get(e.event_id)
+                quote = (
+                    converter.from_payloads(list(found.payloads), [QuoteLines])[0]
+                    if found
+                    else None
+                )
+                lines = len(quote.lines) if isinstance(quote, QuoteLines) else 0
+                calls += 1 + -(-lines // LINE_BATCH)
     return writes, calls
 
 

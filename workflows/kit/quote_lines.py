@@ -16,6 +16,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.crm import CrmActivities, DealRef
+    from connectors.lines import QuoteLine
     from connectors.mapping import TRUTHY
 
 from workflows.kit.state import DeskState
@@ -63,21 +64,28 @@ class QuoteReader:
         self._h, self._st = h, state
 
     async def open(self) -> None:
-        """At the handoff's start: read the lines; the terms follow them."""
+        """At the handoff's start: read the lines; the terms follow them.
+
+        The handoff counts as quoted only once the lines are in: a CRM change handled
+        while they are read sees the terms as they were, and the lines then go on top of
+        the terms as that change left them (never on a copy taken before it)."""
         st = self._st
         if not workflow.patched(QUOTE_LINES):
             return
-        st.quote = True
+        lines = await self._lines()
         fields = st.deal.fields if st.deal else {}
         terms = st.terms.model_copy(update={"deal_discount_percent": st.terms.discount_percent})
-        st.terms = await self.read(with_quote_fields(terms, fields))
+        st.terms = with_lines(with_quote_fields(terms, fields), lines)
+        st.quote = True
 
     async def read(self, terms: Terms) -> Terms:
         """`terms` with the deal's lines as the CRM holds them now."""
-        st = self._st
+        return with_lines(terms, await self._lines())
+
+    async def _lines(self) -> list[QuoteLine]:
         got = await workflow.execute_activity_method(
-            CrmActivities.get_line_items, DealRef(deal_id=st.deal_id), **CRM_READ
+            CrmActivities.get_line_items, DealRef(deal_id=self._st.deal_id), **CRM_READ
         )
         if got.truncated:
             self._h.audit.record("info", f"the quote has more than {len(got.lines)} lines")
-        return with_lines(terms, got.lines)
+        return got.lines
