@@ -116,3 +116,15 @@ def assert_hubspot_error(
     assert isinstance(body["category"], str)
     if category is not None:
         assert body["category"] == category, body
+
+
+def stack_env(sandbox: HubSpotSandbox, api_port: int, app_secret: str) -> dict[str, str]:
+    """The environment a `handoff` process needs to use this sandbox as its portal, with
+    its API on `api_port` taking webhooks signed with `app_secret`."""
+    return {
+        "HANDOFF_HUBSPOT_HOST": sandbox.base,
+        "HANDOFF_HUBSPOT_TOKEN": TOKEN,
+        "HANDOFF_HUBSPOT_APP_SECRET": app_secret,
+        "HANDOFF_API_PORT": str(api_port),
+        "HANDOFF_PUBLIC_URL": f"http://127.0.0.1:{api_port}",
+    }

@@ -138,6 +138,19 @@ def running_sandbox(state_dir: Path, store_path: Path | None = None) -> Iterator
             http.close()
 
 
+def stack_env(sandbox: Sandbox, *, feed: bool = True) -> dict[str, str]:
+    """The environment a `handoff` process needs to use this sandbox as its org (with
+    `feed`, the change feed polled every second)."""
+    env = {
+        "HANDOFF_SALESFORCE_LOGIN_HOST": sandbox.host,
+        "HANDOFF_SALESFORCE_CA_FILE": str(sandbox.ca_pem),
+        "HANDOFF_SALESFORCE_DOMAIN": "handoff-sandbox.my",
+        "HANDOFF_SALESFORCE_CONSUMER_KEY": "handoff-sandbox-consumer",
+        "HANDOFF_SALESFORCE_CONSUMER_SECRET": "handoff-sandbox-secret",
+    }
+    return env | ({"HANDOFF_FEED_POLL_S": "1"} if feed else {})
+
+
 def auth_for(sandbox: Sandbox, mode: str, tmp_path: Path | None = None) -> SalesforceAuth:
     """Credentials that the sandbox accepts, for each auth mode."""
     if mode == "client_credentials":

@@ -11,8 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
-from hubspot_fixtures import TOKEN, running_sandbox, store_with_unique_ids
-from salesforce_fixtures import API, sales_rep_session
+from hubspot_fixtures import running_sandbox, store_with_unique_ids
+from hubspot_fixtures import stack_env as hubspot_stack_env
+from salesforce_fixtures import API, sales_rep_session, stack_env
 from salesforce_fixtures import running_sandbox as running_salesforce
 from support.processes import Stack, stack
 from temporalio.testing import WorkflowEnvironment
@@ -79,11 +80,7 @@ def test_hubspot_webhook_to_cash(dev_env: WorkflowEnvironment, tmp_path: Path) -
             address,
             tmp_path,
             extra_env={
-                "HANDOFF_HUBSPOT_HOST": sandbox.base,
-                "HANDOFF_HUBSPOT_TOKEN": TOKEN,
-                "HANDOFF_HUBSPOT_APP_SECRET": SECRET,
-                "HANDOFF_API_PORT": str(port),
-                "HANDOFF_PUBLIC_URL": api,
+                **hubspot_stack_env(sandbox, port, SECRET),
             },
         ) as s,
     ):
@@ -172,14 +169,7 @@ def test_salesforce_change_to_cash(dev_env: WorkflowEnvironment, tmp_path: Path)
             address,
             tmp_path,
             crm="salesforce",
-            extra_env={
-                "HANDOFF_SALESFORCE_LOGIN_HOST": sandbox.host,
-                "HANDOFF_SALESFORCE_CA_FILE": str(sandbox.ca_pem),
-                "HANDOFF_SALESFORCE_DOMAIN": "handoff-sandbox.my",
-                "HANDOFF_SALESFORCE_CONSUMER_KEY": "handoff-sandbox-consumer",
-                "HANDOFF_SALESFORCE_CONSUMER_SECRET": "handoff-sandbox-secret",
-                "HANDOFF_FEED_POLL_S": "1",
-            },
+            extra_env=stack_env(sandbox),
         ) as s,
     ):
         s.worker()

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from hubspot_fixtures import TOKEN, running_sandbox, store_with_unique_ids
 from salesforce_fixtures import running_sandbox as running_salesforce
+from salesforce_fixtures import stack_env
 from support.processes import HANDOFF, Stack, stack
 from temporalio.testing import WorkflowEnvironment
 
@@ -130,13 +131,7 @@ def test_demo_follows_a_running_salesforce_stack(
             address,
             tmp_path,
             crm="salesforce",
-            extra_env={
-                "HANDOFF_SALESFORCE_LOGIN_HOST": sandbox.host,
-                "HANDOFF_SALESFORCE_CA_FILE": str(sandbox.ca_pem),
-                "HANDOFF_SALESFORCE_DOMAIN": "handoff-sandbox.my",
-                "HANDOFF_SALESFORCE_CONSUMER_KEY": "handoff-sandbox-consumer",
-                "HANDOFF_SALESFORCE_CONSUMER_SECRET": "handoff-sandbox-secret",
-            },
+            extra_env=stack_env(sandbox, feed=False),
         ) as s,
     ):
         statuses = run_twice(s, base)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hubspot_fixtures import TOKEN, running_sandbox, store_with_unique_ids
+from hubspot_fixtures import running_sandbox, store_with_unique_ids
+from hubspot_fixtures import stack_env as hubspot_stack_env
 from integration.test_crm_flows import COMPLETE, OWNER, SECRET, webhook
 from support.processes import stack
 from temporalio.testing import WorkflowEnvironment
@@ -38,11 +39,7 @@ def test_a_webhook_after_a_policy_edit_starts_on_the_new_version(
             address,
             tmp_path,
             extra_env={
-                "HANDOFF_HUBSPOT_HOST": sandbox.base,
-                "HANDOFF_HUBSPOT_TOKEN": TOKEN,
-                "HANDOFF_HUBSPOT_APP_SECRET": SECRET,
-                "HANDOFF_API_PORT": str(port),
-                "HANDOFF_PUBLIC_URL": api,
+                **hubspot_stack_env(sandbox, port, SECRET),
                 "HANDOFF_POLICY": str(policy_file),
             },
         ) as s,

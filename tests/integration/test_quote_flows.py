@@ -19,7 +19,8 @@ from hubspot.crm.objects import (
 )
 from hubspot.crm.objects import SimplePublicObjectInputForCreate as LineInput
 from hubspot_fixtures import TOKEN, running_sandbox, store_with_unique_ids
-from salesforce_fixtures import API, sales_rep_session
+from hubspot_fixtures import stack_env as hubspot_stack_env
+from salesforce_fixtures import API, sales_rep_session, stack_env
 from salesforce_fixtures import running_sandbox as running_salesforce
 from salesforce_fixtures import store_with_unique_ids as salesforce_store
 from simple_salesforce.format import format_soql
@@ -62,11 +63,7 @@ def test_a_rep_adds_a_45_percent_line_in_hubspot_and_the_cfo_is_asked(
             address,
             tmp_path,
             extra_env={
-                "HANDOFF_HUBSPOT_HOST": sandbox.base,
-                "HANDOFF_HUBSPOT_TOKEN": TOKEN,
-                "HANDOFF_HUBSPOT_APP_SECRET": SECRET,
-                "HANDOFF_API_PORT": str(port),
-                "HANDOFF_PUBLIC_URL": api,
+                **hubspot_stack_env(sandbox, port, SECRET),
             },
         ) as s,
     ):
@@ -159,14 +156,7 @@ def test_a_rep_adds_a_45_percent_opportunity_product_in_salesforce_and_the_cfo_i
             address,
             tmp_path,
             crm="salesforce",
-            extra_env={
-                "HANDOFF_SALESFORCE_LOGIN_HOST": sandbox.host,
-                "HANDOFF_SALESFORCE_CA_FILE": str(sandbox.ca_pem),
-                "HANDOFF_SALESFORCE_DOMAIN": "handoff-sandbox.my",
-                "HANDOFF_SALESFORCE_CONSUMER_KEY": "handoff-sandbox-consumer",
-                "HANDOFF_SALESFORCE_CONSUMER_SECRET": "handoff-sandbox-secret",
-                "HANDOFF_FEED_POLL_S": "1",
-            },
+            extra_env=stack_env(sandbox),
         ) as s,
     ):
         s.worker()

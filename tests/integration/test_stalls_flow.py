@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from hubspot_fixtures import TOKEN, running_sandbox, store_with_unique_ids
-from salesforce_fixtures import API, sales_rep_session
+from salesforce_fixtures import API, sales_rep_session, stack_env
 from salesforce_fixtures import running_sandbox as running_salesforce
 from support.processes import Stack, free_port, stack
 from temporalio.testing import WorkflowEnvironment
@@ -109,14 +109,7 @@ def test_a_salesforce_opportunity_feeds_the_store_the_same_way(
             address,
             tmp_path,
             crm="salesforce",
-            extra_env={
-                "HANDOFF_SALESFORCE_LOGIN_HOST": sandbox.host,
-                "HANDOFF_SALESFORCE_CA_FILE": str(sandbox.ca_pem),
-                "HANDOFF_SALESFORCE_DOMAIN": "handoff-sandbox.my",
-                "HANDOFF_SALESFORCE_CONSUMER_KEY": "handoff-sandbox-consumer",
-                "HANDOFF_SALESFORCE_CONSUMER_SECRET": "handoff-sandbox-secret",
-                "HANDOFF_FEED_POLL_S": "1",
-            },
+            extra_env=stack_env(sandbox),
         ) as s,
     ):
         s.worker()
