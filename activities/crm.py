@@ -26,6 +26,7 @@ from connectors.base import (
 )
 from connectors.errors import PermanentCrmError, RateLimited, TransientCrmError
 from connectors.lines import LineReader, QuoteLines
+from connectors.managers import MAX_NAME, ManagerReader, OwnerManager, OwnerRef, clean_email
 
 T = TypeVar("T")
 
@@ -94,6 +95,21 @@ class CrmActivities:
         if not isinstance(connector, LineReader):
             return QuoteLines(deal_id=ref.deal_id)
         return _call(connector.crm, "get_line_items", lambda: connector.get_line_items(ref.deal_id))
+
+    @activity.defn(name="crm.owner_manager")
+    def owner_manager(self, ref: OwnerRef) -> OwnerManager:
+        """Who manages the deal owner, as the CRM says: a manager's email (Salesforce
+        `ManagerId`) and/or a primary team (HubSpot teams). Nothing from a connector that
+        cannot say, or for an owner that is not an email."""
+        connector, owner = self.connector, clean_email(ref.owner_email)
+        if owner is None or not isinstance(connector, ManagerReader):
+            return OwnerManager(owner_email=ref.owner_email)
+        crm = self.connector.crm
+        manager = clean_email(_call(crm, "manager_of", lambda: connector.manager_of(owner)))
+        team = None if manager else _call(crm, "team_of", lambda: connector.team_of(owner))
+        return OwnerManager(
+            owner_email=owner, manager=manager, team=(team or "")[:MAX_NAME] or None
+        )
 
     @activity.defn(name="crm.write_back")
     def write_back(self, batch: WriteBack) -> WriteReceipt:

@@ -138,6 +138,8 @@ class HubSpotConnector:
         self._owners = client.crm.owners.owners_api
         self._owner_ids: dict[str, str | None] = {}  # email → owner id (None: no such owner)
         self._owners_listed = self._owners_complete = False
+        self._teams: dict[str, str | None] = {}  # email → primary team (None: none)
+        self._teams_listed = self._teams_complete = False
         self._writes = HubSpotWrites(self)
         self._pace_lock = threading.Lock()
         self._sent: deque[float] = deque()
@@ -330,6 +332,38 @@ class HubSpotConnector:
         if found is None:
             log.warning("hubspot_owner_not_found", email=key)
         return found
+
+    # -- who manages an owner (connectors/managers.py) -------------------------------------
+    def manager_of(self, owner_email: str) -> str | None:
+        """Always None: HubSpot owners carry no manager; see `team_of`."""
+        return None
+
+    def team_of(self, owner_email: str) -> str | None:
+        """The owner's primary team (owners API `teams`), cached like `owner_id`: the
+        first look-up reads a page of 500 owners, a miss is then asked alone, once."""
+        key = owner_email.strip().lower()
+        if not key:
+            return None
+        if key in self._teams:
+            return self._teams[key]
+        if not self._teams_listed:
+            teams, more = self._call(
+                "owners",
+                "",
+                partial(self._owners.get_page_with_http_info, limit=500, **self._opts()),
+                wire.owner_teams,
+            )
+            self._teams |= teams
+            self._teams_listed, self._teams_complete = True, not more
+        if key not in self._teams and not self._teams_complete:
+            teams, _ = self._call(
+                "owners",
+                key,
+                partial(self._owners.get_page_with_http_info, email=key, limit=1, **self._opts()),
+                wire.owner_teams,
+            )
+            self._teams |= teams
+        return self._teams.setdefault(key, None)
 
     # -- the boundary: retries, pacing, error translation ---------------------------------
     def _opts(self) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from hubspot.crm.owners.exceptions import ApiException as OwnersApiError
 
 from connectors.base import FieldValue
 from connectors.errors import AuthFailed, CrmError, NotFound, RateLimited, Rejected, Unavailable
+from connectors.managers import MAX_NAME
 
 CRM = "hubspot"
 KEY_PROPERTY = "handoff_key"
@@ -94,6 +95,23 @@ def owners_by_email(data: Any) -> tuple[dict[str, str], bool]:
             owners[str(owner.email).strip().lower()] = str(owner.id)
     more = bool(data.paging and data.paging.next and data.paging.next.after)
     return owners, more
+
+
+def owner_teams(data: Any) -> tuple[dict[str, str | None], bool]:
+    """An owners page: lower-cased email → the owner's primary team name (the team
+    flagged `primary`, else the only one, else None), and whether more pages follow."""
+    if data is None or not isinstance(data.results, list):
+        raise UnexpectedShape("an owners answer without results")
+    teams: dict[str, str | None] = {}
+    for owner in data.results:
+        if not owner.email:
+            continue
+        listed = [t for t in owner.teams or [] if t is not None and t.name]
+        primary = [t for t in listed if t.primary] or (listed if len(listed) == 1 else [])
+        name = str(primary[0].name).strip()[:MAX_NAME] if primary else None
+        teams[str(owner.email).strip().lower()] = name or None
+    more = bool(data.paging and data.paging.next and data.paging.next.after)
+    return teams, more
 
 
 def batch_records(data: Any, *, tolerate_missing: bool) -> list[tuple[str, dict[str, str]]]:

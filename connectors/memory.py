@@ -65,6 +65,9 @@ class MemoryConnector:
         self._lines: dict[str, list[QuoteLine]] = {}
         self._ids = itertools.count(1)
         self.calls: Counter[str] = Counter()
+        self.managers: dict[str, str] = {}  # owner email → manager email (as `ManagerId`)
+        self.teams: dict[str, str] = {}  # owner email → primary team (as HubSpot teams)
+        self.manager_error: Exception | None = None  # raised by manager_of (CRM down)
 
     # -- reads -------------------------------------------------------------------------
     def get_deal(self, deal_id: str) -> Deal:
@@ -78,6 +81,17 @@ class MemoryConnector:
             self._deal(deal_id)
             lines = [line.model_copy() for line in self._lines.get(deal_id, [])]
             return QuoteLines(deal_id=deal_id, lines=lines[:MAX_LINES])
+
+    def manager_of(self, owner_email: str) -> str | None:
+        with self._lock:
+            self.calls["manager_of"] += 1
+            if self.manager_error is not None:
+                raise self.manager_error
+            return self.managers.get(owner_email.strip().lower())
+
+    def team_of(self, owner_email: str) -> str | None:
+        with self._lock:
+            return self.teams.get(owner_email.strip().lower())
 
     def set_line_items(self, deal_id: str, lines: list[QuoteLine]) -> None:
         """Replace a deal's quote lines, as a rep editing the quote would."""

@@ -335,6 +335,14 @@ class SalesforceConnector:
         return props
 
     # -- users ---------------------------------------------------------------------------
+    def manager_of(self, owner_email: str) -> str | None:
+        """The owner's manager in Salesforce (`User.ManagerId`), or None."""
+        return self._users.manager_of(owner_email)
+
+    def team_of(self, owner_email: str) -> str | None:
+        """None: Salesforce names the manager itself (`manager_of`)."""
+        return None
+
     def _user_id(self, email: str) -> str:
         return self._users.id_for(email)
 

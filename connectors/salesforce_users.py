@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from simple_salesforce.format import format_soql
 
 from connectors.errors import Rejected
+from connectors.managers import clean_email
 from connectors.salesforce_wire import CRM
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ class UserDirectory:
         self._user_ids: dict[str, str] = {}
         self._user_emails: dict[str, str] = {}
         self._users_listed = False
+        self._managers: dict[str, str | None] = {}  # email → manager's email (None: none)
 
     def id_for(self, email: str) -> str:
         """The active User with this email (cached). The first look-up reads every active
@@ -66,3 +68,24 @@ class UserDirectory:
             with self._lock:
                 self._user_emails[user_id] = cached
         return cached
+
+    def manager_of(self, email: str) -> str | None:
+        """The email of the manager (`User.ManagerId`) of the active user with `email`,
+        or None: one query per person, through the `Manager` relationship, cached."""
+        key = email.strip().lower()
+        if not key:
+            return None
+        with self._lock:
+            if key in self._managers:
+                return self._managers[key]
+        soql = format_soql(
+            "SELECT Id, ManagerId, Manager.Email FROM User WHERE Email = {} AND IsActive = true "
+            "LIMIT 1",
+            key,
+        )
+        rows = self._c._call("User", "", lambda sf: sf.query(soql)["records"])
+        manager = rows[0].get("Manager") if rows else None
+        found = clean_email(manager.get("Email")) if isinstance(manager, dict) else None
+        with self._lock:
+            self._managers[key] = found
+        return found

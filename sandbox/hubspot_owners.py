@@ -4,7 +4,8 @@
 ``archived``); ``GET /crm/v3/owners/{ownerId}`` reads one (``idProperty`` ``id`` or
 ``userId``). The owners are fixed: the people of the default policy
 (``workflows/default_policy.yaml``) and the seeded deals' reps. An owner's ``id`` is the
-value ``hubspot_owner_id`` takes on deals and tasks.
+value ``hubspot_owner_id`` takes on deals and tasks. Each owner lists its ``teams``
+(``id``, ``name``, ``primary``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,14 @@ OWNER_EMAILS = (
     "sol.salesops@example.com",
     "victor.vp@example.com",
 )
+#: Teams (`id`, `name`) and each owner's (`primary` first). HubSpot flags no team lead:
+#: who manages a team is the policy's `team_managers` (connectors/managers.py).
+TEAMS = {"sales-east": ("8100001", "Sales East"), "sales-west": ("8100002", "Sales West")}
+OWNER_TEAMS = {
+    "sam.rep@example.com": ("sales-east",),
+    "maya.manager@example.com": ("sales-east",),
+    "rita.rep@example.com": ("sales-west", "sales-east"),
+}
 FIRST_OWNER_ID, FIRST_USER_ID = 70_000_001, 9_100_001
 PAGE_LIMIT = 500
 STAMP = "2024-01-01T00:00:00.000Z"
@@ -49,7 +58,10 @@ def _owner(index: int, email: str) -> dict[str, Any]:
         "createdAt": STAMP,
         "updatedAt": STAMP,
         "archived": False,
-        "teams": [],
+        "teams": [
+            {"id": TEAMS[t][0], "name": TEAMS[t][1], "primary": i == 0}
+            for i, t in enumerate(OWNER_TEAMS.get(email, ()))
+        ],
     }
 
 

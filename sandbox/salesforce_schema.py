@@ -217,6 +217,7 @@ OBJECTS: dict[str, ObjectDef] = {
             _s("Name", 121, **_READONLY),
             FieldDef("Email", "email", 128, required=True),
             FieldDef("IsActive", "boolean"),
+            _ref("ManagerId", "User"),
         ),
         _object(
             "Account",

@@ -15,6 +15,9 @@ PEOPLE = (
     ("sol.salesops", "Salesops", "Sol"),
 )
 
+#: Who manages whom (`User.ManagerId`), set once every user exists.
+MANAGERS = {"sam.rep": "maya.manager", "maya.manager": "victor.vp", "victor.vp": "carla.cfo"}
+
 
 def seed_records() -> list[tuple[str, str, dict[str, object]]]:
     """(object, local name, fields) in creation order; ``@name`` refers to an earlier one."""

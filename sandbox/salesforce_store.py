@@ -20,7 +20,7 @@ from typing import Any
 from sandbox.salesforce_errors import MultipleMatches, SfError
 from sandbox.salesforce_lines import after_write, before_write
 from sandbox.salesforce_schema import OBJECTS, SYSTEM_ONLY, ObjectDef
-from sandbox.salesforce_seed import seed_records
+from sandbox.salesforce_seed import MANAGERS, seed_records
 from sandbox.salesforce_values import BASE62, ID_RE, checksum_id, coerce, normalize_id, sf_datetime
 
 Record = dict[str, Any]
@@ -320,6 +320,8 @@ class Store:
                 refs[local] = self.create(obj, values, author or bootstrap)
                 if system:
                     self._records[refs[local]].update(system)
+            for person, manager in MANAGERS.items():  # the org chart, once users exist
+                self._records[refs[person]]["ManagerId"] = refs[manager]
 
 
 def _base62(n: int, width: int) -> str:

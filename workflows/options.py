@@ -37,6 +37,18 @@ CRM_WRITE: ActivityOptions = {
     ),
 }
 
+#: A look-up the handoff can do without (the owner's manager): a few tries, then the
+#: workflow falls back to the policy and records why; it never waits on a CRM outage.
+CRM_LOOKUP: ActivityOptions = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=10),
+        maximum_attempts=3,
+    ),
+}
+
 NOTIFY: ActivityOptions = {
     "start_to_close_timeout": timedelta(seconds=30),
     "retry_policy": RetryPolicy(

@@ -23,6 +23,7 @@ from workflows.names import Stage
 from workflows.policy_people import (
     OWNER_MANAGER,
     PEOPLE_FIELDS,
+    ManagerEmail,
     PersonEntry,
     calendar_problems,
     manager_of,
@@ -118,6 +119,11 @@ class Policy(_Strict):
     directory: dict[str, PersonEntry] = Field(
         default_factory=dict,
         description="People by email: their manager and team (role `owner_manager`).",
+    )
+    team_managers: dict[str, ManagerEmail] = Field(
+        default_factory=dict,
+        description="CRM team name → who manages it (role `owner_manager` for HubSpot "
+        "owners, by their primary team).",
     )
     quote_rules: list[QuoteRule] = Field(
         default_factory=list,
@@ -216,15 +222,18 @@ class Policy(_Strict):
         canonical = json.dumps(data, sort_keys=True)
         return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
-    def people_for(self, role: str | None, deal_owner: str = "") -> list[str]:
-        """The emails behind a role; `deal_owner` resolves to the deal's owner."""
+    def people_for(
+        self, role: str | None, deal_owner: str = "", crm_manager: str | None = None
+    ) -> list[str]:
+        """The emails behind a role; `deal_owner` resolves to the deal's owner, and
+        `owner_manager` to `crm_manager` (the CRM's word) when given."""
         if role is None:
             return []
         if role == "deal_owner":
             return [deal_owner] if deal_owner else list(self.people.get("sales_rep", []))
         if role == OWNER_MANAGER:
             owner = deal_owner or next(iter(self.people.get("sales_rep", [])), "")
-            return manager_of(self.directory, self.people, owner)
+            return manager_of(self.directory, self.people, owner, crm_manager)
         return list(self.people.get(role, []))
 
     def stage(self, stage: Stage) -> StagePolicy:

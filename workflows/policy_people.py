@@ -15,7 +15,14 @@ calendars:
     timezone: Europe/London
 directory:            # who manages whom: the role `owner_manager` is the deal owner's
   sam.rep@example.com: {manager: maya.manager@example.com, team: sales-east}
+team_managers:        # who manages each CRM team (HubSpot owners' primary team)
+  Sales East: maya.manager@example.com
 ```
+
+`owner_manager` is, first, the owner's manager in the CRM (Salesforce `User.ManagerId`;
+for HubSpot, whose owners carry no manager, the `team_managers` entry of the owner's
+primary team), read when the handoff opens and when the owner changes; then the
+`directory`; then the people of `sales_manager` (`workflows/kit/managers.py`).
 """
 
 from __future__ import annotations
@@ -34,13 +41,15 @@ DEFAULT_CALENDAR = "default"
 
 #: Policy fields this module reads; left out of the version hash while empty, so a
 #: policy that does not use them keeps the version it had before they existed.
-PEOPLE_FIELDS = ("calendars", "directory")
+PEOPLE_FIELDS = ("calendars", "directory", "team_managers")
 
 #: The role of the deal owner's manager, resolved per deal from the policy `directory`.
 OWNER_MANAGER = "owner_manager"
 #: Who `owner_manager` is when the directory names no manager for the deal's owner.
 OWNER_MANAGER_FALLBACK = "sales_manager"
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+#: A manager's email in the policy (lower-cased).
+ManagerEmail = Annotated[str, StringConstraints(pattern=_EMAIL, to_lower=True)]
 
 
 class PersonEntry(BaseModel):
@@ -48,15 +57,21 @@ class PersonEntry(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    manager: Annotated[str, StringConstraints(pattern=_EMAIL, to_lower=True)] | None = None
+    manager: ManagerEmail | None = None
     team: str | None = None
 
 
 def manager_of(
-    directory: Mapping[str, PersonEntry], people: Mapping[str, list[str]], person: str
+    directory: Mapping[str, PersonEntry],
+    people: Mapping[str, list[str]],
+    person: str,
+    crm_manager: str | None = None,
 ) -> list[str]:
-    """`owner_manager` for a deal owned by `person`: their manager in the directory, else
-    the people of `sales_manager` (never nobody while that role has people)."""
+    """`owner_manager` for a deal owned by `person`: their manager as the CRM says
+    (`crm_manager`), else in the directory, else the people of `sales_manager` (never
+    nobody while that role has people)."""
+    if crm_manager:
+        return [crm_manager]
     entry = directory.get(person.lower())
     if entry is not None and entry.manager:
         return [entry.manager]

@@ -221,6 +221,11 @@ POLICIES = {
         stages__qualify__sla="4h",
         stages__qualify__remind_before="1h",
     ),
+    "owner_managers": lambda: policy_with(
+        stages__qualify__sla="2d",
+        stages__qualify__remind_before="1d",
+        stages__qualify__escalate_to="owner_manager",
+    ),
 }
 
 
@@ -249,10 +254,27 @@ async def quote_desk(env: WorkflowEnvironment, h: WorkflowHandle) -> None:  # ty
     await until(h, lambda s: s.stage == Stage.CLOSE)
 
 
+REP, CORA, ROB = "rita.rep@example.com", "cora.boss@example.com", "rob.west@example.com"
+
+
+async def owner_managers(env: WorkflowEnvironment, h: WorkflowHandle) -> None:  # type: ignore[type-arg]
+    """`owner_manager` from the CRM: Sam's manager at open; the rep hands the deal to
+    Rita in the CRM, and the overdue qualify stage escalates to Rita's manager."""
+    await until(h, lambda s: s.waiting_on == WaitingOn.EVIDENCE)
+    CRMS[h.id].update_deal(h.id.split("-", 4)[-1], {"owner_email": REP}, key="rep-owner")
+    at = "2026-12-01T10:00:00+00:00"
+    await signal(h, Msg.DEAL_CHANGED, fields={"owner_email": REP}, event_id="m1", occurred_at=at)
+    await until(h, lambda s: any(ROB in e.detail for e in s.history))
+    await skip(env, h, timedelta(days=2, hours=1))
+    await until(h, lambda s: s.sla_state == "escalated")
+
+
 #: The memory CRM of each recorded handoff (a scenario may edit it as a rep would).
 CRMS: dict[str, MemoryConnector] = {}
 #: Quote lines a scenario's deal has when its handoff opens.
 LINES = {"quote_desk": QUOTE_LINES}
+#: Who manages whom in the CRM a scenario's deal lives in (`User.ManagerId`).
+MANAGERS = {"owner_managers": {OWNER: CORA, REP: ROB}}
 
 SCENARIOS: dict[str, tuple[float, Scenario]] = {
     "happy_path": (30, happy_path),
@@ -267,6 +289,7 @@ SCENARIOS: dict[str, tuple[float, Scenario]] = {
     "people_moves": (30, people_moves),
     "policy_moved": (30, policy_moved),
     "quote_desk": (0, quote_desk),
+    "owner_managers": (0, owner_managers),
 }
 
 
@@ -290,6 +313,7 @@ async def record(client: Client, env: WorkflowEnvironment, only: list[str]) -> N
         tq = f"tq-{uuid.uuid4()}"
         crm = MemoryConnector([deal])
         crm.set_line_items(deal.id, LINES.get(name, []))
+        crm.managers = dict(MANAGERS.get(name, {}))
         policy = POLICIES[name]() if name in POLICIES else None
         async with handoff_worker(client, tq, crm):
             handle = await start(client, tq, deal.id, policy=policy)

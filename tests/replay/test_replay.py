@@ -61,6 +61,7 @@ def test_main_scenarios_have_committed_histories() -> None:
         "people_moves",
         "policy_moved",
         "quote_desk",
+        "owner_managers",
     ):
         assert f"lead-to-cash-memory-R3-{scenario}" in names
     assert not any(n.startswith("lead-to-cash-memory-R2-") and "-approval-r" in n for n in names)

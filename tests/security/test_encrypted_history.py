@@ -31,6 +31,7 @@ from worker.settings import Settings
 from workflows.kit.crm_truth import CRM_TRUTH
 from workflows.kit.desk import APPROVALS_INLINE
 from workflows.kit.handoff import HANDLER_LOCK, PUBLISH_CHANGES
+from workflows.kit.managers import OWNER_MANAGER_CRM
 from workflows.kit.people import PEOPLE_MOVES
 from workflows.kit.policy_move import POLICY_MOVES
 from workflows.kit.quote_lines import QUOTE_LINES
@@ -49,6 +50,7 @@ PATCH_IDS = frozenset(
         BUSINESS_CALENDAR,
         PEOPLE_MOVES,
         POLICY_MOVES,
+        OWNER_MANAGER_CRM,
     }
 )
 

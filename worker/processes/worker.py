@@ -91,6 +91,7 @@ def build_worker(
         activities=[
             crm.get_deal,
             crm.get_line_items,
+            crm.owner_manager,
             crm.write_back,
             crm.create_billing_document,
             crm.read_changes,

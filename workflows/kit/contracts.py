@@ -59,6 +59,7 @@ class Contracts:
         )
         st.deal = deal
         st.crm_written.setdefault(DealField.CRM_STAGE, deal.crm_stage)  # what Handoff saw
+        await self._h.managers.refresh()  # a new owner: who manages them, per the CRM
         return deal
 
     def missing_fields(self, required: Sequence[str]) -> list[str]:

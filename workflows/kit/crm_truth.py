@@ -118,6 +118,7 @@ class CrmTruth:
             st.open_tasks[key].owner = new
         if moving:
             await h.crm.write(h.key("owner", len(st.history)), reassign=moving)
+        await h.managers.refresh()  # the new owner's manager, per the CRM
         if st.waiting is not None and new in st.waiting.owner:
             what = h.waits.waiting_for()
             await h.crm.notify(

@@ -97,7 +97,10 @@ class ApprovalDesk:
 
     def missing(self) -> list[ApprovalStep]:
         st = self._st
-        return missing_steps(self._h.policy, st.terms, st.approvals, st.owner_email, st.quote)
+        manager = self._h.managers.crm_manager()
+        return missing_steps(
+            self._h.policy, st.terms, st.approvals, st.owner_email, st.quote, manager
+        )
 
     async def _round(self, steps: list[ApprovalStep]) -> ApprovalOutcome | None:
         """One round over `steps`, tier by tier; None if new terms superseded it."""

@@ -39,6 +39,7 @@ from workflows.kit.dispatch import Handler, No, Part, parse, raw_claimed_by
 from workflows.kit.evidence import Evidence
 from workflows.kit.exceptions import Exceptions
 from workflows.kit.inbound import Inbound
+from workflows.kit.managers import OwnerManagers
 from workflows.kit.people import People
 from workflows.kit.policy_move import PolicyMove
 from workflows.kit.state import HandoffState
@@ -88,6 +89,7 @@ class HandoffWorkflow:
         self.inbound = Inbound(self)
         self.staff = People(self)
         self.policy_move = PolicyMove(self)
+        self.managers = OwnerManagers(self)
 
     # -- policy --------------------------------------------------------------------------
     @property
@@ -113,7 +115,8 @@ class HandoffWorkflow:
 
     def people(self, role: str | None) -> list[str]:
         """The emails behind a role, each replaced by whoever stands in for them now."""
-        return self.acting(self.policy.people_for(role, self.state.owner_email))
+        owner, manager = self.state.owner_email, self.managers.crm_manager()
+        return self.acting(self.policy.people_for(role, owner, manager))
 
     def acting(self, people: list[str]) -> list[str]:
         """`people` with stand-ins applied (`handoff people reassign` / `away`)."""

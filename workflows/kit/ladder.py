@@ -49,7 +49,11 @@ class ApprovalOutcome(BaseModel):
 
 
 def required_steps(
-    policy: Policy, terms: Terms, deal_owner: str = "", quote: bool = False
+    policy: Policy,
+    terms: Terms,
+    deal_owner: str = "",
+    quote: bool = False,
+    manager: str | None = None,
 ) -> list[ApprovalStep]:
     """Every approving tier up to the discount's tier, lowest first; then, for a handoff
     that reads its quote (`quote`), every quote rule that fires, in policy order."""
@@ -58,7 +62,9 @@ def required_steps(
     for t in tiers:
         if t.automatic or terms.discount_percent <= 0:
             continue
-        approvers = sorted({p for r in t.approvers for p in policy.people_for(r, deal_owner)})
+        approvers = sorted(
+            {p for r in t.approvers for p in policy.people_for(r, deal_owner, manager)}
+        )
         steps.append(
             ApprovalStep(
                 tier=t.name,
@@ -66,36 +72,42 @@ def required_steps(
                 approvers=approvers,
                 sla_s=t.sla.total_seconds(),
                 remind_before_s=t.remind_before.total_seconds(),
-                escalate_to=policy.people_for(t.escalate_to, deal_owner),
+                escalate_to=policy.people_for(t.escalate_to, deal_owner, manager),
                 escalation_sla_s=t.escalation_sla.total_seconds(),
                 needed=_needed(t.decision, len(approvers)),
-                ladder=[policy.people_for(r, deal_owner) for r in t.then_escalate_to],
+                ladder=[policy.people_for(r, deal_owner, manager) for r in t.then_escalate_to],
             )
         )
     if quote:
-        steps += [s for r in policy.quote_rules if (s := _rule_step(policy, r, terms, deal_owner))]
+        steps += [
+            s
+            for r in policy.quote_rules
+            if (s := _rule_step(policy, r, terms, deal_owner, manager))
+        ]
     return steps
 
 
 def _rule_step(
-    policy: Policy, rule: QuoteRule, terms: Terms, deal_owner: str
+    policy: Policy, rule: QuoteRule, terms: Terms, deal_owner: str, manager: str | None
 ) -> ApprovalStep | None:
     value = metric(terms, rule.metric, policy.discounts.default_cost_ratio)
     if rule.metric == "margin_percent" and terms.margin_source() == "ratio" and not rule.estimated:
         return None  # no cost in the CRM: the flat ratio is a guess, not a margin
     if not rule.fires(value):
         return None
-    approvers = sorted({p for r in rule.approvers for p in policy.people_for(r, deal_owner)})
+    approvers = sorted(
+        {p for r in rule.approvers for p in policy.people_for(r, deal_owner, manager)}
+    )
     return ApprovalStep(
         tier=rule.name,
         up_to_percent=100,
         approvers=approvers,
         sla_s=rule.sla.total_seconds(),
         remind_before_s=rule.remind_before.total_seconds(),
-        escalate_to=policy.people_for(rule.escalate_to, deal_owner),
+        escalate_to=policy.people_for(rule.escalate_to, deal_owner, manager),
         escalation_sla_s=rule.escalation_sla.total_seconds(),
         needed=_needed(rule.decision, len(approvers)),
-        ladder=[policy.people_for(r, deal_owner) for r in rule.then_escalate_to],
+        ladder=[policy.people_for(r, deal_owner, manager) for r in rule.then_escalate_to],
         value=value,
     )
 
@@ -132,12 +144,14 @@ def missing_steps(
     approvals: list[ApprovalRecord],
     deal_owner: str = "",
     quote: bool = False,
+    manager: str | None = None,
 ) -> list[ApprovalStep]:
-    """The tiers and rules still to ask under `terms`, given the approvals already given."""
+    """The tiers and rules still to ask under `terms`, given the approvals already given
+    (`manager`: the owner's manager as the CRM says, for `owner_manager`)."""
     rules = {r.name: r for r in policy.quote_rules} if quote else {}
     return [
         step
-        for step in required_steps(policy, terms, deal_owner, quote)
+        for step in required_steps(policy, terms, deal_owner, quote, manager)
         if len({a.approver for a in approvals if covers(a, step, terms, rules.get(step.tier))})
         < step.needed
     ]

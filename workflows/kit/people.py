@@ -127,13 +127,13 @@ class People:
             pending.approvers = swap(pending.approvers)
             pending.needed = min(pending.needed, len(pending.approvers))
             moved.append(f"the {pending.tier} approval")
-        if _swap_clock(st.clock, person, new):
+        if swap_clock(st.clock, person, new):
             moved.append("the escalation levels")
         for exc in st.open_exceptions():
             if person in exc.owner:
                 exc.owner = swap(exc.owner)
                 moved.append(f"the {exc.kind} exception")
-            _swap_clock(exc.clock, person, new)
+            swap_clock(exc.clock, person, new)
         tasks = {k: new for k, t in st.open_tasks.items() if t.owner == person}
         for key in tasks:
             st.open_tasks[key].owner = new
@@ -154,7 +154,7 @@ class People:
         return what
 
 
-def _swap_clock(clock: ClockState | None, person: str, new: str) -> bool:
+def swap_clock(clock: ClockState | None, person: str, new: str) -> bool:
     """Escalation targets of `clock`, now and in the levels to come, with `person`
     replaced; True when something changed."""
     if clock is None:

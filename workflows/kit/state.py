@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pydantic import BaseModel, Field
 
 from connectors.base import Deal, FieldValue
+from connectors.managers import OwnerManager
 from workflows.kit.clock import ClockState
 from workflows.messages import (
     AcceptRecord,
@@ -82,6 +83,9 @@ class HandoffState(BaseModel):
     pending_fields: dict[str, FieldValue] = Field(default_factory=dict)
     stand_ins: dict[str, StandIn] = Field(
         default_factory=dict, description="Who acts for whom: reassigned or away people."
+    )
+    crm_manager: OwnerManager | None = Field(
+        default=None, description="Who manages the deal owner, as the CRM said (owner_manager)."
     )
     moved_policy: Policy | None = Field(
         default=None, description="The policy ops moved this handoff to (apply_policy)."

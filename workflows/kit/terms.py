@@ -98,7 +98,8 @@ class TermsPart:
         h.audit.record("terms", self.text(), by=by)
         if h.desk is not None:
             await h.desk.settled(asked)
-        steps = missing_steps(h.policy, st.terms, st.approvals, st.owner_email, st.quote)
+        manager = h.managers.crm_manager()
+        steps = missing_steps(h.policy, st.terms, st.approvals, st.owner_email, st.quote, manager)
         return f"terms now {self.text()}; to approve: {[s.tier for s in steps] or 'none'}"
 
     async def await_new_terms(self, outcome: ApprovalOutcome) -> None:
