@@ -136,10 +136,8 @@ class HubSpotConnector:
         self._search = client.crm.objects.search_api
         self._assoc = client.crm.associations.v4.basic_api
         self._owners = client.crm.owners.owners_api
-        self._owner_ids: dict[str, str | None] = {}  # email → owner id (None: no such owner)
+        self._owners_seen: dict[str, wire.Owner | None] = {}  # email → owner (None: none)
         self._owners_listed = self._owners_complete = False
-        self._teams: dict[str, str | None] = {}  # email → primary team (None: none)
-        self._teams_listed = self._teams_complete = False
         self._writes = HubSpotWrites(self)
         self._pace_lock = threading.Lock()
         self._sent: deque[float] = deque()
@@ -298,40 +296,43 @@ class HubSpotConnector:
         return props
 
     def owner_id(self, email: str) -> str | None:
-        """The HubSpot owner id of `email`, or None. The first lookup reads a whole page of
-        owners (500) into the cache; an email not on it is looked up alone, once."""
+        """The HubSpot owner id of `email`, or None (a token without the owners scope
+        still gets its tasks made, by email only)."""
+        try:
+            found = self._owner(email)
+        except (AuthFailed, NotFound) as exc:
+            log.warning("hubspot_owners_unreadable", error=str(exc))
+            return None
+        if found is None:
+            log.warning("hubspot_owner_not_found", email=email)
+        return found.id if found else None
+
+    def _owner(self, email: str) -> wire.Owner | None:
+        """The owner with `email`, from one cache: the first look-up reads a whole page of
+        owners (500); an email not on it is then looked up alone, once."""
         key = email.strip().lower()
         if not key:
             return None
-        if key in self._owner_ids:
-            return self._owner_ids[key]
-        try:
-            if not self._owners_listed:
-                owners, more = self._call(
-                    "owners",
-                    "",
-                    partial(self._owners.get_page_with_http_info, limit=500, **self._opts()),
-                    wire.owners_by_email,
-                )
-                self._owner_ids |= owners
-                self._owners_listed, self._owners_complete = True, not more
-            if key not in self._owner_ids and not self._owners_complete:
-                owners, _ = self._call(
-                    "owners",
-                    key,
-                    partial(
-                        self._owners.get_page_with_http_info, email=key, limit=1, **self._opts()
-                    ),
-                    wire.owners_by_email,
-                )
-                self._owner_ids |= owners
-        except (AuthFailed, NotFound) as exc:
-            # No owners scope on this token: the task is still made, by email only.
-            log.warning("hubspot_owners_unreadable", error=str(exc))
-        found = self._owner_ids.setdefault(key, None)
-        if found is None:
-            log.warning("hubspot_owner_not_found", email=key)
-        return found
+        if key in self._owners_seen:
+            return self._owners_seen[key]
+        if not self._owners_listed:
+            owners, more = self._call(
+                "owners",
+                "",
+                partial(self._owners.get_page_with_http_info, limit=500, **self._opts()),
+                wire.owners_page,
+            )
+            self._owners_seen |= owners
+            self._owners_listed, self._owners_complete = True, not more
+        if key not in self._owners_seen and not self._owners_complete:
+            owners, _ = self._call(
+                "owners",
+                key,
+                partial(self._owners.get_page_with_http_info, email=key, limit=1, **self._opts()),
+                wire.owners_page,
+            )
+            self._owners_seen |= owners
+        return self._owners_seen.setdefault(key, None)
 
     # -- who manages an owner (connectors/managers.py) -------------------------------------
     def manager_of(self, owner_email: str) -> str | None:
@@ -339,31 +340,10 @@ class HubSpotConnector:
         return None
 
     def team_of(self, owner_email: str) -> str | None:
-        """The owner's primary team (owners API `teams`), cached like `owner_id`: the
-        first look-up reads a page of 500 owners, a miss is then asked alone, once."""
-        key = owner_email.strip().lower()
-        if not key:
-            return None
-        if key in self._teams:
-            return self._teams[key]
-        if not self._teams_listed:
-            teams, more = self._call(
-                "owners",
-                "",
-                partial(self._owners.get_page_with_http_info, limit=500, **self._opts()),
-                wire.owner_teams,
-            )
-            self._teams |= teams
-            self._teams_listed, self._teams_complete = True, not more
-        if key not in self._teams and not self._teams_complete:
-            teams, _ = self._call(
-                "owners",
-                key,
-                partial(self._owners.get_page_with_http_info, email=key, limit=1, **self._opts()),
-                wire.owner_teams,
-            )
-            self._teams |= teams
-        return self._teams.setdefault(key, None)
+        """The owner's primary team (owners API `teams`), from the same cache as
+        `owner_id`: one owners page serves both."""
+        found = self._owner(owner_email)
+        return found.team if found else None
 
     # -- the boundary: retries, pacing, error translation ---------------------------------
     def _opts(self) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import urllib3
 from hubspot.crm.associations.v4.exceptions import ApiException as AssociationsApiError
@@ -83,35 +83,30 @@ def search_page(data: Any) -> tuple[list[tuple[str, dict[str, str]]], bool]:
     return rows, more
 
 
-def owners_by_email(data: Any) -> tuple[dict[str, str], bool]:
-    """An owners page: lower-cased email → owner id, and whether more pages follow."""
+class Owner(NamedTuple):
+    """What Handoff keeps of a HubSpot owner: its id (tasks are assigned to it) and its
+    primary team (the team flagged `primary`, else the only one, else None)."""
+
+    id: str
+    team: str | None
+
+
+def owners_page(data: Any) -> tuple[dict[str, Owner], bool]:
+    """An owners page: lower-cased email → `Owner`, and whether more pages follow."""
     if data is None or not isinstance(data.results, list):
         raise UnexpectedShape("an owners answer without results")
-    owners: dict[str, str] = {}
+    owners: dict[str, Owner] = {}
     for owner in data.results:
         if not owner.id:
             raise UnexpectedShape("an owner without id")
-        if owner.email:
-            owners[str(owner.email).strip().lower()] = str(owner.id)
-    more = bool(data.paging and data.paging.next and data.paging.next.after)
-    return owners, more
-
-
-def owner_teams(data: Any) -> tuple[dict[str, str | None], bool]:
-    """An owners page: lower-cased email → the owner's primary team name (the team
-    flagged `primary`, else the only one, else None), and whether more pages follow."""
-    if data is None or not isinstance(data.results, list):
-        raise UnexpectedShape("an owners answer without results")
-    teams: dict[str, str | None] = {}
-    for owner in data.results:
         if not owner.email:
             continue
         listed = [t for t in owner.teams or [] if t is not None and t.name]
         primary = [t for t in listed if t.primary] or (listed if len(listed) == 1 else [])
-        name = str(primary[0].name).strip()[:MAX_NAME] if primary else None
-        teams[str(owner.email).strip().lower()] = name or None
+        team = str(primary[0].name).strip()[:MAX_NAME] if primary else None
+        owners[str(owner.email).strip().lower()] = Owner(str(owner.id), team or None)
     more = bool(data.paging and data.paging.next and data.paging.next.after)
-    return teams, more
+    return owners, more
 
 
 def batch_records(data: Any, *, tolerate_missing: bool) -> list[tuple[str, dict[str, str]]]:

@@ -72,7 +72,7 @@ def test_worker_records_stages_that_the_cli_and_api_read(
             "timeline_confirmed",
         ):
             s.handoff("evidence", "add", deal, kind, "--by", OWNER)
-        s.until(deal, lambda st: st["pending_approval"] is not None, timeout=60)
+        s.until(deal, lambda st: st["pending_approval"] is not None, timeout=120)
 
         rows = rows_once_at_deal_desk(s)
         aging = [r for r in rows if r["figure"] == "aging"]
@@ -130,7 +130,7 @@ def test_a_salesforce_opportunity_feeds_the_store_the_same_way(
         )
         assert opp.status_code == 201, opp.text
         deal = opp.json()["id"]
-        s.until(deal, lambda st: st["waiting_on"] == "evidence", timeout=60)
+        s.until(deal, lambda st: st["waiting_on"] == "evidence", timeout=120)
         for kind in (
             "need_confirmed",
             "budget_confirmed",
@@ -138,7 +138,7 @@ def test_a_salesforce_opportunity_feeds_the_store_the_same_way(
             "timeline_confirmed",
         ):
             s.handoff("evidence", "add", deal, kind, "--by", OWNER)
-        s.until(deal, lambda st: st["pending_approval"] is not None, timeout=60)
+        s.until(deal, lambda st: st["pending_approval"] is not None, timeout=120)
         rows = rows_once_at_deal_desk(s)
     # the sandbox's seeded Opportunities start handoffs of their own through the feed
     aging = {r["stage"]: r["count"] for r in rows if r["figure"] == "aging"}
