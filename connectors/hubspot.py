@@ -137,6 +137,7 @@ class HubSpotConnector:
         self._assoc = client.crm.associations.v4.basic_api
         self._owners = client.crm.owners.owners_api
         self._owners_seen: dict[str, wire.Owner | None] = {}  # email → owner (None: none)
+        self._owners_lock = threading.Lock()  # activities run in threads: one page read
         self._owners_listed = self._owners_complete = False
         self._writes = HubSpotWrites(self)
         self._pace_lock = threading.Lock()
@@ -313,6 +314,10 @@ class HubSpotConnector:
         key = email.strip().lower()
         if not key:
             return None
+        with self._owners_lock:
+            return self._owner_locked(key)
+
+    def _owner_locked(self, key: str) -> wire.Owner | None:
         if key in self._owners_seen:
             return self._owners_seen[key]
         if not self._owners_listed:
