@@ -12,13 +12,16 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from connectors.hubspot import HubSpotConnector
 from sandbox.common import FaultSettings, free_port, serve_in_thread
 from sandbox.hubspot import create_app
+
+if TYPE_CHECKING:
+    from support.processes import Stack
 
 TOKEN = "handoff-sandbox"
 
@@ -128,3 +131,16 @@ def stack_env(sandbox: HubSpotSandbox, api_port: int, app_secret: str) -> dict[s
         "HANDOFF_API_PORT": str(api_port),
         "HANDOFF_PUBLIC_URL": f"http://127.0.0.1:{api_port}",
     }
+
+
+def run_with_webhooks(s: Stack, sandbox: HubSpotSandbox, api_port: int, app_secret: str) -> None:
+    """Start the stack's worker and API, and subscribe the API to the sandbox's signed
+    webhooks (delivered in batches after 50 ms), as a HubSpot app would be."""
+    s.worker()
+    s.spawn("api", ready="Application startup complete")
+    target = f"http://127.0.0.1:{api_port}/webhooks/hubspot"
+    sandbox.control(
+        "POST",
+        "webhooks/subscribe",
+        {"target_url": target, "client_secret": app_secret, "linger_ms": 50},
+    )

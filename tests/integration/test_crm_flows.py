@@ -79,9 +79,7 @@ def test_hubspot_webhook_to_cash(dev_env: WorkflowEnvironment, tmp_path: Path) -
         stack(
             address,
             tmp_path,
-            extra_env={
-                **hubspot_stack_env(sandbox, port, SECRET),
-            },
+            extra_env=hubspot_stack_env(sandbox, port, SECRET),
         ) as s,
     ):
         created = sandbox.api(

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from hubspot import HubSpot
 from hubspot.crm.deals import SimplePublicObjectInput
-from hubspot_fixtures import TOKEN, running_sandbox, store_with_unique_ids
+from hubspot_fixtures import TOKEN, run_with_webhooks, running_sandbox, store_with_unique_ids
 from hubspot_fixtures import stack_env as hubspot_stack_env
 from salesforce_fixtures import API, sales_rep_session, stack_env
 from salesforce_fixtures import running_sandbox as running_salesforce
@@ -85,18 +85,10 @@ def test_a_rep_edits_a_hubspot_deal_and_handoff_follows(
         stack(
             address,
             tmp_path,
-            extra_env={
-                **hubspot_stack_env(sandbox, port, SECRET),
-            },
+            extra_env=hubspot_stack_env(sandbox, port, SECRET),
         ) as s,
     ):
-        s.worker()
-        s.spawn("api", ready="Application startup complete")
-        sandbox.control(
-            "POST",
-            "webhooks/subscribe",
-            {"target_url": f"{api}/webhooks/hubspot", "client_secret": SECRET, "linger_ms": 50},
-        )
+        run_with_webhooks(s, sandbox, port, SECRET)
         deals = HubSpot(access_token=TOKEN, host=sandbox.base).crm.deals.basic_api
         created = deals.create(
             SimplePublicObjectInput(

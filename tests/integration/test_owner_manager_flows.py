@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from hubspot import HubSpot
 from hubspot.crm.deals import SimplePublicObjectInput
-from hubspot_fixtures import TOKEN, running_sandbox, store_with_unique_ids
-from salesforce_fixtures import API, sales_rep_session
+from hubspot_fixtures import TOKEN, run_with_webhooks, running_sandbox, store_with_unique_ids
+from hubspot_fixtures import stack_env as hubspot_stack_env
+from salesforce_fixtures import API, sales_rep_session, stack_env
 from salesforce_fixtures import running_sandbox as running_salesforce
 from salesforce_fixtures import store_with_unique_ids as salesforce_store
 from support.processes import stack
@@ -42,14 +43,7 @@ def test_a_salesforce_handoff_reads_the_owners_manager_from_the_org(
             address,
             tmp_path,
             crm="salesforce",
-            extra_env={
-                "HANDOFF_SALESFORCE_LOGIN_HOST": sandbox.host,
-                "HANDOFF_SALESFORCE_CA_FILE": str(sandbox.ca_pem),
-                "HANDOFF_SALESFORCE_DOMAIN": "handoff-sandbox.my",
-                "HANDOFF_SALESFORCE_CONSUMER_KEY": "handoff-sandbox-consumer",
-                "HANDOFF_SALESFORCE_CONSUMER_SECRET": "handoff-sandbox-secret",
-                "HANDOFF_FEED_POLL_S": "1",
-            },
+            extra_env=stack_env(sandbox),
         ) as s,
     ):
         s.worker()
@@ -74,28 +68,15 @@ def test_a_hubspot_handoff_reads_the_owners_primary_team(
     for it, so `owner_manager` is the sales manager, and the history says why."""
     address = dev_env.client.service_client.config.target_host
     port = free_port()
-    api = f"http://127.0.0.1:{port}"
     with (
         running_sandbox(store_with_unique_ids(tmp_path / "hubspot.sqlite3")) as sandbox,
         stack(
             address,
             tmp_path,
-            extra_env={
-                "HANDOFF_HUBSPOT_HOST": sandbox.base,
-                "HANDOFF_HUBSPOT_TOKEN": TOKEN,
-                "HANDOFF_HUBSPOT_APP_SECRET": SECRET,
-                "HANDOFF_API_PORT": str(port),
-                "HANDOFF_PUBLIC_URL": api,
-            },
+            extra_env=hubspot_stack_env(sandbox, port, SECRET),
         ) as s,
     ):
-        s.worker()
-        s.spawn("api", ready="Application startup complete")
-        sandbox.control(
-            "POST",
-            "webhooks/subscribe",
-            {"target_url": f"{api}/webhooks/hubspot", "client_secret": SECRET, "linger_ms": 50},
-        )
+        run_with_webhooks(s, sandbox, port, SECRET)
         deals = HubSpot(access_token=TOKEN, host=sandbox.base).crm.deals.basic_api
         created = deals.create(
             SimplePublicObjectInput(

@@ -18,7 +18,7 @@ from hubspot.crm.objects import (
     PublicObjectId,
 )
 from hubspot.crm.objects import SimplePublicObjectInputForCreate as LineInput
-from hubspot_fixtures import TOKEN, running_sandbox, store_with_unique_ids
+from hubspot_fixtures import TOKEN, run_with_webhooks, running_sandbox, store_with_unique_ids
 from hubspot_fixtures import stack_env as hubspot_stack_env
 from salesforce_fixtures import API, sales_rep_session, stack_env
 from salesforce_fixtures import running_sandbox as running_salesforce
@@ -56,24 +56,15 @@ def test_a_rep_adds_a_45_percent_line_in_hubspot_and_the_cfo_is_asked(
     a signed webhook, Handoff reads the lines, and asks the CFO for the 45% line."""
     address = dev_env.client.service_client.config.target_host
     port = free_port()
-    api = f"http://127.0.0.1:{port}"
     with (
         running_sandbox(store_with_unique_ids(tmp_path / "hubspot.sqlite3")) as sandbox,
         stack(
             address,
             tmp_path,
-            extra_env={
-                **hubspot_stack_env(sandbox, port, SECRET),
-            },
+            extra_env=hubspot_stack_env(sandbox, port, SECRET),
         ) as s,
     ):
-        s.worker()
-        s.spawn("api", ready="Application startup complete")
-        sandbox.control(
-            "POST",
-            "webhooks/subscribe",
-            {"target_url": f"{api}/webhooks/hubspot", "client_secret": SECRET, "linger_ms": 50},
-        )
+        run_with_webhooks(s, sandbox, port, SECRET)
         hs = HubSpot(access_token=TOKEN, host=sandbox.base)
         created = hs.crm.deals.basic_api.create(
             SimplePublicObjectInput(
