@@ -31,6 +31,7 @@ from faults.helpers import (
 from hubspot_fixtures import running_sandbox
 from salesforce_fixtures import auth_for, connector_for
 from salesforce_fixtures import running_sandbox as running_salesforce
+from support.handoffs import skip_time
 from temporalio.testing import WorkflowEnvironment
 
 from worker.processes.worker import build_worker
@@ -104,7 +105,7 @@ async def test_a_ten_minute_hubspot_outage_delays_handoffs_and_loses_nothing(
                 await driver.send("accept", Msg.ACCEPT_HANDOFF, {"team": "operations", "by": OPS})
             for _ in range(12):
                 await activities_idle(client, wf_ids)
-                await time_env.sleep(timedelta(minutes=1))
+                await skip_time(time_env, timedelta(minutes=1))
             for wf_id in wf_ids:
                 pending = await pending_attempts(client, wf_id)
                 assert len(pending) == 1, (wf_id, pending)
@@ -119,7 +120,7 @@ async def test_a_ten_minute_hubspot_outage_delays_handoffs_and_loses_nothing(
 
             sandbox.faults()
             await activities_idle(client, wf_ids)
-            await time_env.sleep(timedelta(minutes=2))  # the next retry finds HubSpot back
+            await skip_time(time_env, timedelta(minutes=2))  # the next retry finds HubSpot back
             finals = await drive_all(drivers, within_s=90)
 
         for deal, final in zip(deals, finals, strict=True):

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.testservice.v1 import SleepRequest
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
@@ -160,7 +161,23 @@ async def skip(
     await _await_no_pending_activities(env.client, handle.id)
     await asyncio.sleep(0.2)  # and still idle a moment later: nothing was about to start
     await _await_no_pending_activities(env.client, handle.id)
-    await env.sleep(delta)
+    await skip_time(env, delta)
+
+
+#: How long one time skip may take in real seconds. The test server fires every timer
+#: inside the skipped span and waits for the worker to finish the tasks each one causes
+#: (reminders, escalations, CRM writes), so a skip over a busy week takes real time; on a
+#: loaded 2-core runner it took longer than the client's default 30 s deadline
+#: ("Timeout expired"). A skip is never retried: a retry would skip the time twice.
+SKIP_DEADLINE = timedelta(minutes=5)
+
+
+async def skip_time(env: WorkflowEnvironment, delta: timedelta) -> None:
+    """`env.sleep(delta)` on the time-skipping server, with a deadline sized for a
+    loaded runner instead of the client's 30 s default."""
+    req = SleepRequest()
+    req.duration.FromTimedelta(delta)
+    await env.client.test_service.unlock_time_skipping_with_sleep(req, timeout=SKIP_DEADLINE)
 
 
 async def start(

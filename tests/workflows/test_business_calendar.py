@@ -18,6 +18,7 @@ from support.handoffs import (
     make_deal,
     policy_with,
     skip,
+    skip_time,
     start,
     until,
 )
@@ -39,7 +40,7 @@ async def to_next_friday_3pm(env: WorkflowEnvironment) -> datetime:
     now = (await env.get_current_time()).astimezone(NY)
     day = now.date() + timedelta(days=(4 - now.weekday()) % 7 or 7)
     friday = datetime.combine(day, time(15, 0), NY)
-    await env.sleep(friday - now)
+    await skip_time(env, friday - now)
     return friday
 
 
