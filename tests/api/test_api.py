@@ -18,7 +18,7 @@ from worker.settings import Settings
 
 
 async def eventually(
-    fetch: Callable[[], Any], check: Callable[[Any], bool], within: float = 10
+    fetch: Callable[[], Any], check: Callable[[Any], bool], within: float = 60
 ) -> Any:
     """Poll an async `fetch` until `check` holds (visibility is eventually consistent)."""
     deadline = asyncio.get_running_loop().time() + within

@@ -15,6 +15,7 @@ from support.handoffs import (
     give_evidence,
     handoff_worker,
     make_deal,
+    polls,
     start,
     until,
 )
@@ -150,7 +151,7 @@ async def test_live_board_lists_running_handoffs_and_serves_json_and_html(
                 for g in board.groups
             }
 
-        for _ in range(50):  # visibility is eventually consistent
+        async for _ in polls():  # visibility is eventually consistent
             board = await stall_board(dev_env.client)
             if mine(board).get("evidence") == [ev] and mine(board).get("discount_approval") == [ap]:
                 break

@@ -9,7 +9,7 @@ from datetime import timedelta
 import httpx
 from api.helpers import bearer, deal_at_tier, deal_path
 from prometheus_client.parser import text_string_to_metric_families
-from support.handoffs import MANAGER, OWNER
+from support.handoffs import MANAGER, OWNER, polls
 from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.common import RetryPolicy
@@ -118,7 +118,7 @@ async def test_worker_runtime_exports_handoff_series(
             MetricsProbe.run, id=f"probe-{task_queue}", task_queue=task_queue
         )
         async with httpx.AsyncClient() as http:
-            for _ in range(50):
+            async for _ in polls(every=0.1):
                 text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
                 if "handoff_crm_writes_total" in text and "handoff_stage_seconds" in text:
                     break

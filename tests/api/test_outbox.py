@@ -16,6 +16,7 @@ from support.handoffs import (
     QUALIFY_EVIDENCE,
     give_evidence,
     make_deal,
+    polls,
     start,
     terminate_started,
     until,
@@ -69,7 +70,7 @@ async def test_a_sent_approval_shows_in_the_outbox_and_its_link_opens_the_link_p
 
 async def _outbox_with_links(http: httpx.AsyncClient) -> httpx.Response:
     """/outbox once the approval notice (sent just after the status shows it) is there."""
-    for _ in range(100):
+    async for _ in polls(every=0.1):
         page = await http.get("/outbox")
         assert page.status_code == 200
         if LINK.search(page.text):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from api.helpers import TOKENS, deal_at_tier, make_settings
 from playwright.async_api import Browser
-from support.handoffs import MANAGER, status, until
+from support.handoffs import MANAGER, polls, status, until
 from temporalio.testing import WorkflowEnvironment
 
 from workflows.names import Stage
@@ -44,7 +44,7 @@ async def test_manager_approves_from_the_inbox_and_sees_the_timeline(
         await page.wait_for_url(f"{base}/inbox")
 
         card = page.locator(f"section.item[data-deal='{deal_id}']")
-        for _ in range(50):  # visibility lags a moment behind the workflow
+        async for _ in polls():  # visibility lags a moment behind the workflow
             if await card.count():
                 break
             await asyncio.sleep(0.2)
@@ -63,7 +63,7 @@ async def test_manager_approves_from_the_inbox_and_sees_the_timeline(
 
         st = await until(handle, lambda s: s.stage == Stage.CLOSE)
         assert [(a.approver, a.reason) for a in st.approvals] == [(MANAGER, REASON)]
-        for _ in range(50):  # the deal desk note is written when the close wait starts
+        async for _ in polls(every=0.1):  # the deal desk note is written when the close wait starts
             notes = [str(r.data["body"]) for r in crm.records(deal_id, "note")]
             if any(REASON in n for n in notes):
                 break

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from api.helpers import TOKENS, deal_at_tier, make_settings
 from playwright.async_api import Browser, Page
-from support.handoffs import MANAGER, VP
+from support.handoffs import MANAGER, VP, polls
 from temporalio.testing import WorkflowEnvironment
 
 from workflows.names import Stage
@@ -28,7 +28,7 @@ async def approve_from_inbox(page: Page, base: str, who: str, deal_id: str, reas
     await page.click("button[type=submit]")
     await page.wait_for_url(f"{base}/inbox")
     card = page.locator(f"section.item[data-deal='{deal_id}']")
-    for _ in range(50):  # visibility lags a moment behind the workflow
+    async for _ in polls():  # visibility lags a moment behind the workflow
         if await card.count():
             break
         await asyncio.sleep(0.2)

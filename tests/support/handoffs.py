@@ -219,9 +219,11 @@ async def status(handle: WorkflowHandle[Any, Any]) -> DealStatus:
 
 
 async def until(
-    handle: WorkflowHandle[Any, Any], check: Callable[[DealStatus], bool], timeout: float = 20
+    handle: WorkflowHandle[Any, Any], check: Callable[[DealStatus], bool], timeout: float = 60
 ) -> DealStatus:
-    """Poll `status` until `check` holds (real seconds; time does not skip meanwhile)."""
+    """Poll `status` until `check` holds (real seconds; time does not skip meanwhile).
+
+    The default is sized for a loaded 2-core runner; a passing check returns at once."""
     deadline = time.monotonic() + timeout
     while True:
         st = await status(handle)
@@ -232,6 +234,29 @@ async def until(
                 f"status never matched; stage={st.stage} waiting_on={st.waiting_on} "
                 f"owner={st.owner} last history={[h.detail for h in st.history[-5:]]}"
             )
+        await asyncio.sleep(0.1)
+
+
+async def polls(within: float = 60, every: float = 0.2) -> AsyncIterator[int]:
+    """`async for _ in polls(): if done(): break` tries until `within` real seconds have
+    passed, pausing `every` seconds between tries; the check after the loop gives the
+    verdict. Sized for a loaded runner: a check that holds ends the loop at once."""
+    deadline, tries = time.monotonic() + within, 0
+    while True:
+        yield tries
+        tries += 1
+        if time.monotonic() > deadline:
+            return
+        await asyncio.sleep(every)
+
+
+async def eventually(check: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    """Wait (real seconds) for an effect outside the workflow, such as a notice or a CRM
+    record: the activity that makes it may land after the status that asked for it."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never happened: {what}")
         await asyncio.sleep(0.1)
 
 

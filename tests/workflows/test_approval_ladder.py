@@ -15,6 +15,7 @@ from support.handoffs import (
     VP,
     RecordingNotifier,
     deal_id_of,
+    eventually,
     give_evidence,
     handoff_worker,
     make_deal,
@@ -56,7 +57,10 @@ async def test_approver_is_reminded_before_the_deadline(
     async with at_manager_tier(time_env, task_queue) as (handle, notifier, _):
         await skip(time_env, handle, timedelta(hours=21))
         st = await until(handle, lambda s: any(h.kind == "reminder" for h in s.history))
-        assert any("[reminder]" in s for s in notifier.subjects_for(MANAGER))
+        await eventually(
+            lambda: any("[reminder]" in s for s in notifier.subjects_for(MANAGER)),
+            "[reminder] notice",
+        )
         assert st.owner == [MANAGER] and st.pending_approval is not None
         assert not st.pending_approval.escalated
 
@@ -72,7 +76,10 @@ async def test_overdue_approval_escalates_to_the_next_approver(
         )
         assert st.owner == [MANAGER, VP]
         assert st.sla_state == "escalated"
-        assert any("[escalation]" in s for s in notifier.subjects_for(VP))
+        await eventually(
+            lambda: any("[escalation]" in s for s in notifier.subjects_for(VP)),
+            "[escalation] notice",
+        )
         await signal(handle, Msg.APPROVE, approver=VP, reason="Covering for Maya")
         st = await until(handle, lambda s: s.stage == Stage.CLOSE)
         assert [(a.tier, a.approver) for a in st.approvals] == [("sales_manager", VP)]
@@ -125,7 +132,10 @@ async def test_approver_can_delegate_to_a_named_delegate(
             handle, Msg.DELEGATE, approver=MANAGER, delegate=DELEGATE, reason="On leave this week"
         )
         st = await until(handle, lambda s: s.owner == [DELEGATE])
-        assert any("delegated" in s for s in notifier.subjects_for(DELEGATE))
+        await eventually(
+            lambda: any("delegated" in s for s in notifier.subjects_for(DELEGATE)),
+            "delegated notice",
+        )
         await signal(handle, Msg.APPROVE, approver=MANAGER, reason="changed my mind")
         st = await until(handle, lambda s: any(not h.accepted for h in s.history))
         assert st.stage == Stage.DEAL_DESK

@@ -13,6 +13,7 @@ from support.handoffs import (
     give_evidence,
     handoff_worker,
     make_deal,
+    polls,
     signal,
     start,
     until,
@@ -38,7 +39,7 @@ async def test_large_history_continues_as_new_with_state_intact(
         st = await until(handle, lambda s: s.stage == Stage.CLOSE)
         client = time_env.client
         first_run = first_run_ids[handle.id]
-        for _ in range(100):  # the closing wait is where the budget check fires
+        async for _ in polls(every=0.1):  # the closing wait is where the budget check fires
             if await current_run_id(client, handle.id) != first_run:
                 break
             await asyncio.sleep(0.1)

@@ -3,10 +3,8 @@ rules over the quote with smart re-approval, and the deal-desk conversation."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,6 +17,7 @@ from support.handoffs import (
     QUALIFY_EVIDENCE,
     VP,
     RecordingNotifier,
+    eventually,
     give_evidence,
     handoff_worker,
     make_deal,
@@ -85,15 +84,6 @@ async def refused(handle: Handle, name: str, **payload: Any) -> str:
     return str(details[0]) if details else ""
 
 
-async def eventually(check: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-    """Wait (real seconds) for an effect outside the workflow: a notice, a CRM record."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never happened: {what}")
-        await asyncio.sleep(0.1)
-
-
 def notes_of(crm: MemoryConnector, deal_id: str) -> list[str]:
     return [str(r.data.get("body", "")) for r in crm.records(deal_id, "note")]
 
@@ -148,7 +138,10 @@ async def test_a_line_above_40_percent_asks_the_cfo_and_the_margin_is_written_ba
         st = await until(handle, lambda s: s.pending_approval is not None, WAIT)
         assert asked(st) == "line_discount" and st.owner == [CFO]
         assert st.pending_approval is not None and st.pending_approval.value == 45
-        assert any("approval requested" in s for s in notifier.subjects_for(CFO))
+        await eventually(  # the notice is an activity that may land after the status
+            lambda: any("approval requested" in s for s in notifier.subjects_for(CFO)),
+            "the CFO's approval notice",
+        )
         receipt = await update(handle, Msg.APPROVE, approver=CFO, reason="Install is a one-off")
         assert receipt.pending_approval is None
         st = await until(handle, lambda s: s.stage == Stage.CLOSE, WAIT)

@@ -7,7 +7,6 @@ renewing at the same price needs nobody, and a price increase asks the tier agai
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +16,7 @@ from typing import Any
 from support.handoffs import (
     MANAGER,
     OWNER,
+    eventually,
     give_evidence,
     handoff_worker,
     make_deal,
@@ -133,8 +133,8 @@ async def test_rejected_price_increase_waits_for_new_terms_from_the_owner(
                 if r.data["owner_email"] == OWNER
             ]
 
-        for _ in range(100):  # the task is written by an activity right after the wait starts
-            if any("Too steep for this account" in t for t in owner_tasks()):
-                break
-            await asyncio.sleep(0.1)
-    assert any("Too steep for this account" in t for t in owner_tasks())
+        # the task is written by an activity right after the wait starts
+        await eventually(
+            lambda: any("Too steep for this account" in t for t in owner_tasks()),
+            "the owner's task to propose new terms",
+        )
