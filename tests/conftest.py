@@ -59,13 +59,14 @@ def binary(name: str) -> str:
     return found
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server: multi-day SLAs run in seconds.
 
-    One per test module: the server can leave its time-skipping lock held after a
-    workflow ends with an activity in flight (temporalio/sdk-java#1138), and a fresh
-    server keeps one module's leftovers from stalling the next module's clock.
+    One per test (it starts in ~0.1 s): the server can leave its time-skipping lock held
+    (temporalio/sdk-java#1138, more often on a starved runner), after which no time
+    skips on it again. A fresh server keeps one test's leak from hanging the rest of
+    its module, as it did with one server per module.
     """
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server"),
