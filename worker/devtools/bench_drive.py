@@ -23,8 +23,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from connectors.base import WriteBack
 from connectors.hubspot_lines import BATCH_LIMIT as LINE_BATCH
 from connectors.lines import QuoteLines
-from workflows import names, registry
-from workflows.baseline import (
+from worker.devtools.bench_baseline import (
     BASELINE_SIGNAL,
     CHILD_SIGNAL,
     QUERY_CONSUMED,
@@ -33,6 +32,7 @@ from workflows.baseline import (
     Shape,
     Tick,
 )
+from workflows import names, registry
 from workflows.messages import AcceptIn, DealStatus, DecisionIn, EvidenceIn
 from workflows.names import Msg, Stage, WaitingOn
 from workflows.policy import Policy
