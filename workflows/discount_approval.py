@@ -19,17 +19,10 @@ with workflow.unsafe.imports_passed_through():
 from workflows import metrics, names
 from workflows.kit.clock import ClockState
 from workflows.kit.ladder import ApprovalOutcome, ApprovalStep
-from workflows.messages import (
-    ApprovalRecord,
-    DecisionIn,
-    DelegateIn,
-    HistoryEntry,
-    PendingApproval,
-    RecallIn,
-    Terms,
-)
+from workflows.messages import DecisionIn, DelegateIn, RecallIn
 from workflows.names import Msg
 from workflows.options import NOTIFY
+from workflows.records import ApprovalRecord, HistoryEntry, PendingApproval, Terms
 
 EventKind = Literal["approval", "reminder", "escalation", "refused"]
 #: Signal from the parent: new terms replace this round.

@@ -33,16 +33,10 @@ from workflows.kit.quote_lines import QuoteReader
 from workflows.kit.state import DeskState, Wait
 from workflows.kit.terms import TermsPart
 from workflows.kit.tiers import TierWaits, decided
-from workflows.messages import (
-    ApprovalRecord,
-    DealStatus,
-    DecisionIn,
-    DelegateIn,
-    PendingApproval,
-    RecallIn,
-)
+from workflows.messages import DealStatus, DecisionIn, DelegateIn, RecallIn
 from workflows.names import Msg, Refusal, WaitingOn
 from workflows.quote import lines_text
+from workflows.records import ApprovalRecord, PendingApproval
 
 if TYPE_CHECKING:
     from workflows.kit.handoff import HandoffWorkflow

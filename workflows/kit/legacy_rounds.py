@@ -31,8 +31,8 @@ from workflows.kit.clock import SlaState
 from workflows.kit.dispatch import No
 from workflows.kit.ladder import ApprovalOutcome, ApprovalStep
 from workflows.kit.state import DeskState, Wait
-from workflows.messages import ApprovalRecord
 from workflows.names import Msg, Refusal, WaitingOn
+from workflows.records import ApprovalRecord
 
 if TYPE_CHECKING:
     from workflows.kit.handoff import HandoffWorkflow

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 from workflows.kit.dispatch import Handler, No
 from workflows.kit.ladder import ApprovalOutcome, missing_steps
 from workflows.kit.state import DeskState, Wait
-from workflows.messages import Terms as TermsModel
 from workflows.messages import TermsIn
 from workflows.names import Msg, Refusal, Stage, WaitingOn
 from workflows.quote import margin_text, metric, with_lines
+from workflows.records import Terms as TermsModel
 
 if TYPE_CHECKING:
     from workflows.kit.handoff import HandoffWorkflow

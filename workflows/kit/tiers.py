@@ -22,9 +22,9 @@ from workflows.kit.conversation import Conversation
 from workflows.kit.ladder import ApprovalOutcome, ApprovalStep
 from workflows.kit.state import DeskState, Wait
 from workflows.kit.terms import TermsPart
-from workflows.messages import ApprovalRecord, PendingApproval
 from workflows.names import WaitingOn
 from workflows.options import NOTIFY
+from workflows.records import ApprovalRecord, PendingApproval
 
 if TYPE_CHECKING:
     from workflows.kit.handoff import HandoffWorkflow
