@@ -34,7 +34,8 @@ from worker.settings import Settings
 from workflows import names, registry
 from workflows.messages import Receipt
 from workflows.names import Msg
-from workflows.policy import PolicyError, duty_rules, load_policy
+from workflows.policy import PolicyError, load_policy
+from workflows.policy_checks import duty_rules
 from workflows.registry import UnknownHandoffType
 
 app = typer.Typer(

@@ -51,6 +51,7 @@ PASSTHROUGH_MODULES = (
     "workflows.messages",
     "workflows.records",  # the records the messages and the state are made of
     "workflows.policy",
+    "workflows.policy_checks",  # the policy model's own checks
     "workflows.policy_people",
     "workflows.business_hours",  # its time zones must be real `tzinfo`s, not sandbox proxies
     "workflows.names",
