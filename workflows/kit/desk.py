@@ -251,7 +251,7 @@ class ApprovalDesk:
         p = self._st.pending_approval
         if p is None or self.legacy.child is not None:
             return p
-        return p.model_copy(update={"due_at": self._h.waits.due_at()})
+        return p.model_copy(update={"due_at": self._h.view.due_at()})
 
     def clock_shown(self) -> tuple[datetime | None, SlaState] | None:
         """Due time and SLA state when the ladder shows its own: a child round's, or an

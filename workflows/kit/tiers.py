@@ -193,7 +193,7 @@ class TierWaits:
                 amount=p.amount,
                 net_amount=round(p.amount * (1 - p.discount_percent / 100), 2),
                 margin_percent=p.margin_percent,
-                due_at=h.waits.due_at(),
+                due_at=h.view.due_at(),
                 reason=reason,
             ),
             **NOTIFY,
