@@ -97,7 +97,7 @@ class TermsPart:
         st.terms_version += 1
         h.audit.record("terms", self.text(), by=by)
         if h.desk is not None:
-            await h.desk.settled(asked)
+            await h.desk.tiers.settled(asked)
         manager = h.managers.crm_manager()
         steps = missing_steps(h.policy, st.terms, st.approvals, st.owner_email, st.quote, manager)
         return f"terms now {self.text()}; to approve: {[s.tier for s in steps] or 'none'}"

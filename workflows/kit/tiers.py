@@ -199,6 +199,13 @@ class TierWaits:
             **NOTIFY,
         )
 
+    async def settled(self, asked: PendingApproval | None) -> None:
+        """Return once the ladder has moved past `asked` (at once if no tier wait runs)."""
+        if self.asking:
+            await workflow.wait_condition(
+                lambda: self._st.pending_approval is not asked or bool(self._h.exceptions.holding())
+            )
+
     def show_approvers(self) -> None:
         st, p = self._st, self._st.pending_approval
         if p is not None and st.waiting and st.waiting.on == WaitingOn.DISCOUNT_APPROVAL:
