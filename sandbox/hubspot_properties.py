@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from sandbox.hubspot_errors import HsError, validation
-from sandbox.hubspot_http import now_iso, object_body, query_bool
+from sandbox.hubspot_http import now_iso, object_body, object_type, query_bool
 from sandbox.hubspot_schema import PROPERTIES, PropertyDef, pipeline_json
 
 if TYPE_CHECKING:
@@ -216,8 +216,6 @@ class PropertyRoutes:
         return r
 
     def _registry(self, raw_ot: str) -> tuple[str, PropertyRegistry]:
-        from sandbox.hubspot_store import object_type
-
         return object_type(raw_ot), self.store.registry
 
     async def list_all(self, ot: str, request: Request) -> Response:

@@ -10,56 +10,26 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.notify import ApprovalNotice, NotifyActivities
 
 from workflows import metrics, names
+from workflows.discount_approval_messages import (
+    SUPERSEDE,
+    ApprovalProgress,
+    ApprovalRequest,
+    PauseIn,
+)
 from workflows.kit.clock import ClockState
 from workflows.kit.ladder import ApprovalOutcome, ApprovalStep
-from workflows.messages import (
-    ApprovalRecord,
-    DecisionIn,
-    DelegateIn,
-    HistoryEntry,
-    PendingApproval,
-    RecallIn,
-    Terms,
-)
+from workflows.messages import DecisionIn, DelegateIn, RecallIn
 from workflows.names import Msg
 from workflows.options import NOTIFY
+from workflows.records import ApprovalRecord, HistoryEntry, PendingApproval
 
 EventKind = Literal["approval", "reminder", "escalation", "refused"]
-#: Signal from the parent: new terms replace this round.
-SUPERSEDE = "supersede"
-
-
-class ApprovalRequest(BaseModel):
-    """Input: the terms to approve and the tiers still to ask, lowest first."""
-
-    parent_id: str
-    crm: str
-    deal_id: str
-    deal_name: str = ""
-    round: int
-    terms: Terms
-    margin_percent: float
-    steps: list[ApprovalStep]
-
-
-class ApprovalProgress(BaseModel):
-    """Reported to the parent on every change (its status mirrors this)."""
-
-    round: int
-    pending: PendingApproval | None
-    decisions: list[ApprovalRecord] = Field(default_factory=list)
-    events: list[HistoryEntry] = Field(default_factory=list)
-
-
-class PauseIn(BaseModel):  # from the parent: an exception opened or closed
-    paused: bool
 
 
 @workflow.defn

@@ -30,10 +30,11 @@ from workflows.kit.desk import ApprovalDesk
 from workflows.kit.handoff import HandoffWorkflow
 from workflows.kit.state import DeskState
 from workflows.kit.terms import TermsPart
-from workflows.messages import DealStatus, Terms, inert
+from workflows.messages import DealStatus, inert
 from workflows.names import Stage
 from workflows.options import CRM_WRITE, MAX_HISTORY_EVENTS
 from workflows.policy import Policy
+from workflows.records import Terms
 
 
 class LeadToCashState(DeskState):

@@ -10,8 +10,8 @@ quote-level discount). The deal's amount field counts only for a deal without li
 from __future__ import annotations
 
 from connectors.lines import QuoteLine
-from workflows.messages import Terms
 from workflows.policy_quote import Metric
+from workflows.records import Terms
 
 
 def with_lines(terms: Terms, lines: list[QuoteLine]) -> Terms:

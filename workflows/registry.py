@@ -22,8 +22,8 @@ from workflows import names
 from workflows.change_feed import ChangeFeed
 from workflows.discount_approval import DiscountApproval
 from workflows.lead_to_cash import LeadToCash, LeadToCashInput
-from workflows.messages import ApprovalRecord, Terms
 from workflows.policy import Policy, PolicyError
+from workflows.records import ApprovalRecord, Terms
 from workflows.renewal import RenewalExpansion, RenewalInput
 
 

@@ -27,9 +27,10 @@ from workflows.kit.desk import ApprovalDesk
 from workflows.kit.handoff import HandoffWorkflow
 from workflows.kit.state import DeskState
 from workflows.kit.terms import TermsPart
-from workflows.messages import ApprovalRecord, DealStatus, Terms
+from workflows.messages import DealStatus
 from workflows.options import MAX_HISTORY_EVENTS
 from workflows.policy import Clock, Policy, RenewalPolicy, StagePolicy
+from workflows.records import ApprovalRecord, Terms
 
 #: `workflow.patched` id of the heads-up task when the window opens (see
 #: docs/adding-a-handoff.md, "Changing a running workflow").

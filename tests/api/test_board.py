@@ -25,8 +25,9 @@ from connectors.memory import MemoryConnector
 from worker.client.board import StallBoard, build_board, render_text, sla_level, stall_board
 from worker.http.auth import SESSION_COOKIE
 from workflows.kit.clock import ClockState
-from workflows.messages import DealStatus, ExceptionRecord
+from workflows.messages import DealStatus
 from workflows.names import WaitingOn
+from workflows.records import ExceptionRecord
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 

@@ -22,9 +22,10 @@ from connectors.errors import PermanentCrmError, Rejected
 from worker.client import handoffs
 from worker.client.handoffs import HandoffRef
 from worker.processes.worker import build_worker
-from workflows.messages import DealStatus, ExceptionRecord
+from workflows.messages import DealStatus
 from workflows.names import Msg, lead_to_cash_id
 from workflows.policy import default_policy
+from workflows.records import ExceptionRecord
 
 SHAPES = ["not_json", "list", "no_properties"]
 SALES_OPS = "sol.salesops@example.com"

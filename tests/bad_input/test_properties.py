@@ -16,8 +16,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from workflows import messages
 from workflows.kit import dispatch
 from workflows.kit.ladder import covers, missing_steps, required_steps
-from workflows.messages import ApprovalRecord, Terms
 from workflows.policy import Policy, default_policy, parse_policy
+from workflows.records import ApprovalRecord, Terms
 
 FAST = settings(max_examples=200, deadline=None, derandomize=True)
 ROLES = ["sales_manager", "vp_sales", "cfo"]

@@ -12,9 +12,9 @@ import pytest
 
 from connectors.lines import QuoteLine
 from workflows.kit.ladder import missing_steps, required_steps
-from workflows.messages import ApprovalRecord, Terms
 from workflows.policy import PolicyError, default_policy, parse_policy
 from workflows.quote import with_lines
+from workflows.records import ApprovalRecord, Terms
 
 RULE = {"name": "probe", "metric": "amount", "above": 10, "approvers": ["cfo"]}
 BAD: list[tuple[str, dict[str, Any], str]] = [

@@ -30,11 +30,12 @@ from worker.client.temporal import data_converter
 from worker.settings import Settings
 from workflows.kit.crm_truth import CRM_TRUTH
 from workflows.kit.desk import APPROVALS_INLINE
-from workflows.kit.handoff import HANDLER_LOCK, PUBLISH_CHANGES
+from workflows.kit.inbox import HANDLER_LOCK
 from workflows.kit.managers import OWNER_MANAGER_CRM
 from workflows.kit.people import PEOPLE_MOVES
 from workflows.kit.policy_move import POLICY_MOVES
 from workflows.kit.quote_lines import QUOTE_LINES
+from workflows.kit.status import PUBLISH_CHANGES
 from workflows.kit.waits import BUSINESS_CALENDAR, ESCALATION_LADDER
 from workflows.names import Msg
 

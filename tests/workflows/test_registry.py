@@ -8,9 +8,9 @@ from worker.processes.worker import WORKFLOWS
 from workflows import registry
 from workflows.change_feed import ChangeFeed
 from workflows.discount_approval import DiscountApproval
-from workflows.messages import Terms
 from workflows.names import handoff_id, lead_to_cash_id, renewal_id
 from workflows.policy import default_policy
+from workflows.records import Terms
 from workflows.renewal import RenewalInput
 
 

@@ -30,9 +30,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from connectors.memory import MemoryConnector
 from workflows import names
-from workflows.messages import ApprovalRecord, DealStatus, Terms
+from workflows.messages import DealStatus
 from workflows.names import Msg, WaitingOn
 from workflows.policy import default_policy
+from workflows.records import ApprovalRecord, Terms
 from workflows.renewal import RenewalExpansion, RenewalInput, RenewalStage
 
 ACCOUNT_MANAGER = "amy.am@example.com"

@@ -23,7 +23,10 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from worker.cli import exit_codes
+from worker.cli.context import load_settings, stack_settings
+from worker.cli.crm_setup import crm_app
 from worker.cli.render import print_table
+from worker.cli.stalls import stalls
 from worker.client import handoffs
 from worker.client.handoffs import HandoffNotFound, HandoffRef, Refused
 from worker.ids import check_cli_deal_id
@@ -31,7 +34,8 @@ from worker.settings import Settings
 from workflows import names, registry
 from workflows.messages import Receipt
 from workflows.names import Msg
-from workflows.policy import PolicyError, duty_rules, load_policy
+from workflows.policy import PolicyError, load_policy
+from workflows.policy_checks import duty_rules
 from workflows.registry import UnknownHandoffType
 
 app = typer.Typer(
@@ -50,26 +54,8 @@ app.add_typer(evidence_app, name="evidence")
 app.add_typer(exception_app, name="exception")
 app.add_typer(policy_app, name="policy")
 app.add_typer(sandbox_app, name="sandbox")
-
-
-def _add_crm_commands() -> None:
-    """`handoff crm setup` lives in its own module (worker/cli/crm_setup.py)."""
-    from worker.cli.crm_setup import crm_app
-
-    app.add_typer(crm_app, name="crm")
-
-
-_add_crm_commands()
-
-
-def _add_stalls_command() -> None:
-    """`handoff stalls` lives in its own module (worker/cli/stalls.py)."""
-    from worker.cli.stalls import stalls
-
-    app.command("stalls")(stalls)
-
-
-_add_stalls_command()
+app.add_typer(crm_app, name="crm")  # `handoff crm setup`: worker/cli/crm_setup.py
+app.command("stalls")(stalls)  # `handoff stalls`: worker/cli/stalls.py
 
 
 def _add_people_and_policy_commands() -> None:
@@ -97,39 +83,10 @@ TypeOpt = typer.Option(
 DealArg = typer.Argument(..., help="The CRM's deal id, or a workflow id (renewal-hubspot-1001).")
 
 
-def _settings() -> Settings:
-    """The settings, or a one-line-per-field message and exit 2 (never a traceback, whose
-    locals could show secrets)."""
-    from pydantic import ValidationError
-
-    try:
-        return Settings()
-    except ValidationError as exc:
-        err.print("[red]Invalid configuration[/]:")
-        for e in exc.errors():
-            where = ".".join(str(p) for p in e["loc"]) or "(settings)"
-            err.print(f"  {where}: {e['msg']}", markup=False)
-        raise typer.Exit(exit_codes.BAD_INPUT) from None
-
-
-_followed: list[bool] = []
-
-
-def _stack_settings(crm: str | None, base: Path | None = None) -> Settings:
-    """The settings of a command that talks to the stack: what the user set, filled in
-    from the running `handoff dev` stack (`worker.cli.follow`), once per process."""
-    if not _followed:
-        from worker.cli.follow import DEFAULT_BASE, follow_running_stack
-
-        follow_running_stack(crm, err, base or DEFAULT_BASE)
-        _followed.append(True)
-    return _settings()
-
-
 def _run(fn: Callable[[Client, Settings], Awaitable[T]], crm: str | None = None) -> T:
     """Connect to Temporal (the running dev stack's, unless told otherwise) and run one
     command, turning known failures into messages and exit codes (`worker.cli.exit_codes`)."""
-    settings = _stack_settings(crm)
+    settings = stack_settings(crm)
 
     async def main() -> T:
         from worker.client.temporal import connect
@@ -187,7 +144,7 @@ def _receipt_line(receipt: Receipt) -> str:
 def _send(
     handoff_type: str | None, crm: str | None, deal: str, name: str, payload: dict[str, Any]
 ) -> None:
-    ref = _ref(_stack_settings(crm), handoff_type, crm, deal)  # a bad id exits 2 first
+    ref = _ref(stack_settings(crm), handoff_type, crm, deal)  # a bad id exits 2 first
 
     async def go(client: Client, s: Settings) -> Receipt:
         return await handoffs.update(client, ref, name, payload)
@@ -260,7 +217,7 @@ def worker() -> None:
     from worker.logging import configure_logging
     from worker.processes.worker import run_worker
 
-    settings = _settings()
+    settings = load_settings()
     configure_logging(settings.environment)
     asyncio.run(run_worker(settings))
 
@@ -271,7 +228,7 @@ def api() -> None:
     from worker.logging import configure_logging
     from worker.processes.api import run_api
 
-    settings = _settings()
+    settings = load_settings()
     configure_logging(settings.environment)
     asyncio.run(run_api(settings))
 
@@ -308,7 +265,7 @@ def sandbox_salesforce(
 def _start(handoff_type: str | None, crm: str | None, deal: str) -> None:
     from worker.policy import load_configured_policy
 
-    ref = _ref(_stack_settings(crm), handoff_type, crm, deal)
+    ref = _ref(stack_settings(crm), handoff_type, crm, deal)
 
     async def go(client: Client, s: Settings) -> None:
         handle, started = await handoffs.start(
@@ -480,7 +437,7 @@ def status(
     type_: str | None = TypeOpt,
 ) -> None:
     """What the handoff waits on, from whom, since and until when."""
-    ref = _ref(_stack_settings(crm), type_, crm, deal_id)
+    ref = _ref(stack_settings(crm), type_, crm, deal_id)
     st = _run(lambda c, s: handoffs.status(c, ref))
     if as_json:
         out.print_json(st.model_dump_json())
@@ -535,7 +492,7 @@ def demo(
     discount-approval wait."""
     from worker.cli.demo import run_demo
 
-    settings = _stack_settings(crm, state_dir)
+    settings = stack_settings(crm, state_dir)
     if deal is not None:
         _ref(settings, None, crm, deal)  # a bad deal id exits 2 before any CRM call
     _run(lambda c, s: run_demo(c, s, crm or s.crm, out, deal=deal))
@@ -588,7 +545,7 @@ def codec_server(port: int = typer.Option(8888, help="Port for the Temporal UI t
     """Serve the payload codec so the Temporal UI and CLI can show decrypted payloads."""
     from worker.processes.codec_server import run_codec_server
 
-    run_codec_server(_settings(), port=port)
+    run_codec_server(load_settings(), port=port)
 
 
 @app.command()

@@ -22,6 +22,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from worker.cli.context import stack_settings
 from worker.cli.render import print_table
 from worker.crm_schema import FieldSpec
 
@@ -226,13 +227,12 @@ def setup(
     state_dir: Path = typer.Option(Path(".handoff"), help="Where `handoff dev` runs from."),
 ) -> None:
     """Create or verify the CRM fields, scopes and permissions Handoff needs."""
-    from worker.cli.commands import _stack_settings
     from worker.crm_schema import hubspot_properties, salesforce_fields
     from worker.policy import load_configured_policy
     from worker.processes.crm import make_connector
 
     out = Console(soft_wrap=True)
-    settings = _stack_settings(crm, state_dir)
+    settings = stack_settings(crm, state_dir)
     crm = crm or settings.crm
     policy = load_configured_policy(settings)
     overrides = policy.field_mapping.get(crm, {})

@@ -20,6 +20,7 @@ from rich.text import Text
 
 from activities.stage_events import TEAM_NAMES
 from worker.cli import exit_codes
+from worker.cli.context import load_settings
 from worker.cli.render import print_table
 from worker.stalls.charts import hours
 from worker.stalls.figures import Filters, StallFigures, compute, to_csv
@@ -127,7 +128,6 @@ def stalls(
 ) -> None:
     """Why deals stall: time in stage, aging, where handoffs wait, nudges, cycle time and
     conversion, from the stage-event store."""
-    from worker.cli.commands import _settings
     from worker.stack_file import read_running
     from worker.stalls.store import StallStore, default_dsn
 
@@ -140,7 +140,7 @@ def stalls(
     if owner is not None and not 3 <= len(owner) <= 254:
         err.print("--owner: an email address")
         raise typer.Exit(exit_codes.BAD_INPUT)
-    settings = _settings()
+    settings = load_settings()
     if settings.stalls_dsn is not None:
         dsn = settings.stalls_dsn.get_secret_value()
     else:

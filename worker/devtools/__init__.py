@@ -6,11 +6,14 @@ they run from a checkout. Importing this package puts the checkout's root on
 install maps only the wheel's packages).
 """
 
+import os
 import sys
 from pathlib import Path
 
 #: The checkout these tools run from (the folder holding `sandbox/` and `worker/`).
-CHECKOUT = Path(__file__).resolve().parents[2]
+#: `os.path`, not `Path.resolve()`/`is_dir()`: the bench's baseline workflow lives in this
+#: package, so the workflow sandbox imports it, and it refuses those `pathlib` calls.
+CHECKOUT = Path(os.path.realpath(__file__)).parents[2]
 
-if (CHECKOUT / "sandbox").is_dir() and str(CHECKOUT) not in sys.path:
+if os.path.isdir(CHECKOUT / "sandbox") and str(CHECKOUT) not in sys.path:
     sys.path.append(str(CHECKOUT))

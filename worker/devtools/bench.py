@@ -6,7 +6,7 @@ The worker runs as its own process (`python -m worker worker`), so its memory is
 own. In order:
 
 1. warm-up: two handoffs; the first one's history gives the baseline its shape;
-2. baseline: the bare `workflows.baseline` workflow, same counts of activities, timers,
+2. baseline: the bare `worker.devtools.bench_baseline` workflow, same counts of activities, timers,
    signals and children, driven the same way, on the same server (own worker process);
 3. throughput: ``--handoffs`` deals from lead to cash with every signal (bounded
    concurrency), CRM calls counted by the sandbox, latency read from histories;

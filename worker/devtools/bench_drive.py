@@ -15,16 +15,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.client import Client, WorkflowHistory
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from connectors.base import WriteBack
 from connectors.hubspot_lines import BATCH_LIMIT as LINE_BATCH
 from connectors.lines import QuoteLines
-from workflows import names, registry
-from workflows.baseline import (
+from worker.client import handoffs
+from worker.client.handoffs import HandoffRef
+from worker.devtools.bench_baseline import (
     BASELINE_SIGNAL,
     CHILD_SIGNAL,
     QUERY_CONSUMED,
@@ -33,6 +35,7 @@ from workflows.baseline import (
     Shape,
     Tick,
 )
+from workflows import names, registry
 from workflows.messages import AcceptIn, DealStatus, DecisionIn, EvidenceIn
 from workflows.names import Msg, Stage, WaitingOn
 from workflows.policy import Policy
@@ -65,64 +68,80 @@ async def until(
         delay = min(delay * 1.5, POLL_CAP_S)
 
 
-def handoff_id(deal_id: str, run_tag: str) -> str:
-    """The bench's workflow id: the public one plus the run tag, so reruns against the
-    same cluster (whose sandbox deal ids start over) never collide."""
-    return f"{names.lead_to_cash_id('hubspot', deal_id)}-{run_tag}"
+@dataclass(frozen=True)
+class BenchRef(HandoffRef):
+    """A bench deal's lead-to-cash handoff. Its workflow id is the public one plus the
+    run tag, so reruns against the same cluster (whose sandbox deal ids start over) never
+    collide; everything else goes through the one client path like any other ref."""
+
+    run_tag: str = ""
+
+    @property
+    def workflow_id(self) -> str:
+        return f"{super().workflow_id}-{self.run_tag}"
+
+
+def bench_ref(deal_id: str, run_tag: str) -> BenchRef:
+    return BenchRef(registry.get(names.LEAD_TO_CASH), "hubspot", deal_id, run_tag)
 
 
 async def start_handoff(
     client: Client, task_queue: str, policy: Policy, deal_id: str, run_tag: str
-) -> Any:
-    lead_to_cash = registry.get(names.LEAD_TO_CASH)
-    return await client.start_workflow(
-        lead_to_cash.workflow_type,
-        registry.get(names.LEAD_TO_CASH).start_input("hubspot", deal_id, policy, Carried()),
-        id=handoff_id(deal_id, run_tag),
-        task_queue=task_queue,
+) -> WorkflowHandle[Any, DealStatus]:
+    """Start one bench deal's handoff (one start call: lead-to-cash carries nothing)."""
+    handle, started = await handoffs.start(
+        client, bench_ref(deal_id, run_tag), policy=policy, task_queue=task_queue, carried=Carried()
     )
+    if not started:  # never measure a run twice
+        raise RuntimeError(f"bench handoff {handle.id} was already started")
+    return handle
 
 
 async def drive_handoff(
     client: Client, task_queue: str, policy: Policy, deal_id: str, run_tag: str
 ) -> str:
-    """Lead to cash for one deal, each signal sent as soon as its stage is reached."""
+    """Lead to cash for one deal, each signal sent as soon as its stage is reached.
+
+    Messages go as signals (`handoffs.signal`), as the bench's baseline shape counts
+    them, and each wait polls the `status` query (`handoffs.status`): one call each."""
+    ref = bench_ref(deal_id, run_tag)
     handle = await start_handoff(client, task_queue, policy, deal_id, run_tag)
 
-    async def status() -> DealStatus:
-        result: DealStatus = await handle.query(names.QUERY_STATUS, result_type=DealStatus)
-        return result
+    async def send(name: str, payload: BaseModel) -> None:
+        if not await handoffs.signal(client, ref, name, payload):
+            raise RuntimeError(f"bench handoff {ref} is not running: {name} not delivered")
 
     async def pending(tier: str) -> bool:
-        st = await status()
+        st = await handoffs.status(client, ref)
         return st.pending_approval is not None and st.pending_approval.tier == tier
 
     async def stage(name: str, on: WaitingOn | None = None) -> bool:
-        st = await status()
+        st = await handoffs.status(client, ref)
         return st.stage == name and (on is None or st.waiting_on == on)
 
     async def evidence(kind: str, by: str) -> None:
-        await handle.signal(Msg.ADD_EVIDENCE, EvidenceIn(kind=kind, by=by, ref="bench"))
+        await send(Msg.ADD_EVIDENCE, EvidenceIn(kind=kind, by=by, ref="bench"))
 
     for kind in QUALIFY:
         await evidence(kind, OWNER)
     await until(lambda: pending("sales_manager"), "the sales manager's approval")
-    await handle.signal(Msg.APPROVE, DecisionIn(approver=MANAGER, reason="bench: in budget"))
+    await send(Msg.APPROVE, DecisionIn(approver=MANAGER, reason="bench: in budget"))
     await until(lambda: pending("vp"), "the VP's approval")
-    await handle.signal(Msg.APPROVE, DecisionIn(approver=VP, reason="bench: strategic"))
+    await send(Msg.APPROVE, DecisionIn(approver=VP, reason="bench: strategic"))
     await until(lambda: stage(Stage.CLOSE), "the close stage")
     await evidence("contract_signed", OWNER)
     await until(lambda: stage(Stage.SALES_TO_OPS, WaitingOn.ACCEPTANCE), "the ops handoff")
-    await handle.signal(Msg.ACCEPT_HANDOFF, AcceptIn(team="operations", by=OPS))
+    await send(Msg.ACCEPT_HANDOFF, AcceptIn(team="operations", by=OPS))
     await evidence("delivery_confirmed", OPS)
     await until(lambda: stage(Stage.CASH), "the cash stage")
     await evidence("payment_received", BILLING)
     await handle.result()
-    return str(handle.id)
+    return ref.workflow_id
 
 
 async def drive_baseline(client: Client, task_queue: str, shape: Shape, wf_id: str) -> str:
-    """The bare baseline, signalled in the same groups with the same waits."""
+    """The bare baseline, signalled in the same groups with the same waits (raw client
+    calls: it is no handoff, so the handoff client path does not reach it)."""
     handle = await client.start_workflow(Baseline.run, shape, id=wf_id, task_queue=task_queue)
     sent = 0
 

@@ -1,4 +1,4 @@
-"""BENCHMARK ONLY: the worker process that runs `workflows.baseline` for `handoff bench`.
+"""BENCHMARK ONLY: the worker process that runs `bench_baseline` for `handoff bench`.
 
 `python -m worker.devtools.bench_worker --task-queue Q` connects to ``TEMPORAL_ADDRESS`` and runs
 the bare baseline with the same worker options as Handoff's own worker (the same
@@ -17,9 +17,9 @@ import signal
 from temporalio.worker import Worker
 
 from worker.client.temporal import connect
+from worker.devtools.bench_baseline import Baseline, BaselineChild, noop
 from worker.processes.worker import ACTIVITY_THREADS
 from worker.settings import Settings
-from workflows.baseline import Baseline, BaselineChild, noop
 
 READY = "bench worker started"
 

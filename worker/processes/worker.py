@@ -39,14 +39,19 @@ DEPLOYMENT_NAME = "handoff"
 #: Pure-data modules (pydantic models, the policy, names) imported once and shared by
 #: every workflow run instead of re-imported into each run's sandbox: they hold no state
 #: and read no clock. Re-importing them cost ~0.3 s of CPU per new run, cache miss or
-#: replay (docs/benchmarks.md). Workflow logic itself stays sandboxed.
+#: replay (docs/benchmarks.md). Workflow logic itself stays sandboxed. A module that
+#: workflow code imports, and whose models a passed-through module uses, must be passed
+#: through too: else the sandbox builds a second copy of each class, and pydantic
+#: refuses the other copy's instances (a `status` query fails on `HistoryEntry`).
 PASSTHROUGH_MODULES = (
     "pydantic",
     "pydantic_core",
     "yaml",
     "connectors.mapping",
     "workflows.messages",
+    "workflows.records",  # the records the messages and the state are made of
     "workflows.policy",
+    "workflows.policy_checks",  # the policy model's own checks
     "workflows.policy_people",
     "workflows.business_hours",  # its time zones must be real `tzinfo`s, not sandbox proxies
     "workflows.names",

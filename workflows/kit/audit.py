@@ -9,8 +9,8 @@ from temporalio import workflow
 
 from workflows import metrics
 from workflows.kit.dispatch import No
-from workflows.messages import HistoryEntry, HistoryKind
 from workflows.options import MAX_HISTORY_ENTRIES, MAX_REFUSALS_KEPT
+from workflows.records import HistoryEntry, HistoryKind
 
 if TYPE_CHECKING:
     from workflows.kit.handoff import HandoffWorkflow

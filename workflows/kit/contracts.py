@@ -21,10 +21,11 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.kit.dispatch import Handler, No
 from workflows.kit.state import Wait
-from workflows.messages import AcceptIn, AcceptRecord
+from workflows.messages import AcceptIn
 from workflows.names import Msg, Refusal, WaitingOn
 from workflows.options import CRM_READ
 from workflows.policy import Clock
+from workflows.records import AcceptRecord
 
 if TYPE_CHECKING:
     from workflows.kit.handoff import HandoffWorkflow

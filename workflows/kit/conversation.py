@@ -18,8 +18,9 @@ from temporalio import workflow
 
 from workflows.kit.dispatch import Handler, No
 from workflows.kit.state import DeskState, Wait
-from workflows.messages import InfoAnswerIn, InfoExchange, InfoRequestIn
+from workflows.messages import InfoAnswerIn, InfoRequestIn
 from workflows.names import Msg, Refusal, WaitingOn
+from workflows.records import InfoExchange
 
 if TYPE_CHECKING:
     from workflows.kit.handoff import HandoffWorkflow

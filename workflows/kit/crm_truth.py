@@ -120,7 +120,7 @@ class CrmTruth:
             await h.crm.write(h.key("owner", len(st.history)), reassign=moving)
         await h.managers.refresh()  # the new owner's manager, per the CRM
         if st.waiting is not None and new in st.waiting.owner:
-            what = h.waits.waiting_for()
+            what = h.view.waiting_for()
             await h.crm.notify(
                 [new], f"You own {st.deal.name or st.deal_id} now", f"It waits on {what}."
             )

@@ -11,45 +11,36 @@ tier's clock like any other.
 
 An `approve`, `reject`, `delegate_approval` or `recall_approval` update returns once
 the ladder has moved, so its receipt (and `status`) shows the next tier asked, or that
-the desk is passed. Terms messages live in `workflows.kit.terms`.
+the desk is passed. Those messages live in `workflows.kit.decisions`, terms messages
+in `workflows.kit.terms`.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from temporalio import workflow
 
-with workflow.unsafe.imports_passed_through():
-    pass
-
-from workflows import metrics, names
+from workflows import names
 from workflows.kit.clock import SlaState
-from workflows.kit.dispatch import Handler, No
+from workflows.kit.decisions import Decisions
+from workflows.kit.dispatch import Handler
 from workflows.kit.ladder import ApprovalOutcome, ApprovalStep, missing_steps
 from workflows.kit.legacy_rounds import LegacyRounds
 from workflows.kit.quote_lines import QuoteReader
 from workflows.kit.state import DeskState, Wait
 from workflows.kit.terms import TermsPart
-from workflows.kit.tiers import TierWaits, decided
-from workflows.messages import (
-    ApprovalRecord,
-    DealStatus,
-    DecisionIn,
-    DelegateIn,
-    PendingApproval,
-    RecallIn,
-)
-from workflows.names import Msg, Refusal, WaitingOn
+from workflows.kit.tiers import TierWaits
+from workflows.messages import DealStatus
+from workflows.names import WaitingOn
 from workflows.quote import lines_text
+from workflows.records import ApprovalRecord, PendingApproval
 
 if TYPE_CHECKING:
     from workflows.kit.handoff import HandoffWorkflow
 
 APPROVAL_TIMEOUT = "approval_timeout"
-#: Used signed links remembered per handoff (a link is bound to one round and tier).
-USED_LINKS_KEPT = 200
 #: `workflow.patched` id: rounds run inside the workflow, not as child workflows.
 APPROVALS_INLINE = "approvals-inline"
 
@@ -62,14 +53,12 @@ class ApprovalDesk:
         self.legacy = LegacyRounds(h, state)
         self.tiers = TierWaits(h, state, terms)
         self.quote = QuoteReader(h, state)
+        self.decisions = Decisions(h, state, self.legacy, self.tiers)
         workflow.set_signal_handler(names.APPROVAL_PROGRESS, self.legacy.progress)
 
     def handlers(self) -> list[tuple[str, Handler]]:
         return [
-            (Msg.APPROVE, Handler(DecisionIn, self._check_decision, self._approve)),
-            (Msg.REJECT, Handler(DecisionIn, self._check_decision, self._reject)),
-            (Msg.DELEGATE, Handler(DelegateIn, self._check_delegate, self._delegate)),
-            (Msg.RECALL, Handler(RecallIn, self._check_recall, self._recall)),
+            *self.decisions.handlers(),
             *self.terms.handlers(),
             *self.tiers.conversation.handlers(),
         ]
@@ -142,122 +131,13 @@ class ApprovalDesk:
             )
         )
 
-    # -- messages ----------------------------------------------------------------------
-    def _check_decision(self, msg: DecisionIn) -> No | None:
-        p = self._st.pending_approval
-        if p is None:
-            return No(Refusal.NOT_PENDING, "no discount approval is pending")
-        if msg.approver not in p.approvers:
-            asked = ", ".join(p.approvers)
-            return No(
-                Refusal.NOT_AUTHORISED,
-                f"{msg.approver} is not an approver of the {p.tier} tier (asked: {asked})",
-            )
-        if self.legacy.used:  # a run still on child rounds keeps the checks it had
-            return None
-        if msg.approver in self.requesters():
-            return No(
-                Refusal.NOT_AUTHORISED,
-                f"{msg.approver} requested these terms and may not approve them "
-                "(segregation of duties)",
-            )
-        if decided(self._st.approvals, p):
-            return No(Refusal.DUPLICATE, f"the {p.tier} tier of round {p.round} is decided")
-        if msg.approver in p.approved_by:
-            return No(Refusal.DUPLICATE, f"{msg.approver} already approved the {p.tier} tier")
-        if msg.link_id is not None and msg.link_id in self._st.used_links:
-            return No(Refusal.DUPLICATE, "this approval link has already been used")
-        return None
-
-    def requesters(self) -> set[str]:
-        """Who asked for the discount: the deal owner and whoever proposed the terms."""
-        st = self._st
-        return {p for p in (st.owner_email, st.terms_by) if p}
-
-    async def _approve(self, msg: DecisionIn) -> str:
-        return await self._decide("approved", msg)
-
-    async def _reject(self, msg: DecisionIn) -> str:
-        return await self._decide("rejected", msg)
-
-    async def _decide(self, decision: Literal["approved", "rejected"], msg: DecisionIn) -> str:
-        st, p = self._st, self._st.pending_approval
-        if self.legacy.child is not None:
-            name = Msg.APPROVE if decision == "approved" else Msg.REJECT
-            return await self.legacy.forward(name, msg)
-        assert p is not None
-        record = ApprovalRecord(
-            tier=p.tier,
-            decision=decision,
-            approver=msg.approver,
-            reason=msg.reason,
-            at=workflow.now(),
-            round=p.round,
-            discount_percent=p.discount_percent,
-            amount=p.amount,
-            value=p.value,
-        )
-        st.approvals.append(record)
-        if decision == "approved":
-            p.approved_by = [*p.approved_by, msg.approver]
-        if msg.link_id is not None:
-            st.used_links = [*st.used_links[-(USED_LINKS_KEPT - 1) :], msg.link_id]
-        metrics.observe_approval_latency((record.at - p.asked_at).total_seconds(), p.tier, decision)
-        self._h.audit.record("approval", f"{p.tier}: {decision} — {msg.reason}", msg.approver)
-        if decided(st.approvals, p):  # else the tier waits on more of its group
-            await self.settled(p)
-        return f"{p.tier} {decision}"
-
-    async def settled(self, asked: PendingApproval | None) -> None:
-        """Return once the ladder has moved past `asked` (at once if no tier wait runs)."""
-        if self.tiers.asking:
-            await workflow.wait_condition(
-                lambda: self._st.pending_approval is not asked or bool(self._h.exceptions.holding())
-            )
-
-    def _check_delegate(self, msg: DelegateIn) -> No | None:
-        if msg.delegate == msg.approver:
-            return No(Refusal.INVALID, "delegate must be someone else")
-        return self._check_decision(DecisionIn(approver=msg.approver, reason=msg.reason))
-
-    async def _delegate(self, msg: DelegateIn) -> str:
-        if self.legacy.child is not None:
-            return await self.legacy.forward(Msg.DELEGATE, msg)
-        p = self._st.pending_approval
-        assert p is not None
-        p.approvers = [msg.delegate if a == msg.approver else a for a in p.approvers]
-        self._h.audit.record("approval", f"delegated to {msg.delegate}: {msg.reason}", msg.approver)
-        self.tiers.show_approvers()
-        self._h.publish()
-        await self.tiers.notify([msg.delegate], f"delegated by {msg.approver}")
-        return f"delegated to {msg.delegate}"
-
-    def _check_recall(self, msg: RecallIn) -> No | None:
-        if self._st.pending_approval is None:
-            return No(Refusal.NOT_PENDING, "no discount approval is pending")
-        owner = self._h.people("deal_owner")
-        if msg.by not in owner:
-            return No(
-                Refusal.NOT_AUTHORISED,
-                f"only the deal owner ({', '.join(owner)}) may recall the approval request",
-            )
-        return None
-
-    async def _recall(self, msg: RecallIn) -> str:
-        if self.legacy.child is not None:
-            return await self.legacy.forward(Msg.RECALL, msg)
-        asked = self._st.pending_approval
-        self._st.recall = msg
-        await self.settled(asked)
-        return "approval request recalled"
-
     # -- status ------------------------------------------------------------------------
     def pending(self) -> PendingApproval | None:
         """The tier asked now, with its current due time."""
         p = self._st.pending_approval
         if p is None or self.legacy.child is not None:
             return p
-        return p.model_copy(update={"due_at": self._h.waits.due_at()})
+        return p.model_copy(update={"due_at": self._h.view.due_at()})
 
     def clock_shown(self) -> tuple[datetime | None, SlaState] | None:
         """Due time and SLA state when the ladder shows its own: a child round's, or an

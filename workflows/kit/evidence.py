@@ -14,9 +14,10 @@ from temporalio import workflow
 
 from workflows.kit.dispatch import Handler, No
 from workflows.kit.state import Wait
-from workflows.messages import EvidenceIn, EvidenceRecord
+from workflows.messages import EvidenceIn
 from workflows.names import Msg, Refusal, WaitingOn
 from workflows.policy import Clock, StagePolicy
+from workflows.records import EvidenceRecord
 
 if TYPE_CHECKING:
     from workflows.kit.handoff import HandoffWorkflow

@@ -16,8 +16,9 @@ from workflows.kit.clock import ClockState
 from workflows.kit.dispatch import Handler, No
 from workflows.kit.state import WaitState
 from workflows.kit.waits import ESCALATION_LADDER, HandoffOver
-from workflows.messages import ExceptionIn, ExceptionRecord
+from workflows.messages import ExceptionIn
 from workflows.names import Msg, Refusal, WaitingOn
+from workflows.records import ExceptionRecord
 
 if TYPE_CHECKING:
     from workflows.kit.handoff import HandoffWorkflow

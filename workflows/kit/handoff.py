@@ -10,23 +10,19 @@ part that owns it. The behaviour lives in small parts built in `__init__`:
 - `self.contracts`: the deal as the CRM holds it, required fields, team acceptance;
 - `self.inbound`: CRM changes (`deal_changed`);
 - `self.crm`: idempotent write-back, parking on a CRM that refuses for good;
-- `self.desk` (optional): the approval ladder, inside the deal's own workflow.
-
-Messages are dynamic signal and update handlers, so a refused signal is recorded in
-`status.history` and a refused update is rejected with a typed `Refusal` code.
-Handlers that await run one at a time under a lock.
+- `self.desk` (optional): the approval ladder, inside the deal's own workflow;
+- `self.inbox`: every message, as a signal or an update, routed to the part that owns
+  it (a refusal is recorded, and an update's is raised with its typed code);
+- `self.view`: the `status` the query answers and the search attributes.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from temporalio import workflow
 from temporalio.common import RawValue
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from connectors.base import FieldValue
@@ -35,18 +31,18 @@ with workflow.unsafe.imports_passed_through():
 from workflows import metrics, names
 from workflows.kit.audit import Audit
 from workflows.kit.contracts import Contracts
-from workflows.kit.dispatch import Handler, No, Part, parse, raw_claimed_by
 from workflows.kit.evidence import Evidence
 from workflows.kit.exceptions import Exceptions
 from workflows.kit.inbound import Inbound
+from workflows.kit.inbox import Inbox
 from workflows.kit.managers import OwnerManagers
 from workflows.kit.people import People
 from workflows.kit.policy_move import PolicyMove
 from workflows.kit.state import HandoffState
+from workflows.kit.status import StatusView
 from workflows.kit.waits import ContinueAsNewNow, HandoffOver, Waits
 from workflows.kit.writeback import CrmWriteBack
 from workflows.messages import DealStatus, Receipt
-from workflows.names import Refusal, WaitingOn
 from workflows.options import MAX_HISTORY_EVENTS
 from workflows.policy import Policy
 from workflows.policy_people import with_stand_ins
@@ -56,12 +52,6 @@ if TYPE_CHECKING:
     from workflows.kit.desk import ApprovalDesk
 
 __all__ = ["ContinueAsNewNow", "HandoffOver", "HandoffWorkflow"]
-
-#: `workflow.patched` id: message handlers that await run one at a time.
-HANDLER_LOCK = "handler-lock"
-#: `workflow.patched` id: search attributes are upserted only when a value changed, so a
-#: run's commands never depend on how messages and results were batched into tasks.
-PUBLISH_CHANGES = "publish-changes"
 
 
 class HandoffWorkflow:
@@ -78,8 +68,6 @@ class HandoffWorkflow:
         self._policy, self._policy_version = policy, policy_version
         self.max_history_events = max_history_events
         self.changed = False  # a message arrived: waits re-check their condition
-        self._lock = asyncio.Lock()
-        self._published: tuple[object, ...] | None = None  # the search attributes last upserted
         self.audit = Audit(self)
         self.crm = CrmWriteBack(self)
         self.waits = Waits(self)
@@ -90,6 +78,8 @@ class HandoffWorkflow:
         self.staff = People(self)
         self.policy_move = PolicyMove(self)
         self.managers = OwnerManagers(self)
+        self.inbox = Inbox(self)
+        self.view = StatusView(self)
 
     # -- policy --------------------------------------------------------------------------
     @property
@@ -127,73 +117,16 @@ class HandoffWorkflow:
         """Hook: a workflow reacts to CRM field changes (e.g. terms)."""
 
     # -- messages ----------------------------------------------------------------------
-    def handlers(self) -> dict[str, Handler]:
-        """Message name → handler, gathered from the parts."""
-        parts: list[Part | None] = [
-            self.evidence,
-            self.exceptions,
-            self.contracts,
-            self.inbound,
-            self.staff,
-            self.policy_move,
-            self.desk,
-        ]
-        return {name: h for part in parts if part is not None for name, h in part.handlers()}
-
-    def _resolve(
-        self, name: str, args: Sequence[RawValue]
-    ) -> tuple[Handler | None, Any, No | None]:
-        handlers = self.handlers()
-        handler = handlers.get(name)
-        if handler is None:
-            accepted = ", ".join(sorted(handlers))
-            return None, None, No(Refusal.UNKNOWN_MESSAGE, f"unknown message; accepted: {accepted}")
-        msg = parse(handler.model, args)
-        if isinstance(msg, No):
-            return handler, None, msg
-        if self.state.done:
-            return handler, msg, No(Refusal.ENDED, "this handoff is complete")
-        return handler, msg, handler.check(msg)
-
     @workflow.signal(dynamic=True)
     async def on_signal(self, name: str, args: Sequence[RawValue]) -> None:
         """Every message as a fire-and-forget signal; refusals go to the audit trail."""
-        handler, msg, no = self._resolve(name, args)
-        if handler is None or no is not None:
-            assert no is not None
-            self.audit.refuse(name, no, raw_claimed_by(args))
-            self.changed = True  # wake the wait loop: its history grew
-            return
-        async with self._one_at_a_time():
-            await handler.apply(msg)
-        self.changed = True
+        await self.inbox.signal(name, args)
 
     @workflow.update(dynamic=True)
     async def on_update(self, name: str, args: Sequence[RawValue]) -> Receipt:
         """Every message as an update: the caller learns at once if it was refused, and
         the refusal is recorded in the audit trail with who sent it and why."""
-        handler, msg, no = self._resolve(name, args)
-        if handler is None or no is not None:
-            assert no is not None
-            self.audit.refuse(name, no, raw_claimed_by(args))
-            self.changed = True
-            raise ApplicationError(
-                f"{name} refused: {no.reason}", no.code.value, type=names.REFUSED
-            )
-        async with self._one_at_a_time():
-            detail = await handler.apply(msg)
-        self.changed = True
-        st = self.state
-        return Receipt(
-            detail=detail,
-            stage=st.stage,
-            waiting_on=st.waiting.on if st.waiting and not st.done else WaitingOn.NOTHING,
-            pending_approval=self.desk.pending() if self.desk else None,
-        )
-
-    def _one_at_a_time(self) -> AbstractAsyncContextManager[Any]:
-        """The handler lock (runs opened before it replay as they ran: without it)."""
-        return self._lock if workflow.patched(HANDLER_LOCK) else nullcontext()
+        return await self.inbox.update(name, args)
 
     # -- who may act ---------------------------------------------------------------------
     def is_in(self, person: str, roles: Sequence[str]) -> bool:
@@ -216,66 +149,15 @@ class HandoffWorkflow:
     @workflow.query(name=names.QUERY_STATUS)
     def status(self) -> DealStatus:
         """Where the handoff stands: what it waits on, from whom, since and until when."""
-        return self.describe()
+        return self.view.describe()
 
     def describe(self) -> DealStatus:
-        st = self.state
-        waiting = st.waiting if not st.done else None
-        status = DealStatus(
-            workflow_id=self.workflow_id,
-            workflow_type=workflow.info().workflow_type,
-            crm=st.crm,
-            deal_id=st.deal_id,
-            deal_name=st.deal.name if st.deal else "",
-            deal_owner=st.owner_email,
-            stage=st.stage,
-            waiting_on=waiting.on if waiting else WaitingOn.NOTHING,
-            waiting_for=self.waits.waiting_for() if waiting else "",
-            owner=waiting.owner if waiting else [],
-            since=st.waiting.since if st.waiting else None,
-            due_at=self.waits.due_at(),
-            sla_state=self.waits.sla_state(),
-            evidence=st.evidence,
-            exceptions=st.exceptions,
-            missing_fields=st.missing_fields,
-            accepted=st.accepted,
-            history=self.audit.trail(),
-            history_dropped=st.history_dropped,
-            refusals_total=st.refusals_total,
-            policy_version=self.policy_version,
-            done=st.done,
-            outcome=st.outcome or ("completed" if st.done else ""),
-        )
-        return self.desk.describe(status) if self.desk else status
+        """The status (`workflows.kit.status`)."""
+        return self.view.describe()
 
     def publish(self) -> None:
-        """Keep the search attributes in step with the status (for `handoff list`).
-
-        Only a change is upserted. Besides saving an event per wake-up, this keeps the
-        run's commands the same however its messages and results were batched into
-        workflow tasks: a signal handled in the same task as an activity result, or in the
-        next one, wakes the wait loop once more or once less, and an identical upsert on
-        that extra turn would make the two orders replay differently."""
-        st = self.state
-        waiting = st.waiting if not st.done else None
-        due = self.waits.due_at()
-        on = (waiting.on if waiting else WaitingOn.NOTHING).value
-        owner = list(waiting.owner) if waiting else []
-        values = (st.deal_id, st.crm, st.stage, on, tuple(owner), due)
-        if workflow.patched(PUBLISH_CHANGES):
-            if values == self._published:
-                return
-            self._published = values
-        workflow.upsert_search_attributes(
-            [
-                names.DEAL_ID.value_set(st.deal_id),
-                names.CRM.value_set(st.crm),
-                names.STAGE.value_set(st.stage),
-                names.WAITING_ON.value_set(on),
-                names.OWNER.value_set(owner),
-                names.DUE_AT.value_set(due) if due else names.DUE_AT.value_unset(),
-            ]
-        )
+        """Keep the search attributes in step with the status (`workflows.kit.status`)."""
+        self.view.publish()
 
     # -- stage transitions -------------------------------------------------------------
     def advance(self, stage: str, note: str, fields: dict[str, FieldValue] | None = None) -> None:

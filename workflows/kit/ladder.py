@@ -13,9 +13,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from workflows.messages import ApprovalRecord, Terms
 from workflows.policy import Policy, QuoteRule
 from workflows.quote import metric
+from workflows.records import ApprovalRecord, Terms
 
 
 class ApprovalStep(BaseModel):

@@ -5,8 +5,9 @@ before the ladder moved inside the deal's workflow (see docs/adding-a-handoff.md
 `workflow.patched(APPROVALS_INLINE)` sends every new round down the inline path; a run
 that replays an older history without the marker keeps using children until it ends.
 This module keeps that path command for command as it was, so those histories replay.
-Delete it, with `workflows/discount_approval.py`, once `temporal workflow list --query
-"WorkflowType='DiscountApproval' AND ExecutionStatus='Running'"` is empty everywhere.
+Delete it, with `workflows/discount_approval.py` and `discount_approval_messages.py`,
+once `temporal workflow list --query "WorkflowType='DiscountApproval' AND
+ExecutionStatus='Running'"` is empty everywhere.
 """
 
 from __future__ import annotations
@@ -20,19 +21,19 @@ from temporalio import workflow
 from temporalio.exceptions import ChildWorkflowError
 
 from workflows import names
-from workflows.discount_approval import (
+from workflows.discount_approval import DiscountApproval
+from workflows.discount_approval_messages import (
     SUPERSEDE,
     ApprovalProgress,
     ApprovalRequest,
-    DiscountApproval,
     PauseIn,
 )
 from workflows.kit.clock import SlaState
 from workflows.kit.dispatch import No
 from workflows.kit.ladder import ApprovalOutcome, ApprovalStep
 from workflows.kit.state import DeskState, Wait
-from workflows.messages import ApprovalRecord
 from workflows.names import Msg, Refusal, WaitingOn
+from workflows.records import ApprovalRecord
 
 if TYPE_CHECKING:
     from workflows.kit.handoff import HandoffWorkflow

@@ -20,9 +20,9 @@ with workflow.unsafe.imports_passed_through():
     from connectors.mapping import TRUTHY
 
 from workflows.kit.state import DeskState
-from workflows.messages import Terms
 from workflows.options import CRM_READ
 from workflows.quote import with_lines
+from workflows.records import Terms
 
 if TYPE_CHECKING:
     from workflows.kit.handoff import HandoffWorkflow

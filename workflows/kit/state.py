@@ -11,7 +11,11 @@ from pydantic import BaseModel, Field
 from connectors.base import Deal, FieldValue
 from connectors.managers import OwnerManager
 from workflows.kit.clock import ClockState
-from workflows.messages import (
+from workflows.messages import RecallIn
+from workflows.names import WaitingOn
+from workflows.policy import Clock, Policy
+from workflows.policy_people import StandIn
+from workflows.records import (
     AcceptRecord,
     ApprovalRecord,
     EvidenceRecord,
@@ -19,12 +23,8 @@ from workflows.messages import (
     HistoryEntry,
     InfoExchange,
     PendingApproval,
-    RecallIn,
     Terms,
 )
-from workflows.names import WaitingOn
-from workflows.policy import Clock, Policy
-from workflows.policy_people import StandIn
 
 
 class WaitState(BaseModel):

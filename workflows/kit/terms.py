@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 from workflows.kit.dispatch import Handler, No
 from workflows.kit.ladder import ApprovalOutcome, missing_steps
 from workflows.kit.state import DeskState, Wait
-from workflows.messages import Terms as TermsModel
 from workflows.messages import TermsIn
 from workflows.names import Msg, Refusal, Stage, WaitingOn
 from workflows.quote import margin_text, metric, with_lines
+from workflows.records import Terms as TermsModel
 
 if TYPE_CHECKING:
     from workflows.kit.handoff import HandoffWorkflow
@@ -97,7 +97,7 @@ class TermsPart:
         st.terms_version += 1
         h.audit.record("terms", self.text(), by=by)
         if h.desk is not None:
-            await h.desk.settled(asked)
+            await h.desk.tiers.settled(asked)
         manager = h.managers.crm_manager()
         steps = missing_steps(h.policy, st.terms, st.approvals, st.owner_email, st.quote, manager)
         return f"terms now {self.text()}; to approve: {[s.tier for s in steps] or 'none'}"

@@ -22,9 +22,9 @@ from workflows.kit.conversation import Conversation
 from workflows.kit.ladder import ApprovalOutcome, ApprovalStep
 from workflows.kit.state import DeskState, Wait
 from workflows.kit.terms import TermsPart
-from workflows.messages import ApprovalRecord, PendingApproval
 from workflows.names import WaitingOn
 from workflows.options import NOTIFY
+from workflows.records import ApprovalRecord, PendingApproval
 
 if TYPE_CHECKING:
     from workflows.kit.handoff import HandoffWorkflow
@@ -193,11 +193,18 @@ class TierWaits:
                 amount=p.amount,
                 net_amount=round(p.amount * (1 - p.discount_percent / 100), 2),
                 margin_percent=p.margin_percent,
-                due_at=h.waits.due_at(),
+                due_at=h.view.due_at(),
                 reason=reason,
             ),
             **NOTIFY,
         )
+
+    async def settled(self, asked: PendingApproval | None) -> None:
+        """Return once the ladder has moved past `asked` (at once if no tier wait runs)."""
+        if self.asking:
+            await workflow.wait_condition(
+                lambda: self._st.pending_approval is not asked or bool(self._h.exceptions.holding())
+            )
 
     def show_approvers(self) -> None:
         st, p = self._st, self._st.pending_approval

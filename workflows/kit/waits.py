@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from temporalio import workflow
 
 from workflows import metrics
-from workflows.kit.clock import ClockEvent, ClockState, SlaState
+from workflows.kit.clock import ClockEvent, ClockState
 from workflows.kit.state import Wait, WaitState
 from workflows.names import WaitingOn
 from workflows.policy_people import calendar_for
@@ -230,32 +230,6 @@ class Waits:
             clock.climb(workflow.now())
 
         return fire
-
-    # -- status ------------------------------------------------------------------------
-    def waiting_for(self) -> str:
-        """What exactly is awaited, in words (evidence waits name what is missing)."""
-        waiting = self._h.state.waiting
-        if waiting is None:
-            return ""
-        held = self._h.exceptions.holding()
-        if held:
-            return f"{waiting.what}, held by open {', '.join(held)}"
-        if waiting.evidence:
-            missing = self._h.evidence.missing(waiting.evidence)
-            return f"evidence: {', '.join(missing)}" if missing else "evidence complete"
-        return waiting.what
-
-    def due_at(self) -> datetime | None:
-        st, desk = self._h.state, self._h.desk
-        if desk is not None and (shown := desk.clock_shown()) is not None:
-            return shown[0]
-        return st.clock.due_at(workflow.now()) if st.clock and not st.done else None
-
-    def sla_state(self) -> SlaState:
-        st, desk = self._h.state, self._h.desk
-        if desk is not None and (shown := desk.clock_shown()) is not None:
-            return shown[1]
-        return st.clock.state(workflow.now()) if st.clock and not st.done else "none"
 
 
 async def _nothing() -> None:

@@ -4,7 +4,8 @@
 runs the same number of activities (no-ops), timers (started, then cancelled, as SLA
 clocks are when the evidence arrives first), client signals, child workflows and
 parent↔child signals as a real `LeadToCash` history counted in the same run. Only the
-bench worker (`worker/bench_worker.py`) registers it; the product worker never does.
+bench worker (`worker/devtools/bench_worker.py`) registers it; the product worker never
+does, and like every dev tool it is not in the production wheel or image.
 """
 
 from __future__ import annotations
