@@ -65,6 +65,7 @@ class LeadToCash(HandoffWorkflow):
     state: LeadToCashState
     desk: ApprovalDesk
     stage_order = tuple(Stage)
+    has_ladder = True
 
     @workflow.init
     def __init__(self, inp: LeadToCashInput) -> None:

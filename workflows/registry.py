@@ -52,12 +52,16 @@ class HandoffType:
     workflow: type
     #: Builds the start input from (crm, deal id, policy, carried context).
     build_input: InputBuilder
-    #: Whether it runs the discount approval ladder (so it can appear in an inbox).
-    has_ladder: bool
     #: The type whose closed run this one continues, if any (renewal: lead-to-cash).
     continues: str | None = None
     #: One line for `--help` and the docs.
     summary: str = ""
+
+    @property
+    def has_ladder(self) -> bool:
+        """Whether it runs the discount approval ladder (so it can appear in an inbox), as
+        its workflow class declares (`HandoffWorkflow.has_ladder`)."""
+        return bool(getattr(self.workflow, "has_ladder", False))
 
     @property
     def workflow_type(self) -> str:
@@ -101,7 +105,7 @@ def _renewal(crm: str, deal_id: str, policy: Policy, carried: Carried) -> BaseMo
 
 def _generated(name: str, module: str, cls: str) -> HandoffType:
     """A type made by `handoff new`: `workflows.<module>` defines `<cls>` and `<cls>Input`
-    (crm, deal_id, policy, policy_version)."""
+    (crm, deal_id, policy, policy_version). Whether it has a ladder, `<cls>` declares."""
     mod = importlib.import_module(f"workflows.{module}")
     workflow_cls, input_cls = getattr(mod, cls), getattr(mod, f"{cls}Input")
 
@@ -116,7 +120,7 @@ def _generated(name: str, module: str, cls: str) -> HandoffType:
         )
         return built
 
-    return HandoffType(name, workflow_cls, build, has_ladder=False, summary=f"{module} handoff")
+    return HandoffType(name, workflow_cls, build, summary=f"{module} handoff")
 
 
 #: Types made by `handoff new`: (public name, module under workflows/, class). The
@@ -130,14 +134,12 @@ HANDOFF_TYPES: tuple[HandoffType, ...] = (
         names.LEAD_TO_CASH,
         LeadToCash,
         _lead_to_cash,
-        has_ladder=True,
         summary="a new deal from qualification to cash",
     ),
     HandoffType(
         names.RENEWAL,
         RenewalExpansion,
         _renewal,
-        has_ladder=True,
         continues=names.LEAD_TO_CASH,
         summary="renewal and expansion of a customer deal",
     ),

@@ -68,6 +68,7 @@ class RenewalExpansion(HandoffWorkflow):
     state: RenewalState
     desk: ApprovalDesk
     stage_order = tuple(RenewalStage)
+    has_ladder = True
 
     @workflow.init
     def __init__(self, inp: RenewalInput) -> None:

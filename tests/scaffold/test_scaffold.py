@@ -1,12 +1,14 @@
 """`handoff new <name>`: the generated handoff is registered, runs, passes its own tests,
-and is lint-clean.
+waits on the approval ladder and is reached on every surface, and is lint-clean.
 
 Every test scaffolds into a copy of the repository under a fresh name (`fresh`), so a
 type someone already made with `handoff new` (docs/adding-a-handoff.md makes
-`site_survey`) never clashes with the test's, and the copy is removed afterwards."""
+`site_survey`) never clashes with the test's, and the copy is removed afterwards; the
+real tree is checked to be unchanged after each test."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -28,15 +30,43 @@ from worker.devtools.scaffold import (
 )
 
 REPO = Path(__file__).parents[2]
-#: What a generated handoff needs of the repository: the packages, the test fixtures.
+#: What a generated handoff needs of the repository: the packages, the test fixtures, and
+#: the surface checks `scaffolded_surfaces.py` shares with the renewal's tests.
 LAYOUT = ("workflows", "activities", "connectors", "worker", "sandbox", "pyproject.toml")
-TEST_SUPPORT = ("conftest.py", "support")
+TEST_SUPPORT = (
+    "conftest.py",
+    "support",
+    "api/helpers.py",
+    "cli/helpers.py",
+    "scaffold/scaffolded_surfaces.py",
+)
+#: Where `scaffold` writes in a tree: these must look the same after every test here.
+WRITTEN_UNDER = ("workflows", "tests/workflows", "tests/replay/histories")
 
 
 def fresh(base: str) -> str:
     """`base` with a random suffix: a name no one has scaffolded (at most 32 characters)."""
     suffix = uuid.uuid4().hex[:6]
     return f"{base[: 32 - len(suffix) - 1]}_{suffix}"
+
+
+def tree(root: Path) -> tuple[list[str], str]:
+    """The files `scaffold` could add under `root`, and the registry's text."""
+    files = sorted(
+        p.relative_to(root).as_posix()
+        for under in WRITTEN_UNDER
+        for p in (root / under).rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    )
+    return files, (root / REGISTRY).read_text(encoding="utf-8")
+
+
+@pytest.fixture(autouse=True)
+def real_tree_untouched() -> Iterator[None]:
+    """No test here writes a handoff into the real repository."""
+    before = tree(REPO)
+    yield
+    assert tree(REPO) == before
 
 
 @pytest.fixture
@@ -61,11 +91,15 @@ def repo(tmp_path: Path) -> Iterator[Path]:
     shutil.rmtree(tmp_path, ignore_errors=True)
 
 
-def run(repo: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    """Run a tool from this venv inside the copy (its packages shadow the installed ones)."""
+def run(
+    repo: Path, *args: str, timeout: float = 240, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run a tool from this venv inside the copy. Its packages shadow the installed ones,
+    also in the processes it starts (the `handoff` CLI), through PYTHONPATH."""
     return subprocess.run(
         [sys.executable, "-m", *args],
         cwd=repo,
+        env={**os.environ, "PYTHONPATH": str(repo), **env},
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -88,26 +122,49 @@ def test_generated_handoff_passes_its_own_tests_unmodified(repo: Path) -> None:
     generated_tests = f"tests/workflows/test_{name}.py"
     result = run(repo, "pytest", "-q", "-p", "no:cacheprovider", generated_tests)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert "4 passed" in result.stdout
+    assert "5 passed" in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+@pytest.mark.timeout(600)
+def test_generated_handoff_waits_on_its_ladder_and_every_surface_reaches_it(
+    repo: Path,
+) -> None:
+    """Right after `scaffold`, with no other change, a real worker on the dev server runs
+    the new type: it waits on the sales manager's tier; `handoff approve --type` decides
+    it and `status --json` right after shows the next tier; `list`, `stuck`, the inbox
+    and the stall board show it; its API route, its page and a signed link approve it
+    (scaffolded_surfaces.py, run in the copy: the same checks as the renewal's)."""
+    name = fresh("site_survey")
+    scaffold(name, repo)
+    surfaces = "tests/scaffold/scaffolded_surfaces.py"
+    result = run(
+        repo, "pytest", "-q", "-p", "no:cacheprovider", surfaces,
+        timeout=540, SCAFFOLDED_HANDOFF=name,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "5 passed" in result.stdout
 
 
 def test_the_new_type_is_registered_for_the_worker_and_every_surface(repo: Path) -> None:
     """`scaffold` adds the type to workflows/registry.py: the registry resolves its name,
-    parses its workflow ids, and the worker registers its workflow."""
+    parses its workflow ids, the worker registers its workflow, and its declared ladder
+    puts its approvals in inboxes."""
     name = fresh("site_survey")
     scaffold(name, repo)
     assert registry_entry(name) in (repo / REGISTRY).read_text()
     probe = (
         "from workflows import registry; from worker.processes.worker import WORKFLOWS; "
         f"t = registry.get({type_name(name)!r}); "
-        "print(t.workflow_type, t.workflow in WORKFLOWS, "
+        "print(t.workflow_type, t.workflow in WORKFLOWS, t.has_ladder, "
         f"registry.parse_workflow_id(t.workflow_id('hubspot', '7'))[0] is t)"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe], cwd=repo, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.split() == [class_name(name), "True", "True"]
+    assert result.stdout.split() == [class_name(name), "True", "True", "True"]
 
 
 def test_scaffolding_a_registered_type_again_is_refused(repo: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from worker.processes.worker import WORKFLOWS
@@ -41,9 +43,20 @@ def test_ids_of_no_registered_type_do_not_parse() -> None:
 
 
 def test_an_unknown_type_is_refused_with_the_allowed_names() -> None:
-    """`get` names every registered type when the name is wrong."""
-    with pytest.raises(registry.UnknownHandoffType, match="allowed: lead-to-cash, renewal"):
+    """`get` names every registered type when the name is wrong (and any `handoff new`
+    added after these two)."""
+    assert registry.type_names()[:2] == ["lead-to-cash", "renewal"]
+    allowed = ", ".join(registry.type_names())
+    with pytest.raises(registry.UnknownHandoffType, match=f"allowed: {re.escape(allowed)}$"):
         registry.get("upsell")
+
+
+def test_a_type_has_a_ladder_when_its_workflow_declares_one() -> None:
+    """Which types' approvals reach inboxes is what their workflow classes declare: the
+    two built-in types hold a desk; a workflow that declares none has no ladder."""
+    assert registry.get("lead-to-cash").has_ladder and registry.get("renewal").has_ladder
+    no_desk = registry.HandoffType("feed", ChangeFeed, registry.get("renewal").build_input)
+    assert not no_desk.has_ladder
 
 
 def test_visibility_clause_lists_every_types_workflow() -> None:

@@ -2,7 +2,8 @@
 
 `scaffold("onboarding", root)` writes, under the repository `root`:
 
-- `workflows/onboarding.py`: a `HandoffWorkflow` subclass with one evidence-gated stage;
+- `workflows/onboarding.py`: a `HandoffWorkflow` subclass with an evidence-gated stage,
+  then the deal desk (the policy's approval ladder; it declares `has_ladder`);
 - `workflows/onboarding.policy.yaml`: its policy section (an evidence kind and a
   `handoffs.onboarding` stage) to paste into the policy file, so ops own its SLA;
 - `tests/workflows/test_onboarding.py`: time-skipping tests that pass as generated;

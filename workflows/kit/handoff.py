@@ -19,7 +19,7 @@ part that owns it. The behaviour lives in small parts built in `__init__`:
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from temporalio import workflow
 from temporalio.common import RawValue
@@ -61,6 +61,9 @@ class HandoffWorkflow:
     desk: ApprovalDesk | None = None
     #: The process's stages in order (for the policy's `from_stage` rules).
     stage_order: Sequence[str] = ()
+    #: Whether its terms go through the approval ladder (it builds `self.desk`), so its
+    #: approvals appear in inboxes; the registry reads it from here.
+    has_ladder: ClassVar[bool] = False
 
     def __init__(
         self, policy: Policy, policy_version: str, max_history_events: int = MAX_HISTORY_EVENTS
