@@ -15,7 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from connectors.lines import QuoteLine
 from workflows.kit.clock import ClockState, SlaState
-from workflows.names import WaitingOn
+from workflows.names import Refusal, WaitingOn
 
 _ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])")
 _NEWLINES = re.compile(r"\r\n|[\r\n\u2028\u2029\x0b\x0c\x85]")
@@ -159,6 +159,21 @@ class InfoExchange(BaseModel):
     @property
     def open(self) -> bool:
         return self.answer is None and self.closed is None
+
+
+class SurfaceRefusalIn(Message):
+    """`record_refusal`: a refusal a surface made on the handoff's behalf, before any
+    message reached it: a signed link already used, forwarded or superseded, a web form
+    that failed its CSRF check. The audit trail records who, what and why; nothing else
+    changes (a surface only sends it for a deal it can trust: a verified link's)."""
+
+    message: str = Field(
+        pattern=r"^[a-z][a-z0-9_]{0,63}$", description="What was attempted (a message name)."
+    )
+    by: Email | None = Field(default=None, description="Who attempted it, as far as known.")
+    code: Refusal
+    reason: Reason
+    surface: Literal["signed_link", "web_page"]
 
 
 class DealChangedIn(Message):
