@@ -175,8 +175,8 @@ async def test_a_signed_link_decides_once_whichever_replica_serves_it(
         await handle.execute_update(Msg.APPROVE, payload, result_type=Receipt)
         before = await until(handle, lambda s: s.pending_approval is not None and s.approvals)
         assert before.pending_approval is not None and before.pending_approval.tier == "vp"
+        payload = {"approver": VP, "reason": "again", "link_id": "lnk-1"}
         with pytest.raises(WorkflowUpdateFailedError) as caught:
-            payload = {"approver": VP, "reason": "again", "link_id": "lnk-1"}
             await handle.execute_update(Msg.APPROVE, payload, result_type=Receipt)
         assert isinstance(caught.value.cause, ApplicationError)
         assert caught.value.cause.details[0] == Refusal.DUPLICATE
