@@ -10,13 +10,16 @@ link names no deal that can be trusted, and a GET never writes: neither is recor
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from api.helpers import (
+    LINK_SECRET,
     TOKENS,
     api_client,
     deal_at_tier,
@@ -140,6 +143,27 @@ async def test_a_reused_link_is_refused_and_recorded_with_who_and_why(
         assert entry.detail.startswith(f"{Msg.APPROVE} refused: a signed link sent to {MANAGER}")
         assert "already used" in entry.detail
         assert [(a.approver, a.reason) for a in st.approvals] == [(MANAGER, "Anchor customer")]
+
+
+async def test_an_expired_link_is_refused_and_recorded(
+    dev_env: WorkflowEnvironment, task_queue: str, settings: Settings, http: httpx.AsyncClient
+) -> None:
+    """A genuine link past its TTL (its signature still verifies, so its deal is known):
+    410, recorded as the approver's refused reject, saying when it expired."""
+    async with deal_at_tier(dev_env.client, task_queue, settings) as (handle, _, notifier):
+        link = path_of(links_sent_to(notifier, MANAGER)["reject"])
+        before = await status(handle)
+        later = time.time() + timedelta(hours=settings.link_ttl_hours, minutes=1).total_seconds()
+        http.app.state.links = SignedLinks(  # type: ignore[attr-defined]
+            LINK_SECRET, public_url=settings.public_url, state_dir=settings.state_dir,
+            clock=lambda: later,
+        )  # fmt: skip
+        assert (await http.post(link, data={"reason": "late"})).status_code == 410
+        st, [entry] = await refused_after(handle, before)
+        assert (entry.by, entry.code) == (MANAGER, Refusal.NOT_PENDING)
+        assert entry.detail.startswith(f"{Msg.REJECT} refused: a signed link sent to {MANAGER}")
+        assert "expired at" in entry.detail
+        assert st.approvals == []
 
 
 async def test_a_link_spent_on_one_replica_is_refused_on_another_and_recorded(
