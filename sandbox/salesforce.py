@@ -41,7 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sandbox.common import FaultControls, add_fault_routes
 from sandbox.salesforce_auth import ORG_ID, Auth, Sessions
 from sandbox.salesforce_composite import Composite
-from sandbox.salesforce_errors import MultipleMatches, SfError
+from sandbox.salesforce_errors import MethodNotAllowed, MultipleMatches, SfError
 from sandbox.salesforce_query import QueryApi
 from sandbox.salesforce_rest import DataApi, SandboxState
 from sandbox.salesforce_schema import API_USERNAME
@@ -118,7 +118,10 @@ def create_app(
         if isinstance(exc, MultipleMatches):
             return JSONResponse([state.url(exc.obj, rid) for rid in exc.ids], 300)
         assert isinstance(exc, SfError)
-        return JSONResponse(exc.body(), status_code=exc.status)
+        response = JSONResponse(exc.body(), status_code=exc.status)
+        if isinstance(exc, MethodNotAllowed):
+            response.headers["Allow"] = exc.allowed
+        return response
 
     _add_error_handlers(app)
 
@@ -154,8 +157,13 @@ def create_app(
     app.add_api_route(prefix + "/composite", composite.handle, methods=["POST"])
     app.add_api_route(prefix + "/composite/batch", composite.batch, methods=["POST"])
     app.add_api_route(prefix + "/composite/tree/{object}", Tree(data).handle, methods=["POST"])
-    for path in ("/composite/sobjects", "/composite/sobjects/{object}/{field}"):
-        app.add_api_route(prefix + path, data.collection, methods=["POST", "PATCH", "DELETE"])
+    # create, update and delete collections; upsert by an external id is PATCH only
+    app.add_api_route(
+        prefix + "/composite/sobjects", data.collection, methods=["POST", "PATCH", "DELETE"]
+    )
+    app.add_api_route(
+        prefix + "/composite/sobjects/{object}/{field}", data.collection, methods=["PATCH"]
+    )
     sobject_methods = ["GET", "POST", "PATCH", "DELETE"]
     for path in ("/sobjects", "/sobjects/", "/sobjects/{rest:path}"):
         app.add_api_route(prefix + path, data.sobjects, methods=sobject_methods)

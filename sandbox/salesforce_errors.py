@@ -21,3 +21,16 @@ class MultipleMatches(SfError):
     def __init__(self, obj: str, ids: list[str]) -> None:
         super().__init__(300, "MULTIPLE_CHOICES", "more than one record matches")
         self.obj, self.ids = obj, ids
+
+
+class MethodNotAllowed(SfError):
+    """A method the resource does not serve (HTTP 405, with the ``Allow`` header)."""
+
+    def __init__(self, method: str, allowed: tuple[str, ...]) -> None:
+        allowed_text = ", ".join(allowed)
+        super().__init__(
+            405,
+            "METHOD_NOT_ALLOWED",
+            f"HTTP Method '{method}' not allowed. Allowed are {allowed_text}",
+        )
+        self.allowed = allowed_text

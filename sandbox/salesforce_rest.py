@@ -23,13 +23,24 @@ from starlette.responses import JSONResponse, Response
 
 from sandbox.common import FaultControls
 from sandbox.salesforce_auth import Auth
-from sandbox.salesforce_errors import MultipleMatches, SfError
+from sandbox.salesforce_errors import MethodNotAllowed, MultipleMatches, SfError
 from sandbox.salesforce_schema import OBJECTS, ObjectDef, child_relationships
 from sandbox.salesforce_soql import parse_datetime
 from sandbox.salesforce_store import CASCADE, Record, Store
 from sandbox.salesforce_values import normalize_id, sf_datetime
 
 MAX_COLLECTION = 200
+#: The sub-paths ``sobjects/{rest:path}`` dispatches to (as the stats name them) and the
+#: methods each serves, as the REST API documents them; another method is a 405.
+SOBJECT_METHODS: dict[str, tuple[str, ...]] = {
+    "sobjects": ("GET",),  # describe global
+    "sobjects/{object}/": ("GET", "POST"),  # basic information; create
+    "sobjects/{object}/describe": ("GET",),
+    "sobjects/{object}/updated": ("GET",),
+    "sobjects/{object}/deleted": ("GET",),
+    "sobjects/{object}/{id}": ("GET", "PATCH", "DELETE"),
+    "sobjects/{object}/{field}/{value}": ("GET", "PATCH", "DELETE"),  # by external id
+}
 
 
 @dataclass
@@ -101,6 +112,11 @@ def _check_unmodified_since(request: Request, record: Record) -> None:
         )
 
 
+def _allow(method: str, allowed: tuple[str, ...]) -> None:
+    if method not in allowed:
+        raise MethodNotAllowed(method, allowed)
+
+
 def _lock_check(state: SandboxState) -> None:
     if state.take_lock_fault():
         raise SfError(400, "UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record")
@@ -120,19 +136,23 @@ class DataApi:
         parts = [unquote(p) for p in raw.split("/sobjects", 1)[1].split("/")[1:]]
         while parts and parts[-1] == "" and len(parts) > 1:
             parts.pop()
+        method = request.method
         if not parts or parts[0] == "":
             request.state.template = "sobjects"
+            _allow(method, SOBJECT_METHODS["sobjects"])
             return JSONResponse(self._describe_global())
         odef = object_def(parts[0])
         rest = parts[1:]
-        method = request.method
-        request.state.template = "sobjects/{object}/" + "/".join(
+        template = "sobjects/{object}/" + "/".join(
             ["{id}"]
             if len(rest) == 1 and rest[0] not in ("describe", "updated", "deleted")
             else ["{field}", "{value}"]
             if len(rest) == 2
             else rest
         )
+        request.state.template = template
+        if template in SOBJECT_METHODS:
+            _allow(method, SOBJECT_METHODS[template])
         if not rest or rest == [""]:
             if method == "POST":
                 _lock_check(state)
@@ -163,10 +183,8 @@ class DataApi:
             data = _body_record(await read_json(request))
             _check_unmodified_since(request, store.get(odef.name, rid))
             store.update(odef.name, rid, data, user)
-        elif method == "DELETE":
-            store.delete(odef.name, rid, user)
         else:
-            raise SfError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed")
+            store.delete(odef.name, rid, user)
         return Response(status_code=204)
 
     async def _by_external_id(

@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from workflows.kit.clock import SlaState
-from workflows.names import WaitingOn
+from workflows.names import Refusal, WaitingOn
 from workflows.records import (
     AcceptRecord,
     ApprovalRecord,
@@ -148,6 +148,21 @@ class InfoAnswerIn(Message):
 
     by: Email
     answer: Reason
+
+
+class SurfaceRefusalIn(Message):
+    """`record_refusal`: a refusal a surface made on the handoff's behalf, before any
+    message reached it: a signed link already used, forwarded or superseded, a web form
+    that failed its CSRF check. The audit trail records who, what and why; nothing else
+    changes (a surface only sends it for a deal it can trust: a verified link's)."""
+
+    message: str = Field(
+        pattern=r"^[a-z][a-z0-9_]{0,63}$", description="What was attempted (a message name)."
+    )
+    by: Email | None = Field(default=None, description="Who attempted it, as far as known.")
+    code: Refusal
+    reason: Reason
+    surface: Literal["signed_link", "web_page"]
 
 
 class DealChangedIn(Message):

@@ -58,6 +58,9 @@ class Msg(StrEnum):
     APPLY_POLICY = "apply_policy"
     REQUEST_INFO = "request_info"
     ANSWER_INFO = "answer_info"
+    #: A refusal a surface made before any message reached the handoff (a signed link
+    #: already used or forwarded, a forged web form): recorded, nothing else changes.
+    RECORD_REFUSAL = "record_refusal"
 
 
 class Refusal(StrEnum):

@@ -11,7 +11,6 @@ A last test checks that every route of the sandbox's app is covered by some case
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -505,6 +504,13 @@ CASES += [
                lambda t: f"/crm/associations/v4/deals/contacts/labels/{t}")),
 ]  # fmt: skip
 
+TOKEN_INFO = "/oauth/v2/private-apps/get/access-token-info"
+CASES += [
+    # what a private app token may do (`handoff crm setup` checks the scopes with it)
+    Case("read the token's scopes", f"POST {TOKEN_INFO}", "private_apps", f"POST {TOKEN_INFO}",
+         _http("POST", TOKEN_INFO, json={"tokenKey": TOKEN})),
+]  # fmt: skip
+
 #: Documented operations the sandbox does not serve: HubSpot's error body, 404 or 405.
 UNSERVED = [
     ("deals", "POST /crm/v3/objects/0-3/merge", "POST", f"{OBJ}/deals/merge"),
@@ -563,21 +569,25 @@ def test_the_validator_catches_a_wrong_body() -> None:
 
 
 def test_every_route_of_the_sandbox_is_covered_by_a_conformance_case(sb: HubSpotSandbox) -> None:
-    """No API route of the app is left out of the suite (control routes excepted)."""
+    """No route of the app is left out of the suite: the CRM API, OAuth and whatever else
+    it serves. Only the `/_sandbox` controls (faults, limits, stats) are not HubSpot's."""
     from sandbox.hubspot import create_app
 
-    def walk(routes: list[Any]) -> Iterator[Any]:
+    def walk(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
         for route in routes:
             included = getattr(route, "original_router", None)  # FastAPI's include_router
-            yield from walk(included.routes) if included is not None else [route]
+            if included is not None:
+                yield from walk(included.routes, prefix + route.include_context.prefix)
+            else:
+                yield prefix + getattr(route, "path", ""), route
 
     served = set()
-    for route in walk(create_app(None).routes):
-        path = getattr(route, "path", "")
-        if path.startswith("/_sandbox") or not re.match(r"^/crm/", path):
+    for path, route in walk(create_app(None).routes):
+        if path == "/_sandbox" or path.startswith("/_sandbox/"):
             continue
-        for method in sorted(getattr(route, "methods", set()) - {"HEAD"}):
+        for method in sorted((getattr(route, "methods", None) or set()) - {"HEAD"}):
             served.add(f"{method} {path}")
     covered = {c.route for c in CASES}
     assert len(served) > 20
+    assert f"POST {TOKEN_INFO}" in served
     assert served - covered == set()

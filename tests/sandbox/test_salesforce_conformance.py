@@ -2,30 +2,46 @@
 
 Each expectation comes from a documented request/response example kept under
 ``tests/sandbox/specs/salesforce/`` (every file names its source page), driven through the
-real simple-salesforce client or ``requests`` with the same trusted TLS session.
+real simple-salesforce client or ``requests`` with the same trusted TLS session. The last
+tests check that every route of the app, and every sub-path its ``sobjects`` handler
+dispatches to, is covered by a documented endpoint of ``endpoints.json`` or a named test.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
 import requests
 from simple_salesforce.api import Salesforce
+from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceMoreThanOneRecord
 from simple_salesforce.format import format_soql
 from starlette.requests import Request
 
 from connectors.salesforce import LoginHostAdapter
+from sandbox.salesforce import create_app
+from sandbox.salesforce_rest import SOBJECT_METHODS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from salesforce_fixtures import API, TOKEN, Sandbox, running_sandbox, sales_rep_session
+from salesforce_fixtures import (
+    API,
+    JWT_CONSUMER_KEY,
+    TOKEN,
+    Sandbox,
+    rsa_key_and_certificate,
+    running_sandbox,
+    sales_rep_session,
+)
 
 SPECS = Path(__file__).parent / "specs" / "salesforce"
 
@@ -626,6 +642,230 @@ def test_custom_price_books_need_a_standard_price_first(sandbox: Sandbox, sf: Sa
     assert_error_list(again, 400, "DUPLICATE_VALUE")
 
 
+# -- logins, query pages and upserts by external id ---------------------------------------
+SOAP_BODY = """<?xml version="1.0" encoding="utf-8" ?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"
+    xmlns:urn="urn:partner.soap.sforce.com">
+  <soapenv:Header><urn:CallOptions><urn:client>simple-salesforce</urn:client>
+  </urn:CallOptions></soapenv:Header>
+  <soapenv:Body><urn:login><urn:username>{user}</urn:username>
+  <urn:password>{password}</urn:password></urn:login></soapenv:Body>
+</soapenv:Envelope>"""
+
+
+def _sf(sandbox: Sandbox, **auth: Any) -> Salesforce:
+    """simple-salesforce on the sandbox: the sandbox token, or a login with `auth`."""
+    session = requests.Session()
+    session.verify, session.trust_env = str(sandbox.ca_pem), False
+    session.mount("https://", LoginHostAdapter(sandbox.host, 10))
+    if not auth:
+        auth = {"session_id": TOKEN, "instance_url": sandbox.base}
+    return Salesforce(session=session, **auth)
+
+
+def _create_many(sandbox: Sandbox, obj: str, records: list[dict[str, Any]]) -> list[str]:
+    ids: list[str] = []
+    for start in range(0, len(records), 200):
+        chunk = [{"attributes": {"type": obj}, **r} for r in records[start : start + 200]]
+        body = {"allOrNone": True, "records": chunk}
+        ids += [
+            r["id"] for r in sandbox.rest("POST", f"{API}/composite/sobjects", json=body).json()
+        ]
+    return ids
+
+
+def test_query_pages_follow_absolute_next_records_urls(sandbox: Sandbox) -> None:
+    """Batches of 2,000 by default, smaller on request; nextRecordsUrl is an absolute path."""
+    _create_many(
+        sandbox, "Account", [{"Name": f"Paging {i}", "Industry": "Paging"} for i in range(2100)]
+    )
+    q = {"q": "SELECT Id, Name FROM Account WHERE Industry = 'Paging' ORDER BY Name"}
+    first = sandbox.rest("GET", f"{API}/query/", params=q).json()
+    assert (first["totalSize"], first["done"], len(first["records"])) == (2100, False, 2000)
+    assert re.fullmatch(r"/services/data/v59\.0/query/01g\w+-2000", first["nextRecordsUrl"])
+    assert first["records"][0]["attributes"]["type"] == "Account"
+    assert first["records"][0]["attributes"]["url"].startswith(f"{API}/sobjects/Account/")
+    last = sandbox.rest("GET", first["nextRecordsUrl"]).json()
+    assert (last["done"], len(last["records"]), "nextRecordsUrl" in last) == (True, 100, False)
+    small = sandbox.rest(
+        "GET", f"{API}/query/", params=q, headers={"Sforce-Query-Options": "batchSize=500"}
+    ).json()
+    assert len(small["records"]) == 500
+    assert small["nextRecordsUrl"].endswith("-500")
+    everything = _sf(sandbox).query_all(q["q"])
+    names = [r["Name"] for r in everything["records"]]
+    assert len(names) == len(set(names)) == 2100
+
+
+def test_soap_login_returns_session_id_and_server_url(sandbox: Sandbox) -> None:
+    """The partner loginResponse carries sessionId and an https serverUrl on the sandbox."""
+    body = SOAP_BODY.format(
+        user="handoff.integration@example.com", password="handoff-sandboxSANDBOXTOKEN"
+    )
+    response = sandbox.http.post(
+        f"{sandbox.base}/services/Soap/u/59.0",
+        data=body,
+        headers={"content-type": "text/xml", "charset": "UTF-8", "SOAPAction": "login"},
+    )
+    assert response.status_code == 200
+    session_id = re.search(r"<sessionId>([^<]+)</sessionId>", response.text)
+    server_url = re.search(r"<serverUrl>([^<]+)</serverUrl>", response.text)
+    assert session_id
+    assert server_url
+    assert server_url.group(1).startswith(f"{sandbox.base}/services/Soap/u/59.0/00D")
+    headers = {"Authorization": f"Bearer {session_id.group(1)}"}
+    assert sandbox.rest("GET", f"{API}/limits/", headers=headers).status_code == 200
+
+
+def test_soap_login_failure_is_a_500_fault_with_exception_code(sandbox: Sandbox) -> None:
+    """A refused login is HTTP 500 with sf:exceptionCode and sf:exceptionMessage."""
+    body = SOAP_BODY.format(user="handoff.integration@example.com", password="wrong")
+    response = sandbox.http.post(f"{sandbox.base}/services/Soap/u/59.0", data=body)
+    assert response.status_code == 500
+    assert "<sf:exceptionCode>INVALID_LOGIN</sf:exceptionCode>" in response.text
+    assert "<sf:exceptionMessage>" in response.text
+    with pytest.raises(SalesforceAuthenticationFailed, match="INVALID_LOGIN"):
+        _sf(
+            sandbox, username="handoff.integration@example.com", password="wrong", security_token=""
+        )
+
+
+def test_client_credentials_token_and_oauth_errors(sandbox: Sandbox) -> None:
+    """The token endpoint answers access_token + https instance_url, or 400 {error}."""
+    token_url = f"{sandbox.base}/services/oauth2/token"
+    ok = sandbox.http.post(
+        token_url,
+        data={"grant_type": "client_credentials"},
+        auth=("handoff-sandbox-consumer", "handoff-sandbox-secret"),
+    )
+    assert ok.status_code == 200
+    assert ok.json()["instance_url"] == sandbox.base
+    assert ok.json()["token_type"] == "Bearer"
+    bad = sandbox.http.post(
+        token_url, data={"grant_type": "client_credentials"}, auth=("handoff-sandbox-consumer", "x")
+    )
+    assert bad.status_code == 400
+    assert bad.json()["error"] == "invalid_client"
+
+
+def _assertion(key: bytes, **claims: Any) -> str:
+    exp = f"{(datetime.now(UTC) + timedelta(minutes=3)).timestamp():.0f}"
+    payload = {
+        "iss": JWT_CONSUMER_KEY,
+        "sub": "handoff.integration@example.com",
+        "aud": "https://login.salesforce.com",
+        "exp": exp,
+    }
+    return jwt.encode({**payload, **claims}, key, algorithm="RS256")
+
+
+@pytest.mark.parametrize(
+    ("claims", "foreign_key", "accepted"),
+    [
+        ({}, False, True),
+        ({}, True, False),
+        ({"exp": str(int(time.time()) - 60)}, False, False),
+        ({"aud": "https://evil.example.com"}, False, False),
+        ({"sub": "nobody@example.com"}, False, False),
+    ],
+)
+def test_jwt_bearer_checks_signature_and_claims(
+    sandbox: Sandbox, claims: dict[str, str], foreign_key: bool, accepted: bool
+) -> None:
+    """Only an RS256 assertion signed by the registered key, unexpired, for a real user."""
+    key = rsa_key_and_certificate()[0] if foreign_key else sandbox.private_key_pem
+    response = sandbox.http.post(
+        f"{sandbox.base}/services/oauth2/token",
+        data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "assertion": _assertion(key, **claims),
+        },
+    )
+    assert (response.status_code == 200) is accepted
+    if not accepted:
+        assert response.json()["error"] == "invalid_grant"
+
+
+def test_upsert_answers_201_created_then_200_updated(sandbox: Sandbox) -> None:
+    """Upsert by external id: 201 created:true on insert, 200 created:false on update."""
+    url = f"{API}/sobjects/Task/Handoff_Key__c/fidelity-1"
+    inserted = sandbox.rest("PATCH", url, json={"Subject": "first"})
+    updated = sandbox.rest("PATCH", url, json={"Subject": "second"})
+    assert inserted.status_code == 201
+    assert inserted.json() == {
+        "id": inserted.json()["id"],
+        "success": True,
+        "errors": [],
+        "created": True,
+    }
+    assert updated.status_code == 200
+    assert updated.json()["created"] is False
+    assert updated.json()["id"] == inserted.json()["id"]
+    assert sandbox.rest("GET", url).json()["Subject"] == "second"
+
+
+def test_upsert_with_several_matches_answers_300_with_urls(sandbox: Sandbox) -> None:
+    """A non-unique external id matching two rows yields 300 and the list of their URLs."""
+    base = {"StageName": "Prospecting", "CloseDate": "2026-12-31", "Handoff_Key__c": "twin"}
+    ids = _create_many(
+        sandbox, "Opportunity", [{**base, "Name": "Twin A"}, {**base, "Name": "Twin B"}]
+    )
+    response = sandbox.rest("PATCH", f"{API}/sobjects/Opportunity/Handoff_Key__c/twin", json={})
+    assert response.status_code == 300
+    assert sorted(response.json()) == sorted(f"{API}/sobjects/Opportunity/{i}" for i in ids)
+    with pytest.raises(SalesforceMoreThanOneRecord):
+        _sf(sandbox).Opportunity.upsert("Handoff_Key__c/twin", {"Amount": 1.0})
+
+
+def test_a_record_is_read_and_deleted_by_its_external_id(sandbox: Sandbox) -> None:
+    """GET and DELETE ``sobjects/{object}/{field}/{value}``: the record, then 204, then
+    NOT_FOUND (the recycle bin keeps it, out of reach of the external id)."""
+    url = f"{API}/sobjects/Task/Handoff_Key__c/by-key-1"
+    assert sandbox.rest("PATCH", url, json={"Subject": "keyed"}).status_code == 201
+    found = sandbox.rest("GET", url)
+    assert found.status_code == 200
+    assert (found.json()["Subject"], found.json()["attributes"]["type"]) == ("keyed", "Task")
+    deleted = sandbox.rest("DELETE", url)
+    assert (deleted.status_code, deleted.content) == (204, b"")
+    assert_error_list(sandbox.rest("GET", url), 404, "NOT_FOUND")
+
+
+def test_collection_update_answers_a_result_per_record(sf: Salesforce, sandbox: Sandbox) -> None:
+    """PATCH ``composite/sobjects``: 200 with ``{id, success, errors}`` per record in order;
+    a record without an Id fails alone (MISSING_ARGUMENT) unless allOrNone."""
+    ids = [sf.Account.create({"Name": f"Coll {n}"})["id"] for n in range(2)]
+    records = [
+        {"attributes": {"type": "Account"}, "id": ids[0], "Industry": "Retail"},
+        {"attributes": {"type": "Account"}, "Industry": "Nobody"},
+        {"attributes": {"type": "Account"}, "id": ids[1], "Industry": "Energy"},
+    ]
+    response = sandbox.rest(
+        "PATCH", f"{API}/composite/sobjects", json={"allOrNone": False, "records": records}
+    )
+    assert response.status_code == 200
+    first, missing, last = response.json()
+    assert (first, last) == (
+        {"id": ids[0], "success": True, "errors": []},
+        {"id": ids[1], "success": True, "errors": []},
+    )
+    assert missing["success"] is False
+    assert missing["errors"][0]["statusCode"] == "MISSING_ARGUMENT"
+    assert [sf.Account.get(i)["Industry"] for i in ids] == ["Retail", "Energy"]
+
+
+def test_collection_upsert_reports_created_and_caps_at_200(sandbox: Sandbox) -> None:
+    """Upsert collections say created true/false per record; over 200 records is a 400."""
+    url = f"{API}/composite/sobjects/Task/Handoff_Key__c"
+    body = {
+        "allOrNone": False,
+        "records": [{"attributes": {"type": "Task"}, "Handoff_Key__c": "cu-1"}],
+    }
+    assert sandbox.rest("PATCH", url, json=body).json()[0]["created"] is True
+    assert sandbox.rest("PATCH", url, json=body).json()[0]["created"] is False
+    too_many = {"records": [{"attributes": {"type": "Task"}}] * 201}
+    assert sandbox.rest("PATCH", url, json=too_many).status_code == 400
+
+
 # -- every served endpoint, and hostile input anywhere ------------------------------------
 ENDPOINTS = spec("endpoints")
 
@@ -668,3 +908,121 @@ def test_hostile_input_never_gets_a_500_or_a_foreign_error_shape(
         errors = body if isinstance(body, list) else body.get("results", [{}])[0].get("errors")
         assert isinstance(errors, list) and errors, body
         assert all("errorCode" in e or "statusCode" in e for e in errors), body
+
+
+# -- every route is covered -----------------------------------------------------------------
+V = "/services/data/v{ver}"
+#: Where each route the sandbox serves is checked against the documentation: a "served"
+#: entry of endpoints.json (``endpoints.json: <name>``) or a named test of this module.
+#: `sobjects/{rest:path}` is listed by the sub-paths it dispatches to (`SOBJECT_METHODS`).
+COVERED_BY: dict[str, str] = {
+    "POST /services/oauth2/token": "test_client_credentials_token_and_oauth_errors",
+    "GET /services/oauth2/userinfo": "endpoints.json: userinfo",
+    "POST /services/Soap/u/{ver}": "test_soap_login_returns_session_id_and_server_url",
+    "GET /services/data": "endpoints.json: versions",
+    f"GET {V}/query": "endpoints.json: query without the trailing slash",
+    f"GET {V}/query/": "endpoints.json: query",
+    f"GET {V}/queryAll": "endpoints.json: queryAll without the trailing slash",
+    f"GET {V}/queryAll/": "endpoints.json: queryAll",
+    f"GET {V}/query/{{locator}}": "test_query_pages_follow_absolute_next_records_urls",
+    f"GET {V}/search": "endpoints.json: search without the trailing slash",
+    f"GET {V}/search/": "endpoints.json: search",
+    f"GET {V}/limits/": "endpoints.json: limits",
+    f"POST {V}/composite": "test_composite_create_answers_a_location_header",
+    f"POST {V}/composite/batch": "test_composite_batch_runs_each_subrequest",
+    f"POST {V}/composite/tree/{{object}}": "test_composite_tree_creates_parents_and_children",
+    f"POST {V}/composite/sobjects": "test_collection_insert_refuses_a_record_with_an_id",
+    f"PATCH {V}/composite/sobjects": "test_collection_update_answers_a_result_per_record",
+    f"DELETE {V}/composite/sobjects": "test_collection_delete_accepts_15_and_18_character_ids",
+    f"PATCH {V}/composite/sobjects/{{object}}/{{field}}":
+        "test_collection_upsert_reports_created_and_caps_at_200",
+    f"GET {V}/sobjects": "endpoints.json: describe global",
+    f"GET {V}/sobjects/{{object}}/": "endpoints.json: sobject basic information",
+    f"POST {V}/sobjects/{{object}}/": "test_classic_note_takes_no_custom_fields",
+    f"GET {V}/sobjects/{{object}}/describe": "endpoints.json: sobject describe",
+    f"GET {V}/sobjects/{{object}}/updated": "endpoints.json: updated",
+    f"GET {V}/sobjects/{{object}}/deleted": "endpoints.json: deleted",
+    f"GET {V}/sobjects/{{object}}/{{id}}": "test_last_modified_by_is_the_sessions_own_user",
+    f"PATCH {V}/sobjects/{{object}}/{{id}}": "test_if_unmodified_since_refuses_a_stale_patch",
+    f"DELETE {V}/sobjects/{{object}}/{{id}}": "test_deleted_records_go_to_the_recycle_bin",
+    f"GET {V}/sobjects/{{object}}/{{field}}/{{value}}":
+        "test_a_record_is_read_and_deleted_by_its_external_id",
+    f"PATCH {V}/sobjects/{{object}}/{{field}}/{{value}}":
+        "test_upsert_answers_201_created_then_200_updated",
+    f"DELETE {V}/sobjects/{{object}}/{{field}}/{{value}}":
+        "test_a_record_is_read_and_deleted_by_its_external_id",
+}  # fmt: skip
+
+
+def served_routes() -> set[str]:
+    """``METHOD path`` of every route the app serves (the ``/_sandbox`` controls aside),
+    with ``sobjects/{rest:path}`` replaced by the sub-paths its handler dispatches to."""
+    found = set()
+    for route in create_app(None).routes:
+        path = getattr(route, "path", "")
+        if not path or path.startswith("/_sandbox") or path.startswith(f"{V}/sobjects"):
+            continue
+        found |= {f"{m} {path}" for m in (getattr(route, "methods", None) or set()) - {"HEAD"}}
+    for sub, methods in SOBJECT_METHODS.items():
+        found |= {f"{m} {V}/{sub}" for m in methods}
+    return found
+
+
+def _matches(route: str, method: str, path: str) -> bool:
+    """Does a documented request (method, concrete path) hit the route template?"""
+    template_method, _, template = route.partition(" ")
+    parts = re.split(r"\{\w+(?::\w+)?\}", template)
+    pattern = "[^/]+".join(re.escape(p) for p in parts).rstrip("/") + "/?"
+    return method == template_method and re.fullmatch(pattern, path) is not None
+
+
+def test_every_salesforce_route_is_covered() -> None:
+    """Each route (and each sub-path the sobjects handler dispatches to, with each method)
+    is answered by a served entry of endpoints.json that requests it, or by a named test of
+    this module; a new route fails here until it gets one."""
+    served = served_routes()
+    assert served == set(COVERED_BY), {
+        "not covered": sorted(served - set(COVERED_BY)),
+        "no such route": sorted(set(COVERED_BY) - served),
+    }
+    entries = {c["name"]: c for c in ENDPOINTS["served"]}
+    tests = {
+        node.name
+        for node in ast.parse(Path(__file__).read_text()).body
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")
+    }
+    for route, by in COVERED_BY.items():
+        if by.startswith("endpoints.json: "):
+            case = entries[by.removeprefix("endpoints.json: ")]
+            assert _matches(route, case["method"], case["path"]), (route, case)
+        else:
+            assert by in tests, f"{route}: no test named {by}"
+
+
+@pytest.mark.parametrize(
+    ("sub", "path"),
+    [
+        ("sobjects", "/sobjects"),
+        ("sobjects/{object}/", "/sobjects/Account/"),
+        ("sobjects/{object}/describe", "/sobjects/Account/describe"),
+        ("sobjects/{object}/updated", "/sobjects/Account/updated/"),
+        ("sobjects/{object}/deleted", "/sobjects/Account/deleted/"),
+        ("sobjects/{object}/{id}", "/sobjects/Account/001000000000000AAA"),
+        ("sobjects/{object}/{field}/{value}", "/sobjects/Task/Handoff_Key__c/nobody"),
+    ],
+)
+def test_the_sobjects_handler_dispatches_each_listed_sub_path(
+    sandbox: Sandbox, sub: str, path: str
+) -> None:
+    """A request to each sub-path is counted under its template, and a method the list
+    does not give it is 405 METHOD_NOT_ALLOWED with ``Allow`` (so the list is the handler's)."""
+    allowed = SOBJECT_METHODS[sub]
+    for method in ("GET", "POST", "PATCH", "DELETE"):
+        sandbox.control("POST", "stats/reset")
+        response = sandbox.rest(method, f"{API}{path}", json={})
+        assert sandbox.control("GET", "stats") == {f"{method} {V}/{sub}": 1}, method
+        if method in allowed:
+            assert response.status_code != 405, (method, response.text)
+        else:
+            assert_error_list(response, 405, "METHOD_NOT_ALLOWED")
+            assert response.headers["Allow"] == ", ".join(allowed)

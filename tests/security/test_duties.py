@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from api.helpers import same_state
 from support.handoffs import (
     BILLING,
     MANAGER,
@@ -149,6 +150,39 @@ async def test_the_deal_owner_cannot_resolve_a_legal_review(
         await handle.execute_update(
             Msg.RESOLVE_EXCEPTION, {"kind": "legal_review", "by": LEGAL, "note": "agreed"}
         )
+
+
+@pytest.mark.parametrize(
+    ("kind", "by", "rule"),
+    [
+        ("credit_hold", OWNER, "exceptions.credit_hold.raised_by: billing, collections, cfo"),
+        ("stage_jump", MANAGER, "exceptions.stage_jump.raised_by: nobody: Handoff raises it"),
+    ],
+)
+async def test_an_exception_raised_by_someone_outside_raised_by_is_refused(
+    time_env: WorkflowEnvironment, task_queue: str, kind: str, by: str, rule: str
+) -> None:
+    """The rep cannot put their own deal on credit hold, and nobody may raise what only
+    Handoff raises: refused naming the rule, recorded, and nothing opened or written."""
+    async with deal_at(time_env, task_queue) as (handle, crm):
+        before = await until(handle, lambda s: s.waiting_on == WaitingOn.EVIDENCE)
+        written = crm.records(deal_id_of(handle))
+        with pytest.raises(WorkflowUpdateFailedError) as caught:
+            await handle.execute_update(
+                Msg.RAISE_EXCEPTION, {"kind": kind, "by": by, "note": "hold it"}
+            )
+        cause = caught.value.cause
+        assert isinstance(cause, ApplicationError)
+        assert cause.details[0] == Refusal.NOT_AUTHORISED
+        assert f"{by} may not raise {kind} ({rule}" in cause.message
+        st = await status(handle)
+        [entry] = [h for h in st.history if h.kind == "refused"]
+        assert (entry.by, entry.code, entry.accepted) == (by, Refusal.NOT_AUTHORISED, False)
+        assert entry.detail.startswith(f"{Msg.RAISE_EXCEPTION} refused: {by} may not raise")
+        assert rule in entry.detail
+        assert st.refusals_total == before.refusals_total + 1
+        assert st.exceptions == [] and same_state(before, st)
+        assert crm.records(deal_id_of(handle)) == written  # no note, no task
 
 
 async def test_the_requester_of_a_discount_cannot_approve_it(

@@ -17,7 +17,7 @@ from starlette.types import Message, Receive, Scope, Send
 from support.handoffs import status
 from temporalio.testing import WorkflowEnvironment
 
-from worker.http.auth import Authenticator
+from worker.http.auth import Authenticator, Unauthenticated
 from worker.processes.api import create_app
 from worker.proxies import behind_proxies
 from worker.settings import Settings
@@ -55,6 +55,17 @@ def test_the_user_header_counts_only_from_a_listed_proxy(
     )
     identity = Authenticator(settings).identify(request_from(peer, {HEADER: MANAGER}))
     assert (identity is not None and identity.email == MANAGER) is honoured
+
+
+@pytest.mark.parametrize("value", ["0", "cfo", "x' OR Owner != 'y@z", "a b@example.com", "a@b@c"])
+def test_a_proxy_header_that_is_not_an_email_is_refused(tmp_path: Path, value: str) -> None:
+    """Even from the listed proxy, a header that names no email is a 401 that does not
+    repeat it (it would reach visibility queries and logs as the user's name)."""
+    settings = make_settings(tmp_path, trusted_user_header=HEADER, trusted_proxies=["10.0.0.5"])
+    with pytest.raises(Unauthenticated) as caught:
+        Authenticator(settings).identify(request_from("10.0.0.5", {HEADER: value}))
+    assert caught.value.status_code == 401
+    assert value not in str(caught.value.detail)
 
 
 @pytest.mark.parametrize("entry", ["*", "proxy.internal", "10.0.0.0/33"])

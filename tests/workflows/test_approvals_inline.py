@@ -169,21 +169,6 @@ async def test_a_refused_update_carries_its_typed_code(
         assert (await status(handle)).approvals == []
 
 
-async def test_a_signed_link_decides_once_whichever_replica_serves_it(
-    time_env: WorkflowEnvironment, task_queue: str
-) -> None:
-    """The deal's workflow remembers used link ids: a replayed link is a duplicate."""
-    async with at_desk(time_env, task_queue) as handle:
-        await decide(handle, Msg.APPROVE, approver=MANAGER, reason="ok", link_id="lnk-1")
-        with pytest.raises(WorkflowUpdateFailedError) as caught:
-            await decide(handle, Msg.APPROVE, approver=VP, reason="again", link_id="lnk-1")
-        assert isinstance(caught.value.cause, ApplicationError)
-        assert caught.value.cause.details[0] == Refusal.DUPLICATE
-        st = await status(handle)
-        assert [a.tier for a in st.approvals] == ["sales_manager"]
-        assert st.pending_approval is not None and st.pending_approval.tier == "vp"
-
-
 SALES_OPS = "sol.salesops@example.com"
 
 

@@ -37,8 +37,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from connectors.lines import QuoteLine
 from workflows import names, registry
-from workflows.messages import DealStatus, Receipt
-from workflows.names import QUERY_STATUS, REFUSED, Refusal, WaitingOn
+from workflows.messages import DealStatus, Receipt, SurfaceRefusalIn
+from workflows.names import QUERY_STATUS, REFUSED, Msg, Refusal, WaitingOn
 from workflows.policy import Policy
 from workflows.registry import Carried, HandoffType
 
@@ -265,6 +265,15 @@ async def signal(client: Client, ref: HandoffRef, name: str, payload: Any) -> bo
             return False
         raise
     return True
+
+
+async def record_refusal(client: Client, ref: HandoffRef, refusal: SurfaceRefusalIn) -> bool:
+    """Record in the handoff's audit trail a refusal a surface made before any message
+    reached it (a signed link used twice or forwarded, a forged form). A signal: the
+    surface answers at once, and the workflow keeps it apart with its own refusals.
+    False when the handoff is not running (a finished one keeps its trail as it is)."""
+    payload = refusal.model_dump(mode="json", exclude_none=True)
+    return await signal(client, ref, Msg.RECORD_REFUSAL, payload)
 
 
 async def update(client: Client, ref: HandoffRef, message: str, payload: Any) -> Receipt:

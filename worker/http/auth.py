@@ -5,7 +5,8 @@
 - The web pages' cookie holds the same token (set by `/login`): HttpOnly and
   `SameSite=Strict`, and every form also carries a CSRF token derived from it.
 - When `settings.trusted_user_header` is set, that header names the user, but only
-  on a connection from one of `settings.trusted_proxies` (`worker/proxies.py`).
+  on a connection from one of `settings.trusted_proxies` (`worker/proxies.py`), and
+  only if it is an email address (anything else is a 401, as a wrong token is).
 
 A credential that is present but wrong is a 401, never a fall-through to the next
 method. Handlers receive an `Identity`; what the user may do is the workflows' call.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Literal
@@ -25,6 +27,9 @@ from worker.proxies import is_trusted, parse_networks, peer_of
 from worker.settings import Settings
 
 SESSION_COOKIE = "handoff_session"
+#: A person as the trusted header may name one: an email with nothing that could break
+#: out of a visibility query (quotes, backslashes) or a log line (spaces, controls).
+_HEADER_EMAIL = re.compile(r"[^\s\x00-\x1f\x7f@'\"\\]{1,64}@[^\s\x00-\x1f\x7f@'\"\\]{1,189}")
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,8 @@ class Authenticator:
         if not (self._header and is_trusted(peer_of(request), self._proxies)):
             return None  # the user header counts only from a listed proxy
         if user := request.headers.get(self._header, "").strip().lower():
+            if not _HEADER_EMAIL.fullmatch(user):  # never repeated: it may be anything
+                raise Unauthenticated(f"the {self._header} header is not an email address")
             return Identity(user, "header", self._server_key)
         return None
 

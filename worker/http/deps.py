@@ -1,15 +1,18 @@
 """What every HTTP route shares: the Temporal client and metrics of the app, the handoff
-a path names, and `act`, which sends one action as the signed-in user (the JSON API
-and the web pages use it)."""
+a path names, `act`, which sends one action as the signed-in user (the JSON API
+and the web pages use it), and `record_refusal`, which puts a refusal the surface made
+itself in the deal's audit trail."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 from urllib.parse import quote
 
 import structlog
 from fastapi import Path, Request
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from worker.client import handoffs
 from worker.client.handoffs import HandoffNotFound, HandoffRef, Refused
@@ -17,7 +20,7 @@ from worker.http.auth import Identity
 from worker.logging import bind_deal_context
 from worker.metrics import ApiMetrics
 from workflows import registry
-from workflows.messages import Receipt
+from workflows.messages import Receipt, SurfaceRefusalIn
 from workflows.names import LEAD_TO_CASH, Msg
 
 log = structlog.get_logger("handoff.api")
@@ -76,3 +79,22 @@ async def act(
         raise
     log.info("action accepted", message=message, detail=receipt.detail, user=user.email)
     return receipt
+
+
+#: How long recording a refusal may hold up the page that refuses.
+RECORD_TIMEOUT_S = 5.0
+
+
+async def record_refusal(request: Request, ref: HandoffRef, refusal: SurfaceRefusalIn) -> None:
+    """Record a refusal this surface made in the deal's audit trail, with who, what and
+    why (only for a deal the surface can trust). It never fails the refusal page: a
+    handoff that is not running, or Temporal out of reach, is logged instead."""
+    try:
+        recorded = await asyncio.wait_for(
+            handoffs.record_refusal(client_of(request), ref, refusal), RECORD_TIMEOUT_S
+        )
+    except (RPCError, TimeoutError) as exc:
+        log.warning("refusal not recorded in the deal", error=str(exc)[:200], code=refusal.code)
+        return
+    if not recorded:
+        log.info("refusal not recorded: the handoff is not running", code=refusal.code)

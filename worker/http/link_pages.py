@@ -5,6 +5,12 @@ the deal, the discount, the real margin and asks for the justification. The POST
 checks everything again, spends the link, and sends the decision through the
 validated update as the link's approver. Every refusal is a page that says why, with
 its status: 403 tampered or wrong approver, 410 expired or used, 409 superseded.
+
+A refused POST of a genuine link (its signature verifies and its claims agree, so its
+deal can be trusted) is also recorded in the deal's audit trail, with who tried, what
+and why (`record_refusal`); a refusal the workflow made itself is recorded there already.
+A tampered link names no deal that can be trusted: it is only logged and counted. A GET
+never writes anything, not even an audit line (mail scanners follow links).
 """
 
 from __future__ import annotations
@@ -14,11 +20,13 @@ from typing import Annotated, Literal
 import structlog
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
+from pydantic import ValidationError
 from temporalio.service import RPCError
 
 from worker.client import handoffs
 from worker.client.handoffs import HandoffError, HandoffRef, Refused
 from worker.http.auth import Identity, Unauthenticated, authenticator
+from worker.http.deps import record_refusal
 from worker.http.errors import status_of
 from worker.http.links import (
     LinkClaims,
@@ -33,7 +41,7 @@ from worker.http.render import page
 from worker.ids import is_valid_deal_id
 from worker.logging import bind_deal_context
 from worker.metrics import ApiMetrics
-from workflows.messages import DealStatus
+from workflows.messages import DealStatus, SurfaceRefusalIn
 from workflows.names import Msg, Refusal
 
 router = APIRouter(include_in_schema=False)
@@ -117,11 +125,57 @@ async def _checked(
     return links, claims, ref, st
 
 
-def _refused(request: Request, err: LinkError | HandoffError) -> Response:
+def _attempted(claims: LinkClaims, action: str = "decide") -> Msg:
+    """The message a POST of this link would have sent."""
+    if action == "ask":
+        return Msg.REQUEST_INFO
+    return Msg.APPROVE if claims.decision == "approve" else Msg.REJECT
+
+
+#: How the deal's audit trail codes each refusal of a genuine link (a tampered one is
+#: never recorded there: it names no deal that can be trusted).
+_CODES = {
+    "used": Refusal.DUPLICATE,
+    "wrong_approver": Refusal.NOT_AUTHORISED,
+    "superseded": Refusal.NOT_PENDING,
+    "expired": Refusal.NOT_PENDING,
+}
+
+
+async def _record(request: Request, err: LinkError, attempted: Msg) -> None:
+    """Record a genuine link's refusal in its deal's audit trail: who tried (whoever is
+    signed in, else the link's approver), what and why."""
+    claims, code = err.claims, _CODES.get(err.why)
+    if claims is None or code is None or not is_valid_deal_id(claims.crm, claims.deal_id):
+        return
+    signed_in = _signed_in(request)
+    try:
+        ref = handoff_of(claims)
+        refusal = SurfaceRefusalIn(
+            message=attempted,
+            by=signed_in.email if signed_in else claims.approver,
+            code=code,
+            reason=f"a signed link sent to {claims.approver}: "
+            + err.message.removesuffix(" Nothing was changed."),
+            surface="signed_link",
+        )
+    except (LinkError, HandoffError, ValidationError) as exc:
+        log.warning("link refusal not recorded in the deal", why=err.why, error=str(exc)[:200])
+        return
+    await record_refusal(request, ref, refusal)
+
+
+async def _refused(
+    request: Request, err: LinkError | HandoffError, attempted: Msg | None = None
+) -> Response:
+    """The refusal page. With `attempted` (a POST the workflow never saw), the refusal
+    of a genuine link is also recorded in the deal's audit trail."""
     metrics: ApiMetrics = request.app.state.metrics
     if isinstance(err, LinkError):
         metrics.count_link_refusal(err.why)
         log.info("link refused", why=err.why, reason=err.message)
+        if attempted is not None:
+            await _record(request, err, attempted)
         return page(
             request,
             "message.html",
@@ -159,7 +213,7 @@ async def confirm(request: Request, token: str) -> Response:
     try:
         _, claims, _, st = await _checked(request, token)
     except (LinkError, HandoffError) as err:
-        return _refused(request, err)
+        return await _refused(request, err)  # a GET writes nothing, not even an audit line
     return page(
         request,
         "link_confirm.html",
@@ -182,8 +236,11 @@ async def decide(
     a question (the link is not spent: it decides once the answer is back)."""
     try:
         links, claims, ref, st = await _checked(request, token)
-    except (LinkError, HandoffError) as err:
-        return _refused(request, err)
+    except LinkError as err:
+        attempted = _attempted(err.claims, action) if err.claims is not None else None
+        return await _refused(request, err, attempted)
+    except HandoffError as err:
+        return await _refused(request, err)
     if not reason.strip():
         return page(
             request,
@@ -200,8 +257,8 @@ async def decide(
     try:
         links.claim(claims)
     except LinkError as err:
-        return _refused(request, err)
-    message = Msg.APPROVE if claims.decision == "approve" else Msg.REJECT
+        return await _refused(request, err, _attempted(claims))
+    message = _attempted(claims)
     try:
         receipt = await handoffs.update(
             request.app.state.client,
@@ -217,9 +274,10 @@ async def decide(
             Refusal.NOT_AUTHORISED: LinkWrongApprover,
             Refusal.DUPLICATE: LinkUsed,
         }.get(err.code, LinkSuperseded)
-        return _refused(request, cls(f"Refused: {err.reason}. Nothing was changed.", claims))
+        # the workflow recorded this refusal itself
+        return await _refused(request, cls(f"Refused: {err.reason}. Nothing was changed.", claims))
     except HandoffError as err:
-        return _refused(request, err)
+        return await _refused(request, err)
     except RPCError:
         links.used.release(claims.id)  # not delivered: the link stays usable
         raise
@@ -250,9 +308,10 @@ async def _ask(
     except Refused as err:
         request.app.state.metrics.count_refusal(Msg.REQUEST_INFO, err.code)
         cls = LinkWrongApprover if err.code == Refusal.NOT_AUTHORISED else LinkSuperseded
-        return _refused(request, cls(f"Refused: {err.reason}. Nothing was changed.", claims))
+        # the workflow recorded this refusal itself
+        return await _refused(request, cls(f"Refused: {err.reason}. Nothing was changed.", claims))
     except HandoffError as err:
-        return _refused(request, err)
+        return await _refused(request, err)
     log.info("link question", tier=claims.tier)
     owner = st.deal_owner or "the deal owner"
     return page(

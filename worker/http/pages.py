@@ -24,13 +24,13 @@ from worker.client.handoffs import (
     pending_approvals,
 )
 from worker.http.auth import SESSION_COOKIE, Identity, Unauthenticated, authenticator
-from worker.http.deps import act, lead_to_cash_ref, typed_ref
+from worker.http.deps import act, lead_to_cash_ref, record_refusal, typed_ref
 from worker.http.errors import status_of
 from worker.http.render import page
 from worker.ids import valid_deal_path
 from worker.scopes import OutOfScope, check_can_read, readable_by
-from workflows.messages import Receipt
-from workflows.names import Msg
+from workflows.messages import Receipt, SurfaceRefusalIn
+from workflows.names import Msg, Refusal
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(valid_deal_path)])
 CRM_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
@@ -219,6 +219,18 @@ async def _decide(
     if not isinstance(who, Identity):
         return who
     if not who.csrf_ok(csrf):
+        attempted, _ = _message_of(decision, who.email, reason.strip() or "-")
+        await record_refusal(
+            request,
+            ref,
+            SurfaceRefusalIn(
+                message=attempted,
+                by=who.email,
+                code=Refusal.NOT_AUTHORISED,
+                reason="the form was stale or forged (CSRF check failed)",
+                surface="web_page",
+            ),
+        )
         return await _deal_page(
             request,
             who,

@@ -1,5 +1,10 @@
 """The audit trail: every accepted and refused message, stage change and write-back,
-with who and when, in `status.history`."""
+with who and when, in `status.history`.
+
+Refusals are kept apart from the rest (so a flood of them never evicts an approval) and
+counted. Besides the handoff's own refusals, it records those a surface made before any
+message reached the handoff (`record_refusal`: a signed link already used or forwarded,
+a forged web form), so every refusal of every surface is in one trail."""
 
 from __future__ import annotations
 
@@ -8,7 +13,9 @@ from typing import TYPE_CHECKING
 from temporalio import workflow
 
 from workflows import metrics
-from workflows.kit.dispatch import No
+from workflows.kit.dispatch import Handler, No
+from workflows.messages import SurfaceRefusalIn
+from workflows.names import Msg
 from workflows.options import MAX_HISTORY_ENTRIES, MAX_REFUSALS_KEPT
 from workflows.records import HistoryEntry, HistoryKind
 
@@ -21,6 +28,9 @@ class Audit:
 
     def __init__(self, h: HandoffWorkflow) -> None:
         self._h = h
+
+    def handlers(self) -> list[tuple[str, Handler]]:
+        return [(Msg.RECORD_REFUSAL, Handler(SurfaceRefusalIn, _anyone, self._surface_refused))]
 
     def record(
         self, kind: HistoryKind, detail: str, by: str | None = None, accepted: bool = True
@@ -52,7 +62,18 @@ class Audit:
         metrics.count_refusal(message)
         workflow.logger.info("refused %s (%s): %s", message, no.code, no.reason)
 
+    async def _surface_refused(self, msg: SurfaceRefusalIn) -> str:
+        """A surface's refusal, recorded like the handoff's own (and nothing else)."""
+        via = msg.surface.replace("_", " ")
+        self.refuse(msg.message, No(msg.code, f"{msg.reason} (via {via})"), msg.by)
+        return "refusal recorded"
+
     def trail(self) -> list[HistoryEntry]:
         """The audit trail for `status.history`: entries and kept refusals, in time order."""
         st = self._h.state
         return sorted([*st.history, *st.refusals], key=lambda e: e.at)
+
+
+def _anyone(_: SurfaceRefusalIn) -> No | None:
+    """Recording a refusal changes nothing but the kept refusals, so it is never refused."""
+    return None

@@ -3,7 +3,7 @@
 It keeps the state, the policy and the `status` query, and routes every message to the
 part that owns it. The behaviour lives in small parts built in `__init__`:
 
-- `self.audit`: the audit trail (`record`, `refuse`);
+- `self.audit`: the audit trail (`record`, `refuse`, and surfaces' `record_refusal`);
 - `self.waits`: waits with an owner, a deadline and one SLA clock loop;
 - `self.evidence`: evidence messages and the evidence gate;
 - `self.exceptions`: exceptions that pause clocks and are routed by policy;

@@ -40,6 +40,7 @@ class Inbox:
         """Message name → handler, gathered from the parts."""
         h = self._h
         parts: list[Part | None] = [
+            h.audit,
             h.evidence,
             h.exceptions,
             h.contracts,
