@@ -65,29 +65,39 @@ async def until(
         delay = min(delay * 1.5, POLL_CAP_S)
 
 
-def handoff_id(deal_id: str, run_tag: str) -> str:
+def handoff_id(deal_id: str, run_tag: str, crm: str = "hubspot") -> str:
     """The bench's workflow id: the public one plus the run tag, so reruns against the
     same cluster (whose sandbox deal ids start over) never collide."""
-    return f"{names.lead_to_cash_id('hubspot', deal_id)}-{run_tag}"
+    return f"{names.lead_to_cash_id(crm, deal_id)}-{run_tag}"
 
 
 async def start_handoff(
-    client: Client, task_queue: str, policy: Policy, deal_id: str, run_tag: str
+    client: Client,
+    task_queue: str,
+    policy: Policy,
+    deal_id: str,
+    run_tag: str,
+    crm: str = "hubspot",
 ) -> Any:
     lead_to_cash = registry.get(names.LEAD_TO_CASH)
     return await client.start_workflow(
         lead_to_cash.workflow_type,
-        registry.get(names.LEAD_TO_CASH).start_input("hubspot", deal_id, policy, Carried()),
-        id=handoff_id(deal_id, run_tag),
+        registry.get(names.LEAD_TO_CASH).start_input(crm, deal_id, policy, Carried()),
+        id=handoff_id(deal_id, run_tag, crm),
         task_queue=task_queue,
     )
 
 
 async def drive_handoff(
-    client: Client, task_queue: str, policy: Policy, deal_id: str, run_tag: str
+    client: Client,
+    task_queue: str,
+    policy: Policy,
+    deal_id: str,
+    run_tag: str,
+    crm: str = "hubspot",
 ) -> str:
     """Lead to cash for one deal, each signal sent as soon as its stage is reached."""
-    handle = await start_handoff(client, task_queue, policy, deal_id, run_tag)
+    handle = await start_handoff(client, task_queue, policy, deal_id, run_tag, crm)
 
     async def status() -> DealStatus:
         result: DealStatus = await handle.query(names.QUERY_STATUS, result_type=DealStatus)
