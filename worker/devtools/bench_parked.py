@@ -12,7 +12,7 @@ from rich.progress import Progress
 from temporalio.client import Client
 
 from worker.client import handoffs
-from worker.devtools.bench_drive import handoff_id, pool, start_handoff, until
+from worker.devtools.bench_drive import pool, start_handoff, until
 from worker.devtools.bench_evict import wake_parked
 from worker.devtools.bench_stack import BenchStack, RssSampler
 from worker.processes.worker import MAX_CACHED_WORKFLOWS
@@ -63,15 +63,16 @@ async def parked_memory(
         + f" AND TaskQueue = {handoffs.quote(stack.task_queue)}"
     )
     began, started, note = time.perf_counter(), 0, None
+    wf_ids: list[str] = []  # in parking order
     with sampler:
         for point in checkpoints(len(parked_ids), wake):
             batch = parked_ids[started:point]
 
             async def park(deal: str) -> str:
-                await start_handoff(client, stack.task_queue, policy, deal, tag, crm)
-                return deal
+                handle = await start_handoff(client, stack.task_queue, policy, deal, tag, crm)
+                return str(handle.id)
 
-            await pool(batch, park, PARK_CONCURRENCY, lambda: None)
+            wf_ids += (await pool(batch, park, PARK_CONCURRENCY, lambda: None))[0]
             started = point
 
             reached = 0
@@ -97,7 +98,7 @@ async def parked_memory(
         waking = progress.add_task("approve parked (cached, evicted)", total=total)
         woken = await wake_parked(
             client,
-            [handoff_id(deal, tag, crm) for deal in parked_ids],
+            wf_ids,
             wake=wake,
             cache=cache or MAX_CACHED_WORKFLOWS,
             metrics_port=worker.metrics_port,

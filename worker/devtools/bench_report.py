@@ -52,7 +52,8 @@ FULL_PARKED = 10_000
 
 def _rss_verdict(report: dict[str, Any]) -> dict[str, Any]:
     parked = {int(k): v for k, v in report["worker_rss_mib_parked"].items()}
-    cache_full = report["config"]["max_cached_workflows"] // 2
+    config = report["config"]
+    cache_full = config.get("parked_worker_cache", config["max_cached_workflows"]) // 2
     past = sorted(n for n in parked if n >= cache_full)
     worst = max(parked.values(), default=0.0)
     rise = (parked[past[-1]] / parked[past[0]] - 1) if len(past) >= 2 else None
