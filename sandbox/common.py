@@ -33,6 +33,12 @@ class FaultSettings(BaseModel):
     )
 
 
+class LostResponses(BaseModel):
+    """How many upcoming writes are applied but answered 504 (a response lost in transit)."""
+
+    count: int = Field(default=0, ge=0)
+
+
 class Fault(BaseModel):
     """The fault chosen for one request, if any."""
 

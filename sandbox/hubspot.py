@@ -47,7 +47,7 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from sandbox.common import FaultControls, add_fault_routes
+from sandbox.common import FaultControls, LostResponses, add_fault_routes
 from sandbox.hubspot_api import CrmRoutes
 from sandbox.hubspot_associations import AssociationRoutes
 from sandbox.hubspot_errors import error_response, install_error_handlers
@@ -68,12 +68,6 @@ class Limits(BaseModel):
     max: int = Field(default=100, ge=1)
     interval_ms: int = Field(default=10_000, ge=100)
     daily: int = Field(default=250_000, ge=1)
-
-
-class LostResponses(BaseModel):
-    """How many upcoming writes are applied but answered 504 (a response lost in transit)."""
-
-    count: int = Field(default=0, ge=0)
 
 
 class Malformed(BaseModel):

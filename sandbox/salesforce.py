@@ -18,6 +18,12 @@ operator endpoints live under ``/_sandbox`` and need no auth:
   independent subrequests, each one call), ``.../composite/tree/{object}`` (a record tree
   in one transaction) and ``.../composite/sobjects`` (collections of up to 200).
 - ``GET /_sandbox/stats``, ``POST /_sandbox/stats/reset``: request counts by method + path.
+- ``GET /_sandbox/stats/calls``: ``{"total", "subrequests"}``: API calls as the daily
+  allocation counts them (a composite is one call, a composite batch one per subrequest;
+  logins are not API calls), and each composite or batch subrequest by method and route
+  with its sObject named. Reset with the request counts.
+- ``POST /_sandbox/lost-responses``: ``{"count"}``: the next N API writes (not queries,
+  not a composite of GETs) are applied, then answered 504 as if the answer were lost.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sandbox.common import FaultControls, add_fault_routes
+from sandbox.common import FaultControls, LostResponses, add_fault_routes
 from sandbox.salesforce_auth import ORG_ID, Auth, Sessions
 from sandbox.salesforce_composite import Composite
 from sandbox.salesforce_errors import MethodNotAllowed, MultipleMatches, SfError
@@ -133,10 +139,13 @@ def create_app(
         if not path.startswith("/services/"):
             return await call_next(request)
         response = await _edge(state, request, call_next)
+        if _lost(state, request, response):
+            response = _error(504, "GATEWAY_TIMEOUT", "The upstream response was lost.")
         template = getattr(request.state, "template", None)
         key = path if template is None else f"/services/data/v{{ver}}/{template}"
         with state.mutex:
             state.stats[f"{request.method} {key}"] += 1
+            state.calls += path.startswith("/services/data/v")
             usage = f"api-usage={state.used}/{state.allocation}"
         if path.startswith("/services/data"):
             response.headers["Sforce-Limit-Info"] = usage
@@ -194,6 +203,15 @@ async def _edge(
                 return _error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
             state.used += 1
     return await call_next(request)
+
+
+def _lost(state: SandboxState, request: Request, response: Response) -> bool:
+    """A successful API write whose answer is to be lost (`/_sandbox/lost-responses`)."""
+    if request.method == "GET" or not request.url.path.startswith("/services/data/v"):
+        return False
+    if response.status_code >= 300 or getattr(request.state, "read_only", False):
+        return False
+    return state.lose_this_response()
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -338,10 +356,23 @@ def _add_control_routes(app: FastAPI, state: SandboxState) -> None:
         with state.mutex:
             return dict(state.stats)
 
+    @app.get("/_sandbox/stats/calls")
+    def call_stats() -> dict[str, Any]:
+        with state.mutex:
+            return {"total": state.calls, "subrequests": dict(state.subrequests)}
+
     @app.post("/_sandbox/stats/reset", status_code=204)
     def reset_stats() -> None:
         with state.mutex:
             state.stats.clear()
+            state.subrequests.clear()
+            state.calls = 0
+
+    @app.post("/_sandbox/lost-responses")
+    def lose_responses(body: LostResponses) -> LostResponses:
+        with state.mutex:
+            state.lost_responses = body.count
+        return body
 
 
 def make_ca(state_dir: Path) -> TlsFiles:

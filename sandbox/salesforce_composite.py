@@ -50,6 +50,10 @@ class Composite:
         if len(subrequests) > MAX_SUBREQUESTS:
             raise SfError(400, "LIMIT_EXCEEDED", f"at most {MAX_SUBREQUESTS} subrequests")
         all_or_none = bool(body.get("allOrNone", False))
+        request.state.read_only = all(
+            isinstance(sub, dict) and str(sub.get("method", "")).upper() == "GET"
+            for sub in subrequests
+        )
         results: list[dict[str, Any]] = []
         bodies: dict[str, Any] = {}
         try:
@@ -153,8 +157,21 @@ class Composite:
             return 300, [self.data.state.url(exc.obj, rid) for rid in exc.ids]
         except SfError as exc:
             return exc.status, exc.body()
+        finally:
+            self._count(sub_request, method)
         payload = json.loads(bytes(response.body)) if response.body else None
         return response.status_code, payload
+
+    def _count(self, sub: Request, method: str) -> None:
+        """One subrequest by route, with its sObject named: ``PATCH
+        /services/data/v{ver}/sobjects/Task/{field}/{value}``."""
+        template = getattr(sub.state, "template", None) or "(unrouted)"
+        sobject = getattr(sub.state, "sobject", None)
+        if sobject:
+            template = template.replace("{object}", sobject)
+        state = self.data.state
+        with state.mutex:
+            state.subrequests[f"{method.upper()} /services/data/v{{ver}}/{template}"] += 1
 
     # -- composite batch -----------------------------------------------------------------
     async def batch(self, request: Request) -> Response:
@@ -170,6 +187,7 @@ class Composite:
         halt_on_error = bool(body.get("haltOnError", False))
         with self.data.state.mutex:
             self.data.state.used += len(subs) - 1  # the batch itself was counted once
+            self.data.state.calls += len(subs) - 1
         results: list[dict[str, Any]] = []
         halted = False
         for sub in subs:

@@ -56,6 +56,11 @@ class SandboxState:
     lock_count: int = 0
     lock_rate: float = 0.0
     stats: Counter[str] = field(default_factory=Counter)
+    #: API calls as the daily allocation counts them (a composite is one, a composite
+    #: batch one per subrequest), faulted ones included; and subrequests by route.
+    calls: int = 0
+    subrequests: Counter[str] = field(default_factory=Counter)
+    lost_responses: int = 0
     cursors: OrderedDict[str, tuple[list[dict[str, Any]], int]] = field(default_factory=OrderedDict)
     mutex: threading.Lock = field(default_factory=threading.Lock)
     rng: random.Random = field(default_factory=lambda: random.Random(11))
@@ -67,6 +72,14 @@ class SandboxState:
                 self.lock_count -= 1
                 return True
             return bool(self.lock_rate) and self.rng.random() < self.lock_rate
+
+    def lose_this_response(self) -> bool:
+        """Whether this write's answer is lost on the way back (it was applied)."""
+        with self.mutex:
+            if self.lost_responses <= 0:
+                return False
+            self.lost_responses -= 1
+            return True
 
     def url(self, obj: str, rid: str) -> str:
         return f"/services/data/v{self.api_version}/sobjects/{obj}/{rid}"
@@ -142,6 +155,7 @@ class DataApi:
             _allow(method, SOBJECT_METHODS["sobjects"])
             return JSONResponse(self._describe_global())
         odef = object_def(parts[0])
+        request.state.sobject = odef.name
         rest = parts[1:]
         template = "sobjects/{object}/" + "/".join(
             ["{id}"]

@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # tests/support is importable as
 SLOW_FIRST = (
     "tests/integration/test_crm_flows.py",
     "tests/bench/test_bench_smoke.py",
+    "tests/bench/test_bench_salesforce_smoke.py",
     "tests/faults/test_crm_faults.py",
     "tests/integration/test_cli_and_worker_kill.py",
     "tests/integration/test_crm_truth_flows.py",

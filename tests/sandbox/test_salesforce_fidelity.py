@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from salesforce_fixtures import (
     API,
     Sandbox,
+    issued_session_id,
     running_sandbox,
 )
 
@@ -344,6 +345,60 @@ def test_composite_runs_subrequests_with_references_as_one_call(sandbox: Sandbox
     assert [results[r]["httpStatusCode"] for r in ("acct", "task", "read")] == [201, 201, 200]
     assert results["read"]["body"]["Name"] == "Composite Co"
     assert response.headers["Sforce-Limit-Info"] == "api-usage=1/100"
+
+
+def test_call_stats_count_a_composite_once_and_its_subrequests_by_route(
+    sandbox: Sandbox,
+) -> None:
+    """/_sandbox/stats/calls: a composite is one API call, a composite batch one per
+    subrequest, a login none; every subrequest is counted by route with its sObject."""
+    sandbox.control("POST", "stats/reset")
+    account = {"method": "POST", "url": f"{API}/sobjects/Account/", "body": {"Name": "Calls"}}
+    body = {
+        "compositeRequest": [
+            {**account, "referenceId": "acct"},
+            {
+                "method": "PATCH",
+                "url": f"{API}/sobjects/Task/Handoff_Key__c/calls-1",
+                "referenceId": "task",
+                "body": {"WhatId": "@{acct.id}"},
+            },
+            {"method": "GET", "url": f"{API}/sobjects/Account/@{{acct.id}}", "referenceId": "r"},
+        ]
+    }
+    assert sandbox.rest("POST", f"{API}/composite", json=body).status_code == 200
+    reads = [{"method": "GET", "url": "v59.0/query/?q=SELECT Id FROM User"}] * 2
+    assert sandbox.rest("POST", f"{API}/composite/batch", json={"batchRequests": reads}).ok
+    issued_session_id(sandbox)  # a login: a request, not an API call
+    calls = sandbox.control("GET", "stats/calls")
+    assert calls["total"] == 1 + 2
+    assert calls["subrequests"] == {
+        "POST /services/data/v{ver}/sobjects/Account/": 1,
+        "PATCH /services/data/v{ver}/sobjects/Task/{field}/{value}": 1,
+        "GET /services/data/v{ver}/sobjects/Account/{id}": 1,
+        "GET /services/data/v{ver}/query": 2,
+    }
+    assert sandbox.control("GET", "stats")["POST /services/oauth2/token"] == 1
+    sandbox.control("POST", "stats/reset")
+    assert sandbox.control("GET", "stats/calls") == {"total": 0, "subrequests": {}}
+
+
+def test_a_lost_response_is_applied_then_answered_504_and_reads_are_never_lost(
+    sandbox: Sandbox,
+) -> None:
+    """/_sandbox/lost-responses: the next write is applied, then answered 504; a query
+    and a composite of GETs pass untouched and do not use up the count."""
+    sandbox.control("POST", "lost-responses", {"count": 1})
+    query = sandbox.rest("GET", f"{API}/query/", params={"q": "SELECT Id FROM User"})
+    assert query.status_code == 200
+    read = {"compositeRequest": [{"method": "GET", "url": f"{API}/limits/", "referenceId": "l"}]}
+    assert sandbox.rest("POST", f"{API}/composite", json=read).status_code == 200
+    url = f"{API}/sobjects/Task/Handoff_Key__c/lost-1"
+    lost = sandbox.rest("PATCH", url, json={"Subject": "applied"})
+    assert (lost.status_code, lost.json()[0]["errorCode"]) == (504, "GATEWAY_TIMEOUT")
+    assert sandbox.rest("GET", url).json()["Subject"] == "applied"
+    again = sandbox.rest("PATCH", url, json={"Subject": "applied"})
+    assert (again.status_code, again.json()["created"]) == (200, False)
 
 
 def test_composite_all_or_none_halts_and_rolls_back(sandbox: Sandbox) -> None:

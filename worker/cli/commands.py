@@ -556,11 +556,51 @@ def bench(
     temporal_address: str | None = typer.Option(
         None, "--temporal-address", help="Your cluster; default: an embedded dev server."
     ),
+    crm: str = typer.Option(
+        "hubspot", "--crm", help="The CRM sandbox to run against: hubspot or salesforce."
+    ),
+    curve: str = typer.Option(
+        "1,4,16,64",
+        "--curve",
+        help="In-flight counts for the cost curve (throughput and p99 at each); none: skip.",
+    ),
+    curve_handoffs: int | None = typer.Option(
+        None,
+        "--curve-handoffs",
+        min=1,
+        help="Handoffs per curve point; default 2 x in flight, at least 8, at most 128.",
+    ),
+    worker_cache: int | None = typer.Option(
+        None,
+        "--worker-cache",
+        min=1,
+        help="Workflow cache of the parked phase's worker (default: the product's), so "
+        "eviction shows with few parked deals.",
+    ),
+    wake: int = typer.Option(
+        20, "--wake", min=0, help="Earliest-parked handoffs approved after eviction; 0: skip."
+    ),
+    sf_licenses: int = typer.Option(
+        10,
+        "--sf-licenses",
+        min=0,
+        help="Salesforce licences of the org whose daily API allocation sets the ceiling "
+        "(Enterprise: 100,000 + 1,000 each).",
+    ),
 ) -> None:
     """Measure what one worker carries: throughput vs bare Temporal, latency, memory."""
     with _dev_extra("bench"):
         from worker.devtools.bench import run_bench
+        from worker.devtools.bench_curves import parse_curve
 
+    if crm not in ("hubspot", "salesforce"):
+        err.print(f"[red]--crm {crm!r} is not a sandbox; allowed: hubspot, salesforce[/]")
+        raise typer.Exit(exit_codes.BAD_INPUT)
+    try:
+        points = parse_curve(curve)
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(exit_codes.BAD_INPUT) from None
     raise typer.Exit(
         run_bench(
             handoffs=handoffs,
@@ -568,6 +608,12 @@ def bench(
             json_path=json_path,
             temporal_address=temporal_address,
             out=out,
+            crm=crm,
+            curve=points,
+            curve_handoffs=curve_handoffs,
+            worker_cache=worker_cache,
+            wake=wake,
+            sf_licenses=sf_licenses,
         )
     )
 

@@ -1,19 +1,21 @@
 """`handoff bench`: what one worker carries, measured end to end on this machine.
 
 With no address it starts an embedded Temporal dev server (SQLite in a temp dir,
-Handoff's search attributes registered) and, always, the HubSpot sandbox as the CRM.
-The worker runs as its own process (`python -m worker worker`), so its memory is its
-own. In order:
+Handoff's search attributes registered) and, always, a CRM sandbox: HubSpot's, or with
+``--crm salesforce`` Salesforce's over HTTPS (`bench_salesforce`). The worker runs as
+its own process (`python -m worker worker`), so its memory is its own. In order:
 
 1. warm-up: two handoffs; the first one's history gives the baseline its shape;
 2. baseline: the bare `worker.devtools.bench_baseline` workflow, same counts of activities, timers,
    signals and children, driven the same way, on the same server (own worker process);
 3. throughput: ``--handoffs`` deals from lead to cash with every signal (bounded
-   concurrency), CRM calls counted by the sandbox, latency read from histories;
+   concurrency), CRM calls counted by the sandbox, latency read from histories; then
+   one handoff at a time, and the cost curve at each ``--curve`` count in flight;
 4. faults: a short pass with a 5xx rate and lost responses (retries, duplicates);
 5. duplicates and replay: repeated ``handoff_key``s in the CRM; replay time;
 6. memory: a fresh worker with ``--parked`` handoffs parked on approval, RSS measured
-   at checkpoints below and above the workflow cache.
+   at checkpoints below and above the workflow cache; then the ``--wake`` earliest
+   parked approved, woken from eviction (`bench_evict`).
 
 Every figure is measured in the run; nothing is assumed. See docs/benchmarks.md.
 """
@@ -30,8 +32,8 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from worker.client.temporal import connect
+from worker.devtools import bench_salesforce
+from worker.devtools.bench_curves import DEFAULT_CURVE, cost_curve, handoffs_per_point
 from worker.devtools.bench_drive import (
     DIRECTORY_READS_PER_WORKER,
     SIGNAL_GROUPS,
@@ -56,9 +60,15 @@ from worker.devtools.bench_drive import (
     pool,
     shape_of,
 )
+from worker.devtools.bench_evict import DEFAULT_WAKE
 from worker.devtools.bench_parked import parked_memory
-from worker.devtools.bench_report import hubspot_ceiling_per_min, summary_table, targets
-from worker.devtools.bench_stack import BenchStack, RssSampler, Sandbox
+from worker.devtools.bench_report import (
+    hubspot_ceiling,
+    hubspot_ceiling_per_min,
+    summary_table,
+    targets,
+)
+from worker.devtools.bench_stack import BenchStack, CrmSandbox, RssSampler
 from worker.devtools.dev import temporal_cli
 from worker.processes.worker import MAX_CACHED_WORKFLOWS, workflow_runner
 from worker.settings import Settings
@@ -71,15 +81,24 @@ WARMUP = 2
 SOLO = 10  # handoffs driven one at a time for the unloaded latency
 FAULT_ERROR_RATE = 0.1
 REPLAYS = 5
-EVIDENCE_FIELDS = {
-    k: "true"
-    for k in (
-        "need_confirmed",
-        "budget_confirmed",
-        "decision_maker_identified",
-        "timeline_confirmed",
-    )
-}
+#: Parked deals ask one approval tier (the sales manager's), so approving one after
+#: eviction passes the desk and writes the close transition back at once.
+PARKED_DISCOUNT = 20
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """What `handoff bench` was asked to run (its command-line options)."""
+
+    handoffs: int
+    parked: int
+    temporal_address: str | None = None
+    crm: str = "hubspot"
+    curve: tuple[int, ...] = DEFAULT_CURVE
+    curve_handoffs: int | None = None
+    worker_cache: int | None = None
+    wake: int = DEFAULT_WAKE
+    sf_licenses: int = 10
 
 
 def run_bench(
@@ -89,12 +108,14 @@ def run_bench(
     json_path: Path | None,
     temporal_address: str | None,
     out: Console,
+    **options: Any,
 ) -> int:
     """Run every phase, print the summary, write the JSON; 1 if the run failed or any
-    CRM write was duplicated."""
+    CRM write was duplicated. `options`: the other `BenchOptions`."""
     started = time.monotonic()
+    opts = BenchOptions(handoffs, parked, temporal_address, **options)
     try:
-        report = asyncio.run(_bench(handoffs, parked, temporal_address, out))
+        report = asyncio.run(_bench(opts, out))
     except (RuntimeError, TimeoutError, OSError) as exc:
         out.print(f"[red]bench failed: {exc}[/]")
         return 1
@@ -106,16 +127,16 @@ def run_bench(
     return 1 if report["duplicate_writes"] else 0
 
 
-async def _bench(
-    handoffs: int, parked: int, temporal_address: str | None, out: Console
-) -> dict[str, Any]:
+async def _bench(opts: BenchOptions, out: Console) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="handoff-bench-"))
     tag = uuid.uuid4().hex[:8]
-    stack = BenchStack(workdir, temporal_address, task_queue=f"handoff-bench-{tag}")
+    stack = BenchStack(
+        workdir, opts.temporal_address, task_queue=f"handoff-bench-{tag}", crm=opts.crm
+    )
     load_before = os.getloadavg()
     try:
         with _progress(out) as progress:
-            return await _phases(stack, handoffs, parked, tag, progress, load_before)
+            return await _phases(stack, opts, tag, progress, load_before)
     finally:
         stack.stop()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -147,12 +168,12 @@ class Phase:
 
 async def _phases(
     stack: BenchStack,
-    handoffs: int,
-    parked: int,
+    opts: BenchOptions,
     tag: str,
     progress: Progress,
     load_before: tuple[float, float, float],
 ) -> dict[str, Any]:
+    handoffs, parked, crm = opts.handoffs, opts.parked, opts.crm
     durations: dict[str, float] = {}
     clock = time.monotonic()
 
@@ -166,7 +187,7 @@ async def _phases(
     if stack.temporal_address is None:
         stack.start_temporal()
     setup.advance()
-    sandbox = Sandbox(stack.start_sandbox())
+    sandbox = stack.crm_sandbox()
     sandbox.set_limits()
     setup.advance()
     faulted, solo = max(2, min(20, handoffs // 10)), min(SOLO, handoffs)
@@ -174,7 +195,12 @@ async def _phases(
     warm_ids, run_ids = deals[:WARMUP], deals[WARMUP : WARMUP + handoffs]
     solo_ids = deals[WARMUP + handoffs : WARMUP + handoffs + solo]
     fault_ids = deals[WARMUP + handoffs + solo :]
-    parked_ids = sandbox.create_deals(parked, **EVIDENCE_FIELDS) if parked else []
+    curve_counts = handoffs_per_point(opts.curve, opts.curve_handoffs)
+    curve_all = sandbox.create_deals(sum(curve_counts)) if curve_counts else []
+    curve_ids = [curve_all[sum(curve_counts[:i]) :][:n] for i, n in enumerate(curve_counts)]
+    parked_ids = (
+        sandbox.create_deals(parked, qualified=True, discount=PARKED_DISCOUNT) if parked else []
+    )
     setup.done()
     client = await connect(Settings(temporal_address=stack.temporal_address or ""))
     policy = default_policy()
@@ -182,7 +208,7 @@ async def _phases(
 
     def drive() -> Callable[[str], Any]:
         async def one(deal: str) -> str:
-            return await drive_handoff(client, stack.task_queue, policy, deal, tag)
+            return await drive_handoff(client, stack.task_queue, policy, deal, tag, crm)
 
         return one
 
@@ -222,13 +248,13 @@ async def _phases(
     main = Phase(progress, "lead-to-cash handoffs", handoffs)
     with RssSampler(worker.pid) as rss:
         run_wf, elapsed = await pool(run_ids, drive(), CONCURRENCY, main.advance)
-    stats = sandbox.stats()
+    stats, subrequests = sandbox.stats(), sandbox.subrequests()
     lap("throughput")
     hist = Phase(progress, "read histories", handoffs)
     run_histories = await _gather_histories(client, run_wf, hist.advance)
     splits = [s for p, _ in run_histories if (s := approval_to_writeback(p)) is not None]
     latencies = [s["total"] for s in splits]
-    expected = [history_facts(p, c).expected_crm_calls for p, c in run_histories]
+    expected = [_expected_calls(crm, p, c) for p, c in run_histories]
     lap("histories")
 
     # 3b. the same latency with one handoff at a time (no queueing behind the others)
@@ -240,6 +266,13 @@ async def _phases(
         if (s := approval_to_writeback(p)) is not None
     ]
     lap("one_at_a_time")
+
+    # 3c. the cost curve: throughput and latency at each count in flight
+    curve = None
+    if opts.curve:
+        points = Phase(progress, f"cost curve {list(opts.curve)}", len(curve_all))
+        curve = await cost_curve(client, opts.curve, curve_ids, drive(), points.advance)
+    lap("cost_curve")
 
     # 4. faults: a 5xx rate and lost responses
     sandbox.reset_stats()
@@ -254,20 +287,35 @@ async def _phases(
     lap("faults")
 
     # 5. duplicates and replay
-    checked = [*warm_ids, *run_ids, *solo_ids, *fault_ids]
+    checked = [*warm_ids, *run_ids, *solo_ids, *curve_all, *fault_ids]
     dup = Phase(progress, "duplicate check", len(checked))
     duplicates = _duplicates(sandbox, checked, dup.advance)
     replay = await _replay_ms(ref_parent, ref_child)
     lap("duplicates_and_replay")
 
     # 6. memory with handoffs parked on approval
-    memory = await parked_memory(stack, client, policy, parked_ids, tag, progress)
+    memory = await parked_memory(
+        stack,
+        client,
+        policy,
+        parked_ids,
+        tag,
+        progress,
+        crm=crm,
+        cache=opts.worker_cache,
+        wake=opts.wake,
+    )
     lap("parked")
     sandbox.close()
 
     calls = stats.get("total", 0) / max(1, handoffs)
-    # the throughput phase runs on one fresh worker: one directory read for all its handoffs
-    clean_calls = (sum(expected) + DIRECTORY_READS_PER_WORKER) / max(1, len(expected))
+    # the throughput phase runs on one fresh worker: its directory reads serve all its handoffs
+    directory = (
+        bench_salesforce.DIRECTORY_READS_PER_WORKER
+        if crm == "salesforce"
+        else DIRECTORY_READS_PER_WORKER
+    )
+    clean_calls = (sum(expected) + directory) / max(1, len(expected))
     fault_expected = clean_calls * len(fault_ids)
     handoffs_per_s = handoffs / elapsed
     baseline_per_s = handoffs / base_elapsed
@@ -287,15 +335,30 @@ async def _phases(
             "concurrency": 1,
             "p50_split": _split(solo_splits),
         },
+        "approval_to_writeback_ms_woken": memory.pop("woken"),
+        "cost_curve": curve,
         "worker_rss_mib_parked": memory.pop("parked"),
         "worker_rss": {**memory, "peak_during_throughput_mib": round(rss.peak_mib, 1)},
         "crm_calls_per_handoff": round(calls, 2),
         "crm_calls_minimum_per_handoff": round(clean_calls, 2),
         "crm_write_backs_per_handoff": facts.write_backs,
+        "crm": crm,
         "crm_calls_by_route_per_handoff": {
             k: round(v / max(1, handoffs), 2) for k, v in sorted(stats.items()) if k != "total"
         },
-        "crm_ceiling_handoffs_per_min": hubspot_ceiling_per_min(calls),
+        "crm_subrequests_by_route_per_handoff": {
+            k: round(v / max(1, handoffs), 2) for k, v in sorted(subrequests.items())
+        },
+        "crm_ceiling_handoffs_per_min": (
+            bench_salesforce.ceiling(calls, opts.sf_licenses)["handoffs_per_min"]
+            if crm == "salesforce"
+            else hubspot_ceiling_per_min(calls)
+        ),
+        "crm_ceiling": (
+            bench_salesforce.ceiling(calls, opts.sf_licenses)
+            if crm == "salesforce"
+            else hubspot_ceiling(calls)
+        ),
         "faults": {
             "error_rate": FAULT_ERROR_RATE,
             "lost_responses": len(fault_ids),
@@ -324,16 +387,30 @@ async def _phases(
         "config": {
             "handoffs": handoffs,
             "parked": parked,
+            "crm": crm,
             "concurrency": CONCURRENCY,
             "signal_groups": list(SIGNAL_GROUPS),
             "warmup": WARMUP,
             "max_cached_workflows": MAX_CACHED_WORKFLOWS,
+            "parked_worker_cache": opts.worker_cache or MAX_CACHED_WORKFLOWS,
+            "parked_discount_percent": PARKED_DISCOUNT,
+            "curve": list(opts.curve),
+            "curve_handoffs": curve_counts,
+            "wake": opts.wake,
+            "sf_licenses": opts.sf_licenses if crm == "salesforce" else None,
         },
         "environment": _environment(stack, load_before),
         "durations_s": durations,
     }
     report["targets"] = targets(report)
     return report
+
+
+def _expected_calls(crm: str, parent: Any, child: Any) -> int:
+    """The CRM calls one handoff's activities need at the minimum, for its CRM."""
+    if crm == "salesforce":
+        return bench_salesforce.expected_calls([parent, *([child] if child else [])])[1]
+    return history_facts(parent, child).expected_crm_calls
 
 
 def _split(splits: list[dict[str, float]]) -> dict[str, float]:
@@ -356,14 +433,12 @@ async def _gather_histories(
     return list(await asyncio.gather(*(one(i) for i in ids)))
 
 
-def _duplicates(sandbox: Sandbox, deal_ids: list[str], advance: Callable[[], None]) -> int:
-    """Records beyond the first per ``handoff_key`` among each deal's notes, tasks, orders."""
+def _duplicates(sandbox: CrmSandbox, deal_ids: list[str], advance: Callable[[], None]) -> int:
+    """Records beyond the first per Handoff key among each deal's notes, tasks, orders
+    (`Sandbox.duplicates`, `SalesforceSandbox.duplicates`)."""
     extra = 0
     for deal in deal_ids:
-        activity = sandbox.activity(deal)
-        for kind in ("notes", "tasks", "orders"):
-            keys = Counter(r.get("handoff_key") for r in activity[kind])
-            extra += sum(n - 1 for n in keys.values() if n > 1)
+        extra += sandbox.duplicates(deal)
         advance()
     return extra
 
@@ -411,8 +486,11 @@ def _environment(stack: BenchStack, load_before: tuple[float, float, float]) -> 
         "python": platform.python_version(),
         "temporalio": version("temporalio"),
         "hubspot_api_client": version("hubspot-api-client"),
+        "simple_salesforce": version("simple-salesforce"),
         "temporal_server": server,
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        "crm": "HubSpot sandbox (local, SQLite), rate limit raised for the run",
+        "crm": "Salesforce sandbox (local, HTTPS, SQLite), daily allocation raised for the run"
+        if stack.crm == "salesforce"
+        else "HubSpot sandbox (local, SQLite), rate limit raised for the run",
     }

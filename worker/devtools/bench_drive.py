@@ -81,16 +81,25 @@ class BenchRef(HandoffRef):
         return f"{super().workflow_id}-{self.run_tag}"
 
 
-def bench_ref(deal_id: str, run_tag: str) -> BenchRef:
-    return BenchRef(registry.get(names.LEAD_TO_CASH), "hubspot", deal_id, run_tag)
+def bench_ref(deal_id: str, run_tag: str, crm: str = "hubspot") -> BenchRef:
+    return BenchRef(registry.get(names.LEAD_TO_CASH), crm, deal_id, run_tag)
 
 
 async def start_handoff(
-    client: Client, task_queue: str, policy: Policy, deal_id: str, run_tag: str
+    client: Client,
+    task_queue: str,
+    policy: Policy,
+    deal_id: str,
+    run_tag: str,
+    crm: str = "hubspot",
 ) -> WorkflowHandle[Any, DealStatus]:
     """Start one bench deal's handoff (one start call: lead-to-cash carries nothing)."""
     handle, started = await handoffs.start(
-        client, bench_ref(deal_id, run_tag), policy=policy, task_queue=task_queue, carried=Carried()
+        client,
+        bench_ref(deal_id, run_tag, crm),
+        policy=policy,
+        task_queue=task_queue,
+        carried=Carried(),
     )
     if not started:  # never measure a run twice
         raise RuntimeError(f"bench handoff {handle.id} was already started")
@@ -98,14 +107,19 @@ async def start_handoff(
 
 
 async def drive_handoff(
-    client: Client, task_queue: str, policy: Policy, deal_id: str, run_tag: str
+    client: Client,
+    task_queue: str,
+    policy: Policy,
+    deal_id: str,
+    run_tag: str,
+    crm: str = "hubspot",
 ) -> str:
     """Lead to cash for one deal, each signal sent as soon as its stage is reached.
 
     Messages go as signals (`handoffs.signal`), as the bench's baseline shape counts
     them, and each wait polls the `status` query (`handoffs.status`): one call each."""
-    ref = bench_ref(deal_id, run_tag)
-    handle = await start_handoff(client, task_queue, policy, deal_id, run_tag)
+    ref = bench_ref(deal_id, run_tag, crm)
+    handle = await start_handoff(client, task_queue, policy, deal_id, run_tag, crm)
 
     async def send(name: str, payload: BaseModel) -> None:
         if not await handoffs.signal(client, ref, name, payload):

@@ -1,5 +1,6 @@
 """`handoff bench`'s memory phase: a fresh worker, handoffs parked on approval, and the
-worker's RSS read at checkpoints below and above the workflow cache."""
+worker's RSS read at checkpoints below and above the workflow cache; then, on the same
+worker, the earliest-parked handoffs approved after eviction (`bench_evict`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from temporalio.client import Client
 
 from worker.client import handoffs
 from worker.devtools.bench_drive import pool, start_handoff, until
+from worker.devtools.bench_evict import wake_parked
 from worker.devtools.bench_stack import BenchStack, RssSampler
 from worker.processes.worker import MAX_CACHED_WORKFLOWS
 from workflows import names, registry
@@ -23,9 +25,10 @@ SETTLE_S = 2.0  # let a parked batch's last activities finish before reading RSS
 PARK_TIMEOUT_S = 600.0  # per checkpoint; past it the run reports what fitted
 
 
-def checkpoints(parked: int) -> list[int]:
-    """Parked counts to read RSS at: halvings below `parked`, then `parked`."""
-    points = {parked}
+def checkpoints(parked: int, first: int = 0) -> list[int]:
+    """Parked counts to read RSS at: halvings below `parked`, then `parked`; and `first`,
+    so those handoffs park (and settle) before any other starts."""
+    points = {parked, min(first, parked)}
     n = parked
     while n > 100:
         n //= 2
@@ -40,10 +43,15 @@ async def parked_memory(
     parked_ids: list[str],
     tag: str,
     progress: Progress,
+    *,
+    crm: str = "hubspot",
+    cache: int | None = None,
+    wake: int = 0,
 ) -> dict[str, Any]:
-    """A fresh worker; start handoffs whose qualify evidence is ticked in the CRM (so
-    each goes straight to the deal desk), and read RSS once each batch is parked."""
-    worker = stack.start_handoff_worker()
+    """A fresh worker (with a workflow cache of `cache` runs if given); start handoffs
+    whose qualify evidence is ticked in the CRM (so each goes straight to the deal
+    desk), and read RSS once each batch is parked. Then approve the `wake` earliest."""
+    worker = stack.start_handoff_worker(cache)
     sampler = RssSampler(worker.pid)
     await asyncio.sleep(SETTLE_S)
     idle = round(sampler.now_mib(), 1)
@@ -55,15 +63,16 @@ async def parked_memory(
         + f" AND TaskQueue = {handoffs.quote(stack.task_queue)}"
     )
     began, started, note = time.perf_counter(), 0, None
+    wf_ids: list[str] = []  # in parking order
     with sampler:
-        for point in checkpoints(len(parked_ids)):
+        for point in checkpoints(len(parked_ids), wake):
             batch = parked_ids[started:point]
 
             async def park(deal: str) -> str:
-                await start_handoff(client, stack.task_queue, policy, deal, tag)
-                return deal
+                handle = await start_handoff(client, stack.task_queue, policy, deal, tag, crm)
+                return str(handle.id)
 
-            await pool(batch, park, PARK_CONCURRENCY, lambda: None)
+            wf_ids += (await pool(batch, park, PARK_CONCURRENCY, lambda: None))[0]
             started = point
 
             reached = 0
@@ -83,9 +92,22 @@ async def parked_memory(
             await asyncio.sleep(SETTLE_S)
             parked[str(point)] = round(sampler.now_mib(), 1)
         park_s = time.perf_counter() - began
+    woken, wake = None, min(wake, len(parked_ids))
+    if wake and note is None:
+        total = wake * (2 if len(parked_ids) >= 2 * wake else 1)
+        waking = progress.add_task("approve parked (cached, evicted)", total=total)
+        woken = await wake_parked(
+            client,
+            wf_ids,
+            wake=wake,
+            cache=cache or MAX_CACHED_WORKFLOWS,
+            metrics_port=worker.metrics_port,
+            advance=lambda: progress.advance(waking),
+        )
     worker.stop()
     return {
         "parked": parked,
+        "woken": woken,
         "idle_mib": idle,
         "peak_while_parking_mib": round(sampler.peak_mib, 1),
         "parked_per_s": round(started / park_s, 1) if parked_ids else None,
@@ -93,5 +115,6 @@ async def parked_memory(
         "runs_per_parked_handoff": 1,
         "note": "RSS of the worker process (psutil) after each batch settled; a parked "
         "handoff is 1 workflow run (the ladder runs inside LeadToCash), so the "
-        f"cache of {MAX_CACHED_WORKFLOWS} runs is full at {MAX_CACHED_WORKFLOWS} parked handoffs",
+        f"cache of {cache or MAX_CACHED_WORKFLOWS} runs is full at "
+        f"{cache or MAX_CACHED_WORKFLOWS} parked handoffs",
     }

@@ -1,5 +1,6 @@
-"""The processes `handoff bench` runs: the Temporal dev server, the HubSpot sandbox and
-the workers (each a subprocess, so the worker's memory can be measured on its own).
+"""The processes `handoff bench` runs: the Temporal dev server, the CRM sandbox (HubSpot,
+or Salesforce over HTTPS: `worker.devtools.bench_salesforce`) and the workers (each a
+subprocess, so the worker's memory can be measured on its own).
 
 The sandbox is driven over its HTTP control endpoints (``/_sandbox/...``); nothing here
 reaches into another process's memory.
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -21,6 +23,8 @@ import httpx
 import psutil
 
 from sandbox.common import FaultSettings, free_port
+from worker.devtools import bench_salesforce
+from worker.devtools.bench_salesforce import SalesforceSandbox
 from worker.devtools.dev import temporal_cli, wait_for_port
 from workflows.names import SEARCH_ATTRIBUTES
 
@@ -29,6 +33,7 @@ SANDBOX_TOKEN = "handoff-sandbox"  # noqa: S105 - the documented sandbox token
 #: pacing (80% of HubSpot's window) never throttles the local run.
 BENCH_LIMITS = {"max": 1_000_000, "interval_ms": 10_000, "daily": 100_000_000}
 SEED_BATCH = 100
+QUALIFY = ("need_confirmed", "budget_confirmed", "decision_maker_identified", "timeline_confirmed")
 
 
 @dataclass
@@ -39,6 +44,7 @@ class Proc:
     popen: subprocess.Popen[bytes]
     log_path: Path
     log: IO[bytes]
+    metrics_port: int | None = None
 
     @property
     def pid(self) -> int:
@@ -70,6 +76,7 @@ class BenchStack:
     workdir: Path
     temporal_address: str | None = None
     task_queue: str = "handoff-bench"
+    crm: str = "hubspot"
     procs: list[Proc] = field(default_factory=list)
     sandbox_url: str = ""
 
@@ -132,6 +139,41 @@ class BenchStack:
         self.sandbox_url = f"http://127.0.0.1:{port}"
         return self.sandbox_url
 
+    def start_salesforce_sandbox(self) -> str:
+        """The Salesforce sandbox in its own process, over HTTPS with a local CA (its
+        certificate in the work dir), its org in the work dir."""
+        port = free_port()
+        proc = self.spawn(
+            "salesforce-sandbox",
+            [
+                sys.executable,
+                "-m",
+                "worker",
+                "sandbox",
+                "salesforce",
+                "--port",
+                str(port),
+                "--state-dir",
+                str(self.workdir),
+                "--sandbox-token",
+                SANDBOX_TOKEN,
+            ],
+        )
+        wait_for_port(port, proc.popen, "Salesforce sandbox")
+        self.sandbox_url = f"https://127.0.0.1:{port}"
+        return self.sandbox_url
+
+    def crm_sandbox(self) -> CrmSandbox:
+        """Start the sandbox of `crm`; its client."""
+        if self.crm == "salesforce":
+            return SalesforceSandbox(self.start_salesforce_sandbox(), self.ca_pem)
+        return Sandbox(self.start_sandbox())
+
+    @property
+    def ca_pem(self) -> Path:
+        """The Salesforce sandbox's CA certificate (`sandbox.salesforce.make_ca`)."""
+        return self.workdir / "sandbox-ca.pem"
+
     def env(self) -> dict[str, str]:
         """The environment `handoff worker` reads (as `tests/support/processes.py` sets it)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HANDOFF_", "TEMPORAL_"))}
@@ -147,15 +189,24 @@ class BenchStack:
                 "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
             }
         )
+        if self.crm == "salesforce":
+            env.update(bench_salesforce.worker_env(self.sandbox_url, self.ca_pem))
         # keep the user's TLS / API key settings for their own cluster
         env.update({k: v for k, v in os.environ.items() if k.startswith("TEMPORAL_")})
         if self.temporal_address:
             env["TEMPORAL_ADDRESS"] = self.temporal_address
         return env
 
-    def start_handoff_worker(self) -> Proc:
-        """The product worker, exactly as `handoff worker` runs it."""
-        proc = self.spawn("worker", [sys.executable, "-m", "worker", "worker"])
+    def start_handoff_worker(self, cache: int | None = None) -> Proc:
+        """The product worker, exactly as `handoff worker` runs it; with `cache`, the same
+        worker with a workflow cache of that many runs (`bench_worker_cache`)."""
+        env, metrics_port = self.env(), free_port()
+        env["HANDOFF_METRICS_PORT"] = str(metrics_port)
+        args = [sys.executable, "-m", "worker", "worker"]
+        if cache is not None:
+            args = [sys.executable, "-m", "worker.devtools.bench_worker_cache", str(cache)]
+        proc = self.spawn("worker", args, env)
+        proc.metrics_port = metrics_port
         proc.wait_for_log("worker started")
         return proc
 
@@ -178,6 +229,8 @@ class BenchStack:
 
 class Sandbox:
     """The HubSpot sandbox's API and control endpoints, over HTTP."""
+
+    crm = "hubspot"
 
     def __init__(self, base: str) -> None:
         self.base = base
@@ -206,6 +259,10 @@ class Sandbox:
         result: dict[str, int] = self._control("GET", "stats")
         return result
 
+    def subrequests(self) -> dict[str, int]:
+        """HubSpot has no composite requests: every call is a request."""
+        return {}
+
     def reset_stats(self) -> None:
         self._control("POST", "stats/reset")
 
@@ -213,8 +270,21 @@ class Sandbox:
         result: dict[str, Any] = self._control("GET", f"deals/{deal_id}/activity")
         return result
 
-    def create_deals(self, count: int, **extra: str) -> list[str]:
-        """Create `count` deals ready for every handoff contract, 100 per batch call."""
+    def duplicates(self, deal_id: str) -> int:
+        """Records beyond the first per ``handoff_key`` among the deal's notes, tasks and
+        orders."""
+        activity = self.activity(deal_id)
+        extra = 0
+        for kind in ("notes", "tasks", "orders"):
+            keys = Counter(r.get("handoff_key") for r in activity[kind])
+            extra += sum(n - 1 for n in keys.values() if n > 1)
+        return extra
+
+    def create_deals(self, count: int, *, qualified: bool = False, discount: int = 30) -> list[str]:
+        """Create `count` deals ready for every handoff contract, 100 per batch call;
+        `qualified` ticks the qualify evidence properties (the deal goes to the desk)."""
+        extra = dict.fromkeys(QUALIFY, "true") if qualified else {}
+        extra["discount_percent"] = str(discount)
         ids: list[str] = []
         while len(ids) < count:
             n = min(SEED_BATCH, count - len(ids))
@@ -242,6 +312,10 @@ def deal_properties(n: int, **extra: str) -> dict[str, str]:
         "po_number": f"PO-{n}",
         **extra,
     }
+
+
+#: The bench's CRM: either sandbox's client, with the same methods.
+CrmSandbox = Sandbox | SalesforceSandbox
 
 
 class RssSampler:
