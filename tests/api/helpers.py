@@ -24,6 +24,7 @@ from support.handoffs import (
     make_deal,
     start,
     terminate_started,
+    tolerant_of_load,
     track,
     until,
 )
@@ -90,8 +91,8 @@ async def deal_at_tier(
     crm = MemoryConnector([deal])
     notifier = RecordingNotifier()
     links = SignedLinks.from_settings(settings)
-    async with build_worker(
-        client, task_queue=task_queue, connector=crm, notifier=notifier, links=links
+    async with tolerant_of_load(
+        build_worker(client, task_queue=task_queue, connector=crm, notifier=notifier, links=links)
     ):
         try:
             handle = await start(client, task_queue, deal.id)
@@ -138,8 +139,8 @@ async def handoff_at_tier(
     crm = MemoryConnector([deal])
     notifier = RecordingNotifier()
     links = SignedLinks.from_settings(settings)
-    async with build_worker(
-        client, task_queue=task_queue, connector=crm, notifier=notifier, links=links
+    async with tolerant_of_load(
+        build_worker(client, task_queue=task_queue, connector=crm, notifier=notifier, links=links)
     ):
         try:
             ref = HandoffRef.of(handoff_type, "memory", deal.id)

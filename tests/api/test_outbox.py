@@ -19,6 +19,7 @@ from support.handoffs import (
     polls,
     start,
     terminate_started,
+    tolerant_of_load,
     until,
 )
 from temporalio.testing import WorkflowEnvironment
@@ -43,12 +44,14 @@ async def test_a_sent_approval_shows_in_the_outbox_and_its_link_opens_the_link_p
     notifier = make_notifier(settings)
     assert isinstance(notifier, OutboxNotifier)
     async with (
-        build_worker(
-            dev_env.client,
-            task_queue=task_queue,
-            connector=MemoryConnector([deal]),
-            notifier=notifier,
-            links=SignedLinks.from_settings(settings),
+        tolerant_of_load(
+            build_worker(
+                dev_env.client,
+                task_queue=task_queue,
+                connector=MemoryConnector([deal]),
+                notifier=notifier,
+                links=SignedLinks.from_settings(settings),
+            )
         ),
         api_client(settings, dev_env.client) as http,
     ):

@@ -31,6 +31,7 @@ from support.handoffs import (
     start,
     status,
     terminate_started,
+    tolerant_of_load,
     until,
 )
 from temporalio.client import Client, WorkflowHandle
@@ -65,8 +66,8 @@ async def quote_at_manager(
     crm.set_line_items(deal.id, LINES)
     notifier = RecordingNotifier()
     links = SignedLinks.from_settings(settings)
-    async with build_worker(
-        client, task_queue=task_queue, connector=crm, notifier=notifier, links=links
+    async with tolerant_of_load(
+        build_worker(client, task_queue=task_queue, connector=crm, notifier=notifier, links=links)
     ):
         try:
             handle = await start(client, task_queue, deal.id)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from faults.helpers import OWNER, QUALIFY, hubspot_deal, hubspot_store, status_or_none
 from hubspot_fixtures import HubSpotSandbox, running_sandbox
+from support.handoffs import tolerant_of_load
 from temporalio.client import WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
@@ -89,7 +90,9 @@ async def test_a_transition_write_answered_oddly_parks_the_handoff_until_resolve
     """The handoff parks on crm_write_failed (no retry loop); resolving it writes once."""
     client = dev_env.client
     deal = hubspot_deal(sandbox, "Odd handoff")
-    async with build_worker(client, task_queue=task_queue, connector=sandbox.connector()):
+    async with tolerant_of_load(
+        build_worker(client, task_queue=task_queue, connector=sandbox.connector())
+    ):
         handle, _ = await handoffs.start(
             client,
             HandoffRef.of("lead-to-cash", "hubspot", deal),

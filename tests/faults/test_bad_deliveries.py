@@ -30,6 +30,7 @@ from faults.helpers import (
 )
 from hubspot_fixtures import running_sandbox
 from pydantic import SecretStr
+from support.handoffs import tolerant_of_load
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -114,7 +115,7 @@ async def test_duplicated_shuffled_webhooks_and_signals_have_one_effect_each(
         rng.shuffle(deliveries)
         connector = sandbox.connector()
         async with (
-            build_worker(client, task_queue=task_queue, connector=connector),
+            tolerant_of_load(build_worker(client, task_queue=task_queue, connector=connector)),
             replica(client, task_queue) as one,
             replica(client, task_queue) as two,
         ):

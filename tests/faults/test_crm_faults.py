@@ -31,7 +31,7 @@ from faults.helpers import (
 from hubspot_fixtures import running_sandbox
 from salesforce_fixtures import auth_for, connector_for
 from salesforce_fixtures import running_sandbox as running_salesforce
-from support.handoffs import skip_time
+from support.handoffs import skip_time, tolerant_of_load
 from temporalio.testing import WorkflowEnvironment
 
 from worker.processes.worker import build_worker
@@ -53,7 +53,9 @@ async def test_handoffs_complete_once_through_5xx_429_latency_and_lost_responses
         sandbox.limits(max=2000)
         deals = [hubspot_deal(sandbox, f"Flaky {i}", 20 if i % 3 == 0 else 5) for i in range(DEALS)]
         connector = sandbox.connector(max_retries=3)  # backoff sleeps recorded, not slept
-        async with build_worker(client, task_queue=task_queue, connector=connector):
+        async with tolerant_of_load(
+            build_worker(client, task_queue=task_queue, connector=connector)
+        ):
             await start_all(client, "hubspot", deals, task_queue)
             driving = asyncio.ensure_future(
                 drive_all([Driver(client, "hubspot", d) for d in deals], within_s=150)
@@ -85,7 +87,9 @@ async def test_a_ten_minute_hubspot_outage_delays_handoffs_and_loses_nothing(
         deals = [hubspot_deal(sandbox, f"Outage {i}") for i in range(10)]
         wf_ids = [f"lead-to-cash-hubspot-{d}" for d in deals]
         connector = sandbox.connector(max_retries=1)
-        async with build_worker(client, task_queue=task_queue, connector=connector):
+        async with tolerant_of_load(
+            build_worker(client, task_queue=task_queue, connector=connector)
+        ):
             await start_all(client, "hubspot", deals, task_queue)
             drivers = [Driver(client, "hubspot", d) for d in deals]
             for driver in drivers:  # qualify, then sign once the deal is at close
@@ -137,7 +141,9 @@ async def test_expired_salesforce_sessions_are_renewed_without_double_writes(
         account = salesforce_account(sandbox)
         deals = [salesforce_deal(sandbox, f"Session {i}", account) for i in range(10)]
         connector = connector_for(sandbox, auth_for(sandbox, "oauth_password"))
-        async with build_worker(client, task_queue=task_queue, connector=connector):
+        async with tolerant_of_load(
+            build_worker(client, task_queue=task_queue, connector=connector)
+        ):
             await start_all(client, "salesforce", deals, task_queue)
             driving = asyncio.ensure_future(
                 drive_all([Driver(client, "salesforce", d) for d in deals], within_s=150)

@@ -25,6 +25,7 @@ from salesforce_fixtures import (
     running_sandbox,
     sales_rep_session,
 )
+from support.handoffs import tolerant_of_load
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -93,7 +94,9 @@ def create_opportunities(sandbox: Sandbox, count: int, stage: str = "Prospecting
 async def feed_worker(
     client: Client, task_queue: str, connector: SalesforceConnector, sink: RecordingSink
 ) -> AsyncIterator[None]:
-    async with build_worker(client, task_queue=task_queue, connector=connector, events=sink):
+    async with tolerant_of_load(
+        build_worker(client, task_queue=task_queue, connector=connector, events=sink)
+    ):
         yield
 
 

@@ -17,6 +17,7 @@ from support.handoffs import (
     skip,
     start,
     terminate_started,
+    tolerant_of_load,
     until,
 )
 from temporalio.testing import WorkflowEnvironment
@@ -36,12 +37,14 @@ async def test_a_run_records_its_stages_and_reminder(
     deal = make_deal(f"D-{uuid.uuid4().hex[:8]}", discount=5)
     crm = MemoryConnector([deal])
     store = StallStore(f"sqlite:///{tmp_path / 'stalls.sqlite3'}")
-    worker = build_worker(
-        time_env.client,
-        task_queue=task_queue,
-        connector=crm,
-        notifier=RecordingNotifier(),
-        stage_events=store,
+    worker = tolerant_of_load(
+        build_worker(
+            time_env.client,
+            task_queue=task_queue,
+            connector=crm,
+            notifier=RecordingNotifier(),
+            stage_events=store,
+        )
     )
     async with worker:
         try:
