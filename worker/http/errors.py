@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
+from temporalio.service import RPCError, RPCStatusCode
 
 from worker.client.handoffs import HandoffError, HandoffNotFound, Refused
 from workflows.names import Refusal
@@ -54,3 +55,31 @@ async def handoff_error(_: Request, exc: Exception) -> Response:
     if isinstance(exc, Refused):
         return error_response(status_of(exc), "refused", exc.reason, exc.code)
     return error_response(status_of(exc), "not_found", exc.reason)
+
+
+#: Temporal answers that mean "not now", not "your request is wrong".
+UNAVAILABLE_RPC = {
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+}
+#: Seconds a client should wait before trying again when Temporal is unreachable.
+RETRY_AFTER_S = 5
+
+
+def temporal_unreachable(exc: BaseException) -> bool:
+    """Temporal could not be reached or did not answer in time: a lazy client's first
+    connect failing, or an RPC that is unavailable, timed out or throttled."""
+    if isinstance(exc, RPCError):
+        return exc.status in UNAVAILABLE_RPC
+    return isinstance(exc, RuntimeError) and str(exc).startswith("Failed client connect")
+
+
+async def temporal_error(_: Request, exc: Exception) -> Response:
+    """The app's handler for Temporal being unreachable: 503 with Retry-After, never the
+    client library's text (it names addresses). Anything else is a bug: the short 500."""
+    if not temporal_unreachable(exc):
+        raise exc
+    response = error_response(503, "unavailable", "Temporal is not reachable; try again")
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response

@@ -17,11 +17,12 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from worker.client.handoffs import HandoffError
 from worker.http.api import router as api_router
 from worker.http.auth import Authenticator
-from worker.http.errors import ErrorBody, error_response, handoff_error
+from worker.http.errors import ErrorBody, error_response, handoff_error, temporal_error
 from worker.http.link_pages import router as link_router
 from worker.http.links import SignedLinks
 from worker.http.outbox import outbox_enabled
@@ -93,6 +94,8 @@ def create_app(
     app.add_exception_handler(HandoffError, handoff_error)
     app.add_exception_handler(OutOfScope, out_of_scope_error)
     app.add_exception_handler(BadFilter, bad_filter_error)
+    app.add_exception_handler(RPCError, temporal_error)
+    app.add_exception_handler(RuntimeError, temporal_error)
     app.state.metrics.registry.register(StallCollector(lambda: app_store(app)))
     install_limits(app, settings)
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
