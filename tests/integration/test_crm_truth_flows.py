@@ -30,6 +30,7 @@ from worker.http.ingress.hubspot import sign_v3
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 OWNER, REP2 = "sam.rep@example.com", "rita.rep@example.com"
+SF_REP2 = "sol.salesops@example.com"  # a second user of the sandbox org
 SECRET = "crm-truth-app-secret"
 QUALIFY = ("need_confirmed", "budget_confirmed", "decision_maker_identified", "timeline_confirmed")
 
@@ -61,6 +62,19 @@ def signed_webhook(api: str, deal: str, name: str, value: str, at_ms: int) -> ht
         "Content-Type": "application/json",
     }
     return httpx.post(uri, content=body, headers=headers, timeout=10)
+
+
+def user_id(sandbox: Any, email: str) -> str:
+    """The org's User with this email, as the rep's admin would look it up."""
+    soql = f"SELECT Id FROM User WHERE Email = '{email}'"  # noqa: S608 - a test constant
+    rows = sandbox.rest("GET", f"{API}/query/", params={"q": soql}).json()["records"]
+    return str(rows[0]["Id"])
+
+
+def open_tasks(sandbox: Any, deal: str) -> list[dict[str, Any]]:
+    """Handoff's Tasks on the Opportunity that are not completed."""
+    tasks = sandbox.activity(deal)["tasks"]
+    return [t for t in tasks if t.get("Handoff_Key__c") and t["Status"] != "Completed"]
 
 
 def wait_for(read: Any, check: Any, timeout: float = 30) -> Any:
@@ -152,8 +166,9 @@ def test_a_rep_edits_a_hubspot_deal_and_handoff_follows(
 def test_a_rep_edits_a_salesforce_opportunity_and_handoff_follows(
     dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
-    """Through the REST API as the rep's own user: a new discount is asked again; Closed
-    Lost ends the handoff, completes its Tasks, and the Opportunity stays Closed Lost."""
+    """Through the REST API as the rep's own user: a new OwnerId takes the wait and its
+    open Task; a new discount is asked again; Closed Lost ends the handoff, completes its
+    Tasks, and the Opportunity stays Closed Lost."""
     address = dev_env.client.service_client.config.target_host
     with (
         running_salesforce(tmp_path, salesforce_store(tmp_path / "org.sqlite3")) as sandbox,
@@ -181,6 +196,20 @@ def test_a_rep_edits_a_salesforce_opportunity_and_handoff_follows(
         assert opp.status_code == 201, opp.text
         deal = opp.json()["id"]
         s.until(deal, lambda st: st["waiting_on"] == "evidence", timeout=60)
+        sam, sol = user_id(sandbox, OWNER), user_id(sandbox, SF_REP2)
+        wait_for(lambda: open_tasks(sandbox, deal), lambda ts: ts and ts[0]["OwnerId"] == sam)
+
+        # the rep hands the Opportunity to Sol: the qualify wait and its open Task move
+        handed = sandbox.rest(
+            "PATCH", f"{API}/sobjects/Opportunity/{deal}", headers=rep, json={"OwnerId": sol}
+        )
+        assert handed.status_code == 204, handed.text
+        s.until(deal, lambda st: st["owner"] == [SF_REP2], timeout=60)
+        moved = wait_for(
+            lambda: open_tasks(sandbox, deal),
+            lambda ts: ts and all(t["OwnerId"] == sol for t in ts),
+        )
+        assert [t["Subject"].split(":")[0] for t in moved] == ["Qualify the deal"]
         for kind in QUALIFY:
             s.handoff("evidence", "add", deal, kind, "--by", OWNER)
         s.until(deal, lambda st: st["pending_approval"] is not None)

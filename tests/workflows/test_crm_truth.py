@@ -30,10 +30,13 @@ from support.handoffs import (
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from connectors.base import Deal
+from activities.feed import DispatchRequest, FeedActivities
+from connectors.base import Deal, DealChange
 from connectors.memory import MemoryConnector
+from worker.http.ingress.temporal_starter import TemporalStarter
 from workflows.messages import Receipt
 from workflows.names import Msg, Stage, WaitingOn
+from workflows.policy import default_policy
 
 REP = "rita.rep@example.com"
 T0 = datetime(2026, 12, 1, tzinfo=UTC)
@@ -135,6 +138,31 @@ async def test_an_owner_change_moves_the_wait_and_its_tasks(
             lambda ts: bool(ts) and all(t["owner_email"] == REP for t in ts),
         )
         assert [t["subject"].split(":")[0] for t in tasks] == ["Qualify the deal"]
+
+
+async def test_a_feed_change_in_the_trigger_stage_reaches_the_handoff(
+    time_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """The change feed reads a new owner while the deal is still in its trigger stage:
+    the start it asks for and the change carry different ids, so the change is applied
+    (with one id for both, the workflow dropped the change as a duplicate)."""
+    async with deal_in_crm(time_env, task_queue) as (handle, crm, deal):
+        await until(handle, lambda s: s.waiting_on == WaitingOn.EVIDENCE)
+        crm.update_deal(deal.id, {"owner_email": REP}, key="rep-owner")
+        policy = default_policy()
+        change = DealChange(
+            deal_id=deal.id,
+            changed_at=T0,
+            fields={"crm_stage": "new", "owner_email": REP, "name": deal.name},
+        )
+        feed = FeedActivities(TemporalStarter(time_env.client, policy, task_queue))
+        await feed.dispatch(
+            DispatchRequest(
+                crm="memory", changes=[change], trigger_crm_stages=policy.trigger_crm_stages
+            )
+        )
+        st = await until(handle, lambda s: s.owner == [REP])
+        assert any("owner changed in the CRM" in h.detail for h in st.history)
 
 
 async def test_a_late_stale_value_never_satisfies_a_contract(
