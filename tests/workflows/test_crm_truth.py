@@ -184,9 +184,35 @@ async def test_a_late_stale_value_never_satisfies_a_contract(
                 "occurred_at": T0.isoformat(),
             },
         )
-        st = await until(handle, lambda s: any("older than" in h.detail for h in s.history) or True)
-        st = await status(handle)
+        st = await status(handle)  # a query sees every signal sent before it
         assert st.waiting_on == WaitingOn.HANDOFF_FIELDS and st.missing_fields == ["site_notes"]
+
+
+async def test_a_delivered_value_the_crm_no_longer_holds_never_passes_a_contract(
+    time_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """A change-feed page read at 10:00 ("Dock 4") reaches the handoff after the rep
+    emptied the field again, and before that change: the newest delivery so far, but
+    the record says empty, so site_notes stays missing until the CRM really holds it."""
+    async with deal_in_crm(time_env, task_queue, discount=0, site_notes="") as (handle, crm, deal):
+        await give_evidence(handle, *QUALIFY_EVIDENCE)
+        await until(handle, lambda s: s.stage == Stage.CLOSE)
+        await give_evidence(handle, "contract_signed")
+        await until(handle, lambda s: s.missing_fields == ["site_notes"])
+        await handle.signal(  # what the CRM held at 10:00; it is empty again now
+            Msg.DEAL_CHANGED,
+            {
+                "fields": {"site_notes": "Dock 4"},
+                "event_id": "page-1",
+                "occurred_at": T0.isoformat(),
+            },
+        )
+        st = await until(handle, lambda s: any("empty in the CRM" in h.detail for h in s.history))
+        assert st.waiting_on == WaitingOn.HANDOFF_FIELDS and st.missing_fields == ["site_notes"]
+        assert crm.get_deal(deal.id).fields.get("site_notes", "") == ""
+        await rep_edits(handle, crm, deal, T0 + timedelta(minutes=5), site_notes="Dock 9")
+        st = await until(handle, lambda s: s.waiting_on == WaitingOn.ACCEPTANCE)
+        assert st.missing_fields == []
 
 
 async def test_handoff_never_writes_the_stage_over_a_reps_change(
