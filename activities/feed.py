@@ -62,6 +62,14 @@ def event_id(change: DealChange) -> str:
     return f"{change.deal_id}@{change.changed_at.isoformat()}"
 
 
+def start_event_id(change: DealChange) -> str:
+    """The id of the start a change in a trigger stage asks for. Not the change's own id:
+    the workflow drops a message whose id it has seen, so the (empty) start message would
+    swallow the change delivered right after it (an owner or terms edit made while the
+    deal is still in its trigger stage never arrived)."""
+    return f"{event_id(change)}:start"
+
+
 class FeedActivities:
     """Delivers change-feed pages to a `DealEvents` sink."""
 
@@ -78,7 +86,9 @@ class FeedActivities:
                 continue
             eid, fields = event_id(change), change.fields
             if fields.get("crm_stage") in req.trigger_crm_stages:
-                await self.sink.deal_entered_trigger(req.crm, change.deal_id, eid)
+                await self.sink.deal_entered_trigger(
+                    req.crm, change.deal_id, start_event_id(change)
+                )
             for kind in evidence_in_fields(req.evidence_fields, fields):
                 await self.sink.evidence_arrived(req.crm, change.deal_id, kind, f"{eid}:{kind}")
             await self.sink.deal_changed(req.crm, change.deal_id, fields, eid, change.changed_at)

@@ -68,8 +68,9 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: 
 @pytest.mark.timeout(900)  # two stacks, one after the other, on a loaded 2-core machine
 def test_readme_blocks_run_in_order_on_hubspot_then_salesforce(tmp_path: Path) -> None:
     """From one folder and one terminal, as a user switching CRMs: demo, status, approve
-    (CLI and temporal CLI), evidence and accept to cash all succeed as written under
-    `handoff dev`, then under `handoff dev --crm salesforce`; the approve output matches
+    (CLI and temporal CLI), evidence and accept to cash, and a rep editing a deal with
+    the CRM's own client (new terms, closed lost, re-opened), all succeed as written
+    under `handoff dev`, then under `handoff dev --crm salesforce`; the outputs match
     the README's, and a terminal with no settings at all reaches each stack's deal."""
     variables = tmp_path / "terminal-vars.sh"
     variables.write_text("", encoding="utf-8")
@@ -86,13 +87,16 @@ def run_readme(crm: str, tmp_path: Path, variables: Path) -> None:
     ports = {name: free_port() for name in ("temporal", "ui", "api", "sandbox", "metrics")}
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("HANDOFF_", "TEMPORAL_"))}
     env = {**clean, "PATH": f"{BIN}{os.pathsep}{clean.get('PATH', '')}", "COLUMNS": "80"}
+    # the README's rep edits wait for the change feed: poll it every 2 s, not every 30 s
+    # (`HANDOFF_FEED_POLL_S`, as the README says), so the Salesforce walk-through is quick
+    dev_env = {**env, "HANDOFF_METRICS_PORT": str(ports["metrics"]), "HANDOFF_FEED_POLL_S": "2"}
     log = tmp_path / f"dev-{crm}.log"
     with log.open("wb") as out:
         dev = subprocess.Popen(
             [str(BIN / "handoff"), "dev", "--crm", crm,
              "--temporal-port", str(ports["temporal"]), "--ui-port", str(ports["ui"]),
              "--api-port", str(ports["api"]), "--sandbox-port", str(ports["sandbox"])],
-            cwd=tmp_path, env={**env, "HANDOFF_METRICS_PORT": str(ports["metrics"])},
+            cwd=tmp_path, env=dev_env,
             stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:

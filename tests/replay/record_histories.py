@@ -12,7 +12,8 @@ engine v2 have) is written to tests/replay/histories/<workflow id>.json. The dea
 carry the engine generation (`R-` v1 with child rounds, `R2-` v2 with inline rounds,
 `R3-` v2 with search attributes upserted on change, quotes, people and calendars):
 older generations stay committed, so the histories of handoffs opened then keep
-replaying.
+replaying. The CRM-truth scenarios (`crm_changes`, `stage_moved_by_hand`, `reopened`,
+`stale_deliveries`) send `deal_changed` as the webhook ingress and the change feed do.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -42,6 +44,7 @@ from support.handoffs import (
     QUALIFY_EVIDENCE,
     SALES_OPS,
     VP,
+    current_run_id,
     give_evidence,
     handoff_worker,
     make_deal,
@@ -54,7 +57,7 @@ from support.handoffs import (
 
 from connectors.lines import QuoteLine
 from connectors.memory import MemoryConnector
-from workflows import names
+from workflows import names, registry
 from workflows.names import Msg, Stage, WaitingOn
 from workflows.policy import default_policy
 
@@ -269,12 +272,89 @@ async def owner_managers(env: WorkflowEnvironment, h: WorkflowHandle) -> None:  
     await until(h, lambda s: s.sla_state == "escalated")
 
 
+LEGAL = "lee.legal@example.com"
+
+
+async def rep_edits(h: WorkflowHandle, at: str, event_id: str, **fields: str) -> None:  # type: ignore[type-arg]
+    """A rep edits the deal in the scenario's CRM; the change arrives as `deal_changed`."""
+    CRMS[h.id].update_deal(h.id.split("-", 4)[-1], dict(fields), key=f"rep-{event_id}")
+    await signal(h, Msg.DEAL_CHANGED, fields=fields, event_id=event_id, occurred_at=at)
+
+
+async def stage_moved_by_hand(env: WorkflowEnvironment, h: WorkflowHandle) -> None:  # type: ignore[type-arg]
+    """The rep moves the CRM stage ahead of the process: to closed won before the
+    evidence (a `stage_jump` exception for the manager), then to negotiation once the
+    qualification evidence is in while legal review holds the stage (accepted)."""
+    await until(h, lambda s: s.waiting_on == WaitingOn.EVIDENCE)
+    await rep_edits(h, "2026-12-01T10:00:00+00:00", "j1", crm_stage="closed_won")
+    await until(h, lambda s: any(e.kind == "stage_jump" for e in s.exceptions))
+    await signal(h, Msg.RESOLVE_EXCEPTION, kind="stage_jump", by=MANAGER, note="set back")
+    await rep_edits(h, "2026-12-01T10:01:00+00:00", "j2", crm_stage="new")
+    await signal(h, Msg.RAISE_EXCEPTION, kind="legal_review", by=OWNER, note="DPA redlines")
+    await give_evidence(h, *QUALIFY_EVIDENCE)
+    await until(h, lambda s: len(s.evidence) == len(QUALIFY_EVIDENCE))
+    await rep_edits(h, "2026-12-01T10:02:00+00:00", "j3", crm_stage="negotiation")
+    await until(h, lambda s: any("its evidence is in" in e.detail for e in s.history))
+    await signal(h, Msg.RESOLVE_EXCEPTION, kind="legal_review", by=LEGAL, note="agreed")
+    await until(h, lambda s: s.stage == Stage.CLOSE)
+
+
+async def reopened(env: WorkflowEnvironment, h: WorkflowHandle) -> None:  # type: ignore[type-arg]
+    """Closed lost by hand, then moved back to an open stage: a new run of the same
+    workflow starts, linked to the lost one (this history is the new run's)."""
+    await give_evidence(h, *QUALIFY_EVIDENCE[:2])
+    await rep_edits(h, "2026-12-01T10:00:00+00:00", "o1", crm_stage="closed_lost")
+    await until(h, lambda s: s.done and s.outcome == "lost")
+    deal_id = h.id.split("-", 4)[-1]
+    CRMS[h.id].update_deal(deal_id, {"crm_stage": "new"}, key="rep-o2")
+    # started as `handoffs.reopen` starts it (whose describe call the time-skipping
+    # server cannot answer: it returns search attributes the client cannot decode)
+    lost = registry.Carried(from_workflow_id=f"{h.id}/{await current_run_id(env.client, h.id)}")
+    lead_to_cash = registry.get(names.LEAD_TO_CASH)
+    await env.client.start_workflow(
+        lead_to_cash.workflow_type,
+        lead_to_cash.start_input("memory", deal_id, default_policy(), lost),
+        id=h.id,
+        task_queue=QUEUES[h.id],
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+    )
+    await until(h, lambda s: not s.done and any("re-opened" in e.detail for e in s.history))
+    await give_evidence(h, *QUALIFY_EVIDENCE)
+    await until(h, lambda s: s.stage == Stage.CLOSE)
+
+
+async def stale_deliveries(env: WorkflowEnvironment, h: WorkflowHandle) -> None:  # type: ignore[type-arg]
+    """Out of order and repeated: an owner change, then an older owner value and the
+    same event again (both dropped); at the sales → ops contract a late site_notes the
+    CRM no longer holds (read back, still missing), then the real value."""
+    await until(h, lambda s: s.waiting_on == WaitingOn.EVIDENCE)
+    await rep_edits(h, "2026-12-01T10:05:00+00:00", "s1", owner_email=REP)
+    await until(h, lambda s: s.owner == [REP])
+    at = "2026-12-01T10:00:00+00:00"
+    await signal(h, Msg.DEAL_CHANGED, fields={"owner_email": OWNER}, event_id="s0", occurred_at=at)
+    await signal(h, Msg.DEAL_CHANGED, fields={"owner_email": OWNER}, event_id="s1")
+    await give_evidence(h, *QUALIFY_EVIDENCE)
+    await until(h, lambda s: s.stage == Stage.CLOSE and s.owner == [REP])
+    await give_evidence(h, "contract_signed")
+    await until(h, lambda s: s.missing_fields == ["site_notes"])
+    at = "2026-12-01T10:20:00+00:00"
+    late = {"site_notes": "Dock 4"}  # what the CRM held for a moment; empty again
+    await signal(h, Msg.DEAL_CHANGED, fields=late, event_id="s2", occurred_at=at)
+    await until(h, lambda s: any("empty in the CRM" in e.detail for e in s.history))
+    await rep_edits(h, "2026-12-01T10:30:00+00:00", "s3", site_notes="Dock 9")
+    await until(h, lambda s: s.waiting_on == WaitingOn.ACCEPTANCE)
+
+
 #: The memory CRM of each recorded handoff (a scenario may edit it as a rep would).
 CRMS: dict[str, MemoryConnector] = {}
+#: The task queue of each recorded handoff.
+QUEUES: dict[str, str] = {}
 #: Quote lines a scenario's deal has when its handoff opens.
 LINES = {"quote_desk": QUOTE_LINES}
 #: Who manages whom in the CRM a scenario's deal lives in (`User.ManagerId`).
 MANAGERS = {"owner_managers": {OWNER: CORA, REP: ROB}}
+#: Deal fields a scenario's deal has in the CRM when its handoff opens.
+FIELDS = {"stale_deliveries": {"site_notes": ""}}
 
 SCENARIOS: dict[str, tuple[float, Scenario]] = {
     "happy_path": (30, happy_path),
@@ -290,6 +370,9 @@ SCENARIOS: dict[str, tuple[float, Scenario]] = {
     "policy_moved": (30, policy_moved),
     "quote_desk": (0, quote_desk),
     "owner_managers": (0, owner_managers),
+    "stage_moved_by_hand": (0, stage_moved_by_hand),
+    "reopened": (0, reopened),
+    "stale_deliveries": (0, stale_deliveries),
 }
 
 
@@ -309,7 +392,7 @@ async def record(client: Client, env: WorkflowEnvironment, only: list[str]) -> N
     for name, (discount, scenario) in SCENARIOS.items():
         if only and name not in only:
             continue
-        deal = make_deal(f"{GENERATION}-{name}", discount=discount)
+        deal = make_deal(f"{GENERATION}-{name}", discount=discount, **FIELDS.get(name, {}))
         tq = f"tq-{uuid.uuid4()}"
         crm = MemoryConnector([deal])
         crm.set_line_items(deal.id, LINES.get(name, []))
@@ -317,7 +400,7 @@ async def record(client: Client, env: WorkflowEnvironment, only: list[str]) -> N
         policy = POLICIES[name]() if name in POLICIES else None
         async with handoff_worker(client, tq, crm):
             handle = await start(client, tq, deal.id, policy=policy)
-            CRMS[handle.id] = crm
+            CRMS[handle.id], QUEUES[handle.id] = crm, tq
             await scenario(env, handle)
             status = await until(handle, lambda s: True)
             ids = [handle.id] + [

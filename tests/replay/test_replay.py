@@ -26,7 +26,8 @@ def test_main_scenarios_have_committed_histories() -> None:
     """Every engine generation is recorded: v1 (`R-`, approval rounds as children, as
     handoffs opened before engine v2 still run), v2 (`R2-`, rounds inline) and v2 with
     search attributes upserted on change, quotes, people and calendars (`R3-`, every
-    scenario)."""
+    scenario, with the CRM-truth paths: a stage moved by hand, a re-opened deal, late
+    and repeated deliveries)."""
     names = {p.stem for p in HISTORIES}
     for generation in ("R", "R2"):
         for scenario in (
@@ -62,6 +63,9 @@ def test_main_scenarios_have_committed_histories() -> None:
         "policy_moved",
         "quote_desk",
         "owner_managers",
+        "stage_moved_by_hand",
+        "reopened",
+        "stale_deliveries",
     ):
         assert f"lead-to-cash-memory-R3-{scenario}" in names
     assert not any(n.startswith("lead-to-cash-memory-R2-") and "-approval-r" in n for n in names)

@@ -28,6 +28,7 @@ from temporalio.testing import WorkflowEnvironment
 from connectors.memory import MemoryConnector
 from worker.client.temporal import data_converter
 from worker.settings import Settings
+from workflows.kit.contracts import CONTRACT_REREAD
 from workflows.kit.crm_truth import CRM_TRUTH
 from workflows.kit.desk import APPROVALS_INLINE
 from workflows.kit.inbox import HANDLER_LOCK
@@ -52,6 +53,7 @@ PATCH_IDS = frozenset(
         PEOPLE_MOVES,
         POLICY_MOVES,
         OWNER_MANAGER_CRM,
+        CONTRACT_REREAD,
     }
 )
 

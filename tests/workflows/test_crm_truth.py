@@ -30,10 +30,13 @@ from support.handoffs import (
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from connectors.base import Deal
+from activities.feed import DispatchRequest, FeedActivities
+from connectors.base import Deal, DealChange
 from connectors.memory import MemoryConnector
+from worker.http.ingress.temporal_starter import TemporalStarter
 from workflows.messages import Receipt
 from workflows.names import Msg, Stage, WaitingOn
+from workflows.policy import default_policy
 
 REP = "rita.rep@example.com"
 T0 = datetime(2026, 12, 1, tzinfo=UTC)
@@ -137,6 +140,31 @@ async def test_an_owner_change_moves_the_wait_and_its_tasks(
         assert [t["subject"].split(":")[0] for t in tasks] == ["Qualify the deal"]
 
 
+async def test_a_feed_change_in_the_trigger_stage_reaches_the_handoff(
+    time_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """The change feed reads a new owner while the deal is still in its trigger stage:
+    the start it asks for and the change carry different ids, so the change is applied
+    (with one id for both, the workflow dropped the change as a duplicate)."""
+    async with deal_in_crm(time_env, task_queue) as (handle, crm, deal):
+        await until(handle, lambda s: s.waiting_on == WaitingOn.EVIDENCE)
+        crm.update_deal(deal.id, {"owner_email": REP}, key="rep-owner")
+        policy = default_policy()
+        change = DealChange(
+            deal_id=deal.id,
+            changed_at=T0,
+            fields={"crm_stage": "new", "owner_email": REP, "name": deal.name},
+        )
+        feed = FeedActivities(TemporalStarter(time_env.client, policy, task_queue))
+        await feed.dispatch(
+            DispatchRequest(
+                crm="memory", changes=[change], trigger_crm_stages=policy.trigger_crm_stages
+            )
+        )
+        st = await until(handle, lambda s: s.owner == [REP])
+        assert any("owner changed in the CRM" in h.detail for h in st.history)
+
+
 async def test_a_late_stale_value_never_satisfies_a_contract(
     time_env: WorkflowEnvironment, task_queue: str
 ) -> None:
@@ -156,9 +184,35 @@ async def test_a_late_stale_value_never_satisfies_a_contract(
                 "occurred_at": T0.isoformat(),
             },
         )
-        st = await until(handle, lambda s: any("older than" in h.detail for h in s.history) or True)
-        st = await status(handle)
+        st = await status(handle)  # a query sees every signal sent before it
         assert st.waiting_on == WaitingOn.HANDOFF_FIELDS and st.missing_fields == ["site_notes"]
+
+
+async def test_a_delivered_value_the_crm_no_longer_holds_never_passes_a_contract(
+    time_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """A change-feed page read at 10:00 ("Dock 4") reaches the handoff after the rep
+    emptied the field again, and before that change: the newest delivery so far, but
+    the record says empty, so site_notes stays missing until the CRM really holds it."""
+    async with deal_in_crm(time_env, task_queue, discount=0, site_notes="") as (handle, crm, deal):
+        await give_evidence(handle, *QUALIFY_EVIDENCE)
+        await until(handle, lambda s: s.stage == Stage.CLOSE)
+        await give_evidence(handle, "contract_signed")
+        await until(handle, lambda s: s.missing_fields == ["site_notes"])
+        await handle.signal(  # what the CRM held at 10:00; it is empty again now
+            Msg.DEAL_CHANGED,
+            {
+                "fields": {"site_notes": "Dock 4"},
+                "event_id": "page-1",
+                "occurred_at": T0.isoformat(),
+            },
+        )
+        st = await until(handle, lambda s: any("empty in the CRM" in h.detail for h in s.history))
+        assert st.waiting_on == WaitingOn.HANDOFF_FIELDS and st.missing_fields == ["site_notes"]
+        assert crm.get_deal(deal.id).fields.get("site_notes", "") == ""
+        await rep_edits(handle, crm, deal, T0 + timedelta(minutes=5), site_notes="Dock 9")
+        st = await until(handle, lambda s: s.waiting_on == WaitingOn.ACCEPTANCE)
+        assert st.missing_fields == []
 
 
 async def test_handoff_never_writes_the_stage_over_a_reps_change(

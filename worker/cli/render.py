@@ -55,7 +55,10 @@ def render_status(out: Console, st: DealStatus) -> None:
         f"[bold]{st.deal_name or st.deal_id}[/]  ({st.workflow_id}, policy {st.policy_version})"
     )
     out.print(f"  type        {type_of(st)}")
-    out.print(f"  stage       {st.stage}" + ("  [green](complete)[/]" if st.done else ""))
+    ended = (
+        f"  [red](ended: {st.outcome} in the CRM)[/]" if st.outcome else "  [green](complete)[/]"
+    )
+    out.print(f"  stage       {st.stage}" + (ended if st.done else ""))
     if not st.done:
         colour = _SLA_COLOURS[st.sla_state]
         what = humane(st.waiting_for).removeprefix(f"{st.waiting_on}: ")  # said once

@@ -1,9 +1,12 @@
 """Contracts: the next team gets what it needs, and takes the handoff explicitly.
 
 `require_fields` waits until the deal, read fresh from the CRM, has every required
-field; when some are missing, the owner gets a CRM task naming them and the record is
-re-read on every CRM change and on a recheck timer. `accept_handoff` messages from the
-receiving team close the handoff.
+field; when some are missing, the owner gets a CRM task naming them and the fields are
+re-checked on every CRM change and on a recheck timer (which re-reads the record). A
+change that would fill a missing field is checked against the record first: a late
+delivery (a retried webhook, a change-feed page dispatched again) can carry a value the
+CRM no longer holds, and a contract never passes on one. `accept_handoff` messages from
+the receiving team close the handoff.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ if TYPE_CHECKING:
     from workflows.kit.handoff import HandoffWorkflow
 
 ContractName = Literal["sales_to_ops", "ops_to_billing"]
+#: `workflow.patched` id: a CRM change that would fill a missing contract field is
+#: checked against the record before the contract can pass (runs opened before trust it).
+CONTRACT_REREAD = "contract-reread"
 
 
 def words(key: str) -> str:
@@ -49,15 +55,20 @@ class Contracts:
         return [(Msg.ACCEPT_HANDOFF, Handler(AcceptIn, self._check_accept, self._apply_accept))]
 
     # -- the deal as the CRM holds it ------------------------------------------------------
-    async def refresh_deal(self) -> Deal:
-        """Re-read the deal from the CRM (fields change outside Handoff)."""
+    async def _read(self) -> Deal:
         st = self._h.state
-        deal = await self._h.crm.effect(  # a refused read parks the handoff like a write
+        deal: Deal = await self._h.crm.effect(  # a refused read parks the handoff like a write
             f"read {st.deal_id}",
             lambda: workflow.execute_activity_method(
                 CrmActivities.get_deal, DealRef(deal_id=st.deal_id), **CRM_READ
             ),
         )
+        return deal
+
+    async def refresh_deal(self) -> Deal:
+        """Re-read the deal from the CRM (fields change outside Handoff)."""
+        st = self._h.state
+        deal = await self._read()
         st.deal = deal
         st.crm_written.setdefault(DealField.CRM_STAGE, deal.crm_stage)  # what Handoff saw
         await self._h.managers.refresh()  # a new owner: who manages them, per the CRM
@@ -102,10 +113,24 @@ class Contracts:
         rule = self._h.policy.contracts[contract]
         await self.require_fields(contract, rule.fields, rule, rule.recheck_every)
 
-    def fields_changed(self) -> None:
-        """A CRM change arrived: re-check the fields a `require_fields` wait needs."""
-        if self._required:
-            self._h.state.missing_fields = self.missing_fields(self._required)
+    async def fields_changed(self) -> None:
+        """A CRM change arrived: re-check the fields a `require_fields` wait needs. If the
+        change would fill one that is missing, the required fields are read from the
+        record first (only those: the other fields of the change act as delivered)."""
+        st, required = self._h.state, list(self._required)
+        if not required:
+            return
+        missing = self.missing_fields(required)
+        filled = set(st.missing_fields) - set(missing)
+        if filled and st.deal is not None and workflow.patched(CONTRACT_REREAD):
+            fresh = await self._read()
+            st.deal.fields.update({f: fresh.fields.get(f, "") for f in required})
+            missing = self.missing_fields(required)
+            if stale := sorted(filled & set(missing)):
+                self._h.audit.record(
+                    "info", f"{', '.join(stale)} delivered, but empty in the CRM: still missing"
+                )
+        st.missing_fields = missing
 
     # -- acceptance by the receiving team ------------------------------------------------
     async def acceptance(self, contract: ContractName) -> None:

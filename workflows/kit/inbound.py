@@ -44,7 +44,7 @@ class Inbound:
             st.deal.fields.update(fields)
         for kind in h.policy.evidence_in_fields(fields):
             h.evidence.add_from_crm(kind, msg.event_id)
-        h.contracts.fields_changed()
+        await h.contracts.fields_changed()
         await self._truth.act(fields, msg.changed_by or f"{st.crm}@crm")
         h.on_deal_changed(fields)
         return "change applied" if fields else "older than what is applied: ignored"
