@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api.helpers import api_client, make_settings
+from support.api import api_client, make_settings
 from temporalio.testing import WorkflowEnvironment
 
 from worker.settings import Settings

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api.helpers import TOKENS, bearer, deal_at_tier, deal_path
+from support.api import TOKENS, bearer, deal_at_tier, deal_path
 from support.handoffs import MANAGER, OPS, OWNER, VP, status, until
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from api.helpers import TOKENS, bearer
+from support.api import TOKENS, bearer
 from support.handoffs import (
     MANAGER,
     OWNER,

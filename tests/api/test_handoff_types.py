@@ -1,6 +1,6 @@
 """Every surface reaches every handoff type: a renewal waiting on the sales manager is
 listed, shown, approved and linked like a lead-to-cash deal, at its typed address. The
-checks are shared helpers (tests/api/helpers.py), which a scaffolded type passes too
+checks are shared helpers (tests/support/api.py), which a scaffolded type passes too
 (tests/scaffold/scaffolded_surfaces.py)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 import httpx
-from api.helpers import (
+from support.api import (
     LINK_SECRET,
     approves_by_its_signed_link,
     approves_from_its_page,

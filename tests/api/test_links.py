@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from api.helpers import (
+from support.api import (
     LINK_SECRET,
     TOKENS,
     bearer,

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import structlog
-from api.helpers import LINK_SECRET, TOKENS, bearer, deal_at_tier, deal_path, links_sent_to, path_of
+from support.api import LINK_SECRET, TOKENS, bearer, deal_at_tier, deal_path, links_sent_to, path_of
 from support.handoffs import MANAGER, until
 from temporalio.testing import WorkflowEnvironment
 

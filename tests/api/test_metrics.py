@@ -7,8 +7,8 @@ import socket
 from datetime import timedelta
 
 import httpx
-from api.helpers import bearer, deal_at_tier, deal_path
 from prometheus_client.parser import text_string_to_metric_families
+from support.api import bearer, deal_at_tier, deal_path
 from support.handoffs import MANAGER, OWNER, polls
 from temporalio import activity, workflow
 from temporalio.client import Client

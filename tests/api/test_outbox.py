@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api.helpers import api_client, make_settings
+from support.api import api_client, make_settings
 from support.handoffs import (
     MANAGER,
     QUALIFY_EVIDENCE,

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from api.helpers import TOKENS, api_client, bearer, deal_at_tier, make_settings
 from pydantic import SecretStr
+from support.api import TOKENS, api_client, bearer, deal_at_tier, make_settings
 from support.handoffs import MANAGER, OWNER, SALES_OPS, status, until
 from temporalio.testing import WorkflowEnvironment
 

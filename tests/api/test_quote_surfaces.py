@@ -11,7 +11,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from api.helpers import (
+from rich.console import Console
+from support.api import (
     TOKENS,
     asked,
     bearer,
@@ -19,7 +20,6 @@ from api.helpers import (
     links_sent_to,
     path_of,
 )
-from rich.console import Console
 from support.handoffs import (
     MANAGER,
     OWNER,

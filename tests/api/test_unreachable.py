@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from api.helpers import api_client, bearer, make_settings
+from support.api import api_client, bearer, make_settings
 from support.handoffs import MANAGER
 from support.processes import free_port
 from temporalio.client import Client

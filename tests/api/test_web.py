@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import httpx
-from api.helpers import TOKENS, deal_at_tier
+from support.api import TOKENS, deal_at_tier
 from support.handoffs import MANAGER, OWNER, status, until
 from temporalio.testing import WorkflowEnvironment
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api.helpers import MANAGER, api_client, bearer, deal_at_tier, deal_path, make_settings
+from support.api import MANAGER, api_client, bearer, deal_at_tier, deal_path, make_settings
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 

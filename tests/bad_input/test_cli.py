@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api.helpers import MANAGER, OPS, OWNER, deal_at_tier, make_settings, same_state
+from support.api import MANAGER, OPS, OWNER, deal_at_tier, make_settings, same_state
 from support.handoffs import deal_id_of, status
 from support.processes import run_handoff as handoff
 from temporalio.testing import WorkflowEnvironment

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faults.helpers import OWNER, QUALIFY, hubspot_deal, hubspot_store, status_or_none
-from hubspot_fixtures import HubSpotSandbox, running_sandbox
+from support.faults import OWNER, QUALIFY, hubspot_deal, hubspot_store, status_or_none
 from support.handoffs import tolerant_of_load
+from support.hubspot import HubSpotSandbox, running_sandbox
 from temporalio.client import WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment

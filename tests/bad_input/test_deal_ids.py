@@ -13,9 +13,9 @@ from typing import Any, cast
 
 import httpx
 import pytest
-from api.helpers import MANAGER, TOKENS, bearer, make_settings
 from fastapi import FastAPI
 from pydantic import SecretStr
+from support.api import MANAGER, TOKENS, bearer, make_settings
 from temporalio.client import Client
 
 from connectors.hubspot import DEFAULT_MAPPING

@@ -20,11 +20,11 @@ from urllib.parse import quote, urlencode
 
 import httpx
 import pytest
-from api.helpers import BASE, TOKENS, make_settings
 from fastapi import FastAPI
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
+from support.api import BASE, TOKENS, make_settings
 from temporalio.testing import WorkflowEnvironment
 
 from worker.http.auth import SESSION_COOKIE

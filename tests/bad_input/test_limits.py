@@ -14,9 +14,9 @@ from typing import Any, cast
 import httpx
 import pytest
 import structlog
-from api.helpers import MANAGER, api_client, bearer, deal_at_tier, deal_path, make_settings
 from fastapi import FastAPI, Request
 from starlette.types import Message
+from support.api import MANAGER, api_client, bearer, deal_at_tier, deal_path, make_settings
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 

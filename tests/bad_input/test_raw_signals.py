@@ -11,8 +11,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from api.helpers import MANAGER, OWNER, deal_at_tier, make_settings
-from faults.helpers import workflow_task_failures
+from support.api import MANAGER, OWNER, deal_at_tier, make_settings
+from support.faults import workflow_task_failures
 from support.handoffs import status, until
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment

@@ -6,8 +6,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from api.helpers import make_settings
 from playwright.async_api import Browser, Route
+from support.api import make_settings
 from temporalio.testing import WorkflowEnvironment
 
 from .conftest import free_port, serve

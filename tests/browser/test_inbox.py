@@ -11,8 +11,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from api.helpers import TOKENS, deal_at_tier, make_settings
 from playwright.async_api import Browser
+from support.api import TOKENS, deal_at_tier, make_settings
 from support.handoffs import MANAGER, polls, status, until
 from temporalio.testing import WorkflowEnvironment
 

@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from api.helpers import TOKENS, deal_at_tier, make_settings
 from playwright.async_api import Browser, Page
+from support.api import TOKENS, deal_at_tier, make_settings
 from support.handoffs import MANAGER, VP, polls
 from temporalio.testing import WorkflowEnvironment
 

@@ -13,11 +13,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from api.helpers import TOKENS, make_settings
 from playwright.async_api import Browser, Dialog, Page, Route
 from pydantic import SecretStr
-from stalls.seed import EVENTS, EVIL, VICTOR
+from support.api import TOKENS, make_settings
 from support.handoffs import SALES_OPS
+from support.stall_events import EVENTS, EVIL, VICTOR
 from temporalio.testing import WorkflowEnvironment
 
 from worker.stalls.store import open_store

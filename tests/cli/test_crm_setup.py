@@ -7,10 +7,10 @@ import os
 import subprocess
 from pathlib import Path
 
-from hubspot_fixtures import TOKEN, running_sandbox
-from salesforce_fixtures import auth_for, connector_for
-from salesforce_fixtures import running_sandbox as running_salesforce
+from support.hubspot import TOKEN, running_sandbox
 from support.processes import HANDOFF
+from support.salesforce import auth_for, connector_for
+from support.salesforce import running_sandbox as running_salesforce
 
 from connectors.hubspot import DEFAULT_MAPPING as HUBSPOT
 from connectors.salesforce import DEFAULT_MAPPING as SALESFORCE

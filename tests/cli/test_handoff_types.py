@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from api.helpers import make_settings, renewal_at_tier
-from cli.helpers import approves_with_its_type, shows_in_status_list_and_stuck
+from support.api import make_settings, renewal_at_tier
+from support.cli import approves_with_its_type, shows_in_status_list_and_stuck
 from support.handoffs import handoff_worker, make_deal, track, until
 from support.processes import run_handoff
 from temporalio.testing import WorkflowEnvironment

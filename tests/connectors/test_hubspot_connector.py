@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 import structlog
 from fastapi import FastAPI
-from hubspot_fixtures import TOKEN, HubSpotSandbox, running_sandbox
+from support.hubspot import TOKEN, HubSpotSandbox, running_sandbox
 
 from connectors import hubspot_wire
 from connectors.base import BillingDocument, CrmConnector, NoteSpec, TaskSpec, WriteBack

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from hubspot import HubSpot
 from hubspot.crm.objects import SimplePublicObjectInput
-from hubspot_fixtures import TOKEN, HubSpotSandbox, running_sandbox
+from support.hubspot import TOKEN, HubSpotSandbox, running_sandbox
+from support.lead_to_cash_writes import BILLING, OPS, REP, lead_to_cash_writes
 
 from connectors.base import TaskSpec, WriteBack
 from connectors.hubspot import HubSpotConnector
-from tests.connectors.lead_to_cash_writes import BILLING, OPS, REP, lead_to_cash_writes
 
 GET = "GET /crm/v3/objects/{ot}/{oid}"
 PATCH = "PATCH /crm/v3/objects/{ot}/{oid}"

@@ -5,22 +5,18 @@ activity on top of them."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from hubspot_fixtures import HubSpotSandbox
-from hubspot_fixtures import running_sandbox as running_hubspot
 from simple_salesforce.format import format_soql
+from support.hubspot import HubSpotSandbox
+from support.hubspot import running_sandbox as running_hubspot
+from support.salesforce import API, Sandbox, auth_for, connector_for, running_sandbox
 
 from activities.crm import CrmActivities
 from connectors.errors import Unavailable
 from connectors.managers import ManagerReader, OwnerManager, OwnerRef
 from connectors.memory import MemoryConnector
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from salesforce_fixtures import API, Sandbox, auth_for, connector_for, running_sandbox
 
 SAM, RITA, MAYA = "sam.rep@example.com", "rita.rep@example.com", "maya.manager@example.com"
 VICTOR, CARLA = "victor.vp@example.com", "carla.cfo@example.com"

@@ -4,20 +4,13 @@ entry and cost."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from hubspot_fixtures import HubSpotSandbox
-from hubspot_fixtures import running_sandbox as hubspot_sandbox
 from simple_salesforce.format import format_soql
-
-from connectors.errors import NotFound
-from connectors.lines import LineReader
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from salesforce_fixtures import (
+from support.hubspot import HubSpotSandbox
+from support.hubspot import running_sandbox as hubspot_sandbox
+from support.salesforce import (
     API,
     Sandbox,
     auth_for,
@@ -25,6 +18,9 @@ from salesforce_fixtures import (
     running_sandbox,
     seeded_opportunity,
 )
+
+from connectors.errors import NotFound
+from connectors.lines import LineReader
 
 OBJ = "/crm/v3/objects"
 TO_DEAL_TYPE = {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 20}

@@ -6,7 +6,6 @@ Every auth mode logs in over HTTPS; writes are checked in the sandbox's read mod
 from __future__ import annotations
 
 import re
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,6 +15,15 @@ from typing import Any
 
 import pytest
 from simple_salesforce.format import format_soql
+from support.salesforce import (
+    API,
+    Sandbox,
+    auth_for,
+    connector_for,
+    issued_session_id,
+    running_sandbox,
+    seeded_opportunity,
+)
 
 from connectors import salesforce_wire
 from connectors.base import BillingDocument, NoteSpec, TaskSpec, WriteBack
@@ -30,17 +38,6 @@ from connectors.errors import (
 )
 from connectors.salesforce import SalesforceAuth, SalesforceConnector
 from sandbox.common import free_port
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from salesforce_fixtures import (
-    API,
-    Sandbox,
-    auth_for,
-    connector_for,
-    issued_session_id,
-    running_sandbox,
-    seeded_opportunity,
-)
 
 LOGIN_MODES = ["client_credentials", "jwt_bearer", "password", "oauth_password"]
 

@@ -11,19 +11,19 @@ from typing import Any
 
 import pytest
 import requests
-from salesforce_fixtures import (
+from simple_salesforce import Salesforce
+from simple_salesforce.format import format_soql
+from support.lead_to_cash_writes import OPS, REP, lead_to_cash_writes
+from support.salesforce import (
     Sandbox,
     auth_for,
     connector_for,
     running_sandbox,
     sales_rep_session,
 )
-from simple_salesforce import Salesforce
-from simple_salesforce.format import format_soql
 
 from connectors.base import NoteSpec, TaskSpec, WriteBack
 from connectors.salesforce import LoginHostAdapter, SalesforceConnector
-from tests.connectors.lead_to_cash_writes import OPS, REP, lead_to_cash_writes
 
 COMPOSITE = "POST /services/data/v{ver}/composite"
 QUERY = "GET /services/data/v{ver}/query"

@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from faults.helpers import (
+from pydantic import SecretStr
+from support.faults import (
     EVIDENCE_TASKS,
     OPS,
     OWNER,
@@ -28,9 +29,8 @@ from faults.helpers import (
     hubspot_store,
     status_or_none,
 )
-from hubspot_fixtures import running_sandbox
-from pydantic import SecretStr
 from support.handoffs import tolerant_of_load
+from support.hubspot import running_sandbox
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 

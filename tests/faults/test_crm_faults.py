@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from faults.helpers import (
+from support.faults import (
     CLOSE_TASK,
     OPS,
     OWNER,
@@ -28,10 +28,10 @@ from faults.helpers import (
     salesforce_store,
     start_all,
 )
-from hubspot_fixtures import running_sandbox
-from salesforce_fixtures import auth_for, connector_for
-from salesforce_fixtures import running_sandbox as running_salesforce
 from support.handoffs import skip_time, tolerant_of_load
+from support.hubspot import running_sandbox
+from support.salesforce import auth_for, connector_for
+from support.salesforce import running_sandbox as running_salesforce
 from temporalio.testing import WorkflowEnvironment
 
 from worker.processes.worker import build_worker
@@ -164,7 +164,7 @@ async def test_expired_salesforce_sessions_are_renewed_without_double_writes(
 
 
 async def driver_status(drivers: list[Driver], wf_id: str) -> object:
-    from faults.helpers import status_or_none
+    from support.faults import status_or_none
 
     driver = next(d for d in drivers if d.workflow_id == wf_id)
     st = await status_or_none(driver.client.get_workflow_handle(wf_id))
@@ -173,7 +173,7 @@ async def driver_status(drivers: list[Driver], wf_id: str) -> object:
 
 
 async def _until_stage(driver: Driver, stage: Stage, waiting_on: str, within_s: float = 30) -> None:
-    from faults.helpers import status_or_none
+    from support.faults import status_or_none
 
     handle = driver.client.get_workflow_handle(driver.workflow_id)
     for _ in range(int(within_s / 0.2)):

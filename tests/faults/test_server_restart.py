@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from faults.helpers import (
+from support.faults import (
     Driver,
     assert_hubspot_once,
     connect,
@@ -17,7 +17,7 @@ from faults.helpers import (
     own_server,
     start_all,
 )
-from hubspot_fixtures import TOKEN, running_sandbox
+from support.hubspot import TOKEN, running_sandbox
 from support.processes import stack
 
 pytestmark = pytest.mark.integration

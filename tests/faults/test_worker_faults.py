@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from faults.helpers import (
+from support.faults import (
     Driver,
     assert_hubspot_once,
     drive_all,
@@ -18,7 +18,7 @@ from faults.helpers import (
     start_all,
     worker_logs_with,
 )
-from hubspot_fixtures import TOKEN, running_sandbox
+from support.hubspot import TOKEN, running_sandbox
 from support.processes import stack
 from temporalio.testing import WorkflowEnvironment
 

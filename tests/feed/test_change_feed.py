@@ -17,7 +17,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from salesforce_fixtures import (
+from support.handoffs import tolerant_of_load
+from support.salesforce import (
     API,
     Sandbox,
     auth_for,
@@ -25,7 +26,6 @@ from salesforce_fixtures import (
     running_sandbox,
     sales_rep_session,
 )
-from support.handoffs import tolerant_of_load
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 

@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from hubspot_fixtures import TOKEN, running_sandbox, store_with_unique_ids
+from support.hubspot import TOKEN, running_sandbox, store_with_unique_ids
 from support.processes import stack
 from temporalio.testing import WorkflowEnvironment
 

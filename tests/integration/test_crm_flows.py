@@ -11,11 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
-from hubspot_fixtures import running_sandbox, store_with_unique_ids
-from hubspot_fixtures import stack_env as hubspot_stack_env
-from salesforce_fixtures import API, sales_rep_session, stack_env
-from salesforce_fixtures import running_sandbox as running_salesforce
+from support.hubspot import running_sandbox, store_with_unique_ids
+from support.hubspot import stack_env as hubspot_stack_env
 from support.processes import Stack, stack
+from support.salesforce import API, sales_rep_session, stack_env
+from support.salesforce import running_sandbox as running_salesforce
 from temporalio.testing import WorkflowEnvironment
 
 from sandbox.common import free_port

@@ -18,13 +18,13 @@ import httpx
 import pytest
 from hubspot import HubSpot
 from hubspot.crm.deals import SimplePublicObjectInput
-from hubspot_fixtures import TOKEN, run_with_webhooks, running_sandbox, store_with_unique_ids
-from hubspot_fixtures import stack_env as hubspot_stack_env
-from salesforce_fixtures import API, auth_for, connector_for, sales_rep_session, stack_env
-from salesforce_fixtures import running_sandbox as running_salesforce
-from salesforce_fixtures import store_with_unique_ids as salesforce_store
 from support.handoffs import until
+from support.hubspot import TOKEN, run_with_webhooks, running_sandbox, store_with_unique_ids
+from support.hubspot import stack_env as hubspot_stack_env
 from support.processes import Stack, stack
+from support.salesforce import API, auth_for, connector_for, sales_rep_session, stack_env
+from support.salesforce import running_sandbox as running_salesforce
+from support.salesforce import store_with_unique_ids as salesforce_store
 from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment

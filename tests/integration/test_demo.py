@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hubspot_fixtures import TOKEN, running_sandbox, store_with_unique_ids
-from salesforce_fixtures import running_sandbox as running_salesforce
-from salesforce_fixtures import stack_env
+from support.hubspot import TOKEN, running_sandbox, store_with_unique_ids
 from support.processes import HANDOFF, Stack, stack
+from support.salesforce import running_sandbox as running_salesforce
+from support.salesforce import stack_env
 from temporalio.testing import WorkflowEnvironment
 
 from worker.stack_file import RunningStack, write_running

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hubspot_fixtures import running_sandbox, store_with_unique_ids
-from hubspot_fixtures import stack_env as hubspot_stack_env
 from integration.test_crm_flows import COMPLETE, OWNER, SECRET, webhook
+from support.hubspot import running_sandbox, store_with_unique_ids
+from support.hubspot import stack_env as hubspot_stack_env
 from support.processes import stack
 from temporalio.testing import WorkflowEnvironment
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hubspot_fixtures import TOKEN, running_sandbox, store_with_unique_ids
 from integration.test_crm_flows import COMPLETE, OWNER
+from support.hubspot import TOKEN, running_sandbox, store_with_unique_ids
 from support.processes import stack
 from temporalio.testing import WorkflowEnvironment
 

@@ -18,13 +18,13 @@ from hubspot.crm.objects import (
     PublicObjectId,
 )
 from hubspot.crm.objects import SimplePublicObjectInputForCreate as LineInput
-from hubspot_fixtures import TOKEN, run_with_webhooks, running_sandbox, store_with_unique_ids
-from hubspot_fixtures import stack_env as hubspot_stack_env
-from salesforce_fixtures import API, sales_rep_session, stack_env
-from salesforce_fixtures import running_sandbox as running_salesforce
-from salesforce_fixtures import store_with_unique_ids as salesforce_store
 from simple_salesforce.format import format_soql
+from support.hubspot import TOKEN, run_with_webhooks, running_sandbox, store_with_unique_ids
+from support.hubspot import stack_env as hubspot_stack_env
 from support.processes import stack
+from support.salesforce import API, sales_rep_session, stack_env
+from support.salesforce import running_sandbox as running_salesforce
+from support.salesforce import store_with_unique_ids as salesforce_store
 from temporalio.testing import WorkflowEnvironment
 
 from sandbox.common import free_port

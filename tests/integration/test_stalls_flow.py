@@ -11,10 +11,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hubspot_fixtures import TOKEN, running_sandbox, store_with_unique_ids
-from salesforce_fixtures import API, sales_rep_session, stack_env
-from salesforce_fixtures import running_sandbox as running_salesforce
+from support.hubspot import TOKEN, running_sandbox, store_with_unique_ids
 from support.processes import Stack, free_port, stack
+from support.salesforce import API, sales_rep_session, stack_env
+from support.salesforce import running_sandbox as running_salesforce
 from temporalio.testing import WorkflowEnvironment
 
 from worker.stalls.store import StallStore, default_dsn

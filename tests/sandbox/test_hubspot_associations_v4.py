@@ -21,7 +21,7 @@ from hubspot.crm.associations.v4 import (
 )
 from hubspot.crm.associations.v4.exceptions import ApiException as AssocApiError
 from hubspot.crm.associations.v4.schema import PublicAssociationDefinitionCreateRequest
-from hubspot_fixtures import TOKEN, HubSpotSandbox, assert_hubspot_error, running_sandbox
+from support.hubspot import TOKEN, HubSpotSandbox, assert_hubspot_error, running_sandbox
 
 DEAL_TO_CONTACT = 3
 

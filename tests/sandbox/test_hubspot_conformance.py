@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from hubspot import HubSpot
-from hubspot_fixtures import TOKEN, HubSpotSandbox, running_sandbox
+from support.hubspot import TOKEN, HubSpotSandbox, running_sandbox
 
 SPECS = Path(__file__).parent / "specs" / "hubspot"
 OBJ = "/crm/v3/objects"

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hubspot_fixtures import HubSpotSandbox, assert_hubspot_error, running_sandbox
+from support.hubspot import HubSpotSandbox, assert_hubspot_error, running_sandbox
 
 OBJ = "/crm/v3/objects"
 V4 = "/crm/v4/objects"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from hubspot import HubSpot
 from hubspot.crm.objects import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
-from hubspot_fixtures import TOKEN, HubSpotSandbox, running_sandbox
+from support.hubspot import TOKEN, HubSpotSandbox, running_sandbox
 
 from sandbox.common import FaultSettings
 

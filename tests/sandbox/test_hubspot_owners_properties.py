@@ -12,7 +12,7 @@ from hubspot import HubSpot
 from hubspot.crm.owners.exceptions import NotFoundException as OwnerNotFound
 from hubspot.crm.properties import OptionInput, PropertyCreate, PropertyUpdate
 from hubspot.crm.properties.exceptions import ApiException as PropertyApiError
-from hubspot_fixtures import TOKEN, HubSpotSandbox, assert_hubspot_error, running_sandbox
+from support.hubspot import TOKEN, HubSpotSandbox, assert_hubspot_error, running_sandbox
 
 POLICY = Path(__file__).parents[2] / "workflows" / "default_policy.yaml"
 

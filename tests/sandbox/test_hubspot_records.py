@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from hubspot import HubSpot
 from hubspot.crm.objects.exceptions import ApiException as ObjectsApiError
-from hubspot_fixtures import TOKEN, HubSpotSandbox, assert_hubspot_error, running_sandbox
+from support.hubspot import TOKEN, HubSpotSandbox, assert_hubspot_error, running_sandbox
 
 from sandbox.hubspot_schema import PROPERTY_INDEX
 from sandbox.hubspot_search import RESULT_CAP, search

@@ -22,9 +22,9 @@ from hubspot.crm.deals import (
     SimplePublicObjectInputForCreate,
 )
 from hubspot.utils.signature import Signature
-from hubspot_fixtures import TOKEN, HubSpotSandbox, running_sandbox
 from starlette.requests import Request
 from starlette.responses import Response
+from support.hubspot import TOKEN, HubSpotSandbox, running_sandbox
 
 from sandbox.common import free_port, serve_in_thread
 

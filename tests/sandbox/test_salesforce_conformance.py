@@ -12,7 +12,6 @@ from __future__ import annotations
 import ast
 import json
 import re
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -27,13 +26,7 @@ from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceMoreThanOneRecord
 from simple_salesforce.format import format_soql
 from starlette.requests import Request
-
-from connectors.salesforce import LoginHostAdapter
-from sandbox.salesforce import create_app
-from sandbox.salesforce_rest import SOBJECT_METHODS
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from salesforce_fixtures import (
+from support.salesforce import (
     API,
     JWT_CONSUMER_KEY,
     TOKEN,
@@ -42,6 +35,10 @@ from salesforce_fixtures import (
     running_sandbox,
     sales_rep_session,
 )
+
+from connectors.salesforce import LoginHostAdapter
+from sandbox.salesforce import create_app
+from sandbox.salesforce_rest import SOBJECT_METHODS
 
 SPECS = Path(__file__).parent / "specs" / "salesforce"
 

@@ -9,7 +9,6 @@ their own (logins, query pages, upserts by external id) live in
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,17 +18,15 @@ import pytest
 import requests
 from cryptography import x509
 from simple_salesforce.api import Salesforce
-
-from connectors.salesforce import LoginHostAdapter
-from sandbox.salesforce import make_ca
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from salesforce_fixtures import (
+from support.salesforce import (
     API,
     Sandbox,
     issued_session_id,
     running_sandbox,
 )
+
+from connectors.salesforce import LoginHostAdapter
+from sandbox.salesforce import make_ca
 
 ID18 = re.compile(r"^[0-9A-Za-z]{18}$")
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000$")

@@ -1,6 +1,6 @@
 """A type `handoff new` just made waits on its approval ladder and is reached on every
-surface, with no hand wiring: the checks a renewal passes (tests/cli/helpers.py,
-tests/api/helpers.py), on the dev server with a real worker.
+surface, with no hand wiring: the checks a renewal passes (tests/support/cli.py,
+tests/support/api.py), on the dev server with a real worker.
 
 Not collected by the suite (the name has no `test_` prefix): tests/scaffold/test_scaffold.py
 scaffolds a type into a copy of the repository and runs this module there with pytest,
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from api.helpers import (
+from support.api import (
     AtTier,
     api_client,
     approves_by_its_signed_link,
@@ -26,7 +26,7 @@ from api.helpers import (
     make_settings,
     shows_in_inbox_and_on_board,
 )
-from cli.helpers import approves_with_its_type, shows_in_status_list_and_stuck
+from support.cli import approves_with_its_type, shows_in_status_list_and_stuck
 from support.handoffs import give_evidence, make_deal, status
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from api.helpers import same_state
+from support.api import same_state
 from support.handoffs import (
     BILLING,
     MANAGER,

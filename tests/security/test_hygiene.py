@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 import structlog
-from api.helpers import make_settings
 from pydantic import SecretStr
+from support.api import make_settings
 
 from activities.notify import Notice
 from worker import metrics

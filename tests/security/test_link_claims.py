@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import httpx
 import pytest
-from api.helpers import MANAGER, make_settings
+from support.api import MANAGER, make_settings
 from temporalio.client import Client
 
 from worker.http.links import LinkClaims, LinkTampered, SignedLinks

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-from api.helpers import TOKENS, api_client, deal_at_tier, deal_path, make_settings, same_state
 from pydantic import SecretStr
+from support.api import TOKENS, api_client, deal_at_tier, deal_path, make_settings, same_state
 from support.handoffs import MANAGER, OPS, OWNER, SALES_OPS, VP, status
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api.helpers import (
+from support.api import (
     LINK_SECRET,
     TOKENS,
     api_client,

@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-from api.helpers import MANAGER, deal_at_tier, deal_path, make_settings, same_state
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
+from support.api import MANAGER, deal_at_tier, deal_path, make_settings, same_state
 from support.handoffs import status
 from temporalio.testing import WorkflowEnvironment
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api.helpers import TOKENS, api_client, bearer, make_settings
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
+from support.api import TOKENS, api_client, bearer, make_settings
 from support.handoffs import OWNER, SALES_OPS
+from support.stall_events import EVENTS, EVIL, MAYA, VICTOR, ev
 from temporalio.testing import WorkflowEnvironment
 
-from stalls.seed import EVENTS, EVIL, MAYA, VICTOR, ev
 from worker.http.stalls import app_store
 from worker.stalls.store import open_store
 

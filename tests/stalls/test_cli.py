@@ -9,8 +9,8 @@ import subprocess
 from pathlib import Path
 
 from support.processes import HANDOFF
+from support.stall_events import EVENTS, MAYA, ev
 
-from stalls.seed import EVENTS, MAYA, ev
 from worker.stalls.store import StallStore
 
 

@@ -1,11 +1,12 @@
 """The stage-event store and its figures, on SQLite and on PostgreSQL, checked against
-figures worked out by hand (tests/stalls/seed.py)."""
+figures worked out by hand (tests/support/stall_events.py)."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
-from stalls.seed import EVENTS, EVIL, HOUR, MAYA, NOW, T0, VICTOR, ev
+from support.stall_events import EVENTS, EVIL, HOUR, MAYA, NOW, T0, VICTOR, ev
+
 from worker.stalls.figures import Filters, compute, to_csv
 from worker.stalls.store import StallStore
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hubspot_fixtures import TOKEN, running_sandbox, store_with_unique_ids
+from support.hubspot import TOKEN, running_sandbox, store_with_unique_ids
 from support.processes import Stack, stack
 from temporalio.testing import WorkflowEnvironment
 

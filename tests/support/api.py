@@ -13,6 +13,10 @@ from typing import Any
 
 import httpx
 from pydantic import SecretStr
+from temporalio.client import Client, WorkflowHandle
+
+from connectors.base import Deal
+from connectors.memory import MemoryConnector
 from support.handoffs import (
     MANAGER,
     OPS,
@@ -28,10 +32,6 @@ from support.handoffs import (
     track,
     until,
 )
-from temporalio.client import Client, WorkflowHandle
-
-from connectors.base import Deal
-from connectors.memory import MemoryConnector
 from worker.client import handoffs
 from worker.client.handoffs import HandoffRef
 from worker.http.links import SignedLinks

@@ -25,12 +25,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from hubspot_fixtures import store_with_unique_ids
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from sandbox.common import free_port
+from support.hubspot import store_with_unique_ids
 from workflows import names
 from workflows.messages import DealStatus
 from workflows.names import Msg, Stage, WaitingOn

@@ -8,10 +8,10 @@ import asyncio
 import json
 from typing import Any
 
-from support.handoffs import MANAGER
-from support.processes import run_handoff
 from temporalio.client import WorkflowHandle
 
+from support.handoffs import MANAGER
+from support.processes import run_handoff
 from worker.client.handoffs import HandoffRef
 
 
