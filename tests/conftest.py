@@ -13,10 +13,13 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+
+from worker.settings import Settings
 
 # The venv's bin holds `temporal` and `temporal-test-server`; make them findable even
 # when pytest is run without activating the venv.
@@ -128,6 +131,25 @@ async def _container_env() -> AsyncIterator[WorkflowEnvironment]:
         yield WorkflowEnvironment.from_client(client)
     finally:
         container.stop()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """API settings with known tokens and link secret (support.api), state in tmp_path."""
+    from support.api import make_settings
+
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+async def http(
+    dev_env: WorkflowEnvironment, settings: Settings
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The API and web app in-process over ASGI, bound to the dev server's client."""
+    from support.api import api_client
+
+    async with api_client(settings, dev_env.client) as client:
+        yield client
 
 
 @pytest.fixture

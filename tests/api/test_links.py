@@ -13,6 +13,7 @@ from support.api import (
     bearer,
     deal_at_tier,
     deal_path,
+    link_for,
     links_sent_to,
     path_of,
     same_state,
@@ -20,7 +21,6 @@ from support.api import (
 from support.handoffs import MANAGER, OWNER, VP, status, until
 from temporalio.testing import WorkflowEnvironment
 
-from activities.notify import ApprovalNotice
 from worker.http.auth import SESSION_COOKIE
 from worker.http.links import LinkClaims, LinkTampered, SignedLinks
 from worker.settings import Settings
@@ -144,26 +144,7 @@ async def test_link_for_someone_not_asked_is_refused(
     """A genuine link bound to the VP cannot decide the manager's tier (403)."""
     async with deal_at_tier(dev_env.client, task_queue, settings) as (handle, _, _):
         st = await status(handle)
-        p = st.pending_approval
-        assert p is not None
-        notice = ApprovalNotice(
-            crm="memory",
-            deal_id=st.deal_id,
-            deal_name=st.deal_name,
-            workflow_id=handle.id,
-            round=p.round,
-            tier=p.tier,
-            approvers=p.approvers,
-            discount_percent=30,
-            amount=p.amount,
-            net_amount=70_000,
-            margin_percent=p.margin_percent,
-            due_at=p.due_at,
-            reason="approval requested",
-        )
-        links = SignedLinks.from_settings(settings)
-        assert links is not None
-        link = path_of(links.links_for(notice, VP)["approve"])
+        link = link_for(settings, st, handle.id, VP, "approve")
         for r in (await http.get(link), await http.post(link, data={"reason": "me"})):
             assert r.status_code == 403
             assert f"sent to {VP}, who is not an approver" in r.text

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from support.api import (
     TOKENS,
     api_client,
     deal_at_tier,
+    link_for,
     links_sent_to,
     make_settings,
     path_of,
@@ -33,25 +33,11 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from activities.notify import ApprovalNotice
 from worker.http.auth import SESSION_COOKIE
 from worker.http.links import SignedLinks
 from worker.settings import Settings
 from workflows.messages import DealStatus, HistoryEntry, Receipt
 from workflows.names import Msg, Refusal
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path)
-
-
-@pytest.fixture
-async def http(
-    dev_env: WorkflowEnvironment, settings: Settings
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(settings, dev_env.client) as client:
-        yield client
 
 
 async def refused_after(
@@ -96,26 +82,8 @@ async def test_a_link_for_someone_not_asked_is_recorded_as_theirs(
     403, recorded as the VP's refused reject, naming who is asked."""
     async with deal_at_tier(dev_env.client, task_queue, settings) as (handle, _, _):
         before = await status(handle)
-        p = before.pending_approval
-        assert p is not None
-        notice = ApprovalNotice(
-            crm="memory",
-            deal_id=before.deal_id,
-            deal_name=before.deal_name,
-            workflow_id=handle.id,
-            round=p.round,
-            tier=p.tier,
-            approvers=p.approvers,
-            discount_percent=30,
-            amount=p.amount,
-            net_amount=70_000,
-            margin_percent=p.margin_percent,
-            due_at=p.due_at,
-            reason="approval requested",
-        )
-        links = SignedLinks.from_settings(settings)
-        assert links is not None
-        r = await http.post(path_of(links.links_for(notice, VP)["reject"]), data={"reason": "no"})
+        link = link_for(settings, before, handle.id, VP, "reject")
+        r = await http.post(link, data={"reason": "no"})
         assert r.status_code == 403
         _, [entry] = await refused_after(handle, before)
         assert (entry.by, entry.code) == (VP, Refusal.NOT_AUTHORISED)

@@ -15,6 +15,7 @@ import httpx
 from pydantic import SecretStr
 from temporalio.client import Client, WorkflowHandle
 
+from activities.notify import ApprovalNotice
 from connectors.base import Deal
 from connectors.memory import MemoryConnector
 from support.handoffs import (
@@ -192,6 +193,33 @@ def links_sent_to(notifier: RecordingNotifier, person: str) -> dict[str, str]:
     found = [n.links for n in notifier.notices if person in n.to and n.links]
     assert found, f"no links were sent to {person}"
     return found[-1]
+
+
+def link_for(
+    settings: Settings, st: DealStatus, workflow_id: str, approver: str, action: str
+) -> str:
+    """A genuinely signed `action` link for the pending tier, made out to `approver`
+    whether or not the tier asks them (a forwarded or misdirected link); its path."""
+    p = st.pending_approval
+    assert p is not None
+    notice = ApprovalNotice(
+        crm="memory",
+        deal_id=st.deal_id,
+        deal_name=st.deal_name,
+        workflow_id=workflow_id,
+        round=p.round,
+        tier=p.tier,
+        approvers=p.approvers,
+        discount_percent=30,
+        amount=p.amount,
+        net_amount=70_000,
+        margin_percent=p.margin_percent,
+        due_at=p.due_at,
+        reason="approval requested",
+    )
+    links = SignedLinks.from_settings(settings)
+    assert links is not None
+    return path_of(links.links_for(notice, approver)[action])
 
 
 def path_of(url: str) -> str:

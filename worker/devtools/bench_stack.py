@@ -116,17 +116,18 @@ class BenchStack:
         self.temporal_address = f"127.0.0.1:{port}"
         return self.temporal_address
 
-    def start_sandbox(self) -> str:
-        """The HubSpot sandbox in its own process, its portal in the work dir."""
+    def start_sandbox(self, crm: str = "hubspot") -> str:
+        """The CRM's sandbox in its own process, its portal or org in the work dir; the
+        Salesforce one over HTTPS with a local CA (its certificate in the work dir)."""
         port = free_port()
         proc = self.spawn(
-            "hubspot-sandbox",
+            f"{crm}-sandbox",
             [
                 sys.executable,
                 "-m",
                 "worker",
                 "sandbox",
-                "hubspot",
+                crm,
                 "--port",
                 str(port),
                 "--state-dir",
@@ -135,38 +136,15 @@ class BenchStack:
                 SANDBOX_TOKEN,
             ],
         )
-        wait_for_port(port, proc.popen, "HubSpot sandbox")
-        self.sandbox_url = f"http://127.0.0.1:{port}"
-        return self.sandbox_url
-
-    def start_salesforce_sandbox(self) -> str:
-        """The Salesforce sandbox in its own process, over HTTPS with a local CA (its
-        certificate in the work dir), its org in the work dir."""
-        port = free_port()
-        proc = self.spawn(
-            "salesforce-sandbox",
-            [
-                sys.executable,
-                "-m",
-                "worker",
-                "sandbox",
-                "salesforce",
-                "--port",
-                str(port),
-                "--state-dir",
-                str(self.workdir),
-                "--sandbox-token",
-                SANDBOX_TOKEN,
-            ],
-        )
-        wait_for_port(port, proc.popen, "Salesforce sandbox")
-        self.sandbox_url = f"https://127.0.0.1:{port}"
+        wait_for_port(port, proc.popen, f"{crm} sandbox")
+        scheme = "https" if crm == "salesforce" else "http"
+        self.sandbox_url = f"{scheme}://127.0.0.1:{port}"
         return self.sandbox_url
 
     def crm_sandbox(self) -> CrmSandbox:
         """Start the sandbox of `crm`; its client."""
         if self.crm == "salesforce":
-            return SalesforceSandbox(self.start_salesforce_sandbox(), self.ca_pem)
+            return SalesforceSandbox(self.start_sandbox("salesforce"), self.ca_pem)
         return Sandbox(self.start_sandbox())
 
     @property
