@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from support.handoffs import CONTRACT_FIELDS
 from support.hubspot import TOKEN, running_sandbox, store_with_unique_ids
 from support.processes import stack
 from temporalio.testing import WorkflowEnvironment
@@ -27,13 +28,7 @@ def new_deal(sandbox_api: object) -> str:
                 "discount_percent": "30",
                 "dealstage": "appointmentscheduled",
                 "handoff_owner_email": OWNER,
-                "scope": "Two sites",
-                "start_date": "2026-12-01",
-                "site_notes": "Gate B",
-                "primary_contact": "bob@initech.example",
-                "promised": "Training included",
-                "billing_contact": "ap@initech.example",
-                "po_number": "PO-1",
+                **CONTRACT_FIELDS,
             }
         },
     )

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from support.handoffs import CONTRACT_FIELDS
 from support.hubspot import running_sandbox, store_with_unique_ids
 from support.hubspot import stack_env as hubspot_stack_env
 from support.processes import Stack, stack
@@ -25,15 +26,7 @@ pytestmark = pytest.mark.integration
 
 OWNER, MANAGER = "sam.rep@example.com", "maya.manager@example.com"
 SECRET = "integration-app-secret"
-COMPLETE = {
-    "scope": "Two sites",
-    "start_date": "2026-12-01",
-    "site_notes": "Gate B",
-    "primary_contact": "bob@initech.example",
-    "promised": "Training included",
-    "billing_contact": "ap@initech.example",
-    "po_number": "PO-1",
-}
+COMPLETE = CONTRACT_FIELDS
 
 
 def assert_each_write_once(activity: dict[str, Any], kinds: tuple[str, ...]) -> None:

@@ -30,6 +30,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from sandbox.common import free_port
+from support.handoffs import CONTRACT_FIELDS
 from support.hubspot import store_with_unique_ids
 from workflows import names
 from workflows.messages import DealStatus
@@ -46,15 +47,6 @@ STAGE_EVIDENCE = {
     Stage.CLOSE: [("contract_signed", OWNER)],
     Stage.DELIVERY: [("delivery_confirmed", OPS)],
     Stage.CASH: [("payment_received", BILLING)],
-}
-CONTRACT_FIELDS = {
-    "scope": "Two sites",
-    "start_date": "2026-12-01",
-    "site_notes": "Gate B",
-    "primary_contact": "bob@initech.example",
-    "promised": "Training included",
-    "billing_contact": "ap@initech.example",
-    "po_number": "PO-1",
 }
 
 #: Key suffixes (after `lead-to-cash-<crm>-<deal>:`) of the notes a clean run writes:

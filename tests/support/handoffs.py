@@ -35,6 +35,17 @@ OPS = "olga.ops@example.com"
 BILLING = "bill.billing@example.com"
 SALES_OPS = "sol.salesops@example.com"
 
+#: Every field the sales → ops and ops → billing contracts ask for, filled in.
+CONTRACT_FIELDS = {
+    "scope": "Two sites",
+    "start_date": "2026-12-01",
+    "site_notes": "Gate B",
+    "primary_contact": "bob@initech.example",
+    "promised": "Training included",
+    "billing_contact": "ap@initech.example",
+    "po_number": "PO-1",
+}
+
 QUALIFY_EVIDENCE = (
     "need_confirmed",
     "budget_confirmed",
