@@ -29,7 +29,7 @@ from connectors.memory import MemoryConnector
 from worker.client.temporal import data_converter
 from worker.settings import Settings
 from workflows.kit.contracts import CONTRACT_REREAD
-from workflows.kit.crm_truth import CRM_TRUTH
+from workflows.kit.crm_truth import CRM_MOVED_ONLY, CRM_TRUTH
 from workflows.kit.desk import APPROVALS_INLINE
 from workflows.kit.inbox import HANDLER_LOCK
 from workflows.kit.managers import OWNER_MANAGER_CRM
@@ -54,6 +54,7 @@ PATCH_IDS = frozenset(
         POLICY_MOVES,
         OWNER_MANAGER_CRM,
         CONTRACT_REREAD,
+        CRM_MOVED_ONLY,
     }
 )
 

@@ -104,6 +104,44 @@ async def test_terms_edited_in_the_crm_are_asked_again_with_the_new_figures(
         assert st.pending_approval is not None and st.pending_approval.tier == "vp"
 
 
+async def test_a_salesforce_change_that_repeats_old_terms_does_not_undo_new_ones(
+    time_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """The Salesforce feed sends every mapped field with each change. After the owner
+    moves the terms to 20% with `update_terms`, a rep's edit of the site notes carries
+    the CRM's unchanged 12% and amount: the terms stay 20%. A discount the rep really
+    changes (to 35%) still acts."""
+    async with deal_in_crm(time_env, task_queue) as (handle, crm, deal):
+        await give_evidence(handle, *QUALIFY_EVIDENCE)
+        await until(handle, lambda s: s.pending_approval is not None)
+        await handle.execute_update(
+            Msg.UPDATE_TERMS, {"by": OWNER, "discount_percent": 20}, result_type=Receipt
+        )
+        everything = {"amount": "100000", "discount_percent": "12", "crm_stage": "new"}
+        receipt = await feed_delivers(handle, crm, deal, T0, **everything, site_notes="Dock 9")
+        assert receipt.accepted, receipt
+        st = await status(handle)
+        assert st.terms.discount_percent == 20, st.terms
+        assert [h.by for h in st.history if h.kind == "terms"] == [OWNER]
+        later = T0 + timedelta(minutes=1)
+        await feed_delivers(handle, crm, deal, later, **{**everything, "discount_percent": "35"})
+        st = await status(handle)
+        assert st.terms.discount_percent == 35
+        assert [h.by for h in st.history if h.kind == "terms"] == [OWNER, REP]
+
+
+async def feed_delivers(
+    handle: WorkflowHandle[Any, Any], crm: MemoryConnector, deal: Deal, at: datetime, **fields: str
+) -> Receipt:
+    """The rep saves the record and the change feed delivers all its mapped fields, as
+    an update (its receipt)."""
+    crm.update_deal(deal.id, dict(fields), key=f"rep-{uuid.uuid4()}")
+    payload = {"fields": fields, "event_id": f"evt-{uuid.uuid4()}", "occurred_at": at.isoformat()}
+    payload["changed_by"] = REP
+    result: Receipt = await handle.execute_update(Msg.DEAL_CHANGED, payload, result_type=Receipt)
+    return result
+
+
 async def test_a_deal_closed_lost_by_hand_ends_the_handoff_and_stays_lost(
     time_env: WorkflowEnvironment, task_queue: str
 ) -> None:

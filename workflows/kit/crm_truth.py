@@ -30,12 +30,20 @@ from workflows.messages import DealChangedIn
 from workflows.names import Stage
 
 if TYPE_CHECKING:
+    from connectors.base import Deal
     from workflows.kit.handoff import HandoffWorkflow
 
 #: `workflow.patched` id: CRM changes act on the workflow (runs opened before ignore them).
 CRM_TRUTH = "crm-truth"
+#: `workflow.patched` id: terms fields act only when their value moved from what the CRM
+#: last held (the Salesforce feed sends every mapped field with each change; before it,
+#: a rep's unrelated edit put back the CRM's terms over those set with `update_terms`).
+CRM_MOVED_ONLY = "crm-moved-only"
 STAGE_JUMP = "stage_jump"
-TERMS_FIELDS = {DealField.AMOUNT: "amount", DealField.DISCOUNT_PERCENT: "discount_percent"}
+TERMS_FIELDS: dict[str, str] = {
+    DealField.AMOUNT: "amount",
+    DealField.DISCOUNT_PERCENT: "discount_percent",
+}
 #: The fields that act on the handoff (others only feed contracts and evidence).
 ACTING = {DealField.CRM_STAGE, DealField.OWNER_EMAIL, DealField.COST, *TERMS_FIELDS}
 
@@ -55,6 +63,20 @@ class CrmTruth:
         for name in fresh:
             st.field_times[name] = at
         return fresh
+
+    def moved(self, fields: dict[str, str]) -> dict[str, str]:
+        """`fields` without the terms fields (amount, discount, cost) that still hold
+        what the CRM last held, as far as this handoff knows it (the record it read and
+        every change since); those that moved are remembered as the CRM's now. Stage and
+        owner are compared where they act. Runs opened before `CRM_MOVED_ONLY` keep all."""
+        deal = self._h.state.deal
+        if deal is None or not workflow.patched(CRM_MOVED_ONLY):
+            return fields
+        terms = {*TERMS_FIELDS, DealField.COST}
+        held = {k for k, v in fields.items() if k in terms and _holds(deal, k, v)}
+        for name in terms & fields.keys() - held:
+            _remember(deal, name, fields[name])
+        return {k: v for k, v in fields.items() if k not in held}
 
     async def act(self, fields: dict[str, str], by: str) -> None:
         """Stage, owner and terms changes (see the module docstring)."""
@@ -156,3 +178,18 @@ def crm_number(text: str | None) -> float | None:
         return float(text) if text and text.strip() else None
     except ValueError:
         return None
+
+
+def _holds(deal: Deal, name: str, value: str) -> bool:
+    """Whether the CRM as last seen (`deal`) already holds `value` for terms field `name`."""
+    if name in TERMS_FIELDS:
+        held: float | None = getattr(deal, TERMS_FIELDS[name])
+        return crm_number(value) == held
+    return deal.fields.get(name) == value
+
+
+def _remember(deal: Deal, name: str, value: str) -> None:
+    if name in TERMS_FIELDS:
+        setattr(deal, TERMS_FIELDS[name], crm_number(value))
+    else:
+        deal.fields[name] = value

@@ -40,12 +40,13 @@ class Inbound:
                 return "duplicate event ignored"
             st.seen_events = [*st.seen_events[-(SEEN_EVENTS - 1) :], msg.event_id]
         fields = self._truth.newer(msg)
+        moved = self._truth.moved(fields)
         if st.deal is not None:
             st.deal.fields.update(fields)
         for kind in h.policy.evidence_in_fields(fields):
             h.evidence.add_from_crm(kind, msg.event_id)
         await h.contracts.fields_changed()
-        await self._truth.act(fields, msg.changed_by or f"{st.crm}@crm")
+        await self._truth.act(moved, msg.changed_by or f"{st.crm}@crm")
         h.on_deal_changed(fields)
         return "change applied" if fields else "older than what is applied: ignored"
 
