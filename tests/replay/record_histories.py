@@ -345,6 +345,20 @@ async def stale_deliveries(env: WorkflowEnvironment, h: WorkflowHandle) -> None:
     await until(h, lambda s: s.waiting_on == WaitingOn.ACCEPTANCE)
 
 
+async def feed_repeats_terms(env: WorkflowEnvironment, h: WorkflowHandle) -> None:  # type: ignore[type-arg]
+    """The owner moves the terms to 20% with `update_terms`; the Salesforce feed then
+    delivers a rep's site-notes edit with every mapped field (the CRM's old 30%: held,
+    so the terms stay), then a discount the rep really moved to 35% (new terms)."""
+    await give_evidence(h, *QUALIFY_EVIDENCE)
+    await until(h, lambda s: s.pending_approval is not None)
+    await signal(h, Msg.UPDATE_TERMS, by=OWNER, discount_percent=20)
+    await until(h, lambda s: s.terms.discount_percent == 20)
+    held = {"amount": "100000", "discount_percent": "30", "crm_stage": "new"}
+    await rep_edits(h, "2026-12-01T10:00:00+00:00", "f1", **held, site_notes="Dock 9")
+    await rep_edits(h, "2026-12-01T10:01:00+00:00", "f2", **{**held, "discount_percent": "35"})
+    await until(h, lambda s: s.terms.discount_percent == 35)
+
+
 #: The memory CRM of each recorded handoff (a scenario may edit it as a rep would).
 CRMS: dict[str, MemoryConnector] = {}
 #: The task queue of each recorded handoff.
@@ -373,6 +387,7 @@ SCENARIOS: dict[str, tuple[float, Scenario]] = {
     "stage_moved_by_hand": (0, stage_moved_by_hand),
     "reopened": (0, reopened),
     "stale_deliveries": (0, stale_deliveries),
+    "feed_repeats_terms": (30, feed_repeats_terms),
 }
 
 

@@ -66,6 +66,7 @@ def test_main_scenarios_have_committed_histories() -> None:
         "stage_moved_by_hand",
         "reopened",
         "stale_deliveries",
+        "feed_repeats_terms",
     ):
         assert f"lead-to-cash-memory-R3-{scenario}" in names
     assert not any(n.startswith("lead-to-cash-memory-R2-") and "-approval-r" in n for n in names)
