@@ -54,6 +54,8 @@ class DispatchRequest(BaseModel):
 
 class DispatchResult(BaseModel):
     started_or_signalled: int
+    #: Rows Handoff itself wrote last, delivered as changes only (the name is kept:
+    #: recorded histories hold it).
     ignored_echoes: int
 
 
@@ -78,13 +80,21 @@ class FeedActivities:
 
     @activity.defn(name="feed.dispatch")
     async def dispatch(self, req: DispatchRequest) -> DispatchResult:
-        """Route each change: trigger stage → start; evidence fields → evidence; else change."""
+        """Route each change: trigger stage → start; evidence fields → evidence; else change.
+
+        A row Handoff itself wrote last (an echo) is still delivered as a change, never
+        as a start: the feed reads whole rows, so a rep's edit that Handoff's write-back
+        followed within one poll is in that row and nowhere else. The workflow drops
+        what it already holds (values it wrote, terms that did not move)."""
         done = echoes = 0
         for change in req.changes:
+            eid, fields = event_id(change), change.fields
             if change.by_handoff:
                 echoes += 1
+                await self.sink.deal_changed(
+                    req.crm, change.deal_id, fields, eid, change.changed_at
+                )
                 continue
-            eid, fields = event_id(change), change.fields
             if fields.get("crm_stage") in req.trigger_crm_stages:
                 await self.sink.deal_entered_trigger(
                     req.crm, change.deal_id, start_event_id(change)

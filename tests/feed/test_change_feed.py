@@ -147,10 +147,11 @@ async def test_burst_of_1000_changes_is_delivered_once_across_a_mid_page_stop(
     assert status.pages >= 7 and status.dispatched >= 1000
 
 
-async def test_own_writes_are_recognised_and_not_fed_back(
+async def test_own_writes_are_recognised_and_delivered_only_as_changes(
     dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
-    """A write made by Handoff's API user comes back as an echo and is not delivered."""
+    """A write made by Handoff's API user comes back as an echo: counted, and delivered
+    as a change (the row may carry a rep's edit made just before), never as a start."""
     client = dev_env.client
     with running_sandbox(tmp_path) as sandbox:
         connector = connector_for(sandbox, auth_for(sandbox, "client_credentials"), settle_s=0)
@@ -163,9 +164,9 @@ async def test_own_writes_are_recognised_and_not_fed_back(
         inp = ChangeFeedInput(crm="salesforce", policy=default_policy(), poll_every_s=0.5)
         async with feed_worker(client, tq, connector, sink):
             await client.start_workflow(ChangeFeed.run, inp, id=wf_id, task_queue=tq)
-            await wait_for(lambda: user_change in {d for d, _ in sink.changes})
-            await wait_for(lambda: True)
+            await wait_for(lambda: {user_change, own_id} <= {d for d, _ in sink.changes})
             status = await feed_status(client, wf_id)
             await client.get_workflow_handle(wf_id).terminate("test finished")
-    assert own_id not in {d for d, _ in sink.changes}
+    assert own_id in {d for d, _ in sink.changes}
+    assert own_id not in {d for d, _ in sink.triggers}
     assert status.echoes >= 1

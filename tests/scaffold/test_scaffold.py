@@ -36,8 +36,6 @@ LAYOUT = ("workflows", "activities", "connectors", "worker", "sandbox", "pyproje
 TEST_SUPPORT = (
     "conftest.py",
     "support",
-    "api/helpers.py",
-    "cli/helpers.py",
     "scaffold/scaffolded_surfaces.py",
 )
 #: Where `scaffold` writes in a tree: these must look the same after every test here.

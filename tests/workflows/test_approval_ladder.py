@@ -94,9 +94,12 @@ async def test_exhausted_ladder_parks_as_an_exception(
         st = await until(handle, lambda s: s.waiting_on == WaitingOn.EXCEPTION)
         assert st.owner == [SALES_OPS]
         assert [e.kind for e in st.exceptions if e.resolved_at is None] == ["approval_timeout"]
-        tasks = [r.data for r in crm.records(deal_id_of(handle), "task")]
-        assert any(
-            t["owner_email"] == SALES_OPS and "approval timeout" in t["subject"] for t in tasks
+        await eventually(
+            lambda: any(
+                t.data["owner_email"] == SALES_OPS and "approval timeout" in t.data["subject"]
+                for t in crm.records(deal_id_of(handle), "task")
+            ),
+            "sales ops' approval-timeout task",
         )
         await signal(
             handle,
@@ -168,8 +171,13 @@ async def test_rejection_asks_the_owner_for_new_terms(
         await signal(handle, Msg.REJECT, approver=MANAGER, reason="Margin too thin")
         st = await until(handle, lambda s: s.waiting_on == WaitingOn.TERMS_UPDATE)
         assert "Margin too thin" in st.waiting_for
-        tasks = [r.data for r in crm.records(deal_id_of(handle), "task")]
-        assert any(t["owner_email"] == OWNER and "Margin too thin" in t["subject"] for t in tasks)
+        await eventually(
+            lambda: any(
+                t.data["owner_email"] == OWNER and "Margin too thin" in t.data["subject"]
+                for t in crm.records(deal_id_of(handle), "task")
+            ),
+            "the owner's task to propose new terms",
+        )
         await signal(handle, Msg.UPDATE_TERMS, by=OWNER, discount_percent=15)
         st = await until(
             handle, lambda s: s.pending_approval is not None and s.pending_approval.round == 2

@@ -20,6 +20,7 @@ from support.handoffs import (
     OWNER,
     QUALIFY_EVIDENCE,
     VP,
+    eventually,
     give_evidence,
     handoff_worker,
     make_deal,
@@ -150,8 +151,10 @@ async def test_a_deal_closed_lost_by_hand_ends_the_handoff_and_stays_lost(
     async with deal_in_crm(time_env, task_queue, discount=0) as (handle, crm, deal):
         await give_evidence(handle, *QUALIFY_EVIDENCE)
         await until(handle, lambda s: s.stage == Stage.CLOSE)
-        tasks = crm.records(deal.id, "task")
-        assert tasks and any(t.data["status"] == "open" for t in tasks)
+        await eventually(
+            lambda: any(t.data["status"] == "open" for t in crm.records(deal.id, "task")),
+            "an open task",
+        )
         await rep_edits(handle, crm, deal, T0, crm_stage="closed_lost")
         result = await handle.result()
         assert result.done and result.outcome == "lost" and result.waiting_on == WaitingOn.NOTHING

@@ -16,6 +16,7 @@ from support.handoffs import (
     QUALIFY_EVIDENCE,
     SALES_OPS,
     VP,
+    eventually,
     give_evidence,
     handoff_worker,
     make_deal,
@@ -104,9 +105,12 @@ async def test_reassign_moves_open_crm_tasks_and_escalation_targets(
         await until(handle, lambda s: s.waiting_on == WaitingOn.EVIDENCE)
         await skip(time_env, handle, timedelta(days=2, hours=1))
         await until(handle, lambda s: s.sla_state == "escalated")
-        assert any(
-            r.data["owner_email"] == MANAGER and r.data["subject"].startswith("Escalation")
-            for r in crm.records(deal.id, "task")
+        await eventually(
+            lambda: any(
+                r.data["owner_email"] == MANAGER and r.data["subject"].startswith("Escalation")
+                for r in crm.records(deal.id, "task")
+            ),
+            "the manager's escalation task",
         )
         await send(
             handle, Msg.REASSIGN, from_person=MANAGER, to_person=NINA, by=SALES_OPS, reason="left"

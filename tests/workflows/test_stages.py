@@ -11,6 +11,7 @@ from support.handoffs import (
     OWNER,
     QUALIFY_EVIDENCE,
     VP,
+    eventually,
     give_evidence,
     handoff_worker,
     make_deal,
@@ -81,8 +82,17 @@ async def test_missing_contract_field_creates_a_task_and_waits(
         await give_evidence(handle, "contract_signed")
         st = await until(handle, lambda s: s.waiting_on == WaitingOn.HANDOFF_FIELDS)
         assert st.stage == Stage.SALES_TO_OPS and st.missing_fields == ["site_notes"]
-        tasks = [r.data for r in crm.records(deal.id, "task")]
-        assert [t["owner_email"] for t in tasks if "site_notes" in t["subject"]] == [OWNER]
+        await eventually(
+            lambda: (
+                [
+                    t.data["owner_email"]
+                    for t in crm.records(deal.id, "task")
+                    if "site_notes" in t.data["subject"]
+                ]
+                == [OWNER]
+            ),
+            "one site_notes task for the owner",
+        )
 
         crm.update_deal(deal.id, {"site_notes": "Dock 4, ask for Lee"}, key="test")
         await signal(
