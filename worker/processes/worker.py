@@ -39,11 +39,12 @@ DEPLOYMENT_NAME = "handoff"
 #: Pure-data modules (pydantic models, the policy, names) imported once and shared by
 #: every workflow run instead of re-imported into each run's sandbox: they hold no state
 #: and read no clock. Re-importing them cost ~0.3 s of CPU per new run, cache miss or
-#: replay (docs/benchmarks.md). Workflow logic itself stays sandboxed. A module that
-#: workflow code imports, and whose models a passed-through module uses, must be passed
-#: through too: else the sandbox builds a second copy of each class, and pydantic
-#: refuses the other copy's instances (a `status` query fails on `HistoryEntry`).
-PASSTHROUGH_MODULES = (
+#: replay (docs/benchmarks.md). A module that workflow code imports, and whose models a
+#: passed-through module uses, must be passed through too: else the sandbox builds a
+#: second copy of each class, and pydantic refuses the other copy's instances (a `status`
+#: query fails on `HistoryEntry`). `strict_workflow_runner` keeps everything else in
+#: `workflows/` sandboxed, so tests still catch a clock, random or I/O call in it.
+DATA_MODULES = (
     "pydantic",
     "pydantic_core",
     "yaml",
@@ -53,19 +54,43 @@ PASSTHROUGH_MODULES = (
     "workflows.policy",
     "workflows.policy_checks",  # the policy model's own checks
     "workflows.policy_people",
+    # the policy's rules: their `Annotated[..., BeforeValidator(f)]` types are cached
+    # by `typing` per `f`, so a per-run copy of `f` kept each run's module alive
+    "workflows.policy_rules",
+    "workflows.policy_quote",
+    "workflows.quote",
     "workflows.business_hours",  # its time zones must be real `tzinfo`s, not sandbox proxies
     "workflows.names",
     "workflows.options",
+    "workflows.metrics",
+    "workflows.discount_approval_messages",
     "workflows.kit.state",
     "workflows.kit.clock",
     "workflows.kit.ladder",
 )
+#: What the worker passes through: all of `workflows/` (deterministic by design, no I/O:
+#: DESIGN.md; no module holds mutable state), on top of `DATA_MODULES`. The
+#: sandbox otherwise re-imports the workflow logic (~30 modules, the state and input
+#: models with the policy's schema) into every run: ~1.1 MiB per cached run, ~0.5 s of
+#: CPU per new run or replay (docs/benchmarks.md, "Memory past the cache"). The
+#: sandbox's restrictions still apply to any module not passed through; for
+#: `workflows/` itself, the replay and workflow tests run `strict_workflow_runner`.
+PASSTHROUGH_MODULES = (*DATA_MODULES, "workflows")
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
-    """The workflow sandbox, with `PASSTHROUGH_MODULES` shared (also for replayers)."""
+    """The worker's sandbox, with `PASSTHROUGH_MODULES` shared (also for replayers)."""
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+    )
+
+
+def strict_workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox with only `DATA_MODULES` shared: every run re-imports the workflow
+    logic, so a clock, random, file or network call in `workflows/` raises
+    `RestrictedWorkflowAccessError`. For tests: slower and heavier than the worker's."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*DATA_MODULES)
     )
 
 
