@@ -74,7 +74,7 @@ DATA_MODULES = (
 #: models with the policy's schema) into every run: ~1.1 MiB per cached run, ~0.5 s of
 #: CPU per new run or replay (docs/benchmarks.md, "Memory past the cache"). The
 #: sandbox's restrictions still apply to any module not passed through; for
-#: `workflows/` itself, the replay and workflow tests run `strict_workflow_runner`.
+#: `workflows/` itself, the replay tests also replay every history under `strict_workflow_runner`.
 PASSTHROUGH_MODULES = (*DATA_MODULES, "workflows")
 
 
