@@ -69,12 +69,13 @@ DATA_MODULES = (
     "workflows.kit.ladder",
 )
 #: What the worker passes through: all of `workflows/` (deterministic by design, no I/O:
-#: DESIGN.md; no module holds mutable state), on top of `DATA_MODULES`. The
-#: sandbox otherwise re-imports the workflow logic (~30 modules, the state and input
-#: models with the policy's schema) into every run: ~1.1 MiB per cached run, ~0.5 s of
-#: CPU per new run or replay (docs/benchmarks.md, "Memory past the cache"). The
+#: DESIGN.md; no module holds mutable state), on top of `DATA_MODULES`. The sandbox
+#: otherwise re-imports the workflow logic (~30 modules, the state and input models
+#: with the policy's schema) into every run: ~1.75 MiB per cached run against ~0.23 MiB
+#: now, and 3x the replay time (docs/benchmarks.md, "Issue 14, second stop"). The
 #: sandbox's restrictions still apply to any module not passed through; for
-#: `workflows/` itself, the replay tests also replay every history under `strict_workflow_runner`.
+#: `workflows/` itself, the replay tests also replay every history under
+#: `strict_workflow_runner`.
 PASSTHROUGH_MODULES = (*DATA_MODULES, "workflows")
 
 
