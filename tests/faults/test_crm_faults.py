@@ -25,13 +25,13 @@ from support.faults import (
     pending_attempts,
     salesforce_account,
     salesforce_deal,
-    salesforce_store,
     start_all,
 )
 from support.handoffs import skip_time, tolerant_of_load
 from support.hubspot import running_sandbox
 from support.salesforce import auth_for, connector_for
 from support.salesforce import running_sandbox as running_salesforce
+from support.salesforce import store_with_unique_ids as salesforce_store
 from temporalio.testing import WorkflowEnvironment
 
 from worker.processes.worker import build_worker

@@ -17,6 +17,7 @@ from support.hubspot import stack_env as hubspot_stack_env
 from support.processes import Stack, stack
 from support.salesforce import API, sales_rep_session, stack_env
 from support.salesforce import running_sandbox as running_salesforce
+from support.salesforce import store_with_unique_ids as unique_ids
 from temporalio.testing import WorkflowEnvironment
 
 from sandbox.common import free_port
@@ -155,7 +156,7 @@ def test_salesforce_change_to_cash(dev_env: WorkflowEnvironment, tmp_path: Path)
     the Opportunity closed won and each Task, Note and Order written once."""
     address = dev_env.client.service_client.config.target_host
     with (
-        running_salesforce(tmp_path) as sandbox,
+        running_salesforce(tmp_path, unique_ids(tmp_path / "org.sqlite3")) as sandbox,
         stack(
             address,
             tmp_path,

@@ -6,10 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import sqlite3
 import subprocess
-import uuid
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +15,7 @@ from support.hubspot import TOKEN, running_sandbox, store_with_unique_ids
 from support.processes import HANDOFF, Stack, stack
 from support.salesforce import running_sandbox as running_salesforce
 from support.salesforce import stack_env
+from support.salesforce import store_with_unique_ids as salesforce_store_with_unique_ids
 from temporalio.testing import WorkflowEnvironment
 
 from worker.stack_file import RunningStack, write_running
@@ -36,20 +34,6 @@ def announce(s: Stack, base: Path) -> None:
         base,
         RunningStack(crm=s.crm, state_dir=str(s.state_dir), pid=os.getpid(), api_url="", env=keep),
     )
-
-
-def salesforce_store_with_unique_ids(path: Path) -> Path:
-    """A seeded Salesforce sandbox store whose new record ids start at a random point, so
-    workflow ids never collide with other tests' on the shared dev server."""
-    from sandbox.salesforce_store import Store
-
-    Store(path)
-    with closing(sqlite3.connect(path)) as db, db:
-        db.execute(
-            "INSERT OR REPLACE INTO meta VALUES ('id_counter', ?)",
-            (str(10**6 + uuid.uuid4().int % 10**9),),
-        )
-    return path
 
 
 def demo(base: Path) -> tuple[str, str]:

@@ -15,6 +15,7 @@ from support.hubspot import TOKEN, running_sandbox, store_with_unique_ids
 from support.processes import Stack, free_port, stack
 from support.salesforce import API, sales_rep_session, stack_env
 from support.salesforce import running_sandbox as running_salesforce
+from support.salesforce import store_with_unique_ids as unique_ids
 from temporalio.testing import WorkflowEnvironment
 
 from worker.stalls.store import StallStore, default_dsn
@@ -105,7 +106,7 @@ def test_a_salesforce_opportunity_feeds_the_store_the_same_way(
     with the Opportunity's id, and the CLI shows it at the deal desk."""
     address = dev_env.client.service_client.config.target_host
     with (
-        running_salesforce(tmp_path) as sandbox,
+        running_salesforce(tmp_path, unique_ids(tmp_path / "org.sqlite3")) as sandbox,
         stack(
             address,
             tmp_path,

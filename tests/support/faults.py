@@ -12,14 +12,12 @@ import asyncio
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -318,19 +316,6 @@ async def connect(address: str, within_s: float = 30) -> Client:
 def worker_logs_with(state_dir: Path, text: bytes) -> dict[str, bool]:
     """Each worker process's log file → whether it contains `text`."""
     return {p.name: text in p.read_bytes() for p in sorted(state_dir.glob("worker-*.log"))}
-
-
-def salesforce_store(path: Path) -> Path:
-    """A seeded Salesforce sandbox org whose new record ids start at a random counter."""
-    from sandbox.salesforce_store import Store as SfStore
-
-    SfStore(path)
-    with closing(sqlite3.connect(path)) as db, db:
-        db.execute(
-            "INSERT OR REPLACE INTO meta VALUES ('id_counter', ?)",
-            (str(10**6 + uuid.uuid4().int % 10**9),),
-        )
-    return path
 
 
 SF_API = "/services/data/v59.0"
