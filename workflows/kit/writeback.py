@@ -74,14 +74,21 @@ class CrmWriteBack:
             expected=self._expected(fields),
             complete_tasks=closing,
             reassign_tasks=reassign or {},
+            open_task_ids={k: st.crm_task_ids[k] for k in closing if k in st.crm_task_ids},
+            modified_at=st.crm_modified_at,
         )
         receipt = await self.effect(
             key,
             lambda: workflow.execute_activity_method(CrmActivities.write_back, batch, **CRM_WRITE),
         )
         st.tasks_to_complete = [k for k in st.tasks_to_complete if k not in closing]
+        for done in closing:
+            st.crm_task_ids.pop(done, None)
         for spec in specs:
             st.open_tasks[spec.key] = OpenTask(group=group or key, owner=spec.owner_email)
+        st.crm_task_ids.update(zip([s.key for s in specs], receipt.task_ids, strict=False))
+        # when the deal last changed, as this write left it (None after a conflict)
+        st.crm_modified_at = None if receipt.conflicts else receipt.modified_at
         for name, value in fields.items():
             if name in TRACKED and name not in receipt.conflicts:
                 st.crm_written[name] = "" if value is None else str(value)
