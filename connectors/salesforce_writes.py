@@ -2,8 +2,10 @@
 
 The composite request (allOrNone) holds the Opportunity PATCH, an upsert by
 ``Handoff_Key__c`` per note and task, a PATCH per earlier task to complete or reassign,
-and a GET of the Opportunity's ``LastModifiedDate`` after the writes (the receipt's
-``modified_at``). It counts as one API call and commits or rolls back as a whole;
+and a GET of the Opportunity's ``LastModifiedDate`` and `expected` fields after the
+writes. The receipt's ``modified_at`` is that time when every `expected` field then
+holds what Handoff saw or wrote (so a known time always means "the CRM held what
+Handoff saw"), else None. It counts as one API call and commits or rolls back as a whole;
 repeating it (a retried activity, a lost response) upserts the same rows and changes
 nothing.
 
@@ -20,9 +22,7 @@ an old history (no known time), a reassignment, and a task whose id Handoff lack
 GET of the compared fields with ``LastModifiedDate``, one SOQL query of the tasks by
 key, or both in one composite. The fields PATCH then carries ``If-Unmodified-Since`` (the
 ``LastModifiedDate`` just read); on a 412 the deal is read again, the changed fields
-become conflicts and the rest is written. Its receipt carries ``modified_at`` only when
-it compared fields and found no conflict, so a known time always means "the CRM held
-what Handoff saw".
+become conflicts and the rest is written.
 
 **Race window.** ``LastModifiedDate`` and HTTP dates have whole seconds, and the check
 is "modified after": a person's edit in the *same second* as Handoff's own write keeps
@@ -96,7 +96,9 @@ class SalesforceWrites:
         ids = [batch.open_task_ids[key] for key in dict.fromkeys(batch.complete_tasks)]
         updates = {task_id: {"Status": COMPLETED} for task_id in ids}
         stamp = batch.modified_at.isoformat() if batch.modified_at else None
-        subs = self._subrequests(batch.deal_id, batch.fields, stamp, entries, updates)
+        subs = self._subrequests(
+            batch.deal_id, batch.fields, stamp, entries, updates, batch.expected
+        )
         try:
             sent = self._send(batch.deal_id, subs)
         except NotFound:
@@ -115,7 +117,9 @@ class SalesforceWrites:
             task_ids=created[n:],
             completed_task_ids=ids,
             # no fields written: the deal was not touched, the known time still holds
-            modified_at=known if batch.fields else batch.modified_at,
+            modified_at=self._known(batch, batch.fields, known)
+            if batch.fields
+            else batch.modified_at,
         )
 
     # -- the compared write: read, compare, write -----------------------------------------
@@ -129,7 +133,9 @@ class SalesforceWrites:
             conflicts = compare.conflicts(batch.expected, batch.fields, current)
             fields = {k: v for k, v in batch.fields.items() if k not in conflicts}
             updates, completed = _settle(batch, tasks, owners)
-            subrequests = self._subrequests(deal_id, fields, modified, entries, updates)
+            subrequests = self._subrequests(
+                deal_id, fields, modified, entries, updates, batch.expected
+            )
             sent = self._send(deal_id, subrequests)
             if sent is None:
                 log.info("salesforce_precondition_failed", deal_id=deal_id, path="compared")
@@ -144,7 +150,7 @@ class SalesforceWrites:
                 task_ids=created[n:],
                 conflicts=conflicts,
                 completed_task_ids=completed,
-                modified_at=known if compared and not conflicts else None,
+                modified_at=None if conflicts else self._known(batch, fields, known),
             )
         raise RecordLocked(
             f"the deal changed under {CONFLICT_ROUNDS} write attempts in a row",
@@ -197,6 +203,7 @@ class SalesforceWrites:
         modified: str | None,
         entries: list[dict[str, Any]],
         updates: dict[str, dict[str, Any]],
+        watched: Mapping[str, Any],
     ) -> list[dict[str, Any]]:
         v = f"/services/data/v{self._c.api_version}"
         subs: list[dict[str, Any]] = []
@@ -212,11 +219,12 @@ class SalesforceWrites:
                 stamp = format_datetime(wire.parse_datetime(modified), usegmt=True)
                 patch["httpHeaders"] = {"If-Unmodified-Since": stamp}
             subs.append(patch)
+            names = self._c.mapping.to_crm(dict.fromkeys(watched, "")).keys()
+            known = ",".join(sorted({"Id", "LastModifiedDate", *names}))
             subs.append(
                 {
                     "method": "GET",
-                    "url": f"{v}/sobjects/Opportunity/{quote(deal_id, safe='')}"
-                    "?fields=Id,LastModifiedDate",
+                    "url": f"{v}/sobjects/Opportunity/{quote(deal_id, safe='')}?fields={known}",
                     "referenceId": KNOWN,
                 }
             )
@@ -243,13 +251,13 @@ class SalesforceWrites:
 
     def _send(
         self, deal_id: str, subs: list[dict[str, Any]]
-    ) -> tuple[list[str], datetime | None] | None:
+    ) -> tuple[list[str], dict[str, Any] | None] | None:
         """Run the writes (25 per composite): the ids of the upserted entries, in order,
-        and the deal's LastModifiedDate after them (None when more than one composite
-        was needed, or no fields were written); None when the fields PATCH met a 412
-        (the first composite was rolled back)."""
+        and the deal as read right after them (None when more than one composite was
+        needed, or no fields were written); None when the fields PATCH met a 412 (the
+        first composite was rolled back)."""
         ids: list[str] = []
-        known: datetime | None = None
+        known: dict[str, Any] | None = None
         chunks = [subs[i : i + MAX_SUBREQUESTS] for i in range(0, len(subs), MAX_SUBREQUESTS)]
         for n, chunk in enumerate(chunks):
             try:
@@ -265,8 +273,25 @@ class SalesforceWrites:
             ]
             record = bodies.get(KNOWN)
             if len(chunks) == 1 and isinstance(record, dict):
-                known = wire.parse_datetime(str(record["LastModifiedDate"]))
+                known = record
         return ids, known
+
+    def _known(
+        self, batch: WriteBack, written: Mapping[str, Any], record: dict[str, Any] | None
+    ) -> datetime | None:
+        """The deal's LastModifiedDate after the write, if every field of
+        `batch.expected` then held what Handoff saw or wrote; else None (read next time)."""
+        if record is None:
+            return None
+        now = self._c._canonical(record)
+        for name, seen in batch.expected.items():
+            value = now.get(name)
+            if not (
+                compare.same(value, seen)
+                or (name in written and compare.same(value, written[name]))
+            ):
+                return None
+        return wire.parse_datetime(str(record["LastModifiedDate"]))
 
     def _composite(
         self, deal_id: str, subs: list[dict[str, Any]], *, all_or_none: bool

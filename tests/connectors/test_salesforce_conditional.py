@@ -79,7 +79,8 @@ def deal(rep: Salesforce) -> str:
 class Handoff:
     """Sends write-backs as `workflows.kit.writeback` does: it carries the known
     LastModifiedDate and the ids of the tasks it opened from one receipt to the next,
-    expects the stage it last wrote, and completes the previous step's tasks."""
+    names the stage it last wrote as expected on every write, and completes the previous
+    step's tasks."""
 
     connector: SalesforceConnector
     deal_id: str
@@ -101,7 +102,7 @@ class Handoff:
             fields=fields,
             notes=[NoteSpec(body=f"{step} {n}", key=f"{step}:note:{n}") for n in range(notes)],
             tasks=[TaskSpec(subject=step, owner_email=REP, key=f"{step}:task")] if task else [],
-            expected={"crm_stage": self.stage} if stage is not None else {},
+            expected={"crm_stage": self.stage},
             complete_tasks=closing,
             open_task_ids=dict(self.task_ids),
             modified_at=self.modified_at,
@@ -154,9 +155,10 @@ def test_a_write_back_that_knows_when_the_deal_last_changed_is_one_call(
     task, the previous task completed) is one API call and reads nothing first."""
     handoff = Handoff(connector, deal)
     handoff.write("qualify")  # nothing known, nothing to compare: a plain write
-    handoff.write("deal_desk", stage="qualified")  # compared: read, then write
+    assert handoff.modified_at is not None  # the stage after it is the one Handoff saw
     api_calls(sandbox)
-    for step, stage in [("close", "negotiation"), ("ops", "closed_won"), ("cash", None)]:
+    steps = [("deal_desk", "qualified"), ("close", "negotiation"), ("ops", "closed_won")]
+    for step, stage in [*steps, ("cash", None)]:
         next_second(handoff.modified_at)  # a write in the known second reads (below)
         receipt = handoff.write(step, stage=stage)
         calls, subrequests = api_calls(sandbox)

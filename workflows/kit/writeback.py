@@ -71,7 +71,7 @@ class CrmWriteBack:
             fields=fields,
             notes=[NoteSpec(body=body, key=f"{key}:note:{i}") for i, body in enumerate(notes)],
             tasks=specs,
-            expected=self._expected(fields),
+            expected=self._expected(),
             complete_tasks=closing,
             reassign_tasks=reassign or {},
             open_task_ids={k: st.crm_task_ids[k] for k in closing if k in st.crm_task_ids},
@@ -96,10 +96,12 @@ class CrmWriteBack:
             await self._conflicts(receipt.conflicts)
         return receipt
 
-    def _expected(self, fields: dict[str, FieldValue]) -> dict[str, str | None]:
-        """The CRM-owned fields this write sets, with what Handoff last saw there."""
+    def _expected(self) -> dict[str, str | None]:
+        """The CRM-owned fields Handoff tracks, with what it last saw there: compared
+        when this write sets them, and checked after every write so that the receipt's
+        last-modified time means the CRM still held them (a conditional next write)."""
         deal = self._h.state.deal
-        if deal is None or DealField.CRM_STAGE not in fields:
+        if deal is None:
             return {}
         seen = self._h.state.crm_written.get(DealField.CRM_STAGE, deal.crm_stage)
         return {DealField.CRM_STAGE: seen or None}
