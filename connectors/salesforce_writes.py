@@ -5,9 +5,9 @@ The composite request (allOrNone) holds the Opportunity PATCH, an upsert by
 and a GET of the Opportunity's ``LastModifiedDate`` and `expected` fields after the
 writes. The receipt's ``modified_at`` is that time when every `expected` field then
 holds what Handoff saw or wrote (so a known time always means "the CRM held what
-Handoff saw"), else None. It counts as one API call and commits or rolls back as a whole;
-repeating it (a retried activity, a lost response) upserts the same rows and changes
-nothing.
+Handoff saw"), else None. It counts as one API call and commits or rolls back as a
+whole; repeating it (a retried activity, a lost response) upserts the same rows and
+changes nothing.
 
 **Conditional write (the usual path, one call).** When the workflow knows the
 ``LastModifiedDate`` its previous write left (`WriteBack.modified_at`, kept in workflow
@@ -28,9 +28,11 @@ become conflicts and the rest is written.
 is "modified after": a person's edit in the *same second* as Handoff's own write keeps
 the stamp Handoff knows, so ``If-Unmodified-Since`` cannot see it. Two guards: a write
 made while the server clock is still in the known second reads and compares instead
-(back-to-back transitions); and a person's stage change that reaches the workflow
-(change feed) clears the known time. Left open: an edit within the rest of the second
-after Handoff's write, followed by Handoff's next write before the feed delivers it.
+(back-to-back transitions; "now" is the later of the worker's clock and the last
+``Date`` Salesforce answered, so a worker clock running ahead of Salesforce's weakens
+it); and a person's stage change that reaches the workflow (change feed) clears the
+known time. Left open: an edit within the rest of the second after Handoff's write,
+followed by Handoff's next write in a later second before the feed delivers the edit.
 (``If-Unmodified-Since`` set to the second *before* would refuse Handoff's own write
 every time, as its stamp is that second.)
 """
