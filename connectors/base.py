@@ -129,6 +129,12 @@ class DealChange(BaseModel):
     by_handoff: bool = Field(
         default=False, description="True when Handoff itself made the change (an echo)."
     )
+    changed_by: str | None = Field(
+        default=None,
+        max_length=254,
+        description="The CRM user who made it, as the CRM names them (Salesforce: the "
+        "User's email from LastModifiedById); None when the CRM does not say.",
+    )
 
 
 class ChangePage(BaseModel):

@@ -194,6 +194,7 @@ class SalesforceConnector:
                 changed_at=at,
                 fields=self._canonical(row),
                 by_handoff=row.get("LastModifiedById") == own,
+                changed_by=self._users.email_of(str(row.get("LastModifiedById") or "")) or None,
             )
             for at, row in closed
         ]
