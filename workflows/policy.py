@@ -192,11 +192,11 @@ def _shared_policy(value: Any, handler: ValidatorFunctionWrapHandler) -> Policy:
     """One `Policy` object per distinct policy data in this process, reused by every
     workflow run that starts (or is replayed) with the same data.
 
-    Each run's input carries the whole policy (~46 KiB once decoded, ~3 ms of CPU to
-    validate); runs on one policy version share one read-only copy instead. The key is
-    the data itself, serialised exactly (so `1`, `1.0` and `true` never share): the same
-    data always validates to an equal policy, so which run decoded it first changes
-    nothing a workflow sees. A `Policy` is frozen, and workflow code only reads it."""
+    Each run's input carries the whole policy (~46 KiB once decoded, about a millisecond
+    of CPU to validate); runs on one policy version share one read-only copy instead.
+    The key is the data itself, serialised exactly (so `1`, `1.0` and `true` never
+    share): the same data always validates to an equal policy, so which run decoded it
+    first changes nothing a workflow sees. A `Policy` is frozen, and workflow code only reads it."""
     if not isinstance(value, dict):  # a `Policy` given in code, or bad input
         return handler(value)  # type: ignore[no-any-return]
     key = pydantic_core.to_json(value)
