@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
 from workflows import names
 from workflows.names import TASK_QUEUE
 from workflows.options import CRM_READ, CRM_WRITE
-from workflows.policy import Policy
+from workflows.policy import SharedPolicy
 
 
 class FeedState(BaseModel):
@@ -38,7 +38,7 @@ class FeedState(BaseModel):
 
 class ChangeFeedInput(BaseModel):
     crm: str
-    policy: Policy
+    policy: SharedPolicy
     state: FeedState = Field(default_factory=FeedState)
     poll_every_s: float = 30.0
     page_size: int = 200

@@ -33,7 +33,7 @@ from workflows.kit.terms import TermsPart
 from workflows.messages import DealStatus, inert
 from workflows.names import Stage
 from workflows.options import CRM_WRITE, MAX_HISTORY_EVENTS
-from workflows.policy import Policy
+from workflows.policy import SharedPolicy
 from workflows.records import Terms
 
 
@@ -49,7 +49,7 @@ class LeadToCashInput(BaseModel):
 
     crm: str
     deal_id: str
-    policy: Policy
+    policy: SharedPolicy
     policy_version: str
     state: LeadToCashState | None = None
     max_history_events: int = MAX_HISTORY_EVENTS

@@ -29,7 +29,7 @@ from workflows.kit.state import DeskState
 from workflows.kit.terms import TermsPart
 from workflows.messages import DealStatus
 from workflows.options import MAX_HISTORY_EVENTS
-from workflows.policy import Clock, Policy, RenewalPolicy, StagePolicy
+from workflows.policy import Clock, RenewalPolicy, SharedPolicy, StagePolicy
 from workflows.records import ApprovalRecord, Terms
 
 #: `workflow.patched` id of the heads-up task when the window opens (see
@@ -52,7 +52,7 @@ class RenewalState(DeskState):
 class RenewalInput(BaseModel):
     crm: str
     deal_id: str
-    policy: Policy
+    policy: SharedPolicy
     policy_version: str
     from_workflow_id: str | None = None
     terms: Terms | None = None

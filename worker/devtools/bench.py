@@ -68,7 +68,7 @@ from worker.devtools.bench_report import (
     summary_table,
     targets,
 )
-from worker.devtools.bench_stack import BenchStack, CrmSandbox, RssSampler
+from worker.devtools.bench_stack import SQLITE_PRAGMAS, BenchStack, CrmSandbox, RssSampler
 from worker.devtools.dev import temporal_cli
 from worker.processes.worker import MAX_CACHED_WORKFLOWS, workflow_runner
 from worker.settings import Settings
@@ -478,7 +478,8 @@ def _environment(stack: BenchStack, load_before: tuple[float, float, float]) -> 
         result = subprocess.run(
             [temporal_cli(), "--version"], capture_output=True, text=True, timeout=30, check=False
         )
-        server = f"embedded dev server (SQLite): {result.stdout.strip()}"
+        pragmas = ", ".join(SQLITE_PRAGMAS)
+        server = f"embedded dev server (SQLite; {pragmas}): {result.stdout.strip()}"
     return {
         "cpus": psutil.cpu_count(logical=True),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),

@@ -13,7 +13,7 @@ from connectors.managers import OwnerManager
 from workflows.kit.clock import ClockState
 from workflows.messages import RecallIn
 from workflows.names import WaitingOn
-from workflows.policy import Clock, Policy
+from workflows.policy import Clock, SharedPolicy
 from workflows.policy_people import StandIn
 from workflows.records import (
     AcceptRecord,
@@ -95,7 +95,7 @@ class HandoffState(BaseModel):
     crm_manager: OwnerManager | None = Field(
         default=None, description="Who manages the deal owner, as the CRM said (owner_manager)."
     )
-    moved_policy: Policy | None = Field(
+    moved_policy: SharedPolicy | None = Field(
         default=None, description="The policy ops moved this handoff to (apply_policy)."
     )
     moved_policy_version: str | None = None
