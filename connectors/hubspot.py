@@ -42,7 +42,6 @@ from hubspot.crm.objects import (
     Filter,
     FilterGroup,
     PublicObjectSearchRequest,
-    SimplePublicObjectInput,
     SimplePublicObjectInputForCreate,
 )
 from pydantic import SecretStr
@@ -153,15 +152,7 @@ class HubSpotConnector:
 
     # -- reads ---------------------------------------------------------------------------
     def get_deal(self, deal_id: str) -> Deal:
-        names = sorted({MODIFIED, *self.mapping.fields.values()})
-        record = self._call(
-            "deals",
-            deal_id,
-            lambda: self._basic.get_by_id_with_http_info(
-                "deals", deal_id, properties=names, archived=False, **self._opts()
-            ),
-            wire.properties,
-        )
+        record = self._writes.read(deal_id, {MODIFIED, *self.mapping.fields.values()})
         canonical = self.mapping.from_crm(record[1])
         amount, discount = canonical.pop("amount", None), canonical.pop("discount_percent", None)
         return Deal(
@@ -238,13 +229,7 @@ class HubSpotConnector:
         if not props:
             return
         props[LAST_WRITE_PROPERTY] = f"{int(time.time() * 1000)} {key}"
-        body = SimplePublicObjectInput(properties=props)
-        self._call(
-            "deals",
-            deal_id,
-            lambda: self._basic.update_with_http_info("deals", deal_id, body, **self._opts()),
-            wire.properties,
-        )
+        self._writes.patch(deal_id, props)
 
     def create_deal(self, fields: Mapping[str, FieldValue]) -> str:
         """Create a deal from canonical fields; its new id (the demo's fresh deal)."""
