@@ -57,7 +57,7 @@ class _Member(Generic[I, R]):
     size: int
     keys: frozenset[Hashable]
     wake: threading.Event = field(default_factory=threading.Event)
-    lead: bool = False
+    batch: list[_Member[I, R]] = field(default_factory=list)  # set when it leads
     done: bool = False
     fallback: bool = False
     result: R | None = None
@@ -86,6 +86,7 @@ class GroupCommit(Generic[I, R]):
         self._size, self._keys = size, keys
         self._lock = threading.Lock()
         self._queue: deque[_Member[I, R]] = deque()
+        self._queued = threading.Condition(self._lock)
         self._busy = False
         #: Counters for logs and tests: calls sent, and members they carried.
         self.sent = self.carried = self.combined = self.fallbacks = 0
@@ -97,10 +98,12 @@ class GroupCommit(Generic[I, R]):
             return self._one(item)  # too big to share a call
         with self._lock:
             self._queue.append(member)
+            self._queued.notify_all()
             if not self._busy:
-                self._busy = member.lead = True
+                self._busy = True
+                member.batch = self._take()  # just this caller: nobody else is queued
         while not member.done:
-            if member.lead:
+            if member.batch:
                 self._lead(member)
             else:
                 member.wake.wait()
@@ -112,12 +115,16 @@ class GroupCommit(Generic[I, R]):
             return self._one(item)
         return member.result  # type: ignore[return-value]  # set with done, not None-typed
 
+    def wait_queued(self, n: int, timeout: float) -> bool:
+        """Wait until at least `n` callers are queued behind the call in flight (tests
+        force overlap with it); False on timeout."""
+        with self._queued:
+            return self._queued.wait_for(lambda: len(self._queue) >= n, timeout)
+
     def _lead(self, me: _Member[I, R]) -> None:
-        """Send one call for the queue's head members (`me` first), settle them, and
-        hand the lead to the next queued caller (or stand down)."""
-        with self._lock:
-            batch = self._take()
-            me.lead = False
+        """Send `me`'s batch (the queue's head members when the lead came to it), settle
+        them, then hand the lead, with the next batch, to the next queued caller."""
+        batch, me.batch = me.batch, []
         try:
             self._send(batch)
         finally:
@@ -126,8 +133,9 @@ class GroupCommit(Generic[I, R]):
                     member.done = True
                     member.wake.set()
                 if self._queue:
-                    self._queue[0].lead = True
-                    self._queue[0].wake.set()
+                    following = self._take()
+                    following[0].batch = following
+                    following[0].wake.set()
                 else:
                     self._busy = False
 
