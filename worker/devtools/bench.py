@@ -271,7 +271,14 @@ async def _phases(
     curve = None
     if opts.curve:
         points = Phase(progress, f"cost curve {list(opts.curve)}", len(curve_all))
-        curve = await cost_curve(client, opts.curve, curve_ids, drive(), points.advance)
+        curve = await cost_curve(
+            client,
+            opts.curve,
+            curve_ids,
+            drive(),
+            points.advance,
+            lambda: int(sandbox.stats().get("total", 0)),
+        )
     lap("cost_curve")
 
     # 4. faults: a 5xx rate and lost responses
@@ -341,6 +348,10 @@ async def _phases(
         "worker_rss": {**memory, "peak_during_throughput_mib": round(rss.peak_mib, 1)},
         "crm_calls_per_handoff": round(calls, 2),
         "crm_calls_minimum_per_handoff": round(clean_calls, 2),
+        "crm_calls_minimum_means": "the calls one handoff needs when its deal is written "
+        "alone (one deal at a time), computed from the activity inputs; on HubSpot, "
+        "handoffs in flight together share batch calls (group commit), so the measured "
+        "figure can go below it",
         "crm_write_backs_per_handoff": facts.write_backs,
         "crm": crm,
         "crm_calls_by_route_per_handoff": {
