@@ -4,6 +4,8 @@ Notes, tasks and orders carry the unique property ``handoff_key`` and are create
 their deal association in the same batch call; a key that exists already (a retried
 write, or one whose response was lost) is read back, never created twice. Field writes
 compare first when the caller names what it last saw. See `connectors.hubspot_writes`.
+Concurrent deal reads, deal writes, creates and task completions for different deals
+share one batch call (group commit, `connectors.hubspot_batching`).
 
 Change feed: CRM search on ``hs_lastmodifieddate`` (milliseconds) ascending; the cursor
 is ``<epoch ms>|<ids delivered at that ms>`` so equal timestamps across pages are never
