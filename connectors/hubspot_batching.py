@@ -88,7 +88,7 @@ class GroupCommit(Generic[I, R]):
         self._queue: deque[_Member[I, R]] = deque()
         self._queued = threading.Condition(self._lock)
         self._busy = False
-        #: Counters for logs and tests: calls sent, and members they carried.
+        #: For inspection: calls sent, callers they carried, combined calls, fallbacks.
         self.sent = self.carried = self.combined = self.fallbacks = 0
 
     def submit(self, item: I) -> R:
