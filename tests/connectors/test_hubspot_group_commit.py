@@ -14,7 +14,7 @@ import pytest
 from support.hubspot import HubSpotSandbox, running_sandbox
 
 from connectors.base import NoteSpec, TaskSpec, WriteBack, WriteReceipt
-from connectors.errors import Unavailable
+from connectors.errors import NotFound, Unavailable
 from connectors.hubspot import HubSpotConnector
 from connectors.hubspot_batching import FALLBACK, Fallback, GroupCommit
 
@@ -276,6 +276,38 @@ def test_a_combined_create_refused_for_one_members_existing_key_lands_everyone_o
     stats = calls(sandbox)
     # alone, shared (409), then N-1 alone: N-2 creates, and a 409 + read for the retried
     assert (stats[CREATE], stats[READ]) == (1 + 1 + (N - 2) + 1, 1)
+
+
+def test_a_deal_deleted_before_a_shared_write_back_fails_alone(
+    hs: HubSpotConnector, sandbox: HubSpotSandbox
+) -> None:
+    """One deal of a shared read was deleted: HubSpot's 207 leaves it out, it is read
+    alone and fails with NotFound; every other deal's write-back lands."""
+    deals = new_deals(sandbox, N)
+    gone = deals[N // 2]
+    assert sandbox.api("DELETE", f"/crm/v3/objects/deals/{gone}").status_code == 204
+    started = hold_first_call(hs._writes.reads, N - 1)
+
+    def write(deal: str) -> WriteReceipt | NotFound:
+        try:
+            return hs.write_back(opening(deal))
+        except NotFound as exc:
+            return exc
+
+    with ThreadPoolExecutor(N) as pool:
+        first = pool.submit(write, deals[0])
+        assert started.wait(WAIT_S)  # a live deal is read alone first: the rest share
+        rest = list(pool.map(write, deals[1:]))
+    outcomes = [first.result(WAIT_S), *rest]
+    for deal, outcome in zip(deals, outcomes, strict=True):
+        if deal == gone:
+            assert isinstance(outcome, NotFound)
+            continue
+        assert isinstance(outcome, WriteReceipt)
+        assert keys_of(sandbox, deal, "notes") == [f"wf-{deal}:note"]
+        assert sandbox.activity(deal)["deal"]["handoff_stage"] == f"stage-{deal}"
+    stats = calls(sandbox)
+    assert (stats[READ], stats[GET]) == (1, 2)  # alone, shared, then the deleted one alone
 
 
 def test_shared_calls_under_5xx_and_lost_responses_write_nothing_twice(
