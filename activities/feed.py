@@ -37,9 +37,11 @@ class DealEvents(Protocol):
         fields: dict[str, str],
         event_id: str,
         occurred_at: datetime | None = None,
+        changed_by: str | None = None,
     ) -> None:
         """Other mapped fields changed (canonical name → new value): signal ``deal_changed``
-        with when the CRM made the change, so the workflow drops stale deliveries."""
+        with when the CRM made the change, so the workflow drops stale deliveries, and
+        the CRM user who made it (the audit trail names them)."""
         ...
 
 
@@ -92,7 +94,7 @@ class FeedActivities:
             if change.by_handoff:
                 echoes += 1
                 await self.sink.deal_changed(
-                    req.crm, change.deal_id, fields, eid, change.changed_at
+                    req.crm, change.deal_id, fields, eid, change.changed_at, change.changed_by
                 )
                 continue
             if fields.get("crm_stage") in req.trigger_crm_stages:
@@ -101,6 +103,8 @@ class FeedActivities:
                 )
             for kind in evidence_in_fields(req.evidence_fields, fields):
                 await self.sink.evidence_arrived(req.crm, change.deal_id, kind, f"{eid}:{kind}")
-            await self.sink.deal_changed(req.crm, change.deal_id, fields, eid, change.changed_at)
+            await self.sink.deal_changed(
+                req.crm, change.deal_id, fields, eid, change.changed_at, change.changed_by
+            )
             done += 1
         return DispatchResult(started_or_signalled=done, ignored_echoes=echoes)

@@ -86,6 +86,18 @@ class WriteBack(BaseModel):
         default_factory=dict,
         description="Task key → new owner email: open tasks that move to a new owner.",
     )
+    open_task_ids: dict[str, str] = Field(
+        default_factory=dict,
+        description="Task key → the CRM id Handoff got when it opened that task, for the "
+        "keys in `complete_tasks` it knows (Salesforce completes them by id, unread).",
+    )
+    modified_at: datetime | None = Field(
+        default=None,
+        description="When the deal was last modified as of Handoff's previous write "
+        "(`WriteReceipt.modified_at`), while the CRM held `expected` then. Salesforce "
+        "makes the write conditional on it (If-Unmodified-Since) instead of reading "
+        "first; None: read and compare. Connectors without conditional writes ignore it.",
+    )
 
 
 class WriteReceipt(BaseModel):
@@ -100,6 +112,12 @@ class WriteReceipt(BaseModel):
         "saw them: canonical field → the value the CRM holds now.",
     )
     completed_task_ids: list[str] = Field(default_factory=list)
+    modified_at: datetime | None = Field(
+        default=None,
+        description="The deal's last-modified time right after this write, when the CRM "
+        "then held every compared field as Handoff wrote or saw it (Salesforce "
+        "LastModifiedDate); None when unknown or after a conflict.",
+    )
 
 
 class DealChange(BaseModel):
@@ -110,6 +128,12 @@ class DealChange(BaseModel):
     fields: dict[str, str] = Field(default_factory=dict)
     by_handoff: bool = Field(
         default=False, description="True when Handoff itself made the change (an echo)."
+    )
+    changed_by: str | None = Field(
+        default=None,
+        max_length=254,
+        description="The CRM user who made it, as the CRM names them (Salesforce: the "
+        "User's email from LastModifiedById); None when the CRM does not say.",
     )
 
 

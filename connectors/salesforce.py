@@ -7,7 +7,8 @@ allows no custom fields, hence no idempotency key, on classic ``Note``. A stage'
 The change feed is SOQL on
 ``SystemModstamp`` ordered by (SystemModstamp, Id), with a cursor that holds both, and
 marks rows last modified by the connector's own API user as echoes. A write-back is one
-composite request, conditional on ``LastModifiedDate`` when it compares fields (see
+composite request, conditional on the ``LastModifiedDate`` Handoff's previous write left
+(If-Unmodified-Since; a read and compare first only without one, or after a 412: see
 `connectors.salesforce_writes`); tasks are assigned with ``OwnerId`` (the User found by
 ``Email``, cached).
 
@@ -193,6 +194,7 @@ class SalesforceConnector:
                 changed_at=at,
                 fields=self._canonical(row),
                 by_handoff=row.get("LastModifiedById") == own,
+                changed_by=self._users.email_of(str(row.get("LastModifiedById") or "")) or None,
             )
             for at, row in closed
         ]

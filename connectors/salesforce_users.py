@@ -59,6 +59,12 @@ class UserDirectory:
             self._users_listed = True
 
     def email_of(self, user_id: str) -> str:
+        """The email of the User `user_id` ("" when none): every active user is read once
+        (the first look-up either way), then one query per id not among them."""
+        if not user_id:
+            return ""
+        if not self._users_listed:
+            self._list_users()
         with self._lock:
             cached = self._user_emails.get(user_id)
         if cached is None:

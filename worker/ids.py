@@ -3,7 +3,8 @@
 A deal id becomes part of a workflow id (`lead-to-cash-<crm>-<deal id>`) and of a CRM
 URL, so an unchecked one lets an attacker aim at another workflow (`…-approval-r1`) or
 another CRM object (`../`). Every surface checks it where it enters: API paths and web
-pages (a router dependency, 422), signed links, CLI arguments (exit 2) and webhooks.
+pages (a router dependency, `worker.http.deps.valid_deal_path`, 422), signed links, CLI
+arguments (exit 2) and webhooks. No web framework is imported here: the CLI imports this.
 The message names the field and the allowed shape, never the value that was sent.
 """
 
@@ -11,9 +12,6 @@ from __future__ import annotations
 
 import re
 from typing import NoReturn
-
-from fastapi import Request
-from fastapi.exceptions import RequestValidationError
 
 #: The id shape of each CRM, and how to say it.
 SHAPES: dict[str, tuple[re.Pattern[str], str]] = {
@@ -52,20 +50,6 @@ def is_valid_deal_id(crm: str, deal_id: str) -> bool:
     except InvalidDealId:
         return False
     return True
-
-
-def valid_deal_path(request: Request) -> None:
-    """Router dependency: a path with `{crm}` and `{deal_id}` must hold a valid deal id
-    (422 before authentication, any workflow or any CRM call)."""
-    params = request.path_params
-    if "deal_id" not in params:
-        return
-    try:
-        check_deal_id(str(params.get("crm", "")), str(params["deal_id"]))
-    except InvalidDealId as exc:
-        raise RequestValidationError(
-            [{"type": "deal_id_shape", "loc": ("path", exc.field), "msg": exc.reason}]
-        ) from None
 
 
 def check_cli_deal_id(crm: str, deal_id: str) -> None:

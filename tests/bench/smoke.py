@@ -13,7 +13,16 @@ BIN = Path(sys.executable).parent
 #: A two-point cost curve of two handoffs each, and a parked worker that caches two runs,
 #: so the earliest parked handoff is evicted by the ones parked after it.
 SMALL = ["--curve", "1,2", "--curve-handoffs", "2", "--worker-cache", "2", "--wake", "1"]
-TARGETS = {"throughput", "approval_latency", "worker_rss", "crm_calls", "replay", "wake_latency"}
+TARGETS = {
+    "throughput",
+    "approval_latency",
+    "approval_latency_in_flight",
+    "worker_rss",
+    "parking",
+    "crm_calls",
+    "replay",
+    "wake_latency",
+}
 
 
 def run_bench(tmp_path: Path, *args: str) -> dict[str, Any]:
@@ -51,3 +60,7 @@ def check_curve_and_wake(report: dict[str, Any], parked: int) -> None:
     assert woken["cache_misses"] >= woken["n"]
     assert woken["still_cached_for_contrast"]["n"] == 1
     assert set(report["targets"]) == TARGETS
+    parking = report["targets"]["parking"]
+    assert parking["parked"] == parked and parking["park_s"] > 0
+    assert parking["met"] is False  # judged only at 10,000 parked
+    assert report["targets"]["worker_rss"]["note"]

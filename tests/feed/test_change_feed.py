@@ -44,6 +44,7 @@ class RecordingSink:
     def __init__(self, delay_s: float = 0.0) -> None:
         self.triggers: list[tuple[str, str]] = []
         self.changes: list[tuple[str, str]] = []
+        self.changed_by: dict[str, str | None] = {}  # deal → who made its last change
         self.delay_s = delay_s
 
     async def deal_entered_trigger(self, crm: str, deal_id: str, event_id: str) -> None:
@@ -59,9 +60,11 @@ class RecordingSink:
         fields: dict[str, str],
         event_id: str,
         occurred_at: datetime | None = None,
+        changed_by: str | None = None,
     ) -> None:
         await asyncio.sleep(self.delay_s)
         self.changes.append((deal_id, event_id))
+        self.changed_by[deal_id] = changed_by
 
 
 def create_opportunities(sandbox: Sandbox, count: int, stage: str = "Prospecting") -> set[str]:
@@ -151,7 +154,8 @@ async def test_own_writes_are_recognised_and_delivered_only_as_changes(
     dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     """A write made by Handoff's API user comes back as an echo: counted, and delivered
-    as a change (the row may carry a rep's edit made just before), never as a start."""
+    as a change (the row may carry a rep's edit made just before), never as a start.
+    Each change names the Salesforce user who made it (LastModifiedById's email)."""
     client = dev_env.client
     with running_sandbox(tmp_path) as sandbox:
         connector = connector_for(sandbox, auth_for(sandbox, "client_credentials"), settle_s=0)
@@ -170,3 +174,5 @@ async def test_own_writes_are_recognised_and_delivered_only_as_changes(
     assert own_id in {d for d, _ in sink.changes}
     assert own_id not in {d for d, _ in sink.triggers}
     assert status.echoes >= 1
+    assert sink.changed_by[user_change] == "sam.rep@example.com"
+    assert sink.changed_by[own_id] not in {None, "sam.rep@example.com"}

@@ -31,6 +31,7 @@ class RecordingStarter:
 
     def __init__(self) -> None:
         self.calls: list[tuple[Any, ...]] = []
+        self.changed_by: list[str | None] = []  # who each deal_changed names
         self.fail = False
 
     async def deal_entered_trigger(self, crm: str, deal_id: str, event_id: str) -> None:
@@ -46,8 +47,10 @@ class RecordingStarter:
         fields: dict[str, str],
         event_id: str,
         occurred_at: datetime | None = None,
+        changed_by: str | None = None,
     ) -> None:
         self._record("changed", crm, deal_id, fields, event_id)
+        self.changed_by.append(changed_by)
 
     def _record(self, *call: Any) -> None:
         if self.fail:
@@ -187,6 +190,17 @@ async def test_property_changes_are_routed_by_policy_and_mapping(
     """Trigger stages start, truthy evidence fields add evidence, other mapped fields change."""
     assert (await deliver(client, [event(1, **change)])).status_code == 200
     assert starter.calls == [expected]
+
+
+async def test_a_change_names_the_hubspot_user_who_made_it(
+    client: httpx.AsyncClient, starter: RecordingStarter
+) -> None:
+    """An edit in the CRM carries ``sourceId: userId:<n>``; an integration's has none."""
+    amount = {"propertyName": "amount", "propertyValue": "900"}
+    by_user = event(1, **amount, sourceId="userId:4127")
+    by_app = event(2, occurred_at=1_700_000_000_001, **amount, changeSource="API", sourceId="7")
+    assert (await deliver(client, [by_user, by_app])).status_code == 200
+    assert starter.changed_by == ["HubSpot user 4127", None]
 
 
 async def test_unmapped_properties_and_other_objects_are_ignored(

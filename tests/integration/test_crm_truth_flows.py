@@ -278,8 +278,8 @@ def test_a_rep_edits_a_salesforce_opportunity_and_handoff_follows(
     dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     """Through the REST API as the rep's own user: a new OwnerId takes the wait and its
-    open Task; a new discount is asked again; Closed Lost ends the handoff, completes its
-    Tasks, and the Opportunity stays Closed Lost."""
+    open Task; a new discount is asked again; Closed Lost ends the handoff (the audit
+    trail names the rep), completes its Tasks, and the Opportunity stays Closed Lost."""
     address = dev_env.client.service_client.config.target_host
     with (
         running_salesforce(tmp_path, salesforce_store(tmp_path / "org.sqlite3")) as sandbox,
@@ -344,6 +344,9 @@ def test_a_rep_edits_a_salesforce_opportunity_and_handoff_follows(
         assert lost.status_code == 204, lost.text
         st = s.until(deal, lambda st: st["done"], timeout=60)
         assert st["outcome"] == "lost"
+        # the audit trail names the rep's Salesforce user (LastModifiedById), not the CRM
+        ended = [h["by"] for h in st["history"] if "handoff ends as lost" in h["detail"]]
+        assert ended == [OWNER], st["history"]
         tasks = wait_for(
             lambda: [r for r in sandbox.activity(deal)["tasks"] if r.get("Handoff_Key__c")],
             lambda ts: ts and all(t["Status"] == "Completed" for t in ts),
@@ -389,12 +392,13 @@ class HeldPage:
         fields: dict[str, str],
         event_id: str,
         occurred_at: datetime | None = None,
+        changed_by: str | None = None,
     ) -> None:
         late = fields.get("site_notes") == self.value and not self.held.is_set()
         if late:
             self.held.set()
             await self.release.wait()
-        await self.starter.deal_changed(crm, deal_id, fields, event_id, occurred_at)
+        await self.starter.deal_changed(crm, deal_id, fields, event_id, occurred_at, changed_by)
         if late:
             self.delivered.set()
 

@@ -53,6 +53,14 @@ def expected_output(block: str) -> list[str]:
     return [line[1:].strip() for line in block.splitlines() if line.startswith("#   ")]
 
 
+def ctrl_c_as_in_a_terminal() -> None:
+    """In `handoff dev`'s process before it starts: SIGINT's default action, as in the
+    user's terminal. A runner that starts the suite in the background hands every process
+    SIGINT ignored; Python then never raises KeyboardInterrupt, and the stack would not
+    stop on the Ctrl-C this test sends (it did not, in such a run)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -96,7 +104,7 @@ def run_readme(crm: str, tmp_path: Path, variables: Path) -> None:
             [str(BIN / "handoff"), "dev", "--crm", crm,
              "--temporal-port", str(ports["temporal"]), "--ui-port", str(ports["ui"]),
              "--api-port", str(ports["api"]), "--sandbox-port", str(ports["sandbox"])],
-            cwd=tmp_path, env=dev_env,
+            cwd=tmp_path, env=dev_env, preexec_fn=ctrl_c_as_in_a_terminal,
             stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:

@@ -226,6 +226,7 @@ class RecordingStarter:
         fields: dict[str, str],
         event_id: str,
         occurred_at: datetime | None = None,
+        changed_by: str | None = None,
     ) -> None:
         self.calls.append(("changed", crm, deal_id, fields))
 

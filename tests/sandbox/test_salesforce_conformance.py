@@ -541,6 +541,90 @@ def test_if_unmodified_since_refuses_a_stale_patch(sandbox: Sandbox, sf: Salesfo
     assert bad.status_code == 400
 
 
+CONDITIONAL = spec("conditional")
+
+
+def test_if_unmodified_since_checks_whole_seconds(sandbox: Sandbox, sf: Salesforce) -> None:
+    """LastModifiedDate has whole seconds; a PATCH conditional on that very second passes
+    (not modified *after* it), one conditional on the second before is refused."""
+    rid = sf.Account.create({"Name": "To the second"})["id"]
+    stamp = sf.Account.get(rid)["LastModifiedDate"]
+    assert stamp.endswith(".000+0000")
+    last = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f%z")
+    path = f"{API}/sobjects/Account/{rid}"
+    before = format_datetime(last - timedelta(seconds=1), usegmt=True)
+    refused = sandbox.rest(
+        "PATCH", path, json={"Name": "x"}, headers={"If-Unmodified-Since": before}
+    )
+    assert_error_list(refused, 412, "PRECONDITION_FAILED")
+    same = format_datetime(last, usegmt=True)
+    passed = sandbox.rest("PATCH", path, json={"Name": "y"}, headers={"If-Unmodified-Since": same})
+    assert passed.status_code == 204 and sf.Account.get(rid)["Name"] == "y"
+
+
+@pytest.mark.parametrize("all_or_none", [True, False])
+def test_a_composite_subrequest_carries_if_unmodified_since(
+    sf: Salesforce, all_or_none: bool
+) -> None:
+    """A subrequest's httpHeaders apply to it: a stale If-Unmodified-Since answers 412 for
+    that PATCH alone; with allOrNone the others answer 400 PROCESSING_HALTED and their
+    writes are rolled back, without it they land. The composite itself is 200."""
+    rid = sf.Account.create({"Name": "Guarded in a composite"})["id"]
+    stale = format_datetime(datetime.now(UTC) - timedelta(hours=1), usegmt=True)
+    name = f"Created beside a stale PATCH {all_or_none}"
+    body = {
+        "allOrNone": all_or_none,
+        "compositeRequest": [
+            {
+                "method": "POST",
+                "url": f"{API}/sobjects/Account/",
+                "referenceId": "created",
+                "body": {"Name": name},
+            },
+            {
+                "method": "PATCH",
+                "url": f"{API}/sobjects/Account/{rid}",
+                "referenceId": "guarded",
+                "body": {"Name": "Lost"},
+                "httpHeaders": {"If-Unmodified-Since": stale},
+            },
+        ],
+    }
+    result = sf.restful("composite", method="POST", json=body)  # raises unless 200
+    answers = {r["referenceId"]: r for r in result["compositeResponse"]}
+    assert answers["guarded"]["httpStatusCode"] == 412
+    assert sf.Account.get(rid)["Name"] == "Guarded in a composite"
+    found = sf.query(format_soql("SELECT Id FROM Account WHERE Name = {}", name))["totalSize"]
+    if all_or_none:
+        assert (
+            answers["created"]["httpStatusCode"]
+            == CONDITIONAL["all_or_none"]["other_subrequests_status"]
+        )
+        assert answers["created"]["body"][0]["errorCode"] == "PROCESSING_HALTED"
+        assert found == 0
+    else:
+        assert answers["created"]["httpStatusCode"] == 201
+        assert found == 1
+
+
+def test_a_composite_subrequest_with_a_malformed_date_is_400(sf: Salesforce) -> None:
+    """An invalid If-Unmodified-Since on a PATCH is 400, inside a composite too, and
+    nothing is written."""
+    rid = sf.Account.create({"Name": "Malformed guard"})["id"]
+    sub = {
+        "method": "PATCH",
+        "url": f"{API}/sobjects/Account/{rid}",
+        "referenceId": "guarded",
+        "body": {"Name": "x"},
+        "httpHeaders": {"If-Unmodified-Since": "yesterday-ish"},
+    }
+    result = sf.restful("composite", method="POST", json={"compositeRequest": [sub]})
+    answer = result["compositeResponse"][0]
+    assert answer["httpStatusCode"] == CONDITIONAL["invalid_header"]["status"]
+    assert isinstance(answer["body"], list) and answer["body"][0]["errorCode"]
+    assert sf.Account.get(rid)["Name"] == "Malformed guard"
+
+
 # -- products, price books and line items -------------------------------------------------
 LINES = spec("line_items")
 

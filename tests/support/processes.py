@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,7 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
+
 from sandbox.common import free_port
+from worker.client import handoffs
+from worker.client.handoffs import HandoffNotFound, HandoffRef
 
 BIN = Path(sys.executable).parent
 HANDOFF = str(BIN / "handoff")
@@ -40,6 +47,41 @@ async def run_handoff(address: str, *args: str, **env: str) -> tuple[int, str]:
     return proc.returncode, (out + err).decode()
 
 
+class StatusReader:
+    """`handoff status --json`'s document read in this process, through the client call
+    the CLI makes (`worker.client.handoffs.status`), on a loop in a thread of its own so
+    sync tests can call it. A CLI process costs ~1 s of CPU in imports; polling through
+    one per try starved the rest of a loaded machine."""
+
+    def __init__(self, address: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.client: Client = self._call(
+            Client.connect(address, data_converter=pydantic_data_converter)
+        )
+
+    def _call(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=90)
+
+    def status(self, crm: str, deal_id: str) -> dict[str, Any] | None:
+        """As `Stack.status`: None while the deal has no handoff yet or Temporal could
+        not answer this time (the CLI's exits 5 and 3)."""
+        ref = HandoffRef.of(None, crm, deal_id)
+        try:
+            st = self._call(handoffs.status(self.client, ref))
+        except (HandoffNotFound, RPCError, TimeoutError):
+            return None
+        parsed: dict[str, Any] = json.loads(st.model_dump_json())
+        return parsed
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        if not self.thread.is_alive():
+            self.loop.close()
+
+
 @dataclass
 class Stack:
     """Environment shared by every process of one integration test."""
@@ -51,6 +93,7 @@ class Stack:
     task_queue: str = field(default_factory=lambda: f"tq-{uuid.uuid4()}")
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     logs: list[IO[bytes]] = field(default_factory=list)
+    reader: StatusReader | None = None
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HANDOFF_", "TEMPORAL_"))}
@@ -135,16 +178,26 @@ class Stack:
         return parsed
 
     def until(self, deal_id: str, check: Any, timeout: float = 90) -> dict[str, Any]:
+        """Wait until `check` holds on the deal's status, and return `handoff status
+        --json` (the CLI) holding it. The waiting reads status in-process (one CLI
+        process per try cost ~1 s of CPU); the CLI answers the read that ends it."""
+        if self.reader is None:
+            self.reader = StatusReader(self.temporal_address)
         deadline = time.monotonic() + timeout
+        st: dict[str, Any] | None = None
         while True:
-            st = self.status(deal_id)
+            st = self.reader.status(self.extra_env.get("HANDOFF_CRM", self.crm), deal_id)
             if st is not None and check(st):
-                return st
+                st = self.status(deal_id)  # the CLI shows it too (or the deal moved on)
+                if st is not None and check(st):
+                    return st
             if time.monotonic() > deadline:
                 raise AssertionError(f"status never matched: {json.dumps(st)[:2000]}")
             time.sleep(0.3)
 
     def stop(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
         for proc in self.procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)

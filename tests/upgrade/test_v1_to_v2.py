@@ -68,7 +68,7 @@ def start_v1_worker(s: Stack, tree: Path) -> subprocess.Popen[bytes]:
         stdout=out,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120  # as Stack.spawn: a loaded runner's imports are slow
     while b"worker started" not in log.read_bytes():
         if proc.poll() is not None or time.monotonic() > deadline:
             raise AssertionError(f"the v1 worker did not start:\n{log.read_text()}")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -24,7 +24,9 @@ from rich.table import Table
 
 from worker.cli.context import stack_settings
 from worker.cli.render import print_table
-from worker.crm_schema import FieldSpec
+
+if TYPE_CHECKING:  # the CRM client libraries load only when `crm setup` runs
+    from worker.crm_schema import FieldSpec
 
 crm_app = typer.Typer(help="Set up the CRM for Handoff.", no_args_is_help=True)
 

@@ -12,6 +12,7 @@ import re
 import sys
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -22,8 +23,9 @@ from activities.stage_events import TEAM_NAMES
 from worker.cli import exit_codes
 from worker.cli.context import load_settings
 from worker.cli.render import print_table
-from worker.stalls.charts import hours
-from worker.stalls.figures import Filters, StallFigures, compute, to_csv
+
+if TYPE_CHECKING:  # the figures and charts load when `handoff stalls` runs, not with the CLI
+    from worker.stalls.figures import StallFigures
 
 TYPE_RE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 BAR = 30
@@ -65,6 +67,8 @@ def _week(week: date | None) -> str:
 
 
 def render(fig: StallFigures) -> None:
+    from worker.stalls.charts import hours
+
     out.print(
         f"{fig.handoffs} handoffs, {fig.open} open, as of {fig.as_of:%Y-%m-%d %H:%M} UTC",
         highlight=False,
@@ -129,6 +133,7 @@ def stalls(
     """Why deals stall: time in stage, aging, where handoffs wait, nudges, cycle time and
     conversion, from the stage-event store."""
     from worker.stack_file import read_running
+    from worker.stalls.figures import Filters, compute, to_csv
     from worker.stalls.store import StallStore, default_dsn
 
     if handoff_type is not None and not TYPE_RE.match(handoff_type):

@@ -113,6 +113,7 @@ async def parked_memory(
         "idle_mib": idle,
         "peak_while_parking_mib": round(sampler.peak_mib, 1),
         "parked_per_s": round(started / park_s, 1) if parked_ids else None,
+        "park_s": round(park_s, 1),
         "stopped": note,
         "runs_per_parked_handoff": 1,
         "note": "RSS of the worker process (psutil) after each batch settled; a parked "

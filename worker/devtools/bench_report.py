@@ -7,18 +7,25 @@ from typing import Any
 from rich.console import Group
 from rich.table import Table
 
-#: (name, description) of every performance target (docs/benchmarks.md explains them).
+#: (name, description) of every performance target: issue 14's table (docs/benchmarks.md
+#: explains them).
 TARGETS = {
     "throughput": "handoffs/s ≥ 0.9 x bare-Temporal baseline",
-    "approval_latency": "approval → CRM write-back p99 < 100 ms",
-    "worker_rss": "worker RSS < 600 MiB with 10,000 parked, flat past the cache",
-    "crm_calls": "CRM calls = the minimum per transition, no duplicates under faults",
-    "replay": "replay of a full lead-to-cash history < 150 ms",
+    "approval_latency": "approval → CRM write-back p99 < 100 ms, one at a time",
+    "approval_latency_in_flight": "approval → CRM write-back p99 < 500 ms, 16 in flight",
+    "worker_rss": "worker RSS < 600 MiB with 10,000 parked, < 20 KiB per parked handoff "
+    "past the cache",
+    "parking": "10,000 parked measured in one run, parked in < 10 min",
+    "crm_calls": "CRM calls ≤ 16 per completed handoff, no duplicates under faults",
+    "replay": "replay of a full lead-to-cash history < 100 ms",
     "wake_latency": "approval → CRM write-back p99 < 250 ms for a handoff woken from "
     "eviction, 10,000 parked",
 }
-WAKE_LIMIT_MS = 250
-RSS_LIMIT_MIB = 600
+SOLO_LIMIT_MS, IN_FLIGHT_LIMIT_MS, WAKE_LIMIT_MS = 100, 500, 250
+RSS_LIMIT_MIB, RSS_PER_PARKED_LIMIT_KIB = 600, 20
+PARK_LIMIT_S = 600
+CRM_CALLS_LIMIT = 16
+REPLAY_LIMIT_MS = 100
 #: HubSpot's burst limit for a private app on a Professional/Enterprise portal: 190
 #: requests per rolling 10 s, shared by every integration of the portal.
 HUBSPOT_BURST = (190, 10.0)
@@ -46,35 +53,63 @@ def hubspot_ceiling(calls_per_handoff: float) -> dict[str, Any]:
     }
 
 
-FLAT_RISE = 0.10  # "flat": at most 10% more RSS from the first count past the cache
 FULL_PARKED = 10_000
 
 
+def _too_few(measured: int) -> str | None:
+    return (
+        None
+        if measured >= FULL_PARKED
+        else (f"only {measured} parked were measured; the target is judged at {FULL_PARKED:,}")
+    )
+
+
 def _rss_verdict(report: dict[str, Any]) -> dict[str, Any]:
+    """Worst RSS, and the slope from the first checkpoint with a full cache to the last."""
     parked = {int(k): v for k, v in report["worker_rss_mib_parked"].items()}
     config = report["config"]
-    cache_full = config.get("parked_worker_cache", config["max_cached_workflows"]) // 2
-    past = sorted(n for n in parked if n >= cache_full)
+    cache = config.get("parked_worker_cache", config["max_cached_workflows"])
+    past = sorted(n for n in parked if n > cache)
     worst = max(parked.values(), default=0.0)
-    rise = (parked[past[-1]] / parked[past[0]] - 1) if len(past) >= 2 else None
+    slope = (
+        round((parked[past[-1]] - parked[past[0]]) * 1024 / (past[-1] - past[0]), 1)
+        if len(past) >= 2
+        else None
+    )
     measured = max(parked, default=0)
     return {
         "target": TARGETS["worker_rss"],
         "measured_mib": worst,
         "largest_parked": measured,
-        "rise_past_cache": None if rise is None else round(rise, 3),
+        "kib_per_parked_past_cache": slope,
+        "slope_between": past[:1] + past[-1:],
         "met": worst < RSS_LIMIT_MIB
-        and (rise is None or rise <= FLAT_RISE)
+        and slope is not None
+        and slope < RSS_PER_PARKED_LIMIT_KIB
         and measured >= FULL_PARKED,
-        "note": None
-        if measured >= FULL_PARKED
-        else f"only {measured} parked were measured; the target is judged at {FULL_PARKED}",
+        "note": _too_few(measured),
+    }
+
+
+def _parking_verdict(report: dict[str, Any]) -> dict[str, Any]:
+    memory = report["worker_rss"]
+    measured = max((int(k) for k in report["worker_rss_mib_parked"]), default=0)
+    return {
+        "target": TARGETS["parking"],
+        "parked": measured,
+        "park_s": memory.get("park_s"),
+        "parked_per_s": memory.get("parked_per_s"),
+        "met": measured >= FULL_PARKED
+        and memory.get("stopped") is None
+        and (memory.get("park_s") or PARK_LIMIT_S) < PARK_LIMIT_S,
+        "note": _too_few(measured),
     }
 
 
 def targets(report: dict[str, Any]) -> dict[str, Any]:
     """Each target with the measured figure and whether it was met."""
     lat = report["approval_to_writeback_ms"]
+    solo = report["approval_to_writeback_ms_one_at_a_time"]
     faults = report["faults"]
     return {
         "throughput": {
@@ -84,23 +119,28 @@ def targets(report: dict[str, Any]) -> dict[str, Any]:
         },
         "approval_latency": {
             "target": TARGETS["approval_latency"],
-            "measured_p99_ms": lat["p99"],
-            "one_at_a_time_p99_ms": report["approval_to_writeback_ms_one_at_a_time"]["p99"],
-            "met": lat["p99"] < 100,  # judged under the throughput load, the harder case
+            "measured_p99_ms": solo["p99"],
+            "met": solo["p99"] < SOLO_LIMIT_MS,
+        },
+        "approval_latency_in_flight": {
+            "target": TARGETS["approval_latency_in_flight"],
+            "measured_p99_ms": lat["p99"],  # the throughput phase: at most 16 in flight
+            "met": lat["p99"] < IN_FLIGHT_LIMIT_MS,
         },
         "worker_rss": _rss_verdict(report),
+        "parking": _parking_verdict(report),
         "crm_calls": {
             "target": TARGETS["crm_calls"],
             "measured": report["crm_calls_per_handoff"],
             "minimum": report["crm_calls_minimum_per_handoff"],
             "met": report["duplicate_writes"] == 0
-            and report["crm_calls_per_handoff"] <= report["crm_calls_minimum_per_handoff"]
+            and report["crm_calls_per_handoff"] <= CRM_CALLS_LIMIT
             and faults["completed"] == faults["handoffs"],
         },
         "replay": {
             "target": TARGETS["replay"],
             "measured_ms": report["replay_ms"],
-            "met": report["replay_ms"] < 150,
+            "met": report["replay_ms"] < REPLAY_LIMIT_MS,
         },
         "wake_latency": _wake_verdict(report.get("approval_to_writeback_ms_woken")),
     }
@@ -116,9 +156,7 @@ def _wake_verdict(woken: dict[str, Any] | None) -> dict[str, Any]:
         "measured_p99_ms": woken["p99"],
         "parked": measured,
         "met": woken["p99"] < WAKE_LIMIT_MS and woken["evicted"] and measured >= FULL_PARKED,
-        "note": None
-        if measured >= FULL_PARKED
-        else f"only {measured} parked; the target is judged at {FULL_PARKED}",
+        "note": _too_few(measured),
     }
 
 
@@ -148,22 +186,32 @@ def _figures(report: dict[str, Any]) -> Table:
         f"p50 {lat['p50']:.0f} / p95 {lat['p95']:.0f} / "
         f"p99 {lat['p99']:.0f} ms under load; one at a time p50 {solo['p50']:.0f} / "
         f"p99 {solo['p99']:.0f} ms",
-        "p99 < 100 ms",
-        verdict["approval_latency"],
+        "p99 < 100 ms one at a time; < 500 ms, 16 in flight",
+        _both(verdict["approval_latency"], verdict["approval_latency_in_flight"]),
     )
     _curve_rows(table, report, verdict)
+    rss_t, park_t = report["targets"]["worker_rss"], report["targets"]["parking"]
+    slope = rss_t["kib_per_parked_past_cache"]
     table.add_row(
         "worker RSS",
-        f"idle {report['worker_rss']['idle_mib']:.0f} MiB; {rss}",
-        "< 600 MiB @ 10,000, flat",
+        f"idle {report['worker_rss']['idle_mib']:.0f} MiB; {rss}"
+        + ("" if slope is None else f"; {slope:g} KiB per parked handoff past the cache"),
+        "< 600 MiB @ 10,000; < 20 KiB per parked past the cache",
         verdict["worker_rss"],
+    )
+    table.add_row(
+        "parking",
+        f"{park_t['parked']:,} parked in {park_t['park_s'] or 0:.0f} s "
+        f"({park_t['parked_per_s'] or 0:g}/s)",
+        "10,000 in < 600 s, one run",
+        verdict["parking"],
     )
     table.add_row(
         f"CRM calls / handoff ({report.get('crm', 'hubspot')})",
         f"{report['crm_calls_per_handoff']:.2f} "
         f"(one deal at a time: {report['crm_calls_minimum_per_handoff']:.2f}, "
         f"{report['crm_write_backs_per_handoff']} write-backs; by route below)",
-        "the minimum",
+        "≤ 16",
         verdict["crm_calls"],
     )
     table.add_row("CRM ceiling", _ceiling(report["crm_ceiling"]), "", "")
@@ -184,10 +232,14 @@ def _figures(report: dict[str, Any]) -> Table:
     table.add_row(
         "replay",
         f"{report['replay_ms']:.1f} ms ({report['replay_events']} events)",
-        "< 150 ms",
+        "< 100 ms",
         verdict["replay"],
     )
     return table
+
+
+def _both(a: str, b: str) -> str:
+    return a if a == b else f"{a} / {b}"
 
 
 def _route_table(report: dict[str, Any]) -> Table:

@@ -183,12 +183,17 @@ def expected_calls(histories: Iterable[WorkflowHistory]) -> tuple[int, int]:
     """(write-backs, the Salesforce API calls they need at the minimum) from activity
     inputs, as `connectors.salesforce_writes` sends them.
 
-    A write-back is one composite read first when it compares fields or settles earlier
-    tasks (both in one composite), then one composite per 25 writes: the Opportunity
-    PATCH, an upsert per note and task, a PATCH per earlier task it completes or moves
-    (the bench never closes Handoff's tasks itself, so each one asked is still open).
-    Reading the deal is one GET, its quote one SOQL query; an Order is a GET of the
-    AccountId and an upsert. (Plus `DIRECTORY_READS_PER_WORKER` per worker.)
+    A write-back that carries the deal's known LastModifiedDate (`WriteBack.modified_at`,
+    from the previous write's receipt), moves no task and knows the id of every task it
+    completes is conditional and reads nothing: one composite per 25 subrequests (the
+    Opportunity PATCH and the GET of its LastModifiedDate after it, an upsert per note
+    and task, a PATCH per task completed). Any other write-back is one composite read
+    first when it compares fields or settles earlier tasks (both in one composite), then
+    the same writes with a PATCH per earlier task it completes or moves (the bench never
+    closes Handoff's tasks itself, so each one asked is still open). A 412 (a person's
+    edit, or Handoff's own write in the known second) is not in the minimum. Reading the
+    deal is one GET, its quote one SOQL query; an Order is a GET of the AccountId and an
+    upsert. (Plus `DIRECTORY_READS_PER_WORKER` per worker.)
     """
     converter = pydantic_data_converter.payload_converter
     writes = calls = 0
@@ -201,8 +206,14 @@ def expected_calls(histories: Iterable[WorkflowHistory]) -> tuple[int, int]:
                 assert isinstance(batch, WriteBack)
                 writes += 1
                 settle = set(batch.complete_tasks) | set(batch.reassign_tasks)
-                calls += 1 if set(batch.expected) & set(batch.fields) or settle else 0
-                subs = (1 if batch.fields else 0) + len(batch.notes) + len(batch.tasks)
+                unread = (
+                    batch.modified_at is not None
+                    and not batch.reassign_tasks
+                    and set(batch.complete_tasks) <= set(batch.open_task_ids)
+                )
+                read = set(batch.expected) & set(batch.fields) or settle
+                calls += 1 if read and not unread else 0
+                subs = (2 if batch.fields else 0) + len(batch.notes) + len(batch.tasks)
                 calls += math.ceil((subs + len(settle)) / COMPOSITE_SUBREQUESTS)
             elif name in ("crm.get_deal", "crm.get_line_items"):
                 calls += 1

@@ -25,9 +25,8 @@ from worker.client import handoffs
 from worker.client.board import StallBoard, stall_board
 from worker.client.handoffs import EMAIL_PATTERN, HandoffRef, PendingItem, pending_approvals
 from worker.http.auth import Identity, current_user
-from worker.http.deps import act, client_of, lead_to_cash_ref, typed_ref
+from worker.http.deps import act, client_of, lead_to_cash_ref, typed_ref, valid_deal_path
 from worker.http.errors import ErrorBody
-from worker.ids import valid_deal_path
 from worker.scopes import approver_in_scope, check_can_read, readable_by
 from workflows.messages import DealStatus, Name, Reason, Receipt
 from workflows.names import Msg

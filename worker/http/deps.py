@@ -11,12 +11,14 @@ from urllib.parse import quote
 
 import structlog
 from fastapi import Path, Request
+from fastapi.exceptions import RequestValidationError
 from temporalio.client import Client
 from temporalio.service import RPCError
 
 from worker.client import handoffs
 from worker.client.handoffs import HandoffNotFound, HandoffRef, Refused
 from worker.http.auth import Identity
+from worker.ids import InvalidDealId, check_deal_id
 from worker.logging import bind_deal_context
 from worker.metrics import ApiMetrics
 from workflows import registry
@@ -98,3 +100,17 @@ async def record_refusal(request: Request, ref: HandoffRef, refusal: SurfaceRefu
         return
     if not recorded:
         log.info("refusal not recorded: the handoff is not running", code=refusal.code)
+
+
+def valid_deal_path(request: Request) -> None:
+    """Router dependency: a path with `{crm}` and `{deal_id}` must hold a valid deal id
+    (422 before authentication, any workflow or any CRM call)."""
+    params = request.path_params
+    if "deal_id" not in params:
+        return
+    try:
+        check_deal_id(str(params.get("crm", "")), str(params["deal_id"]))
+    except InvalidDealId as exc:
+        raise RequestValidationError(
+            [{"type": "deal_id_shape", "loc": ("path", exc.field), "msg": exc.reason}]
+        ) from None

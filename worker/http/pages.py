@@ -24,10 +24,9 @@ from worker.client.handoffs import (
     pending_approvals,
 )
 from worker.http.auth import SESSION_COOKIE, Identity, Unauthenticated, authenticator
-from worker.http.deps import act, lead_to_cash_ref, record_refusal, typed_ref
+from worker.http.deps import act, lead_to_cash_ref, record_refusal, typed_ref, valid_deal_path
 from worker.http.errors import status_of
 from worker.http.render import page
-from worker.ids import valid_deal_path
 from worker.scopes import OutOfScope, check_can_read, readable_by
 from workflows.messages import Receipt, SurfaceRefusalIn
 from workflows.names import Msg, Refusal

@@ -95,6 +95,7 @@ class CrmTruth:
 
     async def _stage(self, stage: str, by: str) -> None:
         h, st = self._h, self._h.state
+        st.crm_modified_at = None  # moved by hand: the next write reads and compares
         if st.deal is not None:
             st.deal.crm_stage = stage
         if stage in h.policy.lost_crm_stages:

@@ -78,6 +78,14 @@ class HandoffState(BaseModel):
         default_factory=dict, description="Tasks Handoff opened and has not completed, by key."
     )
     tasks_to_complete: list[str] = Field(default_factory=list)
+    crm_task_ids: dict[str, str] = Field(
+        default_factory=dict, description="CRM ids of the tasks Handoff opened, by key."
+    )
+    crm_modified_at: datetime | None = Field(
+        default=None,
+        description="The deal's last-modified time after Handoff's latest write, while the "
+        "CRM held what Handoff saw (a conditional next write; None: read and compare).",
+    )
     outcome: str = ""
     pending_note: str | None = None
     pending_fields: dict[str, FieldValue] = Field(default_factory=dict)

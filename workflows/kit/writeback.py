@@ -71,17 +71,24 @@ class CrmWriteBack:
             fields=fields,
             notes=[NoteSpec(body=body, key=f"{key}:note:{i}") for i, body in enumerate(notes)],
             tasks=specs,
-            expected=self._expected(fields),
+            expected=self._expected(),
             complete_tasks=closing,
             reassign_tasks=reassign or {},
+            open_task_ids={k: st.crm_task_ids[k] for k in closing if k in st.crm_task_ids},
+            modified_at=st.crm_modified_at,
         )
         receipt = await self.effect(
             key,
             lambda: workflow.execute_activity_method(CrmActivities.write_back, batch, **CRM_WRITE),
         )
         st.tasks_to_complete = [k for k in st.tasks_to_complete if k not in closing]
+        for done in closing:
+            st.crm_task_ids.pop(done, None)
         for spec in specs:
             st.open_tasks[spec.key] = OpenTask(group=group or key, owner=spec.owner_email)
+        st.crm_task_ids.update(zip([s.key for s in specs], receipt.task_ids, strict=False))
+        # when the deal last changed, as this write left it (None after a conflict)
+        st.crm_modified_at = None if receipt.conflicts else receipt.modified_at
         for name, value in fields.items():
             if name in TRACKED and name not in receipt.conflicts:
                 st.crm_written[name] = "" if value is None else str(value)
@@ -89,10 +96,12 @@ class CrmWriteBack:
             await self._conflicts(receipt.conflicts)
         return receipt
 
-    def _expected(self, fields: dict[str, FieldValue]) -> dict[str, str | None]:
-        """The CRM-owned fields this write sets, with what Handoff last saw there."""
+    def _expected(self) -> dict[str, str | None]:
+        """The CRM-owned fields Handoff tracks, with what it last saw there: compared
+        when this write sets them, and checked after every write so that the receipt's
+        last-modified time means the CRM still held them (a conditional next write)."""
         deal = self._h.state.deal
-        if deal is None or DealField.CRM_STAGE not in fields:
+        if deal is None:
             return {}
         seen = self._h.state.crm_written.get(DealField.CRM_STAGE, deal.crm_stage)
         return {DealField.CRM_STAGE: seen or None}

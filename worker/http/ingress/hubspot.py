@@ -89,6 +89,13 @@ class HubSpotEvent(BaseModel):
     portal_id: int | None = Field(default=None, alias="portalId")
     attempt_number: int | None = Field(default=None, alias="attemptNumber")
     change_source: str | None = Field(default=None, alias="changeSource")
+    source_id: str | None = Field(default=None, alias="sourceId")
+
+    def changed_by(self) -> str | None:
+        """The HubSpot user who made the change, when HubSpot names one (``sourceId``
+        ``userId:<n>`` for an edit in the CRM): "HubSpot user <n>"; None otherwise."""
+        kind, _, user = (self.source_id or "").partition(":")
+        return f"HubSpot user {user}" if kind == "userId" and user.isdigit() else None
 
 
 EVENTS = TypeAdapter(list[HubSpotEvent])
@@ -244,7 +251,8 @@ def build_router(
                     await starter.evidence_arrived(CRM, deal_id, kind, event_id)
                 elif action == "changed":
                     at = datetime.fromtimestamp(event.occurred_at / 1000, UTC)
-                    await starter.deal_changed(CRM, deal_id, fields, event_id, at)
+                    by = event.changed_by()
+                    await starter.deal_changed(CRM, deal_id, fields, event_id, at, by)
             except Exception as exc:  # the starter's failure must reach HubSpot as a retry
                 seen.release(event_id)
                 log.error(

@@ -72,9 +72,14 @@ class TemporalStarter:
         fields: dict[str, str],
         event_id: str,
         occurred_at: datetime | None = None,
+        changed_by: str | None = None,
     ) -> None:
         change = DealChangedIn(
-            fields=fields, source=crm, event_id=event_id, occurred_at=occurred_at
+            fields=fields,
+            source=crm,
+            event_id=event_id,
+            occurred_at=occurred_at,
+            changed_by=changed_by,
         )
         payload = change.model_dump(mode="json")
         reached = [
