@@ -4,6 +4,8 @@ Notes, tasks and orders carry the unique property ``handoff_key`` and are create
 their deal association in the same batch call; a key that exists already (a retried
 write, or one whose response was lost) is read back, never created twice. Field writes
 compare first when the caller names what it last saw. See `connectors.hubspot_writes`.
+Concurrent deal reads, deal writes, creates and task completions for different deals
+share one batch call (group commit, `connectors.hubspot_batching`).
 
 Change feed: CRM search on ``hs_lastmodifieddate`` (milliseconds) ascending; the cursor
 is ``<epoch ms>|<ids delivered at that ms>`` so equal timestamps across pages are never
@@ -42,7 +44,6 @@ from hubspot.crm.objects import (
     Filter,
     FilterGroup,
     PublicObjectSearchRequest,
-    SimplePublicObjectInput,
     SimplePublicObjectInputForCreate,
 )
 from pydantic import SecretStr
@@ -153,15 +154,7 @@ class HubSpotConnector:
 
     # -- reads ---------------------------------------------------------------------------
     def get_deal(self, deal_id: str) -> Deal:
-        names = sorted({MODIFIED, *self.mapping.fields.values()})
-        record = self._call(
-            "deals",
-            deal_id,
-            lambda: self._basic.get_by_id_with_http_info(
-                "deals", deal_id, properties=names, archived=False, **self._opts()
-            ),
-            wire.properties,
-        )
+        record = self._writes.read(deal_id, {MODIFIED, *self.mapping.fields.values()})
         canonical = self.mapping.from_crm(record[1])
         amount, discount = canonical.pop("amount", None), canonical.pop("discount_percent", None)
         return Deal(
@@ -238,13 +231,7 @@ class HubSpotConnector:
         if not props:
             return
         props[LAST_WRITE_PROPERTY] = f"{int(time.time() * 1000)} {key}"
-        body = SimplePublicObjectInput(properties=props)
-        self._call(
-            "deals",
-            deal_id,
-            lambda: self._basic.update_with_http_info("deals", deal_id, body, **self._opts()),
-            wire.properties,
-        )
+        self._writes.patch(deal_id, props)
 
     def create_deal(self, fields: Mapping[str, FieldValue]) -> str:
         """Create a deal from canonical fields; its new id (the demo's fresh deal)."""

@@ -120,6 +120,15 @@ def batch_records(data: Any, *, tolerate_missing: bool) -> list[tuple[str, dict[
     return [properties(record)[:2] for record in data.results]
 
 
+def batch_objects(data: Any) -> dict[str, tuple[str, dict[str, str], datetime | None]]:
+    """A batch read or update of records by id: id → (id, properties, updatedAt). Records
+    a 207 reports in ``errors`` (any category) are simply absent: the caller settles
+    them one by one."""
+    if data is None or not isinstance(data.results, list):
+        raise UnexpectedShape("a batch answer without results")
+    return {record[0]: record for record in map(properties, data.results)}
+
+
 def records_by_key(data: Any) -> dict[str, tuple[str, dict[str, str]]]:
     """A batch read by ``handoff_key``: key → (id, properties); absent keys left out."""
     found: dict[str, tuple[str, dict[str, str]]] = {}

@@ -7,6 +7,13 @@ same call, and one batch update for ``complete_tasks`` (addressed by ``handoff_k
 one batch read of the tasks before it only when ``reassign_tasks`` moves some. Nothing to
 do costs nothing.
 
+Concurrent write-backs of different deals share these calls (group commit,
+`connectors.hubspot_batching`): the compare read becomes one deals batch read, the field
+writes one deals batch update, the creates one batch create per object type and the
+completions one tasks batch update, each for every deal that needed it at that moment. A
+caller alone takes the single-deal path above, and so does any member of a combined call
+the answer does not settle.
+
 Idempotency: ``handoff_key`` is a unique property, so creating a record whose key exists
 fails (409 CONFLICT, or a 400 naming the property) and creates nothing. Only then (a
 retried activity, or a lost response) are the keys read back with one batch read, and
@@ -18,7 +25,9 @@ HubSpot has no conditional PATCH: a rep's edit landing between the compare and t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -33,12 +42,14 @@ from hubspot.crm.objects import (
     SimplePublicObjectBatchInput,
     SimplePublicObjectBatchInputForCreate,
     SimplePublicObjectId,
+    SimplePublicObjectInput,
 )
 
 from connectors import compare
 from connectors import hubspot_wire as wire
 from connectors.base import WriteBack, WriteReceipt
 from connectors.errors import Rejected
+from connectors.hubspot_batching import FALLBACK, Fallback, GroupCommit
 from connectors.hubspot_wire import CRM, KEY_PROPERTY
 
 if TYPE_CHECKING:
@@ -50,6 +61,44 @@ MODIFIED = "hs_lastmodifieddate"
 COMPLETED = "COMPLETED"
 #: HUBSPOT_DEFINED association type ids from each timeline object to a deal.
 TO_DEAL_TYPE = {"notes": 214, "tasks": 216, "orders": 512}
+Record = tuple[str, dict[str, str], datetime | None]  # id, properties, updatedAt
+
+
+@dataclass(frozen=True)
+class _Read:
+    deal_id: str
+    names: frozenset[str]
+
+
+@dataclass(frozen=True)
+class _Patch:
+    deal_id: str
+    props: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _Create:
+    ot: str
+    deal_id: str
+    items: dict[str, dict[str, str]]  # handoff_key → properties
+
+
+@dataclass(frozen=True)
+class _Complete:
+    deal_id: str
+    keys: tuple[str, ...]
+
+
+def _deal(item: _Patch) -> frozenset[Hashable]:
+    return frozenset([item.deal_id])
+
+
+def _create_keys(item: _Create) -> frozenset[Hashable]:
+    return frozenset(item.items)
+
+
+def _complete_keys(item: _Complete) -> frozenset[Hashable]:
+    return frozenset(item.keys)
 
 
 class HubSpotWrites:
@@ -57,6 +106,31 @@ class HubSpotWrites:
 
     def __init__(self, connector: HubSpotConnector) -> None:
         self._c = connector
+        self.reads = GroupCommit[_Read, Record](
+            "deals batch/read", self._read_one, self._read_many, limit=BATCH_LIMIT
+        )
+        self.patches = GroupCommit[_Patch, None](
+            "deals batch/update", self._patch_one, self._patch_many, limit=BATCH_LIMIT, keys=_deal
+        )
+        self.creates = {
+            ot: GroupCommit[_Create, list[str]](
+                f"{ot} batch/create",
+                self._create_alone,
+                partial(self._create_many, ot),
+                limit=BATCH_LIMIT,
+                size=lambda item: len(item.items),
+                keys=_create_keys,
+            )
+            for ot in TO_DEAL_TYPE
+        }
+        self.completions = GroupCommit[_Complete, list[str]](
+            "tasks batch/update",
+            self._complete_one,
+            self._complete_many,
+            limit=BATCH_LIMIT,
+            size=lambda item: len(item.keys),
+            keys=_complete_keys,
+        )
 
     def write_back(self, batch: WriteBack) -> WriteReceipt:
         fields, conflicts = dict(batch.fields), dict[str, str | None]()
@@ -82,29 +156,103 @@ class HubSpotWrites:
 
     # -- compare -------------------------------------------------------------------------
     def current(self, deal_id: str, names: list[str]) -> dict[str, str]:
-        """The deal's canonical `names` as HubSpot holds them now (one GET)."""
-        props = sorted({MODIFIED, *self._c.mapping.to_crm(dict.fromkeys(names, "")).keys()})
-        record = self._c._call(
+        """The deal's canonical `names` as HubSpot holds them now (one GET, or a share
+        of a deals batch read)."""
+        props = frozenset({MODIFIED, *self._c.mapping.to_crm(dict.fromkeys(names, "")).keys()})
+        return self._c.mapping.from_crm(self.read(deal_id, props)[1])
+
+    def read(self, deal_id: str, names: Iterable[str]) -> Record:
+        """The deal's properties `names` (and its updatedAt), shared with concurrent reads."""
+        return self.reads.submit(_Read(deal_id, frozenset(names)))
+
+    def _read_one(self, item: _Read) -> Record:
+        return self._c._call(
             "deals",
-            deal_id,
+            item.deal_id,
             partial(
                 self._c._basic.get_by_id_with_http_info,
-                *("deals", deal_id),
-                properties=props,
+                *("deals", item.deal_id),
+                properties=sorted(item.names),
                 archived=False,
                 **self._c._opts(),
             ),
             wire.properties,
         )
-        return self._c.mapping.from_crm(record[1])
+
+    def _read_many(self, items: list[_Read]) -> list[Record | Fallback]:
+        """One deals batch read for every item (the union of their properties); a deal
+        not in the answer (a 207's OBJECT_NOT_FOUND) reads alone."""
+        ids = list(dict.fromkeys(i.deal_id for i in items))
+        body = BatchReadInputSimplePublicObjectId(
+            properties=sorted(set().union(*(i.names for i in items))),
+            properties_with_history=[],
+            inputs=[SimplePublicObjectId(id=rid) for rid in ids],
+        )
+        found = self._c._call(
+            "deals",
+            f"{len(ids)} deals",
+            partial(
+                self._c._batch.read_with_http_info, "deals", body, archived=False, **self._c._opts()
+            ),
+            wire.batch_objects,
+        )
+        answers: list[Record | Fallback] = []
+        for item in items:
+            record = found.get(item.deal_id)
+            if record is None:
+                answers.append(FALLBACK)
+                continue
+            rid, props, updated = record
+            answers.append((rid, {k: v for k, v in props.items() if k in item.names}, updated))
+        return answers
+
+    # -- deal fields ---------------------------------------------------------------------
+    def patch(self, deal_id: str, props: dict[str, str]) -> None:
+        """Write the deal's properties (one PATCH, or a share of a deals batch update)."""
+        self.patches.submit(_Patch(deal_id, props))
+
+    def _patch_one(self, item: _Patch) -> None:
+        body = SimplePublicObjectInput(properties=item.props)
+        self._c._call(
+            "deals",
+            item.deal_id,
+            partial(
+                self._c._basic.update_with_http_info,
+                *("deals", item.deal_id, body),
+                **self._c._opts(),
+            ),
+            wire.properties,
+        )
+
+    def _patch_many(self, items: list[_Patch]) -> list[Fallback | None]:
+        """One deals batch update (never two inputs for one deal); a deal not in the
+        answer (a 207's OBJECT_NOT_FOUND) is written alone."""
+        body = BatchInputSimplePublicObjectBatchInput(
+            inputs=[SimplePublicObjectBatchInput(id=i.deal_id, properties=i.props) for i in items]
+        )
+        written = self._c._call(
+            "deals",
+            f"{len(items)} deals",
+            partial(self._c._batch.update_with_http_info, "deals", body, **self._c._opts()),
+            wire.batch_objects,
+        )
+        return [None if i.deal_id in written else FALLBACK for i in items]
 
     # -- timeline entries ----------------------------------------------------------------
     def create_associated(
         self, ot: str, deal_id: str, items: Iterable[tuple[str, dict[str, str]]]
     ) -> list[str]:
-        """Create records with their deal association, 100 per call; a key that already
-        exists (409) is read back instead of created again."""
+        """Create records with their deal association; the ids in key order. Shared with
+        concurrent creates of the same object type for other deals."""
         unique = dict(items)  # a key repeated in one call is one record
+        if not unique:
+            return []
+        return self.creates[ot].submit(_Create(ot, deal_id, unique))
+
+    def _create_alone(self, item: _Create) -> list[str]:
+        """Create one deal's records, 100 per call; a key that already exists (409) is
+        read back instead of created again."""
+        ot, deal_id, unique = item.ot, item.deal_id, item.items
         keys, ids = list(unique), dict[str, str]()
         for start in range(0, len(keys), BATCH_LIMIT):
             chunk = keys[start : start + BATCH_LIMIT]
@@ -124,18 +272,30 @@ class HubSpotWrites:
             raise Rejected(f"create returned no record for keys {absent}", crm=CRM, object_type=ot)
         return [ids[k] for k in keys]
 
-    def _create(self, ot: str, deal_id: str, items: dict[str, dict[str, str]]) -> dict[str, str]:
-        spec = AssociationSpec(
-            association_category="HUBSPOT_DEFINED", association_type_id=TO_DEAL_TYPE[ot]
+    def _create_many(self, ot: str, items: list[_Create]) -> list[list[str] | Fallback]:
+        """One batch create for every item's records, each input with its own deal's
+        association. Refused as a whole (a key that exists: 409), every item creates
+        alone; an item with a key missing from the answer too."""
+        inputs = [
+            _create_input(ot, item.deal_id, key, props)
+            for item in items
+            for key, props in item.items.items()
+        ]
+        body = BatchInputSimplePublicObjectBatchInputForCreate(inputs=inputs)
+        ids = self._c._call(
+            ot,
+            f"{len(items)} deals",
+            partial(self._c._batch.create_with_http_info, ot, body, **self._c._opts()),
+            wire.upserted_ids,
         )
-        link = PublicAssociationsForObject(to=PublicObjectId(id=deal_id), types=[spec])
+        return [
+            [ids[k] for k in item.items] if all(k in ids for k in item.items) else FALLBACK
+            for item in items
+        ]
+
+    def _create(self, ot: str, deal_id: str, items: dict[str, dict[str, str]]) -> dict[str, str]:
         body = BatchInputSimplePublicObjectBatchInputForCreate(
-            inputs=[
-                SimplePublicObjectBatchInputForCreate(
-                    properties={**props, KEY_PROPERTY: key}, associations=[link]
-                )
-                for key, props in items.items()
-            ]
+            inputs=[_create_input(ot, deal_id, key, props) for key, props in items.items()]
         )
         return self._c._call(
             ot,
@@ -178,7 +338,7 @@ class HubSpotWrites:
         if not keys:
             return []
         if not batch.reassign_tasks:
-            return self._complete_by_key(batch.deal_id, keys)
+            return self.completions.submit(_Complete(batch.deal_id, tuple(keys)))
         tasks = self.read_by_key("tasks", batch.deal_id, keys, ["hs_task_status"])
         updates: dict[str, dict[str, str]] = {}
         completed: list[str] = []
@@ -207,30 +367,52 @@ class HubSpotWrites:
             )
         return completed
 
-    def _complete_by_key(self, deal_id: str, keys: list[str]) -> list[str]:
-        """Set the tasks of `keys` COMPLETED, addressed by ``handoff_key``, 100 per call; a
-        key with no task is skipped. The ids of the tasks now completed, in key order."""
+    def _complete_one(self, item: _Complete) -> list[str]:
+        """Set the tasks of the item's keys COMPLETED, addressed by ``handoff_key``, 100
+        per call; a key with no task is skipped. The ids of the tasks now completed, in
+        key order."""
         done: dict[str, str] = {}
-        for start in range(0, len(keys), BATCH_LIMIT):
-            body = BatchInputSimplePublicObjectBatchInput(
-                inputs=[
-                    SimplePublicObjectBatchInput(
-                        id=key,
-                        id_property=KEY_PROPERTY,
-                        # the key again, unchanged: the answer then names each record's key
-                        properties={"hs_task_status": COMPLETED, KEY_PROPERTY: key},
-                    )
-                    for key in keys[start : start + BATCH_LIMIT]
-                ]
-            )
-            rows = self._c._call(
-                "tasks",
-                deal_id,
-                partial(self._c._batch.update_with_http_info, "tasks", body, **self._c._opts()),
-                partial(wire.batch_records, tolerate_missing=True),
-            )
-            done |= {props.get(KEY_PROPERTY, ""): rid for rid, props in rows}
-        return [done[k] for k in keys if k in done]
+        for start in range(0, len(item.keys), BATCH_LIMIT):
+            done |= self._complete(item.deal_id, item.keys[start : start + BATCH_LIMIT])
+        return [done[k] for k in item.keys if k in done]
+
+    def _complete_many(self, items: list[_Complete]) -> list[list[str] | Fallback]:
+        """One tasks batch update by ``handoff_key`` for every item's keys."""
+        done = self._complete(f"{len(items)} deals", [k for i in items for k in i.keys])
+        return [[done[k] for k in item.keys if k in done] for item in items]
+
+    def _complete(self, where: str, keys: Sequence[str]) -> dict[str, str]:
+        body = BatchInputSimplePublicObjectBatchInput(
+            inputs=[
+                SimplePublicObjectBatchInput(
+                    id=key,
+                    id_property=KEY_PROPERTY,
+                    # the key again, unchanged: the answer then names each record's key
+                    properties={"hs_task_status": COMPLETED, KEY_PROPERTY: key},
+                )
+                for key in keys
+            ]
+        )
+        rows = self._c._call(
+            "tasks",
+            where,
+            partial(self._c._batch.update_with_http_info, "tasks", body, **self._c._opts()),
+            partial(wire.batch_records, tolerate_missing=True),
+        )
+        return {props.get(KEY_PROPERTY, ""): rid for rid, props in rows}
+
+
+def _create_input(
+    ot: str, deal_id: str, key: str, props: dict[str, str]
+) -> SimplePublicObjectBatchInputForCreate:
+    """A batch-create input: the record, its ``handoff_key`` and its deal association."""
+    spec = AssociationSpec(
+        association_category="HUBSPOT_DEFINED", association_type_id=TO_DEAL_TYPE[ot]
+    )
+    link = PublicAssociationsForObject(to=PublicObjectId(id=deal_id), types=[spec])
+    return SimplePublicObjectBatchInputForCreate(
+        properties={**props, KEY_PROPERTY: key}, associations=[link]
+    )
 
 
 def _key_taken(exc: Rejected) -> bool:

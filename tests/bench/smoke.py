@@ -50,6 +50,8 @@ def check_curve_and_wake(report: dict[str, Any], parked: int) -> None:
         latency = point["approval_to_writeback_ms"]
         assert latency["n"] == point["handoffs"]
         assert 0 < latency["p50"] <= latency["p99"]
+        assert point["crm_calls"] > 0
+        assert point["crm_calls_per_handoff"] == round(point["crm_calls"] / point["handoffs"], 2)
     woken = report["approval_to_writeback_ms_woken"]
     assert (woken["n"], woken["parked"], woken["max_cached_workflows"]) == (1, parked, 2)
     assert woken["evicted"] is True

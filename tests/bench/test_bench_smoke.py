@@ -27,7 +27,8 @@ def test_bench_reports_every_figure_and_no_duplicate_writes(tmp_path: Path) -> N
     assert all(v > 0 for v in rss.values())
     assert report["crm"] == "hubspot"
     assert report["crm_calls_per_handoff"] > 0
-    assert report["crm_calls_per_handoff"] == report["crm_calls_minimum_per_handoff"]
+    # handoffs in flight together share calls (group commit): at most the one-deal minimum
+    assert report["crm_calls_per_handoff"] <= report["crm_calls_minimum_per_handoff"]
     assert report["crm_subrequests_by_route_per_handoff"] == {}
     # HubSpot's 190 requests per 10 s, spent on handoffs of this many calls each
     ceiling = report["crm_ceiling_handoffs_per_min"]

@@ -587,6 +587,14 @@ def bench(
         help="Salesforce licences of the org whose daily API allocation sets the ceiling "
         "(Enterprise: 100,000 + 1,000 each).",
     ),
+    crm_latency_ms: int = typer.Option(
+        0,
+        "--crm-latency-ms",
+        min=0,
+        max=60_000,
+        help="Latency the CRM sandbox adds to every API call, as the round trip to the real "
+        "CRM would; 0: none.",
+    ),
 ) -> None:
     """Measure what one worker carries: throughput vs bare Temporal, latency, memory."""
     with _dev_extra("bench"):
@@ -614,6 +622,7 @@ def bench(
             worker_cache=worker_cache,
             wake=wake,
             sf_licenses=sf_licenses,
+            crm_latency_ms=crm_latency_ms,
         )
     )
 

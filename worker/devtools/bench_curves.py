@@ -5,7 +5,10 @@ Each point drives its own fresh deals from lead to cash on the same worker, at m
 `in_flight` at once, and reads the latency from the histories exactly as the main
 figure does (`bench_drive.approval_to_writeback`). A point holds few handoffs, so its
 throughput includes the ramp-up and the drain: read the curve for how cost grows, not
-as a steady-state rate.
+as a steady-state rate. Each point also counts the CRM calls its handoffs made (the
+sandbox's counter before and after it): on HubSpot, group commit
+(`connectors.hubspot_batching`) shares calls between handoffs in flight together, so
+calls per handoff fall as the count in flight grows.
 """
 
 from __future__ import annotations
@@ -52,11 +55,15 @@ async def cost_curve(
     deals: Sequence[Sequence[str]],
     drive: Callable[[str], Awaitable[str]],
     advance: Callable[[], None],
+    crm_calls: Callable[[], int],
 ) -> dict[str, Any]:
-    """Drive `deals[i]` at `points[i]` in flight; throughput and latency per point."""
+    """Drive `deals[i]` at `points[i]` in flight; throughput, latency and CRM calls per
+    handoff per point (`crm_calls`: the sandbox's running count of calls)."""
     rows: list[dict[str, Any]] = []
     for in_flight, batch in zip(points, deals, strict=True):
+        before = crm_calls()
         ids, elapsed = await pool(batch, drive, in_flight, advance)
+        calls = crm_calls() - before
         splits = [s for wf in ids if (s := approval_to_writeback((await histories(client, wf))[0]))]
         latency = percentiles([s["total"] for s in splits])
         rows.append(
@@ -66,6 +73,8 @@ async def cost_curve(
                 "elapsed_s": round(elapsed, 2),
                 "handoffs_per_s": round(len(ids) / elapsed, 3),
                 "approval_to_writeback_ms": latency,
+                "crm_calls": calls,
+                "crm_calls_per_handoff": round(calls / max(1, len(ids)), 2),
             }
         )
     return {
@@ -73,5 +82,6 @@ async def cost_curve(
         "method": "each point: its own deals driven from start to done on the throughput "
         "worker, at most `in_flight` at once; handoffs_per_s = handoffs / wall time "
         "(ramp-up and drain included); latency from history event times as "
-        "approval_to_writeback_ms",
+        "approval_to_writeback_ms; crm_calls: the sandbox's call counter after the point "
+        "minus before it (the point's handoffs only: nothing else runs meanwhile)",
     }

@@ -209,7 +209,7 @@ def _figures(report: dict[str, Any]) -> Table:
     table.add_row(
         f"CRM calls / handoff ({report.get('crm', 'hubspot')})",
         f"{report['crm_calls_per_handoff']:.2f} "
-        f"(minimum {report['crm_calls_minimum_per_handoff']:.2f}, "
+        f"(one deal at a time: {report['crm_calls_minimum_per_handoff']:.2f}, "
         f"{report['crm_write_backs_per_handoff']} write-backs; by route below)",
         "≤ 16",
         verdict["crm_calls"],
@@ -283,7 +283,8 @@ def _curve_rows(table: Table, report: dict[str, Any], verdict: dict[str, str]) -
         table.add_row(
             f"  {point['in_flight']} in flight",
             f"{point['handoffs_per_s']:.2f} handoffs/s (n={point['handoffs']}); "
-            f"approval → write-back p50 {lat['p50']:.0f} / p99 {lat['p99']:.0f} ms",
+            f"approval → write-back p50 {lat['p50']:.0f} / p99 {lat['p99']:.0f} ms; "
+            f"{point.get('crm_calls_per_handoff', 0):g} CRM calls/handoff",
             "",
             "",
         )
