@@ -5,7 +5,8 @@ compare, with ``hs_lastmodifieddate``), one PATCH of the fields, one batch creat
 object type with records (notes, tasks), each created *with* its deal association in the
 same call, and one batch update for ``complete_tasks`` (addressed by ``handoff_key``), with
 one batch read of the tasks before it only when ``reassign_tasks`` moves some. Nothing to
-do costs nothing.
+do costs nothing. After the compare the rest are independent and are sent at once
+(`together`), so a write-back takes two round trips, not five.
 
 Concurrent write-backs of different deals share these calls (group commit,
 `connectors.hubspot_batching`): the compare read becomes one deals batch read, the field
@@ -25,7 +26,9 @@ HubSpot has no conditional PATCH: a rep's edit landing between the compare and t
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+import concurrent.futures
+import contextvars
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -62,6 +65,25 @@ COMPLETED = "COMPLETED"
 #: HUBSPOT_DEFINED association type ids from each timeline object to a deal.
 TO_DEAL_TYPE = {"notes": 214, "tasks": 216, "orders": 512}
 Record = tuple[str, dict[str, str], datetime | None]  # id, properties, updatedAt
+#: Threads that send one write-back's independent calls at once (`together`).
+_STEPS = concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="hubspot-step")
+
+
+def together(steps: dict[str, Callable[[], Any]]) -> dict[str, Any]:
+    """Run a write-back's independent calls (field PATCH, note and task creates, task
+    completions) at once: one round trip of latency instead of one per call. Every call
+    finishes before the first error is raised, so a retried activity never races calls
+    of its own earlier attempt. One call (or none) runs on the caller's thread."""
+    if len(steps) <= 1:
+        return {name: step() for name, step in steps.items()}
+    running = {
+        name: _STEPS.submit(contextvars.copy_context().run, step) for name, step in steps.items()
+    }
+    concurrent.futures.wait(running.values())
+    for future in running.values():
+        if (error := future.exception()) is not None:
+            raise error
+    return {name: future.result() for name, future in running.items()}
 
 
 @dataclass(frozen=True)
@@ -142,16 +164,24 @@ class HubSpotWrites:
                 del fields[name]
             if conflicts:
                 log.info("hubspot_conflicts", deal_id=batch.deal_id, fields=sorted(conflicts))
-        if fields:
-            self._c.update_deal(batch.deal_id, fields, key=batch.key)
         notes = [(n.key, self._c.note_properties(n)) for n in batch.notes]
         tasks = [(t.key, self._c.task_properties(t)) for t in batch.tasks]
+        steps: dict[str, Callable[[], Any]] = {}  # independent once compared: sent at once
+        if fields:
+            steps["fields"] = partial(self._c.update_deal, batch.deal_id, fields, key=batch.key)
+        if notes:
+            steps["notes"] = partial(self.create_associated, "notes", batch.deal_id, notes)
+        if tasks:
+            steps["tasks"] = partial(self.create_associated, "tasks", batch.deal_id, tasks)
+        if batch.complete_tasks or batch.reassign_tasks:
+            steps["completed"] = partial(self.settle_tasks, batch)
+        done = together(steps)
         return WriteReceipt(
             deal_id=batch.deal_id,
-            note_ids=self.create_associated("notes", batch.deal_id, notes),
-            task_ids=self.create_associated("tasks", batch.deal_id, tasks),
+            note_ids=done.get("notes", []),
+            task_ids=done.get("tasks", []),
             conflicts=conflicts,
-            completed_task_ids=self.settle_tasks(batch),
+            completed_task_ids=done.get("completed", []),
         )
 
     # -- compare -------------------------------------------------------------------------

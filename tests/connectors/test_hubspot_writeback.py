@@ -3,7 +3,10 @@ edit, close and move the tasks Handoff opened, and the calls one handoff costs."
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import pytest
@@ -13,7 +16,9 @@ from support.hubspot import TOKEN, HubSpotSandbox, running_sandbox
 from support.lead_to_cash_writes import BILLING, OPS, REP, lead_to_cash_writes
 
 from connectors.base import TaskSpec, WriteBack
+from connectors.errors import Rejected
 from connectors.hubspot import HubSpotConnector
+from connectors.hubspot_writes import together
 
 GET = "GET /crm/v3/objects/{ot}/{oid}"
 PATCH = "PATCH /crm/v3/objects/{ot}/{oid}"
@@ -291,3 +296,36 @@ def test_a_task_moved_to_someone_without_a_hubspot_owner_leaves_the_old_owners_q
     moved = task(rep, tid)
     assert moved["handoff_owner_email"] == "temp@example.org"
     assert not moved.get("hubspot_owner_id")
+
+
+def test_a_write_backs_independent_calls_are_sent_at_once() -> None:
+    """Each step waits for the other to have started: only concurrent steps both finish."""
+    started = {name: threading.Event() for name in ("fields", "notes")}
+
+    def step(name: str, other: str) -> str:
+        started[name].set()
+        assert started[other].wait(60), f"{name} ran alone: the steps were not concurrent"
+        return name
+
+    done = together(
+        {"fields": partial(step, "fields", "notes"), "notes": partial(step, "notes", "fields")}
+    )
+    assert done == {"fields": "fields", "notes": "notes"}
+
+
+def test_a_failing_call_is_raised_only_once_every_other_call_has_finished() -> None:
+    """A retried activity must never race calls of its own earlier attempt."""
+    failed, finished = threading.Event(), threading.Event()
+
+    def fail() -> None:
+        failed.set()
+        raise Rejected("refused", crm="hubspot", object_type="deals")
+
+    def slow() -> None:
+        assert failed.wait(60)
+        time.sleep(0.2)  # still running well after the failure
+        finished.set()
+
+    with pytest.raises(Rejected):
+        together({"fields": fail, "notes": slow})
+    assert finished.is_set()
