@@ -26,9 +26,7 @@ HubSpot has no conditional PATCH: a rep's edit landing between the compare and t
 
 from __future__ import annotations
 
-import concurrent.futures
-import contextvars
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -52,7 +50,8 @@ from connectors import compare
 from connectors import hubspot_wire as wire
 from connectors.base import WriteBack, WriteReceipt
 from connectors.errors import Rejected
-from connectors.hubspot_batching import FALLBACK, Fallback, GroupCommit
+from connectors.hubspot_batching import FALLBACK, Fallback, GroupCommit, together
+from connectors.hubspot_tasks import HubSpotTasks
 from connectors.hubspot_wire import CRM, KEY_PROPERTY
 
 if TYPE_CHECKING:
@@ -61,29 +60,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 BATCH_LIMIT = 100
 MODIFIED = "hs_lastmodifieddate"
-COMPLETED = "COMPLETED"
 #: HUBSPOT_DEFINED association type ids from each timeline object to a deal.
 TO_DEAL_TYPE = {"notes": 214, "tasks": 216, "orders": 512}
 Record = tuple[str, dict[str, str], datetime | None]  # id, properties, updatedAt
-#: Threads that send one write-back's independent calls at once (`together`).
-_STEPS = concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="hubspot-step")
-
-
-def together(steps: dict[str, Callable[[], Any]]) -> dict[str, Any]:
-    """Run a write-back's independent calls (field PATCH, note and task creates, task
-    completions) at once: one round trip of latency instead of one per call. Every call
-    finishes before the first error is raised, so a retried activity never races calls
-    of its own earlier attempt. One call (or none) runs on the caller's thread."""
-    if len(steps) <= 1:
-        return {name: step() for name, step in steps.items()}
-    running = {
-        name: _STEPS.submit(contextvars.copy_context().run, step) for name, step in steps.items()
-    }
-    concurrent.futures.wait(running.values())
-    for future in running.values():
-        if (error := future.exception()) is not None:
-            raise error
-    return {name: future.result() for name, future in running.items()}
 
 
 @dataclass(frozen=True)
@@ -105,22 +84,12 @@ class _Create:
     items: dict[str, dict[str, str]]  # handoff_key → properties
 
 
-@dataclass(frozen=True)
-class _Complete:
-    deal_id: str
-    keys: tuple[str, ...]
-
-
 def _deal(item: _Patch) -> frozenset[Hashable]:
     return frozenset([item.deal_id])
 
 
 def _create_keys(item: _Create) -> frozenset[Hashable]:
     return frozenset(item.items)
-
-
-def _complete_keys(item: _Complete) -> frozenset[Hashable]:
-    return frozenset(item.keys)
 
 
 class HubSpotWrites:
@@ -145,14 +114,8 @@ class HubSpotWrites:
             )
             for ot in TO_DEAL_TYPE
         }
-        self.completions = GroupCommit[_Complete, list[str]](
-            "tasks batch/update",
-            self._complete_one,
-            self._complete_many,
-            limit=BATCH_LIMIT,
-            size=lambda item: len(item.keys),
-            keys=_complete_keys,
-        )
+        self.tasks = HubSpotTasks(connector, self.read_by_key)
+        self.completions = self.tasks.completions
 
     def write_back(self, batch: WriteBack) -> WriteReceipt:
         fields, conflicts = dict(batch.fields), dict[str, str | None]()
@@ -174,7 +137,7 @@ class HubSpotWrites:
         if tasks:
             steps["tasks"] = partial(self.create_associated, "tasks", batch.deal_id, tasks)
         if batch.complete_tasks or batch.reassign_tasks:
-            steps["completed"] = partial(self.settle_tasks, batch)
+            steps["completed"] = partial(self.tasks.settle, batch)
         done = together(steps)
         return WriteReceipt(
             deal_id=batch.deal_id,
@@ -358,79 +321,6 @@ class HubSpotWrites:
             )
         return found
 
-    # -- tasks Handoff opened earlier ----------------------------------------------------
-    def settle_tasks(self, batch: WriteBack) -> list[str]:
-        """Complete and reassign open tasks by key. Completing only: one batch update
-        addressed by ``handoff_key`` (no read; a task the rep closed already is set
-        COMPLETED again, which changes nothing). Moving any: one batch read first, so a
-        closed task keeps its owner, then one batch update for both."""
-        keys = list(dict.fromkeys([*batch.complete_tasks, *batch.reassign_tasks]))
-        if not keys:
-            return []
-        if not batch.reassign_tasks:
-            return self.completions.submit(_Complete(batch.deal_id, tuple(keys)))
-        tasks = self.read_by_key("tasks", batch.deal_id, keys, ["hs_task_status"])
-        updates: dict[str, dict[str, str]] = {}
-        completed: list[str] = []
-        for key, (rid, props) in tasks.items():
-            if props.get("hs_task_status") == COMPLETED:
-                continue  # already closed: neither completed again nor moved
-            if key in batch.complete_tasks:
-                updates[rid] = {"hs_task_status": COMPLETED}
-                completed.append(rid)
-            elif key in batch.reassign_tasks:
-                email = batch.reassign_tasks[key]
-                owner = self._c.owner_id(email)
-                updates[rid] = {"handoff_owner_email": email, "hubspot_owner_id": owner or ""}
-        for start in range(0, len(updates), BATCH_LIMIT):
-            chunk = list(updates)[start : start + BATCH_LIMIT]
-            body = BatchInputSimplePublicObjectBatchInput(
-                inputs=[
-                    SimplePublicObjectBatchInput(id=rid, properties=updates[rid]) for rid in chunk
-                ]
-            )
-            self._c._call(
-                "tasks",
-                batch.deal_id,
-                partial(self._c._batch.update_with_http_info, "tasks", body, **self._c._opts()),
-                _no_errors,
-            )
-        return completed
-
-    def _complete_one(self, item: _Complete) -> list[str]:
-        """Set the tasks of the item's keys COMPLETED, addressed by ``handoff_key``, 100
-        per call; a key with no task is skipped. The ids of the tasks now completed, in
-        key order."""
-        done: dict[str, str] = {}
-        for start in range(0, len(item.keys), BATCH_LIMIT):
-            done |= self._complete(item.deal_id, item.keys[start : start + BATCH_LIMIT])
-        return [done[k] for k in item.keys if k in done]
-
-    def _complete_many(self, items: list[_Complete]) -> list[list[str] | Fallback]:
-        """One tasks batch update by ``handoff_key`` for every item's keys."""
-        done = self._complete(f"{len(items)} deals", [k for i in items for k in i.keys])
-        return [[done[k] for k in item.keys if k in done] for item in items]
-
-    def _complete(self, where: str, keys: Sequence[str]) -> dict[str, str]:
-        body = BatchInputSimplePublicObjectBatchInput(
-            inputs=[
-                SimplePublicObjectBatchInput(
-                    id=key,
-                    id_property=KEY_PROPERTY,
-                    # the key again, unchanged: the answer then names each record's key
-                    properties={"hs_task_status": COMPLETED, KEY_PROPERTY: key},
-                )
-                for key in keys
-            ]
-        )
-        rows = self._c._call(
-            "tasks",
-            where,
-            partial(self._c._batch.update_with_http_info, "tasks", body, **self._c._opts()),
-            partial(wire.batch_records, tolerate_missing=True),
-        )
-        return {props.get(KEY_PROPERTY, ""): rid for rid, props in rows}
-
 
 def _create_input(
     ot: str, deal_id: str, key: str, props: dict[str, str]
@@ -449,7 +339,3 @@ def _key_taken(exc: Rejected) -> bool:
     """A create refused because a ``handoff_key`` exists: 409 CONFLICT (what the sandbox
     and HubSpot's unique-value check answer), or a 400 that names the key property."""
     return exc.status == 409 or (exc.status == 400 and KEY_PROPERTY in exc.message)
-
-
-def _no_errors(data: Any) -> None:
-    wire.batch_records(data, tolerate_missing=False)

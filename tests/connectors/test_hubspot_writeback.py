@@ -18,7 +18,7 @@ from support.lead_to_cash_writes import BILLING, OPS, REP, lead_to_cash_writes
 from connectors.base import TaskSpec, WriteBack
 from connectors.errors import Rejected
 from connectors.hubspot import HubSpotConnector
-from connectors.hubspot_writes import together
+from connectors.hubspot_batching import together
 
 GET = "GET /crm/v3/objects/{ot}/{oid}"
 PATCH = "PATCH /crm/v3/objects/{ot}/{oid}"
