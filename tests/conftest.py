@@ -32,10 +32,11 @@ sys.path.insert(0, str(Path(__file__).parent))  # tests/support is importable as
 #: summed by module, see docs/benchmarks.md). They are collected first, so under
 #: pytest-xdist (`--dist loadscope`, the README's test command) they start at once beside
 #: each other and the short modules fill in around them, instead of forming a serial
-#: tail at the end. The README walk-through is one test of two stacks in a row: started
-#: late, it alone outlasted the rest of the suite.
+#: tail at the end. The README walk-through is one module per CRM: as one test of two
+#: stacks in a row, started late, it alone outlasted the rest of the suite.
 SLOW_FIRST = (
-    "tests/integration/test_readme.py",
+    "tests/integration/test_readme_salesforce.py",
+    "tests/integration/test_readme_hubspot.py",
     "tests/integration/test_crm_truth_flows.py",
     "tests/bench/test_bench_smoke.py",
     "tests/integration/test_quote_flows.py",

@@ -1,8 +1,13 @@
-"""The README's shell blocks, run in order against `handoff dev` on HubSpot, then on
-Salesforce, as a new user would paste them into one second terminal (shell variables
-such as `$DEAL` carry from block to block): each succeeds, and the output the README
-shows (`#   ...` lines under a command) is what the command prints. A block marked
-`<!-- readme-test: crm X -->` is X's variant and runs only on X. The README cannot drift."""
+"""The README's shell blocks, run in order against `handoff dev --crm X`, as a new user
+would paste them into one second terminal (shell variables such as `$DEAL` carry from
+block to block): each succeeds, and the output the README shows (`#   ...` lines under
+a command) is what the command prints. A block marked `<!-- readme-test: crm X -->` is
+X's variant and runs only on X. The README cannot drift.
+
+tests/integration/test_readme_hubspot.py and test_readme_salesforce.py run it, one
+module per CRM, so the two stacks start side by side under pytest-xdist (`loadscope`
+keeps a module on one worker; as one test of two stacks in a row, it was the suite's
+longest tail)."""
 
 from __future__ import annotations
 
@@ -16,11 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from sandbox.common import free_port
-
-pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).parents[2]
 BIN = Path(sys.executable).parent
@@ -73,23 +74,11 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: 
     raise AssertionError(f"handoff dev did not start:\n{log.read_text()}")
 
 
-@pytest.mark.timeout(900)  # two stacks, one after the other, on a loaded 2-core machine
-def test_readme_blocks_run_in_order_on_hubspot_then_salesforce(tmp_path: Path) -> None:
-    """From one folder and one terminal, as a user switching CRMs: demo, status, approve
-    (CLI and temporal CLI), evidence and accept to cash, and a rep editing a deal with
-    the CRM's own client (new terms, closed lost, re-opened), all succeed as written
-    under `handoff dev`, then under `handoff dev --crm salesforce`; the outputs match
-    the README's, and a terminal with no settings at all reaches each stack's deal."""
+def run_readme(crm: str, tmp_path: Path) -> None:
+    """Start `handoff dev --crm <crm>` in `tmp_path`, run the README's blocks for it in
+    one terminal (its variables live in a file there), check the deal ended done, stop."""
     variables = tmp_path / "terminal-vars.sh"
     variables.write_text("", encoding="utf-8")
-    for crm in ("hubspot", "salesforce"):
-        run_readme(crm, tmp_path, variables)
-    assert sorted(p.name for p in (tmp_path / ".handoff").iterdir()) == ["hubspot", "salesforce"]
-
-
-def run_readme(crm: str, tmp_path: Path, variables: Path) -> None:
-    """Start `handoff dev --crm <crm>` in `tmp_path`, run the README's blocks for it in
-    the terminal whose variables live in `variables`, check the deal ended done, stop."""
     blocks = readme_blocks(crm)
     assert any("handoff demo" in b for b in blocks) and any("payment_received" in b for b in blocks)
     ports = {name: free_port() for name in ("temporal", "ui", "api", "sandbox", "metrics")}
