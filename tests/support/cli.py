@@ -8,11 +8,11 @@ import asyncio
 import json
 from typing import Any
 
-from temporalio.client import WorkflowHandle
+from temporalio.client import Client, WorkflowHandle
 
 from support.handoffs import MANAGER
 from support.processes import run_handoff
-from worker.client.handoffs import HandoffRef
+from worker.client.handoffs import HandoffRef, quote
 
 
 async def approves_with_its_type(address: str, handle: WorkflowHandle[Any, Any]) -> None:
@@ -33,6 +33,19 @@ async def approves_with_its_type(address: str, handle: WorkflowHandle[Any, Any])
     assert st["pending_approval"]["tier"] == "vp"
 
 
+async def listed_as_waiting_on_approval(address: str, workflow_id: str) -> None:
+    """Wait, in this process, until visibility lists the handoff as waiting on discount
+    approval (what `handoff list --waiting-on` and `stuck` filter on): visibility lags a
+    moment behind the workflow, and asking three CLI processes per try cost ~2 s of CPU."""
+    client = await Client.connect(address)
+    query = f"WorkflowId = {quote(workflow_id)} AND WaitingOn = 'discount_approval'"
+    for _ in range(300):  # 60 s or more: a condition, not a speed
+        if [wf async for wf in client.list_workflows(query)]:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{workflow_id} never listed as waiting on discount_approval")
+
+
 async def shows_in_status_list_and_stuck(address: str, handle: WorkflowHandle[Any, Any]) -> None:
     """`status <workflow id>` needs no --type, `status <deal> --type` finds it too, and
     `list` (also filtered by type) and `stuck` show it with its type."""
@@ -45,7 +58,8 @@ async def shows_in_status_list_and_stuck(address: str, handle: WorkflowHandle[An
     assert st["pending_approval"]["tier"] == "sales_manager"
     code, text = await run_handoff(address, "status", deal_id, "--type", kind, "--crm", ref.crm)
     assert code == 0 and f"type        {kind}" in text, text
-    for _ in range(30):  # visibility lags a moment behind the workflow
+    await listed_as_waiting_on_approval(address, handle.id)
+    for _ in range(10):  # listed now; the CLI's own queries may still lag a moment
         (c1, listed), (c2, only), (c3, board) = await asyncio.gather(
             run_handoff(address, "list"),
             run_handoff(address, "list", "--type", kind, "--waiting-on", "discount_approval"),
