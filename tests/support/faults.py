@@ -110,6 +110,14 @@ async def status_or_none(handle: WorkflowHandle[Any, Any]) -> DealStatus | None:
         return None
 
 
+#: How soon a Driver asks its deal's status again: soon while the deal moves (it sent a
+#: message, or the status changed), seldom while it waits (a worker killed, a retry's
+#: backoff). Each ask is a query the worker answers: a dozen drivers asking every 0.3 s
+#: throughout kept the worker and the dev server busy with ~40 queries a second, most
+#: of a fault test's CPU.
+POLL_S = (0.3, 1.0)
+
+
 @dataclass
 class Driver:
     """Walks one deal to cash by reacting to its status; each message is sent once."""
@@ -162,13 +170,14 @@ class Driver:
         handle = self.client.get_workflow_handle(self.workflow_id)
         deadline = time.monotonic() + within_s
         while time.monotonic() < deadline:
-            st = await status_or_none(handle)
+            st, before, sent = await status_or_none(handle), self.last, len(self.sent)
             if st is not None:
                 self.last = st
                 if st.done and await self._closed(handle):
                     return st
                 await self.step(st)
-            await asyncio.sleep(0.3)
+            moving = st is not None and (st != before or len(self.sent) > sent)
+            await asyncio.sleep(POLL_S[0] if moving else POLL_S[1])
         last = self.last
         raise AssertionError(
             f"{self.workflow_id} did not finish: stage={last and last.stage} "
