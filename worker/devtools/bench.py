@@ -380,6 +380,8 @@ async def _phases(
             "handoffs_per_s": round(len(fault_ids) / fault_elapsed, 2),
             "http_requests": fault_stats.get("total", 0),
             "http_requests_minimum": round(fault_expected),
+            # extra requests over the one-deal minimum: below 0 when group commit
+            # shared calls between the pass's deals
             "retries_per_call": round(
                 (fault_stats.get("total", 0) - fault_expected) / max(1.0, fault_expected), 3
             ),

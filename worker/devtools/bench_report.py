@@ -217,7 +217,8 @@ def _figures(report: dict[str, Any]) -> Table:
     table.add_row("CRM ceiling", _ceiling(report["crm_ceiling"]), "", "")
     table.add_row(
         "under faults",
-        f"{faults['retries_per_call']:.2f} retries/call, "
+        f"{faults['http_requests']} requests ({faults['http_requests_minimum']} "
+        "without faults, one deal at a time; calls shared between deals go below it), "
         f"{faults['activity_retries']} activity retries, "
         f"{faults['completed']}/{faults['handoffs']} done",
         "all done, 0 dup.",
