@@ -14,19 +14,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import requests
 from simple_salesforce import Salesforce
 from support.salesforce import (
     Sandbox,
     auth_for,
     connector_for,
     running_sandbox,
-    sales_rep_session,
+    sales_rep_client,
 )
 
 from connectors import salesforce_wire
 from connectors.base import FieldValue, NoteSpec, TaskSpec, WriteBack, WriteReceipt
-from connectors.salesforce import LoginHostAdapter, SalesforceConnector
+from connectors.salesforce import SalesforceConnector
 
 REP, OPS = "sam.rep@example.com", "olga.ops@example.com"
 OPPORTUNITY_PATCH = "PATCH /services/data/v{ver}/sobjects/Opportunity/{id}"
@@ -54,12 +53,8 @@ def connector(sandbox: Sandbox) -> SalesforceConnector:
 @pytest.fixture(scope="module")
 def rep(server: Sandbox) -> Iterator[Salesforce]:
     """The sales rep's own simple-salesforce session, editing the org beside Handoff."""
-    with requests.Session() as http:
-        http.verify, http.trust_env = str(server.ca_pem), False
-        http.mount("https://", LoginHostAdapter(server.host, timeout_s=10))
-        yield Salesforce(
-            session_id=sales_rep_session(server), instance_url=server.base, session=http
-        )
+    with sales_rep_client(server) as sf:
+        yield sf
 
 
 @pytest.fixture

@@ -19,11 +19,11 @@ from support.salesforce import (
     auth_for,
     connector_for,
     running_sandbox,
-    sales_rep_session,
+    sales_rep_client,
 )
 
 from connectors.base import NoteSpec, TaskSpec, WriteBack
-from connectors.salesforce import LoginHostAdapter, SalesforceConnector
+from connectors.salesforce import SalesforceConnector
 
 COMPOSITE = "POST /services/data/v{ver}/composite"
 QUERY = "GET /services/data/v{ver}/query"
@@ -50,12 +50,8 @@ def connector(sandbox: Sandbox) -> SalesforceConnector:
 @pytest.fixture(scope="module")
 def rep(server: Sandbox) -> Iterator[Salesforce]:
     """The sales rep's own simple-salesforce session, editing the org beside Handoff."""
-    with requests.Session() as http:
-        http.verify, http.trust_env = str(server.ca_pem), False
-        http.mount("https://", LoginHostAdapter(server.host, timeout_s=10))
-        yield Salesforce(
-            session_id=sales_rep_session(server), instance_url=server.base, session=http
-        )
+    with sales_rep_client(server) as sf:
+        yield sf
 
 
 @pytest.fixture

@@ -241,3 +241,14 @@ def sales_rep_session(sandbox: Sandbox) -> str:
             domain="login",
         )
         return str(sf.session_id)
+
+
+@contextmanager
+def sales_rep_client(sandbox: Sandbox) -> Iterator[simple_salesforce.Salesforce]:
+    """The sales rep's own simple-salesforce client, editing the org beside Handoff."""
+    with requests.Session() as http:
+        http.verify, http.trust_env = str(sandbox.ca_pem), False
+        http.mount("https://", LoginHostAdapter(sandbox.host, timeout_s=10))
+        yield simple_salesforce.Salesforce(
+            session_id=sales_rep_session(sandbox), instance_url=sandbox.base, session=http
+        )
