@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from hubspot.crm.objects import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
 
 from connectors import hubspot_wire as wire
-from connectors.hubspot_wire import UnexpectedShape
+from connectors.hubspot_wire import BATCH_LIMIT, UnexpectedShape
 from connectors.lines import MAX_LINES, QuoteLine, QuoteLines
 
 if TYPE_CHECKING:
@@ -29,7 +29,6 @@ LINE_PROPERTIES = [
     "discount",
     "hs_cost_of_goods_sold",
 ]
-BATCH_LIMIT = 100
 
 
 def _number(text: str | None) -> float | None:

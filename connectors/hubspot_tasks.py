@@ -16,12 +16,11 @@ from hubspot.crm.objects import BatchInputSimplePublicObjectBatchInput, SimplePu
 from connectors import hubspot_wire as wire
 from connectors.base import WriteBack
 from connectors.hubspot_batching import Fallback, GroupCommit
-from connectors.hubspot_wire import KEY_PROPERTY
+from connectors.hubspot_wire import BATCH_LIMIT, KEY_PROPERTY
 
 if TYPE_CHECKING:
     from connectors.hubspot import HubSpotConnector
 
-BATCH_LIMIT = 100
 COMPLETED = "COMPLETED"
 #: (object type, deal id, keys, properties) → key → (record id, properties)
 ReadByKey = Callable[..., dict[str, tuple[str, dict[str, str]]]]

@@ -21,6 +21,8 @@ from connectors.managers import MAX_NAME
 
 CRM = "hubspot"
 KEY_PROPERTY = "handoff_key"
+#: Inputs one HubSpot batch call (read, create, update) takes at most.
+BATCH_LIMIT = 100
 #: The HTTP-level errors of the client packages this connector calls. Their other
 #: exceptions (ApiTypeError, ApiValueError...) refuse our own arguments: bugs, not CRM errors.
 API_ERRORS = (ObjectsApiError, AssociationsApiError, OwnersApiError)

@@ -52,13 +52,12 @@ from connectors.base import WriteBack, WriteReceipt
 from connectors.errors import Rejected
 from connectors.hubspot_batching import FALLBACK, Fallback, GroupCommit, together
 from connectors.hubspot_tasks import HubSpotTasks
-from connectors.hubspot_wire import CRM, KEY_PROPERTY
+from connectors.hubspot_wire import BATCH_LIMIT, CRM, KEY_PROPERTY
 
 if TYPE_CHECKING:
     from connectors.hubspot import HubSpotConnector
 
 log = structlog.get_logger(__name__)
-BATCH_LIMIT = 100
 MODIFIED = "hs_lastmodifieddate"
 #: HUBSPOT_DEFINED association type ids from each timeline object to a deal.
 TO_DEAL_TYPE = {"notes": 214, "tasks": 216, "orders": 512}
@@ -115,7 +114,6 @@ class HubSpotWrites:
             for ot in TO_DEAL_TYPE
         }
         self.tasks = HubSpotTasks(connector, self.read_by_key)
-        self.completions = self.tasks.completions
 
     def write_back(self, batch: WriteBack) -> WriteReceipt:
         fields, conflicts = dict(batch.fields), dict[str, str | None]()

@@ -285,14 +285,11 @@ class SalesforceWrites:
         `batch.expected` then held what Handoff saw or wrote; else None (read next time)."""
         if record is None:
             return None
-        now = self._c._canonical(record)
-        for name, seen in batch.expected.items():
-            value = now.get(name)
-            if not (
-                compare.same(value, seen)
-                or (name in written and compare.same(value, written[name]))
-            ):
-                return None
+        # every watched field counts, compared with what this write set or else what
+        # Handoff saw: the same rule as the compare before a write
+        watched = {name: written.get(name, seen) for name, seen in batch.expected.items()}
+        if compare.conflicts(batch.expected, watched, self._c._canonical(record)):
+            return None
         return wire.parse_datetime(str(record["LastModifiedDate"]))
 
     def _composite(

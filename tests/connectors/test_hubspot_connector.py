@@ -9,17 +9,13 @@ from datetime import UTC, datetime
 import pytest
 import structlog
 from fastapi import FastAPI
-from support.hubspot import TOKEN, HubSpotSandbox, running_sandbox
+from support.hubspot import CREATE, PATCH, READ, TOKEN, HubSpotSandbox, running_sandbox
 
 from connectors import hubspot_wire
 from connectors.base import BillingDocument, CrmConnector, NoteSpec, TaskSpec, WriteBack
 from connectors.errors import AuthFailed, CrmError, NotFound, RateLimited, Rejected, Unavailable
 from connectors.hubspot import HubSpotConnector
 from sandbox.common import free_port, serve_in_thread
-
-CREATE = "POST /crm/v3/objects/{ot}/batch/create"
-READ = "POST /crm/v3/objects/{ot}/batch/read"
-PATCH = "PATCH /crm/v3/objects/{ot}/{oid}"
 
 
 @pytest.fixture

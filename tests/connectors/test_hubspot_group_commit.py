@@ -11,7 +11,16 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from support.hubspot import HubSpotSandbox, running_sandbox
+from support.hubspot import (
+    CREATE,
+    GET,
+    OWNERS,
+    PATCH,
+    READ,
+    UPDATE,
+    HubSpotSandbox,
+    running_sandbox,
+)
 
 from connectors.base import NoteSpec, TaskSpec, WriteBack, WriteReceipt
 from connectors.errors import NotFound, Unavailable
@@ -21,12 +30,6 @@ from connectors.hubspot_batching import FALLBACK, Fallback, GroupCommit
 N = 8
 WAIT_S = 30  # generous: a bound on a wait for a condition, never a pace
 OWNER = "sam.rep@example.com"
-GET = "GET /crm/v3/objects/{ot}/{oid}"
-PATCH = "PATCH /crm/v3/objects/{ot}/{oid}"
-CREATE = "POST /crm/v3/objects/{ot}/batch/create"
-READ = "POST /crm/v3/objects/{ot}/batch/read"
-UPDATE = "POST /crm/v3/objects/{ot}/batch/update"
-OWNERS = "GET /crm/v3/owners/"
 
 
 @pytest.fixture
@@ -68,7 +71,7 @@ def hold_first_call(group: GroupCommit[Any, Any], behind: int) -> threading.Even
 
 def hold_every_call(hs: HubSpotConnector, behind: int) -> None:
     writes = hs._writes
-    for group in (writes.reads, writes.patches, writes.completions, *writes.creates.values()):
+    for group in (writes.reads, writes.patches, writes.tasks.completions, *writes.creates.values()):
         hold_first_call(group, behind)
 
 

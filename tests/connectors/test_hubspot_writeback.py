@@ -12,20 +12,23 @@ from typing import Any
 import pytest
 from hubspot import HubSpot
 from hubspot.crm.objects import SimplePublicObjectInput
-from support.hubspot import TOKEN, HubSpotSandbox, running_sandbox
+from support.hubspot import (
+    CREATE,
+    GET,
+    OWNERS,
+    PATCH,
+    READ,
+    TOKEN,
+    UPDATE,
+    HubSpotSandbox,
+    running_sandbox,
+)
 from support.lead_to_cash_writes import BILLING, OPS, REP, lead_to_cash_writes
 
 from connectors.base import TaskSpec, WriteBack
 from connectors.errors import Rejected
 from connectors.hubspot import HubSpotConnector
 from connectors.hubspot_batching import together
-
-GET = "GET /crm/v3/objects/{ot}/{oid}"
-PATCH = "PATCH /crm/v3/objects/{ot}/{oid}"
-CREATE = "POST /crm/v3/objects/{ot}/batch/create"
-READ = "POST /crm/v3/objects/{ot}/batch/read"
-UPDATE = "POST /crm/v3/objects/{ot}/batch/update"
-OWNERS = "GET /crm/v3/owners/"
 
 
 @pytest.fixture

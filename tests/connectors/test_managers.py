@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from simple_salesforce.format import format_soql
-from support.hubspot import HubSpotSandbox
+from support.hubspot import OWNERS, HubSpotSandbox
 from support.hubspot import running_sandbox as running_hubspot
 from support.salesforce import API, Sandbox, auth_for, connector_for, running_sandbox
 
@@ -20,7 +20,6 @@ from connectors.memory import MemoryConnector
 
 SAM, RITA, MAYA = "sam.rep@example.com", "rita.rep@example.com", "maya.manager@example.com"
 VICTOR, CARLA = "victor.vp@example.com", "carla.cfo@example.com"
-OWNERS = "GET /crm/v3/owners/"
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,13 @@ if TYPE_CHECKING:
     from support.processes import Stack
 
 TOKEN = "handoff-sandbox"
+#: Routes as the sandbox's request counter (`HubSpotSandbox.stats`) names them.
+GET = "GET /crm/v3/objects/{ot}/{oid}"
+PATCH = "PATCH /crm/v3/objects/{ot}/{oid}"
+CREATE = "POST /crm/v3/objects/{ot}/batch/create"
+READ = "POST /crm/v3/objects/{ot}/batch/read"
+UPDATE = "POST /crm/v3/objects/{ot}/batch/update"
+OWNERS = "GET /crm/v3/owners/"
 
 
 @dataclass

@@ -22,7 +22,7 @@ from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from connectors.base import WriteBack
-from connectors.hubspot_lines import BATCH_LIMIT as LINE_BATCH
+from connectors.hubspot_wire import BATCH_LIMIT as LINE_BATCH
 from connectors.lines import QuoteLines
 from worker.client import handoffs
 from worker.client.handoffs import HandoffRef
