@@ -3,7 +3,10 @@ figures worked out by hand (tests/support/stall_events.py)."""
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from datetime import date, timedelta
+from pathlib import Path
 
 from support.stall_events import EVENTS, EVIL, HOUR, MAYA, NOW, T0, VICTOR, ev
 
@@ -130,3 +133,19 @@ def test_csv_export_has_every_figure_and_no_formula(store: StallStore) -> None:
     assert text.splitlines()[0].startswith("figure,week,stage,by,value,count,p50_hours")
     assert "waits,,,owner,'=HYPERLINK(1),1,,,200.00" in text
     assert "aging,,qualify,,,1,200.00,,200.00" in text
+
+
+def test_the_sqlite_store_commits_without_an_fsync_each(tmp_path: Path) -> None:
+    """WAL, synced at checkpoints: a write-back's stage event adds no disk sync to the
+    activity, and what it committed is in the file for the API and CLI to read."""
+    store = StallStore(f"sqlite:///{tmp_path / 'stalls.sqlite3'}")
+    try:
+        store.record(EVENTS[0])
+        with store.engine.connect() as conn:
+            mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+            sync = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+        assert (mode, sync) == ("wal", 1)  # 1 = NORMAL (FULL, the default, is 2)
+        with closing(sqlite3.connect(tmp_path / "stalls.sqlite3")) as db:
+            assert db.execute("SELECT count(*) FROM handoff_stage_events").fetchone() == (1,)
+    finally:
+        store.close()
