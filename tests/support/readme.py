@@ -16,9 +16,11 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 from sandbox.common import free_port
@@ -126,3 +128,7 @@ def run_readme(crm: str, tmp_path: Path) -> None:
     assert f"Using the running dev stack: {crm}" in status.stderr
     st = json.loads(status.stdout)
     assert (st["crm"], st["deal_id"], st["done"]) == (crm, deal.group(1), True), st
+    # the dev server kept its SQLite file in WAL mode (no fsync per commit), as the bench's
+    (db_file,) = tmp_path.glob(".handoff/**/temporal.db")
+    with closing(sqlite3.connect(db_file)) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)

@@ -68,8 +68,8 @@ from worker.devtools.bench_report import (
     summary_table,
     targets,
 )
-from worker.devtools.bench_stack import SQLITE_PRAGMAS, BenchStack, CrmSandbox, RssSampler
-from worker.devtools.dev import temporal_cli
+from worker.devtools.bench_stack import BenchStack, CrmSandbox, RssSampler
+from worker.devtools.dev import SQLITE_PRAGMAS, temporal_cli
 from worker.processes.worker import MAX_CACHED_WORKFLOWS, workflow_runner
 from worker.settings import Settings
 from workflows.discount_approval import DiscountApproval

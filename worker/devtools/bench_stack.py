@@ -25,7 +25,7 @@ import psutil
 from sandbox.common import FaultSettings, free_port
 from worker.devtools import bench_salesforce
 from worker.devtools.bench_salesforce import SalesforceSandbox
-from worker.devtools.dev import temporal_cli, wait_for_port
+from worker.devtools.dev import SQLITE_PRAGMAS, temporal_cli, wait_for_port
 from workflows.names import SEARCH_ATTRIBUTES
 
 SANDBOX_TOKEN = "handoff-sandbox"  # noqa: S105 - the documented sandbox token
@@ -33,13 +33,6 @@ SANDBOX_TOKEN = "handoff-sandbox"  # noqa: S105 - the documented sandbox token
 #: pacing (80% of HubSpot's window) never throttles the local run.
 BENCH_LIMITS = {"max": 1_000_000, "interval_ms": 10_000, "daily": 100_000_000}
 SEED_BATCH = 100
-#: The dev server's SQLite file in write-ahead-log mode, synced at checkpoints rather than
-#: at every commit. With SQLite's defaults (a rollback journal, fsync per commit) the
-#: server spent about half its CPU on the file while handoffs parked, and that server
-#: shares the bench's two cores with the worker being measured. A committed write still
-#: survives the server process being killed; only a power loss may roll back the last
-#: commits. Both the handoff and the bare baseline run on this server.
-SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
 QUALIFY = ("need_confirmed", "budget_confirmed", "decision_maker_identified", "timeline_confirmed")
 
 

@@ -85,6 +85,14 @@ def stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
+#: The dev server's SQLite file in write-ahead-log mode, synced at checkpoints rather than
+#: at every commit (`handoff dev` and `handoff bench`). With SQLite's defaults (a rollback
+#: journal, fsync per commit) the server spent about half its CPU on the file while
+#: handoffs parked, on the cores the worker shares. A committed write still survives the
+#: server process being killed; only a power loss may roll back the last commits.
+SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
+
+
 @dataclass
 class DevStack:
     """The embedded stack's processes, started in order and stopped in reverse.
@@ -221,6 +229,7 @@ class DevStack:
                 str(self.ui_port),
                 "--log-level",
                 "warn",
+                *[a for p in SQLITE_PRAGMAS for a in ("--sqlite-pragma", p)],
                 *[
                     a
                     for n, k in SEARCH_ATTRIBUTES.items()
