@@ -6,7 +6,8 @@ HubSpot owner's primary team, which the policy's `team_managers` maps to a perso
 CRM's word wins over the policy `directory`; the directory and then `sales_manager`
 stay the fallbacks (`workflows/policy_people.py`).
 
-The read is a look-up the handoff can do without: a few tries (`CRM_LOOKUP`), then the
+The read is a look-up the handoff can do without: a few tries (`CRM_LOOKUP`; at the
+opening, `crm.open_deal` reads it with the deal and gives it up after as many), then the
 policy decides and the audit trail says why. A CRM failure here never parks the deal.
 When the manager changes, escalation levels still to come move to the new one.
 """
