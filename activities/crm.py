@@ -30,6 +30,10 @@ from connectors.managers import MAX_NAME, ManagerReader, OwnerManager, OwnerRef,
 
 T = TypeVar("T")
 
+#: Tries of the owner's-manager look-up, as `crm.owner_manager` has them (`CRM_LOOKUP`);
+#: `crm.open_deal` answers without a manager after the last one.
+MANAGER_LOOKUP_TRIES = 3
+
 
 class DealRef(BaseModel):
     deal_id: str
@@ -43,6 +47,16 @@ class BillingRequest(BaseModel):
 class BillingReceipt(BaseModel):
     deal_id: str
     document_id: str
+
+
+class OpenedDeal(BaseModel):
+    """What a handoff reads when it opens (`crm.open_deal`): the deal, its quote lines,
+    and who manages its owner (or why the CRM could not say)."""
+
+    deal: Deal
+    lines: QuoteLines
+    manager: OwnerManager | None = None
+    manager_problem: str | None = None
 
 
 class ChangesRequest(BaseModel):
@@ -95,6 +109,30 @@ class CrmActivities:
         if not isinstance(connector, LineReader):
             return QuoteLines(deal_id=ref.deal_id)
         return _call(connector.crm, "get_line_items", lambda: connector.get_line_items(ref.deal_id))
+
+    @activity.defn(name="crm.open_deal")
+    def open_deal(self, ref: DealRef) -> OpenedDeal:
+        """A handoff's opening reads, in one activity: the deal, its quote lines, and its
+        owner's manager. The deal and lines are needed (a failure fails the activity, as
+        `get_deal` and `get_line_items` do); the manager is not: a look-up that fails on
+        the last of `MANAGER_LOOKUP_TRIES` attempts (or for good) answers no manager and
+        says why, so the workflow falls back to the policy as with `owner_manager`."""
+        deal = self.get_deal(ref)
+        lines = self.get_line_items(ref)
+        if not deal.owner_email:
+            return OpenedDeal(deal=deal, lines=lines)
+        attempt = activity.info().attempt if activity.in_activity() else MANAGER_LOOKUP_TRIES
+        try:
+            manager = self.owner_manager(OwnerRef(owner_email=deal.owner_email))
+        except ApplicationError as exc:
+            if exc.non_retryable or attempt >= MANAGER_LOOKUP_TRIES:
+                return OpenedDeal(deal=deal, lines=lines, manager_problem=str(exc))
+            raise
+        except TransientCrmError as exc:
+            if attempt >= MANAGER_LOOKUP_TRIES:
+                return OpenedDeal(deal=deal, lines=lines, manager_problem=str(exc))
+            raise
+        return OpenedDeal(deal=deal, lines=lines, manager=manager)
 
     @activity.defn(name="crm.owner_manager")
     def owner_manager(self, ref: OwnerRef) -> OwnerManager:

@@ -28,6 +28,7 @@ from workflows.kit.contracts import ContractName
 from workflows.kit.crm_truth import crm_number
 from workflows.kit.desk import ApprovalDesk
 from workflows.kit.handoff import HandoffWorkflow
+from workflows.kit.patches import open_at_once, opened_at_once
 from workflows.kit.state import DeskState
 from workflows.kit.terms import TermsPart
 from workflows.messages import DealStatus, inert
@@ -73,6 +74,8 @@ class LeadToCash(HandoffWorkflow):
         self.state = inp.state or LeadToCashState(
             crm=inp.crm, deal_id=inp.deal_id, stage=Stage.QUALIFY, stage_since=workflow.now()
         )
+        if inp.state is None:  # a fresh run (not continued as new): how does it open?
+            open_at_once(self.state)
         self.desk = ApprovalDesk(self, self.state, TermsPart(self, self.state, self._terms_fixed))
         self._reopened_from = inp.reopened_from
 
@@ -102,14 +105,19 @@ class LeadToCash(HandoffWorkflow):
 
     # -- the stages ------------------------------------------------------------------------
     async def _open(self) -> None:
-        deal = await self.contracts.refresh_deal()
+        opened = None
+        if opened_at_once(self.state):  # the deal, its lines and its owner's manager at once
+            opened = await self.contracts.open()
+            deal = opened.deal
+        else:  # a handoff opened before reads them one by one
+            deal = await self.contracts.refresh_deal()
         st = self.state
         st.terms = Terms(
             amount=deal.amount or 0.0,
             discount_percent=deal.discount_percent or 0.0,
             cost=crm_number(deal.fields.get(DealField.COST)),
         )
-        await self.desk.quote.open()  # the quote lines, as the CRM holds them
+        await self.desk.quote.open(opened.lines if opened else None)  # as the CRM holds them
         for kind in self.policy.evidence_in_fields(deal.fields):
             self.evidence.add_from_crm(kind, None)
         self.audit.record(

@@ -5,16 +5,20 @@ activity on top of them."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import pytest
 from simple_salesforce.format import format_soql
+from support.handoffs import make_deal
 from support.hubspot import OWNERS, HubSpotSandbox
 from support.hubspot import running_sandbox as running_hubspot
 from support.salesforce import API, Sandbox, auth_for, connector_for, running_sandbox
+from temporalio.testing import ActivityEnvironment
 
-from activities.crm import CrmActivities
-from connectors.errors import Unavailable
+from activities.crm import MANAGER_LOOKUP_TRIES, CrmActivities, DealRef
+from connectors.errors import NotFound, Unavailable
+from connectors.lines import QuoteLine
 from connectors.managers import ManagerReader, OwnerManager, OwnerRef
 from connectors.memory import MemoryConnector
 
@@ -138,3 +142,32 @@ def test_the_owner_manager_activity_refuses_what_is_not_an_email() -> None:
     assert crm.owner_manager(OwnerRef(owner_email=SAM)).manager == MAYA
     with pytest.raises(ValueError, match="254"):
         OwnerRef(owner_email="a" * 300 + "@example.com")
+
+
+def test_the_opening_read_retries_a_manager_outage_then_answers_without_one() -> None:
+    """`crm.open_deal` reads the deal, its lines and its owner's manager at once. A
+    manager look-up that fails is retried with the whole read (reads are idempotent)
+    until the last of its tries, which answers the deal and lines, no manager, and why;
+    a permanent refusal answers at once. The deal's own read is never given up."""
+    memory = MemoryConnector([make_deal("D-open")])  # owned by SAM
+    memory.set_line_items("D-open", [QuoteLine(id="l1", name="Seat", quantity=2, unit_price=10)])
+    memory.managers = {SAM: MAYA}
+    crm, env = CrmActivities(memory), ActivityEnvironment()
+    got = env.run(crm.open_deal, DealRef(deal_id="D-open"))
+    assert (got.deal.id, len(got.lines.lines), got.manager) == (
+        "D-open",
+        1,
+        OwnerManager(owner_email=SAM, manager=MAYA),
+    )
+    memory.manager_error = Unavailable("down", crm="memory")
+    for attempt in range(1, MANAGER_LOOKUP_TRIES):
+        env.info = dataclasses.replace(env.info, attempt=attempt)
+        with pytest.raises(Unavailable):
+            env.run(crm.open_deal, DealRef(deal_id="D-open"))
+    env.info = dataclasses.replace(env.info, attempt=MANAGER_LOOKUP_TRIES)
+    got = env.run(crm.open_deal, DealRef(deal_id="D-open"))
+    assert got.deal.id == "D-open" and got.manager is None and got.manager_problem == "memory: down"
+    memory.manager_error = NotFound("no such user", crm="memory")
+    env.info = dataclasses.replace(env.info, attempt=1)
+    got = env.run(crm.open_deal, DealRef(deal_id="D-open"))
+    assert got.manager is None and "failed permanently" in (got.manager_problem or "")

@@ -10,10 +10,12 @@ Each scenario runs on the time-skipping server with a memory CRM; the history of
 LeadToCash run (and of any DiscountApproval child, which only handoffs opened before
 engine v2 have) is written to tests/replay/histories/<workflow id>.json. The deal ids
 carry the engine generation (`R-` v1 with child rounds, `R2-` v2 with inline rounds,
-`R3-` v2 with search attributes upserted on change, quotes, people and calendars):
-older generations stay committed, so the histories of handoffs opened then keep
-replaying. The CRM-truth scenarios (`crm_changes`, `stage_moved_by_hand`, `reopened`,
-`stale_deliveries`) send `deal_changed` as the webhook ingress and the change feed do.
+`R3-` v2 with search attributes upserted on change, quotes, people and calendars, `R4-`
+opened with one read, taking the older patches as given, plus `parked_from_crm`, the
+bench's parked shape): older generations stay committed, so the histories of handoffs
+opened then keep replaying. The CRM-truth scenarios (`crm_changes`,
+`stage_moved_by_hand`, `reopened`, `stale_deliveries`) send `deal_changed` as the
+webhook ingress and the change feed do.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ from workflows.policy import default_policy
 HISTORIES = Path(__file__).with_name("histories")
 NINA, VERA = "nina.manager@example.com", "vera.vp@example.com"
 #: The engine generation recorded now (see the module docstring).
-GENERATION = "R3"
+GENERATION = "R4"
 Scenario = Callable[[WorkflowEnvironment, WorkflowHandle], Awaitable[None]]  # type: ignore[type-arg]
 
 
@@ -112,6 +114,14 @@ async def approval_parked(env: WorkflowEnvironment, h: WorkflowHandle) -> None: 
     await until(h, lambda s: s.pending_approval is not None)
     await skip(env, h, timedelta(hours=49))
     await until(h, lambda s: s.waiting_on == WaitingOn.EXCEPTION)
+
+
+async def parked_from_crm(env: WorkflowEnvironment, h: WorkflowHandle) -> None:  # type: ignore[type-arg]
+    """As `handoff bench` parks deals: the qualify evidence is ticked in the CRM, so the
+    handoff goes straight to the desk and parks on the manager; then approved."""
+    await until(h, lambda s: s.pending_approval is not None and s.owner == [MANAGER])
+    await signal(h, Msg.APPROVE, approver=MANAGER, reason="Strategic logo")
+    await until(h, lambda s: s.stage == Stage.CLOSE)
 
 
 async def delegated_and_recalled(env: WorkflowEnvironment, h: WorkflowHandle) -> None:  # type: ignore[type-arg]
@@ -368,7 +378,10 @@ LINES = {"quote_desk": QUOTE_LINES}
 #: Who manages whom in the CRM a scenario's deal lives in (`User.ManagerId`).
 MANAGERS = {"owner_managers": {OWNER: CORA, REP: ROB}}
 #: Deal fields a scenario's deal has in the CRM when its handoff opens.
-FIELDS = {"stale_deliveries": {"site_notes": ""}}
+FIELDS = {
+    "stale_deliveries": {"site_notes": ""},
+    "parked_from_crm": dict.fromkeys(QUALIFY_EVIDENCE, "true"),  # as the bench seeds them
+}
 
 SCENARIOS: dict[str, tuple[float, Scenario]] = {
     "happy_path": (30, happy_path),
@@ -388,6 +401,7 @@ SCENARIOS: dict[str, tuple[float, Scenario]] = {
     "reopened": (0, reopened),
     "stale_deliveries": (0, stale_deliveries),
     "feed_repeats_terms": (30, feed_repeats_terms),
+    "parked_from_crm": (20, parked_from_crm),
 }
 
 

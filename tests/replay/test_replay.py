@@ -69,6 +69,9 @@ def test_main_scenarios_have_committed_histories() -> None:
         "feed_repeats_terms",
     ):
         assert f"lead-to-cash-memory-R3-{scenario}" in names
+    r3 = {n.removeprefix("lead-to-cash-memory-R3-") for n in names if "-R3-" in n}
+    for scenario in (*r3, "parked_from_crm"):  # opened with one read (`open-at-once`)
+        assert f"lead-to-cash-memory-R4-{scenario}" in names
     assert not any(n.startswith("lead-to-cash-memory-R2-") and "-approval-r" in n for n in names)
 
 

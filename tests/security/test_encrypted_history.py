@@ -33,6 +33,7 @@ from workflows.kit.crm_truth import CRM_MOVED_ONLY, CRM_TRUTH
 from workflows.kit.desk import APPROVALS_INLINE
 from workflows.kit.inbox import HANDLER_LOCK
 from workflows.kit.managers import OWNER_MANAGER_CRM
+from workflows.kit.patches import OPEN_AT_ONCE
 from workflows.kit.people import PEOPLE_MOVES
 from workflows.kit.policy_move import POLICY_MOVES
 from workflows.kit.quote_lines import QUOTE_LINES
@@ -55,6 +56,7 @@ PATCH_IDS = frozenset(
         OWNER_MANAGER_CRM,
         CONTRACT_REREAD,
         CRM_MOVED_ONLY,
+        OPEN_AT_ONCE,
     }
 )
 

@@ -21,6 +21,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from activities.crm import OpenedDeal
 from connectors.base import WriteBack
 from connectors.hubspot_wire import BATCH_LIMIT as LINE_BATCH
 from connectors.lines import QuoteLines
@@ -330,7 +331,8 @@ def expected_crm_calls(histories: Iterable[WorkflowHistory]) -> tuple[int, int]:
     and one for its tasks, one batch update (by key) when it completes earlier tasks, and
     a batch read before it when it also moves some; a billing document is one create
     with its association; reading the deal is one GET; reading its quote is one page of
-    line-item associations, and one batch read per 100 lines it found. (Plus
+    line-item associations, and one batch read per 100 lines it found (`crm.open_deal`
+    reads both: the owner's team comes from the owners page below). (Plus
     `DIRECTORY_READS_PER_WORKER` per worker.)
     """
     converter = pydantic_data_converter.payload_converter
@@ -357,15 +359,14 @@ def expected_crm_calls(histories: Iterable[WorkflowHistory]) -> tuple[int, int]:
                 calls += 1 if batch.reassign_tasks else 0
             elif name == "crm.create_billing_document" or name == "crm.get_deal":
                 calls += 1
-            elif name == "crm.get_line_items":
+            elif name in ("crm.get_line_items", "crm.open_deal"):
                 found = results.get(e.event_id)
-                quote = (
-                    converter.from_payloads(list(found.payloads), [QuoteLines])[0]
-                    if found
-                    else None
-                )
+                kind = QuoteLines if name == "crm.get_line_items" else OpenedDeal
+                got = converter.from_payloads(list(found.payloads), [kind])[0] if found else None
+                quote = got.lines if isinstance(got, OpenedDeal) else got
                 lines = len(quote.lines) if isinstance(quote, QuoteLines) else 0
                 calls += 1 + -(-lines // LINE_BATCH)
+                calls += 1 if name == "crm.open_deal" else 0  # the deal's GET
     return writes, calls
 
 

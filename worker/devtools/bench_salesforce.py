@@ -217,8 +217,8 @@ def expected_calls(histories: Iterable[WorkflowHistory]) -> tuple[int, int]:
                 calls += math.ceil((subs + len(settle)) / COMPOSITE_SUBREQUESTS)
             elif name in ("crm.get_deal", "crm.get_line_items"):
                 calls += 1
-            elif name == "crm.create_billing_document":
-                calls += 2
+            elif name in ("crm.open_deal", "crm.create_billing_document"):
+                calls += 2  # the deal's GET and its quote's query; a GET and an upsert
     return writes, calls
 
 

@@ -120,6 +120,7 @@ def build_worker(
         workflow_runner=workflow_runner(),
         max_cached_workflows=MAX_CACHED_WORKFLOWS,
         activities=[
+            crm.open_deal,
             crm.get_deal,
             crm.get_line_items,
             crm.owner_manager,

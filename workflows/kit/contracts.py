@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Literal
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.crm import CrmActivities, DealRef
+    from activities.crm import CrmActivities, DealRef, OpenedDeal
     from connectors.base import Deal
     from connectors.mapping import DealField
 
 from workflows.kit.dispatch import Handler, No
+from workflows.kit.patches import patched
 from workflows.kit.state import Wait
 from workflows.messages import AcceptIn
 from workflows.names import Msg, Refusal, WaitingOn
@@ -74,6 +75,23 @@ class Contracts:
         await self._h.managers.refresh()  # a new owner: who manages them, per the CRM
         return deal
 
+    async def open(self) -> OpenedDeal:
+        """The opening read (`workflows.kit.patches.OPEN_AT_ONCE`): the deal, its quote
+        lines and its owner's manager in one activity; the caller applies the lines."""
+        h, st = self._h, self._h.state
+        opened: OpenedDeal = await h.crm.effect(  # a refused read parks, as `_read` does
+            f"read {st.deal_id}",
+            lambda: workflow.execute_activity_method(
+                CrmActivities.open_deal, DealRef(deal_id=st.deal_id), **CRM_READ
+            ),
+        )
+        deal = st.deal = opened.deal
+        st.crm_written.setdefault(DealField.CRM_STAGE, deal.crm_stage)  # what Handoff saw
+        if deal.owner_email and (opened.manager or opened.manager_problem):
+            before = h.managers.before()
+            h.managers.learned(deal.owner_email, opened.manager, opened.manager_problem, before)
+        return opened
+
     def missing_fields(self, required: Sequence[str]) -> list[str]:
         deal = self._h.state.deal
         fields = deal.fields if deal else {}
@@ -122,7 +140,7 @@ class Contracts:
             return
         missing = self.missing_fields(required)
         filled = set(st.missing_fields) - set(missing)
-        if filled and st.deal is not None and workflow.patched(CONTRACT_REREAD):
+        if filled and st.deal is not None and patched(self._h, CONTRACT_REREAD):
             fresh = await self._read()
             st.deal.fields.update({f: fresh.fields.get(f, "") for f in required})
             missing = self.missing_fields(required)

@@ -24,6 +24,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from connectors.mapping import DealField
 
+from workflows.kit.patches import patched
 from workflows.kit.quote_lines import with_quote_fields
 from workflows.kit.state import DeskState
 from workflows.messages import DealChangedIn
@@ -70,7 +71,7 @@ class CrmTruth:
         every change since); those that moved are remembered as the CRM's now. Stage and
         owner are compared where they act. Runs opened before `CRM_MOVED_ONLY` keep all."""
         deal = self._h.state.deal
-        if deal is None or not workflow.patched(CRM_MOVED_ONLY):
+        if deal is None or not patched(self._h, CRM_MOVED_ONLY):
             return fields
         terms = {*TERMS_FIELDS, DealField.COST}
         held = {k for k, v in fields.items() if k in terms and _holds(deal, k, v)}
@@ -82,7 +83,7 @@ class CrmTruth:
         """Stage, owner and terms changes (see the module docstring)."""
         st = self._h.state
         quote = isinstance(st, DeskState) and st.quote  # every change may move a line
-        if not (set(fields) & ACTING or quote) or not workflow.patched(CRM_TRUTH):
+        if not (set(fields) & ACTING or quote) or not patched(self._h, CRM_TRUTH):
             return
         stage = fields.get(DealField.CRM_STAGE)
         if stage is not None and stage != st.crm_written.get(DealField.CRM_STAGE):

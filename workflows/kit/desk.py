@@ -28,6 +28,7 @@ from workflows.kit.decisions import Decisions
 from workflows.kit.dispatch import Handler
 from workflows.kit.ladder import ApprovalOutcome, ApprovalStep, missing_steps
 from workflows.kit.legacy_rounds import LegacyRounds
+from workflows.kit.patches import patched
 from workflows.kit.quote_lines import QuoteReader
 from workflows.kit.state import DeskState, Wait
 from workflows.kit.terms import TermsPart
@@ -68,7 +69,7 @@ class ApprovalDesk:
         """Ask the ladder until the current terms are covered; returns the approvals."""
         st = self._st
         while steps := self.missing():
-            if workflow.patched(APPROVALS_INLINE):
+            if patched(self._h, APPROVALS_INLINE):
                 outcome = await self._round(steps)
             else:  # a handoff opened before the upgrade
                 outcome = await self.legacy.round(steps, self.terms.margin())

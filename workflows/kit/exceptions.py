@@ -14,6 +14,7 @@ from temporalio import workflow
 
 from workflows.kit.clock import ClockState
 from workflows.kit.dispatch import Handler, No
+from workflows.kit.patches import patched
 from workflows.kit.state import WaitState
 from workflows.kit.waits import ESCALATION_LADDER, HandoffOver
 from workflows.messages import ExceptionIn
@@ -92,7 +93,7 @@ class Exceptions:
                 remind_before=rule.remind_before,
                 escalate_to=h.people(rule.escalate_to),
                 ladder=[h.people(r) for r in rule.then_escalate_to],
-                repeat=workflow.patched(ESCALATION_LADDER),
+                repeat=patched(h, ESCALATION_LADDER),
             ),
         )
         h.waits.count_hours(exc.clock, owners)  # its team's business hours, if any

@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
-from temporalio import workflow
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 from workflows import names
 from workflows.kit.dispatch import Handler, No, Part, parse, raw_claimed_by
+from workflows.kit.patches import patched
 from workflows.messages import Receipt
 from workflows.names import Refusal, WaitingOn
 
@@ -104,4 +104,4 @@ class Inbox:
 
     def _one_at_a_time(self) -> AbstractAsyncContextManager[Any]:
         """The handler lock (runs opened before it replay as they ran: without it)."""
-        return self._lock if workflow.patched(HANDLER_LOCK) else nullcontext()
+        return self._lock if patched(self._h, HANDLER_LOCK) else nullcontext()

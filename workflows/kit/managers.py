@@ -6,7 +6,8 @@ HubSpot owner's primary team, which the policy's `team_managers` maps to a perso
 CRM's word wins over the policy `directory`; the directory and then `sales_manager`
 stay the fallbacks (`workflows/policy_people.py`).
 
-The read is a look-up the handoff can do without: a few tries (`CRM_LOOKUP`), then the
+The read is a look-up the handoff can do without: a few tries (`CRM_LOOKUP`; at the
+opening, `crm.open_deal` reads it with the deal and gives it up after as many), then the
 policy decides and the audit trail says why. A CRM failure here never parks the deal.
 When the manager changes, escalation levels still to come move to the new one.
 """
@@ -22,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.crm import CrmActivities
     from connectors.managers import OwnerManager, OwnerRef
 
+from workflows.kit.patches import patched
 from workflows.kit.people import swap_clock
 from workflows.options import CRM_LOOKUP
 from workflows.policy_people import OWNER_MANAGER
@@ -60,30 +62,47 @@ class OwnerManagers:
         h = self._h
         return h.acting(h.policy.people_for(OWNER_MANAGER, got.owner_email, self._named(got)))
 
+    def before(self) -> list[str]:
+        """Who `owner_manager` is now, as the CRM answered for the previous owner."""
+        return self._managers_of(self._h.state.crm_manager)
+
     async def refresh(self) -> None:
         """Read the owner's manager from the CRM unless it is known for this owner."""
         h, st = self._h, self._h.state
         owner = st.owner_email
         if not owner or (st.crm_manager is not None and st.crm_manager.owner_email == owner):
             return
-        if not workflow.patched(OWNER_MANAGER_CRM):
+        if not patched(h, OWNER_MANAGER_CRM):
             return
-        before = self._managers_of(st.crm_manager)  # the previous owner's
+        before = self.before()
         try:
-            st.crm_manager = await workflow.execute_activity_method(
+            got = await workflow.execute_activity_method(
                 CrmActivities.owner_manager, OwnerRef(owner_email=owner), **CRM_LOOKUP
             )
         except ActivityError as exc:
-            st.crm_manager = OwnerManager(owner_email=owner)  # not asked again for this owner
             cause = str(exc.cause) if exc.cause is not None else str(exc)
+            self.learned(owner, None, cause, before)
+        else:
+            self.learned(owner, got, None, before)
+
+    def learned(
+        self, owner: str, got: OwnerManager | None, problem: str | None, before: list[str]
+    ) -> None:
+        """The CRM's answer about `owner`'s manager (or why it gave none) is in: keep it,
+        say so in the audit trail, and move escalations still to come from `before`
+        (who `owner_manager` was for the previous owner)."""
+        h, st = self._h, self._h.state
+        if got is None:
+            st.crm_manager = OwnerManager(owner_email=owner)  # not asked again for this owner
             h.audit.record(
                 "info",
-                f"could not read {owner}'s manager from the CRM ({cause[:200]}); "
+                f"could not read {owner}'s manager from the CRM ({(problem or '')[:200]}); "
                 f"owner_manager is {', '.join(h.people(OWNER_MANAGER)) or 'nobody'} "
                 "from the policy",
                 HANDOFF,
             )
         else:
+            st.crm_manager = got
             h.audit.record("info", self._describe(owner), HANDOFF)
         self._move(before, h.people(OWNER_MANAGER))
 

@@ -19,6 +19,7 @@ from temporalio import workflow
 
 from workflows.kit.clock import ClockState
 from workflows.kit.dispatch import Handler, No
+from workflows.kit.patches import patched
 from workflows.messages import Email, Message, Reason
 from workflows.names import Msg, Refusal
 from workflows.policy_people import PEOPLE_ADMINS, StandIn
@@ -106,7 +107,7 @@ class People:
 
     async def _stand_in(self, person: str, stand_in: StandIn) -> str:
         h, st = self._h, self._h.state
-        workflow.patched(PEOPLE_MOVES)  # marks runs that may hold stand-ins
+        patched(h, PEOPLE_MOVES)  # marks runs that may hold stand-ins
         st.stand_ins = {**st.stand_ins, person: stand_in}
         new = stand_in.to
         moved: list[str] = []

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from temporalio import workflow
-
 from workflows.kit.dispatch import Handler, No
+from workflows.kit.patches import patched
 from workflows.messages import Email, Message, Reason
 from workflows.names import Msg, Refusal
 from workflows.policy import Policy
@@ -68,7 +67,7 @@ class PolicyMove:
 
     async def _apply(self, msg: ApplyPolicyIn) -> str:
         h, st = self._h, self._h.state
-        workflow.patched(POLICY_MOVES)  # marks runs that may move policy
+        patched(h, POLICY_MOVES)  # marks runs that may move policy
         old, new = h.policy_version, msg.policy.version
         st.moved_policy, st.moved_policy_version = msg.policy, new
         replanned = ""

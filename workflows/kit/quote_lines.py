@@ -16,9 +16,10 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.crm import CrmActivities, DealRef
-    from connectors.lines import QuoteLine
+    from connectors.lines import QuoteLine, QuoteLines
     from connectors.mapping import TRUTHY
 
+from workflows.kit.patches import patched
 from workflows.kit.state import DeskState
 from workflows.options import CRM_READ
 from workflows.quote import with_lines
@@ -63,16 +64,20 @@ class QuoteReader:
     def __init__(self, h: HandoffWorkflow, state: DeskState) -> None:
         self._h, self._st = h, state
 
-    async def open(self) -> None:
-        """At the handoff's start: read the lines; the terms follow them.
+    async def open(self, got: QuoteLines | None = None) -> None:
+        """At the handoff's start: read the lines (or take those the opening read, `got`);
+        the terms follow them.
 
         The handoff counts as quoted only once the lines are in: a CRM change handled
         while they are read sees the terms as they were, and the lines then go on top of
         the terms as that change left them (never on a copy taken before it)."""
         st = self._st
-        if not workflow.patched(QUOTE_LINES):
+        if got is not None:
+            lines = self._kept(got)
+        elif not patched(self._h, QUOTE_LINES):
             return
-        lines = await self._lines()
+        else:
+            lines = await self._lines()
         fields = st.deal.fields if st.deal else {}
         terms = st.terms.model_copy(update={"deal_discount_percent": st.terms.discount_percent})
         st.terms = with_lines(with_quote_fields(terms, fields), lines)
@@ -86,6 +91,9 @@ class QuoteReader:
         got = await workflow.execute_activity_method(
             CrmActivities.get_line_items, DealRef(deal_id=self._st.deal_id), **CRM_READ
         )
+        return self._kept(got)
+
+    def _kept(self, got: QuoteLines) -> list[QuoteLine]:
         if got.truncated:
             self._h.audit.record("info", f"the quote has more than {len(got.lines)} lines")
         return got.lines

@@ -99,6 +99,9 @@ class HandoffState(BaseModel):
         default=None, description="The policy ops moved this handoff to (apply_policy)."
     )
     moved_policy_version: str | None = None
+    opened_with: str | None = Field(
+        default=None, description="The opening's patch id, if it takes older ones as given."
+    )
     done: bool = False
 
     @property

@@ -15,6 +15,7 @@ from temporalio import workflow
 
 from workflows import names
 from workflows.kit.clock import SlaState
+from workflows.kit.patches import patched
 from workflows.messages import DealStatus
 from workflows.names import WaitingOn
 
@@ -77,7 +78,7 @@ class StatusView:
         on = (waiting.on if waiting else WaitingOn.NOTHING).value
         owner = list(waiting.owner) if waiting else []
         values = (st.deal_id, st.crm, st.stage, on, tuple(owner), due)
-        if workflow.patched(PUBLISH_CHANGES):
+        if patched(self._h, PUBLISH_CHANGES):
             if values == self._published:
                 return
             self._published = values

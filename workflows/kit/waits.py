@@ -18,6 +18,7 @@ from temporalio import workflow
 
 from workflows import metrics
 from workflows.kit.clock import ClockEvent, ClockState
+from workflows.kit.patches import patched
 from workflows.kit.state import Wait, WaitState
 from workflows.names import WaitingOn
 from workflows.policy_people import calendar_for
@@ -110,7 +111,7 @@ class Waits:
         if clock is None or clock.calendar is not None or not h.policy.calendars:
             return
         calendar = calendar_for(h.policy.calendars, h.policy.people, owner, h.state.owner_email)
-        if calendar is not None and workflow.patched(BUSINESS_CALENDAR):
+        if calendar is not None and patched(h, BUSINESS_CALENDAR):
             clock.calendar = calendar
 
     def _count_business_hours(self, wait: Wait) -> None:
@@ -130,7 +131,7 @@ class Waits:
             escalate_to=self._h.people(wait.clock.escalate_to),
             starts_at=wait.starts_at,
             ladder=[self._h.people(r) for r in wait.clock.then_escalate_to],
-            repeat=workflow.patched(ESCALATION_LADDER),
+            repeat=patched(self._h, ESCALATION_LADDER),
         )
 
     async def wait_until_time(
