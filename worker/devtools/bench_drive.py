@@ -50,22 +50,29 @@ QUALIFY = ("need_confirmed", "budget_confirmed", "decision_maker_identified", "t
 #: Lead to cash: 4 evidence | manager approval | VP approval | contract | accept +
 #: delivery | payment.
 SIGNAL_GROUPS = (4, 1, 1, 1, 2, 1)
-POLL_FIRST_S, POLL_CAP_S, WAIT_TIMEOUT_S = 0.02, 0.2, 300.0
+POLL_FIRST_S, POLL_CAP_S, WAIT_TIMEOUT_S = 0.1, 0.2, 300.0
 WRITE_BACK = "crm.write_back"
 
 
 async def until(
     check: Callable[[], Awaitable[bool]], what: str, limit_s: float = WAIT_TIMEOUT_S
 ) -> None:
-    """Poll `check` with a backoff (20 ms growing to 200 ms) until it holds.
+    """Poll `check` with a backoff (first after 100 ms, growing to 200 ms) until it holds.
 
     Every poll is a query the worker must answer, so polling faster loads the very
-    worker being measured (5 ms → 50 ms made queries the bottleneck on 2 cores)."""
+    worker being measured (5 ms → 50 ms made queries the bottleneck on 2 cores), and a
+    query that lands in the transition it waits for takes the worker's CPU from that
+    transition: polling from 20 ms, one at a time approval → write-back measured p50
+    79 ms, against 65 ms polling from 100 ms (back to back, on one machine). A message
+    sent to the worker is never polled for at once. The bare baseline is driven by this
+    same loop."""
     delay, deadline = POLL_FIRST_S, time.monotonic() + limit_s
-    while not await check():
+    while True:
+        await asyncio.sleep(delay)
+        if await check():
+            return
         if time.monotonic() > deadline:
             raise TimeoutError(f"gave up waiting for {what}")
-        await asyncio.sleep(delay)
         delay = min(delay * 1.5, POLL_CAP_S)
 
 
