@@ -19,6 +19,7 @@ from activities.feed import DealEvents, FeedActivities
 from activities.notify import LinkMaker, LogNotifier, Notifier, NotifyActivities
 from activities.stage_events import StageRecorder
 from connectors.base import CrmConnector
+from worker.processes.runner import SandboxedRunner
 from worker.settings import Settings
 from workflows.change_feed import ChangeFeed
 from workflows.policy import Policy
@@ -81,7 +82,7 @@ PASSTHROUGH_MODULES = (*DATA_MODULES, "workflows")
 
 def workflow_runner() -> SandboxedWorkflowRunner:
     """The worker's sandbox, with `PASSTHROUGH_MODULES` shared (also for replayers)."""
-    return SandboxedWorkflowRunner(
+    return SandboxedRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
     )
 
@@ -90,7 +91,7 @@ def strict_workflow_runner() -> SandboxedWorkflowRunner:
     """The sandbox with only `DATA_MODULES` shared: every run re-imports the workflow
     logic, so a clock, random, file or network call in `workflows/` raises
     `RestrictedWorkflowAccessError`. For tests: slower and heavier than the worker's."""
-    return SandboxedWorkflowRunner(
+    return SandboxedRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(*DATA_MODULES)
     )
 
