@@ -37,7 +37,8 @@ sys.path.insert(0, str(Path(__file__).parent))  # tests/support is importable as
 SLOW_FIRST = (
     "tests/integration/test_readme_salesforce.py",
     "tests/integration/test_readme_hubspot.py",
-    "tests/integration/test_crm_truth_flows.py",
+    "tests/integration/test_crm_truth_salesforce.py",
+    "tests/integration/test_crm_truth_hubspot.py",
     "tests/bench/test_bench_smoke.py",
     "tests/integration/test_quote_flows.py",
     "tests/bench/test_bench_salesforce_smoke.py",
