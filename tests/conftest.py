@@ -11,6 +11,7 @@ import shutil
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -127,6 +128,23 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     )
     async with env:
         yield env
+
+
+@pytest.fixture(autouse=True)
+async def no_workflow_outlives_its_test(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """After a test on the shared dev server, end the workflows it started that still run
+    (module fixtures start theirs before it, so theirs stay). Their workers are gone, so
+    they would answer no query: every later listing on this server (`handoff stuck`, the
+    stall board, the inbox) waited 10 s per 16 of them, tens of seconds per test."""
+    if "dev_env" not in request.fixturenames:
+        yield
+        return
+    env: WorkflowEnvironment = request.getfixturevalue("dev_env")
+    since = datetime.now(UTC)
+    yield
+    from support.handoffs import terminate_running_since
+
+    await terminate_running_since(env.client, since)
 
 
 async def _container_env() -> AsyncIterator[WorkflowEnvironment]:

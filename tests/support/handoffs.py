@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio.api.common.v1 import WorkflowExecution
@@ -162,6 +162,23 @@ async def terminate_started(client: Client, task_queue: str) -> None:
             except RPCError as exc:  # already complete
                 if exc.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
                     raise
+
+
+async def terminate_running_since(client: Client, since: datetime) -> int:
+    """End every workflow started on this server at or after `since` that still runs;
+    returns how many. On the shared dev server a workflow whose worker has stopped answers
+    no query, and every later listing (`handoff stuck`, the stall board, the approvals
+    inbox) then waits out the query timeout for it (10 s a batch of 16)."""
+    query = f"ExecutionStatus = 'Running' AND StartTime >= '{since.isoformat()}'"
+    ended = 0
+    async for wf in client.list_workflows(query):
+        try:
+            await client.get_workflow_handle(wf.id, run_id=wf.run_id).terminate("test finished")
+            ended += 1
+        except RPCError as exc:  # it ended meanwhile (or its parent's close ended it)
+            if exc.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+                raise
+    return ended
 
 
 async def _await_no_pending_activities(client: Client, wf_id: str, timeout: float = 10) -> None:
