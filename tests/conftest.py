@@ -131,19 +131,19 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest.fixture(autouse=True)
 async def no_workflow_outlives_its_test(request: pytest.FixtureRequest) -> AsyncIterator[None]:
-    """After a test on the shared dev server, end the workflows it started that still run
-    (module fixtures start theirs before it, so theirs stay). Their workers are gone, so
-    they would answer no query: every later listing on this server (`handoff stuck`, the
-    stall board, the inbox) waited 10 s per 16 of them, tens of seconds per test."""
+    """After a test on the shared dev server, delete the workflows it started (module
+    fixtures start theirs before it, so theirs stay): their workers are gone, so they
+    answer no query, and later tests on this server waited on them
+    (`support.handoffs.delete_started_since` says how)."""
     if "dev_env" not in request.fixturenames:
         yield
         return
     env: WorkflowEnvironment = request.getfixturevalue("dev_env")
     since = datetime.now(UTC)
     yield
-    from support.handoffs import terminate_running_since
+    from support.handoffs import delete_started_since
 
-    await terminate_running_since(env.client, since)
+    await delete_started_since(env.client, since)
 
 
 async def _container_env() -> AsyncIterator[WorkflowEnvironment]:

@@ -11,7 +11,10 @@ from typing import Any
 
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.testservice.v1 import SleepRequest
-from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+from temporalio.api.workflowservice.v1 import (
+    DeleteWorkflowExecutionRequest,
+    DescribeWorkflowExecutionRequest,
+)
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
@@ -164,21 +167,28 @@ async def terminate_started(client: Client, task_queue: str) -> None:
                     raise
 
 
-async def terminate_running_since(client: Client, since: datetime) -> int:
-    """End every workflow started on this server at or after `since` that still runs;
-    returns how many. On the shared dev server a workflow whose worker has stopped answers
-    no query, and every later listing (`handoff stuck`, the stall board, the approvals
-    inbox) then waits out the query timeout for it (10 s a batch of 16)."""
-    query = f"ExecutionStatus = 'Running' AND StartTime >= '{since.isoformat()}'"
-    ended = 0
+async def delete_started_since(client: Client, since: datetime) -> int:
+    """Delete every workflow started on this server at or after `since`, running or
+    closed; returns how many. On the shared dev server a workflow whose worker has stopped
+    answers no query, not even a closed one's status: every later listing (`handoff
+    stuck`, the stall board, the inbox) waited out the query timeout for each one still
+    running (10 s a batch of 16), and a later test that starts the same deal id (a
+    seeded deal) found the old closed run and waited 10 s on its status to judge a
+    re-open. Deleted, the next test finds the server as a test alone would."""
+    query = f"StartTime >= '{since.isoformat()}'"
+    deleted = 0
     async for wf in client.list_workflows(query):
+        request = DeleteWorkflowExecutionRequest(
+            namespace=client.namespace,
+            workflow_execution=WorkflowExecution(workflow_id=wf.id, run_id=wf.run_id),
+        )
         try:
-            await client.get_workflow_handle(wf.id, run_id=wf.run_id).terminate("test finished")
-            ended += 1
-        except RPCError as exc:  # it ended meanwhile (or its parent's close ended it)
-            if exc.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            await client.workflow_service.delete_workflow_execution(request)
+            deleted += 1
+        except RPCError as exc:  # gone meanwhile (its parent's deletion took it)
+            if exc.status != RPCStatusCode.NOT_FOUND:
                 raise
-    return ended
+    return deleted
 
 
 async def _await_no_pending_activities(client: Client, wf_id: str, timeout: float = 10) -> None:
