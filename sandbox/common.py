@@ -96,6 +96,32 @@ def free_port() -> int:
         return port
 
 
+#: How long a stopping sandbox lets its open connections close before it drops them.
+GRACEFUL_SHUTDOWN_S = 2
+
+
+class _SandboxServer(uvicorn.Server):
+    """uvicorn, except that connections still open `GRACEFUL_SHUTDOWN_S` after shutdown
+    began are dropped. An idle HTTPS keep-alive connection whose client no longer reads
+    (a pooled connection of a client the test is done with) never answers the TLS close,
+    and the server waited for it until the thread's join gave up: 10 s of every such
+    test's teardown. Dropped, not cancelled: the loop ends with no transport left open."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        async def drop_stragglers() -> None:
+            await asyncio.sleep(GRACEFUL_SHUTDOWN_S)
+            for connection in list(self.server_state.connections):
+                transport = getattr(connection, "transport", None)
+                if transport is not None:
+                    transport.abort()
+
+        dropping = asyncio.create_task(drop_stragglers())
+        try:
+            await super().shutdown(sockets)
+        finally:
+            dropping.cancel()
+
+
 @contextmanager
 def serve_in_thread(
     app: object,
@@ -115,7 +141,7 @@ def serve_in_thread(
         ssl_keyfile=ssl_keyfile,
         lifespan="off",
     )
-    server = uvicorn.Server(config)
+    server = _SandboxServer(config)
     thread = threading.Thread(target=server.run, name=f"sandbox-{port}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

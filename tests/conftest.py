@@ -11,6 +11,7 @@ import shutil
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -28,38 +29,38 @@ _BIN = str(Path(sys.executable).parent)
 sys.path.insert(0, str(Path(__file__).parent))  # tests/support is importable as `support`
 
 
-#: The modules that take a minute or more, longest first (`--durations` of a full run,
-#: summed by module, see docs/benchmarks.md). They are collected first, so under
-#: pytest-xdist (`--dist loadscope`, the README's test command) they start at once beside
-#: each other and the short modules fill in around them, instead of forming a serial
-#: tail at the end. The README walk-through is one module per CRM: as one test of two
-#: stacks in a row, started late, it alone outlasted the rest of the suite.
+#: The modules that take half a minute or more of a full run, longest first (each
+#: module's wall time under xdist, see docs/benchmarks.md "The test suite"). They are
+#: collected first, so under pytest-xdist (`--dist loadscope`, the README's test command)
+#: they start at once beside each other and the short modules fill in around them,
+#: instead of forming a serial tail at the end. The README walk-through and the
+#: CRM-truth flows are one module per CRM, so each CRM's stacks run on a worker of its own.
 SLOW_FIRST = (
-    "tests/integration/test_readme_salesforce.py",
-    "tests/integration/test_readme_hubspot.py",
-    "tests/integration/test_crm_truth_flows.py",
-    "tests/bench/test_bench_smoke.py",
-    "tests/integration/test_quote_flows.py",
-    "tests/bench/test_bench_salesforce_smoke.py",
     "tests/integration/test_cli_and_worker_kill.py",
     "tests/faults/test_worker_faults.py",
-    "tests/integration/test_crm_flows.py",
-    "tests/scaffold/test_scaffold.py",
-    "tests/upgrade/test_v1_to_v2.py",
-    "tests/faults/test_crm_faults.py",
     "tests/integration/test_stalls_flow.py",
+    "tests/integration/test_crm_flows.py",
+    "tests/bench/test_bench_smoke.py",
+    "tests/integration/test_demo.py",
+    "tests/integration/test_readme_salesforce.py",
+    "tests/integration/test_readme_hubspot.py",
+    "tests/faults/test_crm_faults.py",
+    "tests/faults/test_server_restart.py",
+    "tests/integration/test_quote_flows.py",
+    "tests/integration/test_crm_truth_salesforce.py",
+    "tests/deploy/test_packaging.py",
+    "tests/upgrade/test_v1_to_v2.py",
+    "tests/bench/test_bench_salesforce_smoke.py",
+    "tests/integration/test_crm_truth_hubspot.py",
+    "tests/scaffold/test_scaffold.py",
     "tests/integration/test_policy_cli.py",
-    "tests/bad_input/test_http_properties.py",
     "tests/integration/test_people_reassign.py",
     "tests/stalls/test_cli.py",
-    "tests/faults/test_server_restart.py",
-    "tests/deploy/test_packaging.py",
-    "tests/integration/test_demo.py",
     "tests/integration/test_live_policy.py",
     "tests/bad_input/test_cli.py",
     "tests/integration/test_owner_manager_flows.py",
-    "tests/api/test_board.py",
     "tests/cli/test_handoff_types.py",
+    "tests/bad_input/test_http_properties.py",
     "tests/faults/test_bad_deliveries.py",
 )
 
@@ -126,6 +127,23 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     )
     async with env:
         yield env
+
+
+@pytest.fixture(autouse=True)
+async def no_workflow_outlives_its_test(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """After a test on the shared dev server, delete the workflows it started (module
+    fixtures start theirs before it, so theirs stay): their workers are gone, so they
+    answer no query, and later tests on this server waited on them
+    (`support.handoffs.delete_started_since` says how)."""
+    if "dev_env" not in request.fixturenames:
+        yield
+        return
+    env: WorkflowEnvironment = request.getfixturevalue("dev_env")
+    since = datetime.now(UTC)
+    yield
+    from support.handoffs import delete_started_since
+
+    await delete_started_since(env.client, since)
 
 
 async def _container_env() -> AsyncIterator[WorkflowEnvironment]:

@@ -6,12 +6,15 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.testservice.v1 import SleepRequest
-from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+from temporalio.api.workflowservice.v1 import (
+    DeleteWorkflowExecutionRequest,
+    DescribeWorkflowExecutionRequest,
+)
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
@@ -162,6 +165,40 @@ async def terminate_started(client: Client, task_queue: str) -> None:
             except RPCError as exc:  # already complete
                 if exc.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
                     raise
+
+
+async def delete_started_since(client: Client, since: datetime) -> int:
+    """Delete every workflow started on this server at or after `since`, running or
+    closed; returns how many. On the shared dev server a workflow whose worker has stopped
+    answers no query, not even a closed one's status: every later listing (`handoff
+    stuck`, the stall board, the inbox) waited out the query timeout for each one still
+    running (10 s a batch of 16), and a later test that starts the same deal id (a
+    seeded deal) found the old closed run and waited 10 s on its status to judge a
+    re-open. Deleted, the next test finds the server as a test alone would."""
+    query = f"StartTime >= '{since.isoformat()}'"
+    deleted = 0
+    async for wf in client.list_workflows(query):
+        request = DeleteWorkflowExecutionRequest(
+            namespace=client.namespace,
+            workflow_execution=WorkflowExecution(workflow_id=wf.id, run_id=wf.run_id),
+        )
+        try:
+            await client.workflow_service.delete_workflow_execution(request)
+            deleted += 1
+        except RPCError as exc:
+            # gone meanwhile (its parent's deletion took it), or a busy server: a run
+            # left behind only slows later tests, so no verdict waits on this
+            if exc.status not in _LEFT_BEHIND_OK:
+                raise
+    return deleted
+
+
+_LEFT_BEHIND_OK = (
+    RPCStatusCode.NOT_FOUND,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+)
 
 
 async def _await_no_pending_activities(client: Client, wf_id: str, timeout: float = 10) -> None:
