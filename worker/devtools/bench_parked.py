@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 from typing import Any
 
 from rich.progress import Progress
@@ -69,30 +70,38 @@ async def parked_memory(
     )
     began, started, note = time.perf_counter(), 0, None
     wf_ids: list[str] = []  # in parking order
+    window = max(1, (cache or MAX_CACHED_WORKFLOWS) // 2)
+    reached = 0
+
+    async def park(deal: str) -> str:
+        handle = await start_handoff(client, stack.task_queue, policy, deal, tag, crm)
+        return str(handle.id)
+
+    async def all_parked(target: int) -> bool:
+        nonlocal reached
+        reached = (await client.count_workflows(query)).count
+        progress.update(task, completed=reached)
+        return reached >= target
+
     with sampler:
         for point in checkpoints(len(parked_ids), wake):
-            batch = parked_ids[started:point]
-
-            async def park(deal: str) -> str:
-                handle = await start_handoff(client, stack.task_queue, policy, deal, tag, crm)
-                return str(handle.id)
-
-            wf_ids += (await pool(batch, park, PARK_CONCURRENCY, lambda: None))[0]
-            started = point
-
-            reached = 0
-
-            async def all_parked(target: int = point) -> bool:
-                nonlocal reached
-                reached = (await client.count_workflows(query)).count
-                progress.update(task, completed=reached)
-                return reached >= target
-
+            # At most half the workflow cache opening at once: a batch started whole
+            # (5,000 at the last checkpoint of 10,000) opened more runs than the worker
+            # caches, and each was evicted and replayed mid-opening, over and over.
             try:
-                limit = max(PARK_TIMEOUT_S, len(batch) / PARK_FLOOR_PER_S)
-                await until(all_parked, f"{point} handoffs parked", limit, cap_s=PARK_POLL_S)
+                while started < point:
+                    chunk = parked_ids[started : min(point, started + window)]
+                    wf_ids += (await pool(chunk, park, PARK_CONCURRENCY, lambda: None))[0]
+                    started += len(chunk)
+                    limit = max(PARK_TIMEOUT_S, len(chunk) / PARK_FLOOR_PER_S)
+                    await until(
+                        partial(all_parked, started),
+                        f"{started} handoffs parked",
+                        limit,
+                        cap_s=PARK_POLL_S,
+                    )
             except TimeoutError:  # report what fitted instead of failing the whole run
-                note = f"stopped at {reached} parked: {point} not parked within {limit:.0f}s"
+                note = f"stopped at {reached} parked: {started} not parked within {limit:.0f}s"
                 parked[str(reached)] = round(sampler.now_mib(), 1)
                 break
             await asyncio.sleep(SETTLE_S)
