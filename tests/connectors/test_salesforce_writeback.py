@@ -251,7 +251,10 @@ def test_a_lead_to_cash_handoff_is_one_composite_per_write_back_and_a_replay_cre
     assert (stats[COMPOSITE], stats[QUERY]) == (7, 1)
     assert sum(stats.values()) == 9  # with the login
     replayed = [connector.write_back(b) for b in writes]
-    assert replayed == receipts
+    # the same records; LastModifiedDate (whole seconds) may have moved on since
+    assert [r.model_dump(exclude={"modified_at"}) for r in replayed] == [
+        r.model_dump(exclude={"modified_at"}) for r in receipts
+    ]
     assert sum(calls(sandbox).values()) == 7
     entries = tasks(rep, deal)
     assert len(entries) == 12
