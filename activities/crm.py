@@ -27,12 +27,13 @@ from connectors.base import (
 from connectors.errors import PermanentCrmError, RateLimited, TransientCrmError
 from connectors.lines import LineReader, QuoteLines
 from connectors.managers import MAX_NAME, ManagerReader, OwnerManager, OwnerRef, clean_email
+from workflows.options import CRM_LOOKUP
 
 T = TypeVar("T")
 
 #: Tries of the owner's-manager look-up, as `crm.owner_manager` has them (`CRM_LOOKUP`);
 #: `crm.open_deal` answers without a manager after the last one.
-MANAGER_LOOKUP_TRIES = 3
+MANAGER_LOOKUP_TRIES = CRM_LOOKUP["retry_policy"].maximum_attempts
 
 
 class DealRef(BaseModel):
@@ -124,12 +125,9 @@ class CrmActivities:
         attempt = activity.info().attempt if activity.in_activity() else MANAGER_LOOKUP_TRIES
         try:
             manager = self.owner_manager(OwnerRef(owner_email=deal.owner_email))
-        except ApplicationError as exc:
-            if exc.non_retryable or attempt >= MANAGER_LOOKUP_TRIES:
-                return OpenedDeal(deal=deal, lines=lines, manager_problem=str(exc))
-            raise
-        except TransientCrmError as exc:
-            if attempt >= MANAGER_LOOKUP_TRIES:
+        except (ApplicationError, TransientCrmError) as exc:
+            for_good = isinstance(exc, ApplicationError) and exc.non_retryable
+            if for_good or attempt >= MANAGER_LOOKUP_TRIES:
                 return OpenedDeal(deal=deal, lines=lines, manager_problem=str(exc))
             raise
         return OpenedDeal(deal=deal, lines=lines, manager=manager)
