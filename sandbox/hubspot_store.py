@@ -253,10 +253,18 @@ class Store:
         self, ot: str, name: str, value: str, *, archived: bool = False
     ) -> Record | None:
         with self.lock:
-            for rid, props in self.rows(ot, archived=archived):
-                if props.get(name) == value:
-                    return self.get(ot, rid, archived=archived)
-            return None
+            if not isinstance(value, str) or '"' in name:
+                return None  # stored values are strings; property names have no quotes
+            # The first match by id, found by SQLite without decoding every record's JSON
+            # in Python (that scan was most of the sandbox's time in `handoff bench`).
+            path = f'$."{name}"'
+            row = self._db.execute(
+                "SELECT id FROM objects WHERE type=? AND archived=? "
+                "AND json_type(props, ?)='text' AND json_extract(props, ?)=? "
+                "ORDER BY CAST(id AS INTEGER) LIMIT 1",
+                (ot, int(archived), path, path, value),
+            ).fetchone()
+            return None if row is None else self.get(ot, row[0], archived=archived)
 
     def rows(self, ot: str, *, archived: bool = False) -> list[tuple[str, dict[str, str | None]]]:
         with self.lock:
