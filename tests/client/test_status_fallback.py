@@ -72,3 +72,20 @@ async def test_a_running_run_still_reports_the_failed_query(
         finally:
             await handle.terminate()
             await asyncio.sleep(0)
+
+
+async def test_an_unanswered_status_query_names_the_run(
+    dev_env: WorkflowEnvironment, task_queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from worker.client import handoffs
+
+    monkeypatch.setattr(handoffs, "QUERY_TIMEOUT_S", 0.5)
+    client = dev_env.client
+    handle = await client.start_workflow(  # no worker polls this queue
+        StatusProbe.run, False, id=f"probe-unanswered-{task_queue}", task_queue=task_queue
+    )
+    try:
+        with pytest.raises(TimeoutError, match=f"status query of {handle.id} in 0.5 s"):
+            await status_of(client, handle.id)
+    finally:
+        await handle.terminate()

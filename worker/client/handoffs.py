@@ -317,6 +317,10 @@ async def status_of(client: Client, workflow_id: str) -> DealStatus:
         return await asyncio.wait_for(
             handle.query(QUERY_STATUS, result_type=DealStatus), QUERY_TIMEOUT_S
         )
+    except TimeoutError as err:  # asyncio's says nothing; say which run did not answer
+        raise TimeoutError(
+            f"no worker answered the status query of {workflow_id} in {QUERY_TIMEOUT_S:g} s"
+        ) from err
     except WorkflowQueryFailedError:
         if await _describe_status(client, workflow_id) != WorkflowExecutionStatus.COMPLETED:
             raise
