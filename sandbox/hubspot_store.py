@@ -12,18 +12,19 @@ Associations are stored in both directions, each with its own type id
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sandbox.common import open_store_db
 from sandbox.hubspot_assoc_types import AssociationTypes, Spec
 from sandbox.hubspot_errors import HsError
 from sandbox.hubspot_http import iso_ms, not_found, object_type
 from sandbox.hubspot_line_items import derived
 from sandbox.hubspot_owners import OWNER_IDS
+from sandbox.hubspot_properties import NAME as PROPERTY_NAME
 from sandbox.hubspot_properties import PropertyRegistry
 from sandbox.hubspot_schema import (
     REQUIRED_ON_CREATE,
@@ -45,7 +46,8 @@ class Store:
 
     def __init__(self, path: Path | None) -> None:
         self.lock = threading.RLock()
-        self._db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False)
+        self._db = open_store_db(path)
+        self._indexed: set[str] = set()  # properties whose look-up index is committed
         with self.lock, self._db:
             self._db.executescript(
                 """CREATE TABLE IF NOT EXISTS objects (type TEXT, id TEXT, created TEXT,
@@ -253,17 +255,25 @@ class Store:
         self, ot: str, name: str, value: str, *, archived: bool = False
     ) -> Record | None:
         with self.lock:
-            if not isinstance(value, str) or '"' in name:
-                return None  # stored values are strings; property names have no quotes
-            # The first match by id, found by SQLite without decoding every record's JSON
-            # in Python (that scan was most of the sandbox's time in `handoff bench`).
-            path = f'$."{name}"'
-            row = self._db.execute(
-                "SELECT id FROM objects WHERE type=? AND archived=? "
-                "AND json_type(props, ?)='text' AND json_extract(props, ?)=? "
-                "ORDER BY CAST(id AS INTEGER) LIMIT 1",
-                (ot, int(archived), path, path, value),
-            ).fetchone()
+            if not isinstance(value, str) or not PROPERTY_NAME.fullmatch(name):
+                return None  # stored values are strings; property names are [a-z0-9_]
+            # The first match by id, from an index on the property (made at its first
+            # look-up), not a decode of every record's JSON in Python: that scan was most
+            # of the sandbox's time in `handoff bench`, and grew with every record.
+            column = f"json_extract(props, '$.{name}')"
+            if name not in self._indexed:  # kept once it is there: a rollback may undo it
+                index = f"unique_{name}"
+                if self._db.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type='index' AND name=?", (index,)
+                ).fetchone():
+                    self._indexed.add(name)
+                else:
+                    self._db.execute(f'CREATE INDEX "{index}" ON objects (type, {column})')
+            query = (  # `name` matched PROPERTY_NAME above: letters, digits, underscores
+                f"SELECT id FROM objects WHERE type=? AND {column}=? AND archived=? "  # noqa: S608
+                f"AND json_type(props, '$.{name}')='text' ORDER BY CAST(id AS INTEGER) LIMIT 1"
+            )
+            row = self._db.execute(query, (ot, value, int(archived))).fetchone()
             return None if row is None else self.get(ot, row[0], archived=archived)
 
     def rows(self, ot: str, *, archived: bool = False) -> list[tuple[str, dict[str, str | None]]]:

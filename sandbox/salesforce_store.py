@@ -9,7 +9,6 @@ the writes of its own level (which is how collections implement ``allOrNone``).
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sandbox.common import open_store_db
 from sandbox.salesforce_errors import MultipleMatches, SfError
 from sandbox.salesforce_lines import after_write, before_write
 from sandbox.salesforce_schema import OBJECTS, SYSTEM_ONLY, ObjectDef
@@ -34,7 +34,7 @@ class Store:
     """The org's records, keyed by 18-character id, with validation and audit fields."""
 
     def __init__(self, path: Path | None) -> None:
-        self._db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False)
+        self._db = open_store_db(path)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS records (id TEXT PRIMARY KEY, object TEXT, data TEXT)"
         )
