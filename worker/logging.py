@@ -148,7 +148,7 @@ def configure_logging(
     renderer: Processor = (
         structlog.processors.JSONRenderer()
         if production
-        else structlog.dev.ConsoleRenderer(colors=(stream or sys.stderr).isatty())
+        else console_renderer(tty=(stream or sys.stderr).isatty())
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_shared(),
@@ -182,6 +182,21 @@ def configure_logging(
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,  # reconfiguring (tests, `handoff dev`) must take effect
     )
+
+
+def console_renderer(*, tty: bool) -> structlog.dev.ConsoleRenderer:
+    """Development's console lines. Tracebacks never show locals: rendering a failed
+    activity's locals (connectors, client models, partials) took ~0.5 s of the worker's
+    GIL per failure, so a CRM returning errors starved the event loop until queries went
+    unanswered (`handoff bench`'s fault phase failed so), and locals are where secrets
+    sit that no pattern knows. A terminal gets rich's coloured traceback; a file or pipe
+    the plain one."""
+    formatter = (
+        structlog.dev.RichTracebackFormatter(show_locals=False)
+        if tty
+        else structlog.dev.plain_traceback
+    )
+    return structlog.dev.ConsoleRenderer(colors=tty, exception_formatter=formatter)
 
 
 def _scrubbed(renderer: Processor) -> Processor:

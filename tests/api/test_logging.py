@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -132,6 +133,38 @@ def test_development_output_is_pretty_and_still_masked() -> None:
     assert "tok-dev-77" not in text
     with pytest.raises(json.JSONDecodeError):
         json.loads(text)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _fail(record_id: str) -> None:
+    held = {"record_id": record_id, "local-marker": "held-in-a-local-77"}
+    raise RuntimeError(f"CRM refused {held['record_id']}")
+
+
+@pytest.mark.parametrize("stream", [io.StringIO, _Terminal], ids=["file", "terminal"])
+def test_development_tracebacks_show_no_locals(stream: type[io.StringIO]) -> None:
+    """A failure logged in development shows its traceback, not the frames' locals: they
+    cost a CRM-failing worker its event loop, and hold what no secret pattern knows."""
+    buffer = stream()
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    try:
+        configure_logging("development", stream=buffer)
+        try:
+            _fail("deal-41")
+        except RuntimeError:
+            logging.getLogger("t").warning("Completing activity as failed", exc_info=True)
+    finally:
+        structlog.reset_defaults()
+        root.handlers[:], _ = saved[0], root.setLevel(saved[1])
+    text = re.sub(r"\x1b\[[0-9;]*m", "", buffer.getvalue())  # a terminal's colours
+    assert "Completing activity as failed" in text
+    assert "Traceback" in text and "_fail" in text and "CRM refused deal-41" in text
+    assert "held-in-a-local-77" not in text
 
 
 async def test_api_scenario_logs_ids_but_no_tokens_or_links(
