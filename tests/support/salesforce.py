@@ -1,5 +1,7 @@
 """Helpers for the Salesforce tests: a TLS sandbox on a free port, its control endpoints,
-connectors in every auth mode, and an RSA key with a certificate for the JWT flow.
+connectors in every auth mode, an RSA key with a certificate for the JWT flow, the sales
+rep's own session, and (for integration tests) Handoff's processes using a sandbox as
+their org.
 
 Test modules import these and wrap them in their own pytest fixtures.
 """
@@ -12,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 import simple_salesforce
@@ -32,6 +34,11 @@ from sandbox.salesforce_schema import (
     CONSUMER_KEY,
     CONSUMER_SECRET,
 )
+
+if TYPE_CHECKING:
+    from temporalio.testing import WorkflowEnvironment
+
+    from support.processes import Stack
 
 TOKEN = "handoff-sandbox"
 JWT_CONSUMER_KEY = "handoff-jwt-app"
@@ -151,6 +158,24 @@ def stack_env(sandbox: Sandbox, *, feed: bool = True) -> dict[str, str]:
     return env | ({"HANDOFF_FEED_POLL_S": "1"} if feed else {})
 
 
+@contextmanager
+def salesforce_stack(
+    dev_env: WorkflowEnvironment, state_dir: Path
+) -> Iterator[tuple[Sandbox, Stack]]:
+    """A fresh org (its record ids unique to the test) and a `Stack` in `state_dir` on
+    the dev server whose processes use it (`stack_env`: the change feed polled every
+    second), with the worker running."""
+    from support.processes import stack
+
+    address = dev_env.client.service_client.config.target_host
+    with (
+        running_sandbox(state_dir, store_with_unique_ids(state_dir / "org.sqlite3")) as sandbox,
+        stack(address, state_dir, crm="salesforce", extra_env=stack_env(sandbox)) as s,
+    ):
+        s.worker()
+        yield sandbox, s
+
+
 def auth_for(sandbox: Sandbox, mode: str, tmp_path: Path | None = None) -> SalesforceAuth:
     """Credentials that the sandbox accepts, for each auth mode."""
     if mode == "client_credentials":
@@ -241,6 +266,20 @@ def sales_rep_session(sandbox: Sandbox) -> str:
             domain="login",
         )
         return str(sf.session_id)
+
+
+def rep_headers(sandbox: Sandbox) -> dict[str, str]:
+    """Authorization as the sales rep's own session, so the org records a change as the
+    rep's, not Handoff's API user's (pass as `headers` to `Sandbox.rest`)."""
+    return {"Authorization": f"Bearer {sales_rep_session(sandbox)}"}
+
+
+def create_opportunity(sandbox: Sandbox, headers: dict[str, str], fields: dict[str, Any]) -> str:
+    """An Opportunity created over REST (201) with these fields and `headers` (e.g. the
+    rep's, `rep_headers`); its id."""
+    opp = sandbox.rest("POST", f"{API}/sobjects/Opportunity/", headers=headers, json=fields)
+    assert opp.status_code == 201, opp.text
+    return str(opp.json()["id"])
 
 
 @contextmanager
