@@ -1,9 +1,10 @@
 """Helpers for the HubSpot tests: a sandbox on a free port, its control endpoints, raw
-API calls with the sandbox token, connectors that record their backoff sleeps, and (for
-integration tests) Handoff's processes using a sandbox as their portal, with signed
-webhooks to their API.
+API calls with the sandbox token, connectors that record their backoff sleeps, the
+connector test modules' fixtures (`connector_fixtures`), and (for integration tests)
+Handoff's processes using a sandbox as their portal, with signed webhooks to their API.
 
-Test modules import these and wrap them in their own pytest fixtures.
+Test modules import these and wrap them in their own pytest fixtures; the connector
+modules bind the ready-made ones of `connector_fixtures`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import httpx
+import pytest
 
 from connectors.hubspot import HubSpotConnector
 from sandbox.common import FaultSettings, free_port, serve_in_thread
@@ -114,6 +116,26 @@ def running_sandbox(store_path: Path | None = None, **app_kw: Any) -> Iterator[H
             for connector in sandbox.connectors:
                 connector.close()
             app.state.sandbox.webhooks.close()
+
+
+def connector_fixtures() -> tuple[Any, Any]:
+    """The fixtures of a connector test module, bound at its top as
+    `sandbox, hs = connector_fixtures()`: `sandbox`, a fresh sandbox for each test, and
+    `hs`, a connector to it (`HubSpotSandbox.connector`).
+
+    A factory, not a conftest: the Salesforce modules beside them have a fixture of
+    their own named `sandbox`."""
+
+    @pytest.fixture(name="sandbox")
+    def sandbox_fixture() -> Iterator[HubSpotSandbox]:
+        with running_sandbox() as sandbox:
+            yield sandbox
+
+    @pytest.fixture(name="hs")
+    def hs_fixture(sandbox: HubSpotSandbox) -> HubSpotConnector:
+        return sandbox.connector()
+
+    return sandbox_fixture, hs_fixture
 
 
 def assert_hubspot_error(

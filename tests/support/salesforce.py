@@ -1,9 +1,10 @@
 """Helpers for the Salesforce tests: a TLS sandbox on a free port, its control endpoints,
 connectors in every auth mode, an RSA key with a certificate for the JWT flow, the sales
-rep's own session, and (for integration tests) Handoff's processes using a sandbox as
-their org.
+rep's own session, the connector test modules' fixtures (`connector_fixtures`), and (for
+integration tests) Handoff's processes using a sandbox as their org.
 
-Test modules import these and wrap them in their own pytest fixtures.
+Test modules import these and wrap them in their own pytest fixtures; the connector
+modules bind the ready-made ones of `connector_fixtures`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pytest
 import requests
 import simple_salesforce
 from cryptography import x509
@@ -291,3 +293,54 @@ def sales_rep_client(sandbox: Sandbox) -> Iterator[simple_salesforce.Salesforce]
         yield simple_salesforce.Salesforce(
             session_id=sales_rep_session(sandbox), instance_url=sandbox.base, session=http
         )
+
+
+def connector_fixtures(folder: str) -> tuple[Any, Any, Any, Any]:
+    """The fixtures of a connector test module, bound at its top as
+    `server, sandbox, connector, rep = connector_fixtures("sf-name")`:
+
+    - `server`: one sandbox for the module, its state in a temporary folder `folder`;
+    - `sandbox`: that sandbox for one test, its recorded backoff sleeps cleared before
+      the test and its faults, record locks and API limits reset after it;
+    - `connector`: a connector to it logged in with client credentials;
+    - `rep`: the sales rep's own simple-salesforce session (`sales_rep_client`).
+
+    A factory, not a conftest: the HubSpot modules beside them have fixtures of their
+    own named `sandbox` and `rep`."""
+
+    @pytest.fixture(scope="module", name="server")
+    def server_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+        with running_sandbox(tmp_path_factory.mktemp(folder)) as sandbox:
+            yield sandbox
+
+    @pytest.fixture(name="sandbox")
+    def sandbox_fixture(server: Sandbox) -> Iterator[Sandbox]:
+        server.recorded_sleeps.clear()
+        yield server
+        server.reset()
+
+    @pytest.fixture(name="connector")
+    def connector_fixture(sandbox: Sandbox) -> SalesforceConnector:
+        return connector_for(sandbox, auth_for(sandbox, "client_credentials"))
+
+    @pytest.fixture(scope="module", name="rep")
+    def rep_fixture(server: Sandbox) -> Iterator[simple_salesforce.Salesforce]:
+        with sales_rep_client(server) as sf:
+            yield sf
+
+    return server_fixture, sandbox_fixture, connector_fixture, rep_fixture
+
+
+def rep_opportunity(rep: simple_salesforce.Salesforce, **fields: Any) -> str:
+    """A fresh Opportunity the rep creates (Prospecting, 100,000, closing 2026-12-31, a
+    unique name), with any further `fields`; its id."""
+    created = rep.Opportunity.create(
+        {
+            "Name": f"Deal {uuid.uuid4().hex[:8]}",
+            "StageName": "Prospecting",
+            "CloseDate": "2026-12-31",
+            "Amount": 100_000,
+            **fields,
+        }
+    )
+    return str(created["id"])
