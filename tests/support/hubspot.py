@@ -233,7 +233,7 @@ def create_deal(
 ) -> str:
     """A deal at the pipeline's first stage, owned by `owner` (an email), created over the
     raw API (201) with any further `properties`; its id."""
-    properties = {
+    given = {
         "dealname": name,
         "amount": amount,
         "discount_percent": discount_percent,
@@ -241,7 +241,7 @@ def create_deal(
         "handoff_owner_email": owner,
         **properties,
     }
-    created = sandbox.api("POST", "/crm/v3/objects/deals", json={"properties": properties})
+    created = sandbox.api("POST", "/crm/v3/objects/deals", json={"properties": given})
     assert created.status_code == 201, created.text
     return str(created.json()["id"])
 
