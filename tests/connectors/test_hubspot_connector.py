@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 import structlog
 from fastapi import FastAPI
-from support.hubspot import CREATE, PATCH, READ, TOKEN, HubSpotSandbox, running_sandbox
+from support.hubspot import (
+    CREATE,
+    PATCH,
+    READ,
+    TOKEN,
+    HubSpotSandbox,
+    connector_fixtures,
+)
 
 from connectors import hubspot_wire
 from connectors.base import BillingDocument, CrmConnector, NoteSpec, TaskSpec, WriteBack
@@ -17,16 +23,7 @@ from connectors.errors import AuthFailed, CrmError, NotFound, RateLimited, Rejec
 from connectors.hubspot import HubSpotConnector
 from sandbox.common import free_port, serve_in_thread
 
-
-@pytest.fixture
-def sandbox() -> Iterator[HubSpotSandbox]:
-    with running_sandbox() as sb:
-        yield sb
-
-
-@pytest.fixture
-def hs(sandbox: HubSpotSandbox) -> HubSpotConnector:
-    return sandbox.connector()
+sandbox, hs = connector_fixtures()
 
 
 # -- reads -------------------------------------------------------------------------------

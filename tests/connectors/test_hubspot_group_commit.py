@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import pytest
 from support.hubspot import (
     CREATE,
     GET,
@@ -19,7 +18,7 @@ from support.hubspot import (
     READ,
     UPDATE,
     HubSpotSandbox,
-    running_sandbox,
+    connector_fixtures,
 )
 
 from connectors.base import NoteSpec, TaskSpec, WriteBack, WriteReceipt
@@ -32,15 +31,7 @@ WAIT_S = 30  # generous: a bound on a wait for a condition, never a pace
 OWNER = "sam.rep@example.com"
 
 
-@pytest.fixture
-def sandbox() -> Iterator[HubSpotSandbox]:
-    with running_sandbox() as sb:
-        yield sb
-
-
-@pytest.fixture
-def hs(sandbox: HubSpotSandbox) -> HubSpotConnector:
-    return sandbox.connector()
+sandbox, hs = connector_fixtures()
 
 
 def new_deals(sandbox: HubSpotSandbox, n: int) -> list[str]:

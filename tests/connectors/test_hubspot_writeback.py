@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
@@ -21,7 +20,7 @@ from support.hubspot import (
     TOKEN,
     UPDATE,
     HubSpotSandbox,
-    running_sandbox,
+    connector_fixtures,
 )
 from support.lead_to_cash_writes import BILLING, OPS, REP, lead_to_cash_writes
 
@@ -30,16 +29,7 @@ from connectors.errors import Rejected
 from connectors.hubspot import HubSpotConnector
 from connectors.hubspot_batching import together
 
-
-@pytest.fixture
-def sandbox() -> Iterator[HubSpotSandbox]:
-    with running_sandbox() as sb:
-        yield sb
-
-
-@pytest.fixture
-def hs(sandbox: HubSpotSandbox) -> HubSpotConnector:
-    return sandbox.connector()
+sandbox, hs = connector_fixtures()
 
 
 @pytest.fixture

@@ -6,22 +6,14 @@ compare, so a rep's stage is kept and reported, and everything else lands once."
 from __future__ import annotations
 
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from simple_salesforce import Salesforce
-from support.salesforce import (
-    Sandbox,
-    auth_for,
-    connector_for,
-    running_sandbox,
-    sales_rep_client,
-)
+from support.salesforce import Sandbox, connector_fixtures, rep_opportunity
 
 from connectors import salesforce_wire
 from connectors.base import FieldValue, NoteSpec, TaskSpec, WriteBack, WriteReceipt
@@ -33,41 +25,12 @@ QUERY = "GET /services/data/v{ver}/query"
 OPPORTUNITY_GET = "GET /services/data/v{ver}/sobjects/Opportunity/{id}"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with running_sandbox(tmp_path_factory.mktemp("sf-conditional")) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def sandbox(server: Sandbox) -> Iterator[Sandbox]:
-    yield server
-    server.reset()
-
-
-@pytest.fixture
-def connector(sandbox: Sandbox) -> SalesforceConnector:
-    return connector_for(sandbox, auth_for(sandbox, "client_credentials"))
-
-
-@pytest.fixture(scope="module")
-def rep(server: Sandbox) -> Iterator[Salesforce]:
-    """The sales rep's own simple-salesforce session, editing the org beside Handoff."""
-    with sales_rep_client(server) as sf:
-        yield sf
+server, sandbox, connector, rep = connector_fixtures("sf-conditional")
 
 
 @pytest.fixture
 def deal(rep: Salesforce) -> str:
-    created = rep.Opportunity.create(
-        {
-            "Name": f"Deal {uuid.uuid4().hex[:8]}",
-            "StageName": "Prospecting",
-            "CloseDate": "2026-12-31",
-            "Amount": 100_000,
-        }
-    )
-    return str(created["id"])
+    return rep_opportunity(rep)
 
 
 @dataclass

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
@@ -19,9 +18,9 @@ from support.salesforce import (
     API,
     Sandbox,
     auth_for,
+    connector_fixtures,
     connector_for,
     issued_session_id,
-    running_sandbox,
     seeded_opportunity,
 )
 
@@ -42,27 +41,12 @@ from sandbox.common import free_port
 LOGIN_MODES = ["client_credentials", "jwt_bearer", "password", "oauth_password"]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with running_sandbox(tmp_path_factory.mktemp("sf-connector")) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def sandbox(server: Sandbox) -> Iterator[Sandbox]:
-    server.recorded_sleeps.clear()
-    yield server
-    server.reset()
+server, sandbox, connector, _ = connector_fixtures("sf-connector")
 
 
 @pytest.fixture
 def acme(sandbox: Sandbox) -> str:
     return str(seeded_opportunity(sandbox, "Acme rollout")["Id"])
-
-
-@pytest.fixture
-def connector(sandbox: Sandbox) -> SalesforceConnector:
-    return connector_for(sandbox, auth_for(sandbox, "client_credentials"))
 
 
 def _user_id(sandbox: Sandbox, email: str) -> str:

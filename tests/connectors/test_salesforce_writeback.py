@@ -5,8 +5,6 @@ moved, and one composite request per write-back."""
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,13 +12,7 @@ import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.format import format_soql
 from support.lead_to_cash_writes import OPS, REP, lead_to_cash_writes
-from support.salesforce import (
-    Sandbox,
-    auth_for,
-    connector_for,
-    running_sandbox,
-    sales_rep_client,
-)
+from support.salesforce import Sandbox, connector_fixtures, rep_opportunity
 
 from connectors.base import NoteSpec, TaskSpec, WriteBack
 from connectors.salesforce import SalesforceConnector
@@ -29,44 +21,13 @@ COMPOSITE = "POST /services/data/v{ver}/composite"
 QUERY = "GET /services/data/v{ver}/query"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with running_sandbox(tmp_path_factory.mktemp("sf-writeback")) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def sandbox(server: Sandbox) -> Iterator[Sandbox]:
-    server.recorded_sleeps.clear()
-    yield server
-    server.reset()
-
-
-@pytest.fixture
-def connector(sandbox: Sandbox) -> SalesforceConnector:
-    return connector_for(sandbox, auth_for(sandbox, "client_credentials"))
-
-
-@pytest.fixture(scope="module")
-def rep(server: Sandbox) -> Iterator[Salesforce]:
-    """The sales rep's own simple-salesforce session, editing the org beside Handoff."""
-    with sales_rep_client(server) as sf:
-        yield sf
+server, sandbox, connector, rep = connector_fixtures("sf-writeback")
 
 
 @pytest.fixture
 def deal(rep: Salesforce) -> str:
     """A fresh Opportunity of the rep's (30% discount, Prospecting)."""
-    created = rep.Opportunity.create(
-        {
-            "Name": f"Deal {uuid.uuid4().hex[:8]}",
-            "StageName": "Prospecting",
-            "CloseDate": "2026-12-31",
-            "Amount": 100_000,
-            "Discount_Percent__c": 30.0,
-        }
-    )
-    return str(created["id"])
+    return rep_opportunity(rep, Discount_Percent__c=30.0)
 
 
 def opportunity(rep: Salesforce, deal_id: str) -> dict[str, Any]:

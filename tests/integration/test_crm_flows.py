@@ -3,25 +3,17 @@ to cash, and the sandbox holds every write exactly once."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from support.handoffs import CONTRACT_FIELDS
-from support.hubspot import running_sandbox, store_with_unique_ids
-from support.hubspot import stack_env as hubspot_stack_env
-from support.processes import Stack, stack
-from support.salesforce import API, sales_rep_session, stack_env
-from support.salesforce import running_sandbox as running_salesforce
-from support.salesforce import store_with_unique_ids as unique_ids
+from support.hubspot import create_deal, hubspot_stack, post_webhook
+from support.processes import Stack
+from support.salesforce import API, create_opportunity, rep_headers, salesforce_stack
 from temporalio.testing import WorkflowEnvironment
-
-from sandbox.common import free_port
-from worker.http.ingress.hubspot import sign_v3
 
 pytestmark = pytest.mark.integration
 
@@ -50,47 +42,18 @@ def finish_with_cli(s: Stack, deal: str) -> dict[str, Any]:
     return s.until(deal, lambda st: st["done"])
 
 
-def webhook(api: str, events: list[dict[str, Any]]) -> httpx.Response:
-    body = json.dumps(events)
-    ts = str(int(time.time() * 1000))
-    uri = f"{api}/webhooks/hubspot"
-    headers = {
-        "X-HubSpot-Signature-v3": sign_v3(SECRET, "POST", uri, body, ts),
-        "X-HubSpot-Request-Timestamp": ts,
-        "Content-Type": "application/json",
-    }
-    return httpx.post(uri, content=body, headers=headers, timeout=10)
-
-
 def test_hubspot_webhook_to_cash(dev_env: WorkflowEnvironment, tmp_path: Path) -> None:
     """A signed webhook starts the handoff, checkbox changes arrive as evidence (each
     delivered three times), the CLI approves; stage, notes, tasks and order land once."""
-    address = dev_env.client.service_client.config.target_host
-    port = free_port()
-    api = f"http://127.0.0.1:{port}"
-    with (
-        running_sandbox(store_with_unique_ids(tmp_path / "hubspot.sqlite3")) as sandbox,
-        stack(
-            address,
-            tmp_path,
-            extra_env=hubspot_stack_env(sandbox, port, SECRET),
-        ) as s,
-    ):
-        created = sandbox.api(
-            "POST",
-            "/crm/v3/objects/deals",
-            json={
-                "properties": {
-                    "dealname": "Umbrella rollout",
-                    "amount": "40000",
-                    "discount_percent": "20",
-                    "dealstage": "appointmentscheduled",
-                    "handoff_owner_email": OWNER,
-                    **COMPLETE,
-                }
-            },
+    with hubspot_stack(dev_env, tmp_path, app_secret=SECRET) as (sandbox, s, api):
+        deal = create_deal(
+            sandbox,
+            "Umbrella rollout",
+            amount="40000",
+            discount_percent="20",
+            owner=OWNER,
+            **COMPLETE,
         )
-        deal = str(created.json()["id"])
         s.worker()
         s.spawn("api", ready="Application startup complete")
         base = {
@@ -107,7 +70,7 @@ def test_hubspot_webhook_to_cash(dev_env: WorkflowEnvironment, tmp_path: Path) -
             "subscriptionType": "deal.creation",
             "changeFlag": "NEW",
         }
-        assert webhook(api, [creation, creation]).status_code == 200
+        assert post_webhook(api, SECRET, [creation, creation]).status_code == 200
         s.until(deal, lambda st: st["waiting_on"] == "evidence")
 
         checks = [
@@ -133,7 +96,7 @@ def test_hubspot_webhook_to_cash(dev_env: WorkflowEnvironment, tmp_path: Path) -
             for i, name in enumerate(checks)
         ]
         for _ in range(3):  # at-least-once delivery, out of order
-            assert webhook(api, list(reversed(events))).status_code == 200
+            assert post_webhook(api, SECRET, list(reversed(events))).status_code == 200
         final = finish_with_cli(s, deal)
         activity = sandbox.activity(deal)
 
@@ -154,25 +117,14 @@ def test_hubspot_webhook_to_cash(dev_env: WorkflowEnvironment, tmp_path: Path) -
 def test_salesforce_change_to_cash(dev_env: WorkflowEnvironment, tmp_path: Path) -> None:
     """A new Opportunity seen by the change feed starts the handoff; it ends in cash with
     the Opportunity closed won and each Task, Note and Order written once."""
-    address = dev_env.client.service_client.config.target_host
-    with (
-        running_salesforce(tmp_path, unique_ids(tmp_path / "org.sqlite3")) as sandbox,
-        stack(
-            address,
-            tmp_path,
-            crm="salesforce",
-            extra_env=stack_env(sandbox),
-        ) as s,
-    ):
-        s.worker()
-        rep = {"Authorization": f"Bearer {sales_rep_session(sandbox)}"}  # not Handoff's user
+    with salesforce_stack(dev_env, tmp_path) as (sandbox, s):
+        rep = rep_headers(sandbox)  # not Handoff's user
         accounts = sandbox.rest("GET", f"{API}/query/", params={"q": "SELECT Id FROM Account"})
         account = accounts.json()["records"][0]["Id"]  # an Order needs the Account
-        opp = sandbox.rest(
-            "POST",
-            f"{API}/sobjects/Opportunity/",
-            headers=rep,
-            json={
+        deal = create_opportunity(
+            sandbox,
+            rep,
+            {
                 "Name": "Hooli platform",
                 "StageName": "Prospecting",
                 "CloseDate": "2026-12-31",
@@ -188,16 +140,8 @@ def test_salesforce_change_to_cash(dev_env: WorkflowEnvironment, tmp_path: Path)
                 "PO_Number__c": "PO-9",
             },
         )
-        assert opp.status_code == 201, opp.text
-        deal = opp.json()["id"]
         s.until(deal, lambda st: st["waiting_on"] == "evidence", timeout=60)
-        for kind in (
-            "need_confirmed",
-            "budget_confirmed",
-            "decision_maker_identified",
-            "timeline_confirmed",
-        ):
-            s.handoff("evidence", "add", deal, kind, "--by", OWNER)
+        s.qualify(deal, by=OWNER)
         final = finish_with_cli(s, deal)
         activity = sandbox.activity(deal)
 

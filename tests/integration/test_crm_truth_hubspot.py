@@ -5,7 +5,6 @@ completed, and the CRM still says lost afterwards (Salesforce: test_crm_truth_sa
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from pathlib import Path
@@ -22,13 +21,10 @@ from support.crm_truth import (
     assert_nothing_left_to_write,
     wait_for,
 )
-from support.hubspot import TOKEN, run_with_webhooks, running_sandbox, store_with_unique_ids
-from support.hubspot import stack_env as hubspot_stack_env
-from support.processes import stack
+from support.hubspot import TOKEN, hubspot_stack, post_webhook
 from temporalio.testing import WorkflowEnvironment
 
 from sandbox.common import free_port
-from worker.http.ingress.hubspot import sign_v3
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -38,31 +34,20 @@ SECRET = "crm-truth-app-secret"
 
 def signed_webhook(api: str, deal: str, name: str, value: str, at_ms: int) -> httpx.Response:
     """One deal.propertyChange delivery, signed as HubSpot signs it."""
-    body = json.dumps(
-        [
-            {
-                "eventId": uuid.uuid4().int % 10**9,
-                "subscriptionId": 1,
-                "portalId": 62515,
-                "appId": 54321,
-                "occurredAt": at_ms,
-                "subscriptionType": "deal.propertyChange",
-                "attemptNumber": 0,
-                "objectId": int(deal),
-                "propertyName": name,
-                "propertyValue": value,
-                "changeSource": "CRM_UI",
-            }
-        ]
-    )
-    stamp = str(int(time.time() * 1000))
-    uri = f"{api}/webhooks/hubspot"
-    headers = {
-        "X-HubSpot-Signature-v3": sign_v3(SECRET, "POST", uri, body, stamp),
-        "X-HubSpot-Request-Timestamp": stamp,
-        "Content-Type": "application/json",
+    event = {
+        "eventId": uuid.uuid4().int % 10**9,
+        "subscriptionId": 1,
+        "portalId": 62515,
+        "appId": 54321,
+        "occurredAt": at_ms,
+        "subscriptionType": "deal.propertyChange",
+        "attemptNumber": 0,
+        "objectId": int(deal),
+        "propertyName": name,
+        "propertyValue": value,
+        "changeSource": "CRM_UI",
     }
-    return httpx.post(uri, content=body, headers=headers, timeout=10)
+    return post_webhook(api, SECRET, [event])
 
 
 def test_a_rep_edits_a_hubspot_deal_and_handoff_follows(
@@ -71,18 +56,7 @@ def test_a_rep_edits_a_hubspot_deal_and_handoff_follows(
     """Through hubspot-api-client: a new owner takes the wait and its task (a stale
     delivery of the old owner changes nothing); a new discount is asked again at 35%;
     closed lost ends the handoff, completes its tasks, and dealstage stays closedlost."""
-    address = dev_env.client.service_client.config.target_host
-    port = free_port()
-    api = f"http://127.0.0.1:{port}"
-    with (
-        running_sandbox(store_with_unique_ids(tmp_path / "hubspot.sqlite3")) as sandbox,
-        stack(
-            address,
-            tmp_path,
-            extra_env=hubspot_stack_env(sandbox, port, SECRET),
-        ) as s,
-    ):
-        run_with_webhooks(s, sandbox, port, SECRET)
+    with hubspot_stack(dev_env, tmp_path, app_secret=SECRET, webhooks=True) as (sandbox, s, api):
         deals = HubSpot(access_token=TOKEN, host=sandbox.base).crm.deals.basic_api
         created = deals.create(
             SimplePublicObjectInput(
@@ -156,13 +130,7 @@ def test_a_late_hubspot_webhook_never_fills_an_empty_contract_field(
     """The sandbox's delivery of site_notes = "Dock 4" fails (the API is unreachable) and
     is retried after the rep has emptied the field again, so it arrives last: the sales →
     ops contract stays shut while the CRM field is empty, and opens on a real value."""
-    address = dev_env.client.service_client.config.target_host
-    port = free_port()
-    with (
-        running_sandbox(store_with_unique_ids(tmp_path / "hubspot.sqlite3")) as sandbox,
-        stack(address, tmp_path, extra_env=hubspot_stack_env(sandbox, port, SECRET)) as s,
-    ):
-        run_with_webhooks(s, sandbox, port, SECRET)
+    with hubspot_stack(dev_env, tmp_path, app_secret=SECRET, webhooks=True) as (sandbox, s, api):
         deals = HubSpot(access_token=TOKEN, host=sandbox.base).crm.deals.basic_api
         created = deals.create(
             SimplePublicObjectInput(
@@ -186,7 +154,7 @@ def test_a_late_hubspot_webhook_never_fills_an_empty_contract_field(
             result: dict[str, Any] = sandbox.control("GET", "webhooks")
             return result
 
-        target = f"http://127.0.0.1:{port}/webhooks/hubspot"
+        target = f"{api}/webhooks/hubspot"
         subscription = {"client_secret": SECRET, "linger_ms": 50, "retry_base_ms": 4000}
         unreachable = f"http://127.0.0.1:{free_port()}/webhooks/hubspot"
         sandbox.control("POST", "webhooks/subscribe", {**subscription, "target_url": unreachable})

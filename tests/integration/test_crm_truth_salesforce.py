@@ -21,8 +21,14 @@ from support.crm_truth import (
     wait_for,
 )
 from support.handoffs import until
-from support.processes import stack
-from support.salesforce import API, auth_for, connector_for, sales_rep_session, stack_env
+from support.salesforce import (
+    API,
+    auth_for,
+    connector_for,
+    create_opportunity,
+    rep_headers,
+    salesforce_stack,
+)
 from support.salesforce import running_sandbox as running_salesforce
 from support.salesforce import store_with_unique_ids as salesforce_store
 from temporalio.client import WorkflowHandle
@@ -60,23 +66,12 @@ def test_a_rep_edits_a_salesforce_opportunity_and_handoff_follows(
     """Through the REST API as the rep's own user: a new OwnerId takes the wait and its
     open Task; a new discount is asked again; Closed Lost ends the handoff (the audit
     trail names the rep), completes its Tasks, and the Opportunity stays Closed Lost."""
-    address = dev_env.client.service_client.config.target_host
-    with (
-        running_salesforce(tmp_path, salesforce_store(tmp_path / "org.sqlite3")) as sandbox,
-        stack(
-            address,
-            tmp_path,
-            crm="salesforce",
-            extra_env=stack_env(sandbox),
-        ) as s,
-    ):
-        s.worker()
-        rep = {"Authorization": f"Bearer {sales_rep_session(sandbox)}"}  # not Handoff's user
-        opp = sandbox.rest(
-            "POST",
-            f"{API}/sobjects/Opportunity/",
-            headers=rep,
-            json={
+    with salesforce_stack(dev_env, tmp_path) as (sandbox, s):
+        rep = rep_headers(sandbox)  # not Handoff's user
+        deal = create_opportunity(
+            sandbox,
+            rep,
+            {
                 "Name": "Pied Piper",
                 "StageName": "Prospecting",
                 "CloseDate": "2026-12-31",
@@ -84,8 +79,6 @@ def test_a_rep_edits_a_salesforce_opportunity_and_handoff_follows(
                 "Discount_Percent__c": 18,
             },
         )
-        assert opp.status_code == 201, opp.text
-        deal = opp.json()["id"]
         s.until(deal, lambda st: st["waiting_on"] == "evidence", timeout=60)
         sam, sol = user_id(sandbox, OWNER), user_id(sandbox, SF_REP2)
         wait_for(lambda: open_tasks(sandbox, deal), lambda ts: ts and ts[0]["OwnerId"] == sam)
@@ -101,8 +94,7 @@ def test_a_rep_edits_a_salesforce_opportunity_and_handoff_follows(
             lambda ts: ts and all(t["OwnerId"] == sol for t in ts),
         )
         assert [t["Subject"].split(":")[0] for t in moved] == ["Qualify the deal"]
-        for kind in QUALIFY:
-            s.handoff("evidence", "add", deal, kind, "--by", OWNER)
+        s.qualify(deal, by=OWNER)
         s.until(deal, lambda st: st["pending_approval"] is not None)
 
         edit = sandbox.rest(
@@ -194,7 +186,7 @@ async def test_a_late_salesforce_feed_page_never_fills_an_empty_contract_field(
     with running_salesforce(tmp_path, salesforce_store(tmp_path / "org.sqlite3")) as sandbox:
         connector = connector_for(sandbox, auth_for(sandbox, "client_credentials"))
         sink = HeldPage(TemporalStarter(client, policy, tq), "Dock 4")
-        rep = {"Authorization": f"Bearer {sales_rep_session(sandbox)}"}
+        rep = rep_headers(sandbox)
 
         def rep_sets(**fields: Any) -> None:
             edit = sandbox.rest(
@@ -209,11 +201,10 @@ async def test_a_late_salesforce_feed_page_never_fills_an_empty_contract_field(
                 id=f"feed-{uuid.uuid4()}",
                 task_queue=tq,
             )
-            opp = sandbox.rest(
-                "POST",
-                f"{API}/sobjects/Opportunity/",
-                headers=rep,
-                json={
+            deal = create_opportunity(
+                sandbox,
+                rep,
+                {
                     "Name": "Hooli depot",
                     "StageName": "Prospecting",
                     "CloseDate": "2026-12-31",
@@ -223,8 +214,6 @@ async def test_a_late_salesforce_feed_page_never_fills_an_empty_contract_field(
                     **{f"{k.title()}__c": v for k, v in CONTRACT_BUT_SITE_NOTES.items()},
                 },
             )
-            assert opp.status_code == 201, opp.text
-            deal = opp.json()["id"]
             handle = client.get_workflow_handle(names.lead_to_cash_id("salesforce", deal))
             deadline = time.monotonic() + 60
             while not await started(handle):  # the feed starts it on its next poll

@@ -10,15 +10,9 @@ from typing import Any
 import pytest
 from hubspot import HubSpot
 from hubspot.crm.deals import SimplePublicObjectInput
-from support.hubspot import TOKEN, run_with_webhooks, running_sandbox, store_with_unique_ids
-from support.hubspot import stack_env as hubspot_stack_env
-from support.processes import stack
-from support.salesforce import API, sales_rep_session, stack_env
-from support.salesforce import running_sandbox as running_salesforce
-from support.salesforce import store_with_unique_ids as salesforce_store
+from support.hubspot import TOKEN, hubspot_stack
+from support.salesforce import create_opportunity, rep_headers, salesforce_stack
 from temporalio.testing import WorkflowEnvironment
-
-from sandbox.common import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -36,27 +30,14 @@ def test_a_salesforce_handoff_reads_the_owners_manager_from_the_org(
 ) -> None:
     """Sam's Opportunity: his manager in the org (`ManagerId`) is Maya, and the history
     says Handoff read it from Salesforce."""
-    address = dev_env.client.service_client.config.target_host
-    with (
-        running_salesforce(tmp_path, salesforce_store(tmp_path / "org.sqlite3")) as sandbox,
-        stack(
-            address,
-            tmp_path,
-            crm="salesforce",
-            extra_env=stack_env(sandbox),
-        ) as s,
-    ):
-        s.worker()
-        rep = {"Authorization": f"Bearer {sales_rep_session(sandbox)}"}  # Sam, not Handoff
-        opp = sandbox.rest(
-            "POST",
-            f"{API}/sobjects/Opportunity/",
-            headers=rep,
-            json={"Name": "Hooli", "StageName": "Prospecting", "CloseDate": "2026-12-31",
-                  "Amount": 40000, "Discount_Percent__c": 5},
+    with salesforce_stack(dev_env, tmp_path) as (sandbox, s):
+        rep = rep_headers(sandbox)  # Sam, not Handoff
+        deal = create_opportunity(
+            sandbox,
+            rep,
+            {"Name": "Hooli", "StageName": "Prospecting", "CloseDate": "2026-12-31",
+             "Amount": 40000, "Discount_Percent__c": 5},
         )  # fmt: skip
-        assert opp.status_code == 201, opp.text
-        deal = opp.json()["id"]
         st = s.until(deal, lambda st: st["waiting_on"] == "evidence", timeout=60)
         assert f"{SAM}'s manager in the CRM: {MAYA}" in notes(st)
 
@@ -66,17 +47,7 @@ def test_a_hubspot_handoff_reads_the_owners_primary_team(
 ) -> None:
     """Rita's primary HubSpot team is Sales West; the default policy names no manager
     for it, so `owner_manager` is the sales manager, and the history says why."""
-    address = dev_env.client.service_client.config.target_host
-    port = free_port()
-    with (
-        running_sandbox(store_with_unique_ids(tmp_path / "hubspot.sqlite3")) as sandbox,
-        stack(
-            address,
-            tmp_path,
-            extra_env=hubspot_stack_env(sandbox, port, SECRET),
-        ) as s,
-    ):
-        run_with_webhooks(s, sandbox, port, SECRET)
+    with hubspot_stack(dev_env, tmp_path, app_secret=SECRET, webhooks=True) as (sandbox, s, _):
         deals = HubSpot(access_token=TOKEN, host=sandbox.base).crm.deals.basic_api
         created = deals.create(
             SimplePublicObjectInput(

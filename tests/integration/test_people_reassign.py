@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from integration.test_crm_flows import COMPLETE, OWNER
-from support.hubspot import TOKEN, running_sandbox, store_with_unique_ids
-from support.processes import stack
+from support.handoffs import QUALIFY_EVIDENCE
+from support.hubspot import create_deal, hubspot_stack
 from temporalio.testing import WorkflowEnvironment
 
 pytestmark = pytest.mark.integration
@@ -35,39 +35,16 @@ def test_people_reassign_moves_a_deal_parked_on_a_departed_approver(
     --from maya --to amy`; status names Amy, the history says who moved it, Maya's
     approval is refused, and Amy's approval moves the deal on. Then Sam, the deal's
     owner, leaves too: the close stage's CRM task becomes Rita's in HubSpot."""
-    address = dev_env.client.service_client.config.target_host
-    with (
-        running_sandbox(store_with_unique_ids(tmp_path / "hubspot.sqlite3")) as sandbox,
-        stack(
-            address,
-            tmp_path,
-            extra_env={"HANDOFF_HUBSPOT_HOST": sandbox.base, "HANDOFF_HUBSPOT_TOKEN": TOKEN},
-        ) as s,
-    ):
-        created = sandbox.api(
-            "POST",
-            "/crm/v3/objects/deals",
-            json={
-                "properties": {
-                    "dealname": "Parked on Maya",
-                    "amount": "40000",
-                    "discount_percent": "20",
-                    "dealstage": "appointmentscheduled",
-                    "handoff_owner_email": OWNER,
-                    **COMPLETE,
-                    **dict.fromkeys(
-                        [
-                            "need_confirmed",
-                            "budget_confirmed",
-                            "decision_maker_identified",
-                            "timeline_confirmed",
-                        ],
-                        "true",
-                    ),
-                }
-            },
+    with hubspot_stack(dev_env, tmp_path) as (sandbox, s, _):
+        deal = create_deal(
+            sandbox,
+            "Parked on Maya",
+            amount="40000",
+            discount_percent="20",
+            owner=OWNER,
+            **COMPLETE,
+            **dict.fromkeys(QUALIFY_EVIDENCE, "true"),
         )
-        deal = str(created.json()["id"])
         listed = sandbox.api("GET", "/crm/v3/owners").json()["results"]
         owners = {o["email"]: o["id"] for o in listed}
         s.worker()

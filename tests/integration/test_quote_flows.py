@@ -5,7 +5,6 @@ the HubSpot sandbox through its signed webhooks; on Salesforce through the chang
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +18,10 @@ from hubspot.crm.objects import (
 )
 from hubspot.crm.objects import SimplePublicObjectInputForCreate as LineInput
 from simple_salesforce.format import format_soql
-from support.hubspot import TOKEN, run_with_webhooks, running_sandbox, store_with_unique_ids
-from support.hubspot import stack_env as hubspot_stack_env
-from support.processes import stack
-from support.salesforce import API, sales_rep_session, stack_env
-from support.salesforce import running_sandbox as running_salesforce
-from support.salesforce import store_with_unique_ids as salesforce_store
+from support.crm_truth import wait_for
+from support.hubspot import TOKEN, hubspot_stack
+from support.salesforce import API, create_opportunity, rep_headers, salesforce_stack
 from temporalio.testing import WorkflowEnvironment
-
-from sandbox.common import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -35,14 +29,6 @@ OWNER, CFO = "sam.rep@example.com", "carla.cfo@example.com"
 SECRET = "quote-app-secret"
 QUALIFY = ("need_confirmed", "budget_confirmed", "decision_maker_identified", "timeline_confirmed")
 LINE_TO_DEAL = AssociationSpec(association_category="HUBSPOT_DEFINED", association_type_id=20)
-
-
-def wait_for(read: Any, check: Any, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while not check(value := read()):
-        assert time.monotonic() < deadline, value
-        time.sleep(0.3)
-    return value
 
 
 def asked_cfo(st: dict[str, Any]) -> bool:
@@ -54,17 +40,7 @@ def test_a_rep_adds_a_45_percent_line_in_hubspot_and_the_cfo_is_asked(
 ) -> None:
     """Line items through hubspot-api-client; the deal's amount change reaches Handoff as
     a signed webhook, Handoff reads the lines, and asks the CFO for the 45% line."""
-    address = dev_env.client.service_client.config.target_host
-    port = free_port()
-    with (
-        running_sandbox(store_with_unique_ids(tmp_path / "hubspot.sqlite3")) as sandbox,
-        stack(
-            address,
-            tmp_path,
-            extra_env=hubspot_stack_env(sandbox, port, SECRET),
-        ) as s,
-    ):
-        run_with_webhooks(s, sandbox, port, SECRET)
+    with hubspot_stack(dev_env, tmp_path, app_secret=SECRET, webhooks=True) as (sandbox, s, _):
         hs = HubSpot(access_token=TOKEN, host=sandbox.base)
         created = hs.crm.deals.basic_api.create(
             SimplePublicObjectInput(
@@ -120,6 +96,7 @@ def test_a_rep_adds_a_45_percent_line_in_hubspot_and_the_cfo_is_asked(
         wait_for(
             lambda: [n["hs_note_body"] for n in sandbox.activity(deal)["notes"]],
             lambda notes: any("Why 45% on onboarding?" in n and "3 sites" in n for n in notes),
+            timeout=60,
         )
 
         s.handoff("approve", deal, "--as", CFO, "--reason", "Onboarding is a one-off")
@@ -131,6 +108,7 @@ def test_a_rep_adds_a_45_percent_line_in_hubspot_and_the_cfo_is_asked(
                 ).properties
             ),
             lambda p: p.get("real_margin") == "78.2",
+            timeout=60,
         )
         assert float(props["approved_discount"]) == pytest.approx(1.63, abs=0.01)
 
@@ -140,39 +118,23 @@ def test_a_rep_adds_a_45_percent_opportunity_product_in_salesforce_and_the_cfo_i
 ) -> None:
     """An OpportunityLineItem through the REST API as the rep; the Amount roll-up reaches
     Handoff through the change feed, and the CFO is asked for the 45% line."""
-    address = dev_env.client.service_client.config.target_host
-    with (
-        running_salesforce(tmp_path, salesforce_store(tmp_path / "org.sqlite3")) as sandbox,
-        stack(
-            address,
-            tmp_path,
-            crm="salesforce",
-            extra_env=stack_env(sandbox),
-        ) as s,
-    ):
-        s.worker()
-        rep = {"Authorization": f"Bearer {sales_rep_session(sandbox)}"}  # not Handoff's user
+    with salesforce_stack(dev_env, tmp_path) as (sandbox, s):
+        rep = rep_headers(sandbox)  # not Handoff's user
 
         def product(code: str) -> str:
             q = format_soql("SELECT Id FROM Product2 WHERE ProductCode = {}", code)
             found = sandbox.rest("GET", f"{API}/query/", params={"q": q}).json()["records"]
             return str(found[0]["Id"])
 
-        opp = sandbox.rest(
-            "POST",
-            f"{API}/sobjects/Opportunity/",
-            headers=rep,
-            json={"Name": "Hooli", "StageName": "Prospecting", "CloseDate": "2026-12-31"},
+        deal = create_opportunity(
+            sandbox, rep, {"Name": "Hooli", "StageName": "Prospecting", "CloseDate": "2026-12-31"}
         )
-        assert opp.status_code == 201, opp.text
-        deal = opp.json()["id"]
         line = {"OpportunityId": deal, "Product2Id": product("PLAT-100"), "Quantity": 40,
                 "UnitPrice": 1000, "Cost__c": 12000}  # fmt: skip
         r = sandbox.rest("POST", f"{API}/sobjects/OpportunityLineItem/", headers=rep, json=line)
         assert r.status_code == 201, r.text
         s.until(deal, lambda st: st["waiting_on"] == "evidence", timeout=90)
-        for kind in QUALIFY:
-            s.handoff("evidence", "add", deal, kind, "--by", OWNER)
+        s.qualify(deal, by=OWNER)
         s.until(deal, lambda st: st["stage"] == "close", timeout=90)
 
         # the rep adds onboarding at 45% off its 8,000 list price
@@ -195,5 +157,6 @@ def test_a_rep_adds_a_45_percent_opportunity_product_in_salesforce_and_the_cfo_i
         written = wait_for(
             lambda: sandbox.rest("GET", f"{API}/sobjects/Opportunity/{deal}").json(),
             lambda o: o.get("Real_Margin__c") == 68.5,
+            timeout=60,
         )
         assert written["Approved_Discount__c"] == pytest.approx(7.5)

@@ -12,11 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support.hubspot import TOKEN, running_sandbox, store_with_unique_ids
-from support.processes import Stack, free_port, stack
-from support.salesforce import API, sales_rep_session, stack_env
-from support.salesforce import running_sandbox as running_salesforce
-from support.salesforce import store_with_unique_ids as unique_ids
+from support.hubspot import hubspot_stack
+from support.processes import Stack
+from support.salesforce import API, create_opportunity, rep_headers, salesforce_stack
 from temporalio.testing import WorkflowEnvironment
 
 from worker.stalls.figures import Filters, compute, to_csv
@@ -62,34 +60,13 @@ def test_worker_records_stages_that_the_cli_and_api_read(
 ) -> None:
     """Qualify, then the deal desk waiting on Maya: one handoff, qualify left once, the
     deal desk open, in `handoff stalls --csv -` and in /api/stalls."""
-    address = dev_env.client.service_client.config.target_host
-    port = free_port()
-    api = f"http://127.0.0.1:{port}"
-    with (
-        running_sandbox(store_with_unique_ids(tmp_path / "hubspot.sqlite3")) as sandbox,
-        stack(
-            address,
-            tmp_path,
-            extra_env={
-                "HANDOFF_HUBSPOT_HOST": sandbox.base,
-                "HANDOFF_HUBSPOT_TOKEN": TOKEN,
-                "HANDOFF_API_PORT": str(port),
-                "HANDOFF_PUBLIC_URL": api,
-                "HANDOFF_API_TOKENS": json.dumps({SALES_OPS: OPS_TOKEN}),
-            },
-        ) as s,
-    ):
+    tokens = {"HANDOFF_API_TOKENS": json.dumps({SALES_OPS: OPS_TOKEN})}
+    with hubspot_stack(dev_env, tmp_path, extra_env=tokens) as (sandbox, s, api):
         deal = new_deal(sandbox.api)
         s.worker()
         s.spawn("api", ready="Application startup complete")
         s.handoff("deal", "start", deal)
-        for kind in (
-            "need_confirmed",
-            "budget_confirmed",
-            "decision_maker_identified",
-            "timeline_confirmed",
-        ):
-            s.handoff("evidence", "add", deal, kind, "--by", OWNER)
+        s.qualify(deal, by=OWNER)
         s.until(deal, lambda st: st["pending_approval"] is not None, timeout=120)
 
         rows = rows_once_at_deal_desk(s)
@@ -120,24 +97,13 @@ def test_a_salesforce_opportunity_feeds_the_store_the_same_way(
 ) -> None:
     """The change feed starts the handoff; its stages are recorded under `salesforce`
     with the Opportunity's id, and the CLI shows it at the deal desk."""
-    address = dev_env.client.service_client.config.target_host
-    with (
-        running_salesforce(tmp_path, unique_ids(tmp_path / "org.sqlite3")) as sandbox,
-        stack(
-            address,
-            tmp_path,
-            crm="salesforce",
-            extra_env=stack_env(sandbox),
-        ) as s,
-    ):
-        s.worker()
-        rep = {"Authorization": f"Bearer {sales_rep_session(sandbox)}"}
+    with salesforce_stack(dev_env, tmp_path) as (sandbox, s):
+        rep = rep_headers(sandbox)
         accounts = sandbox.rest("GET", f"{API}/query/", params={"q": "SELECT Id FROM Account"})
-        opp = sandbox.rest(
-            "POST",
-            f"{API}/sobjects/Opportunity/",
-            headers=rep,
-            json={
+        deal = create_opportunity(
+            sandbox,
+            rep,
+            {
                 "Name": "Pied Piper compression",
                 "StageName": "Prospecting",
                 "CloseDate": "2026-12-31",
@@ -146,16 +112,8 @@ def test_a_salesforce_opportunity_feeds_the_store_the_same_way(
                 "AccountId": accounts.json()["records"][0]["Id"],
             },
         )
-        assert opp.status_code == 201, opp.text
-        deal = opp.json()["id"]
         s.until(deal, lambda st: st["waiting_on"] == "evidence", timeout=120)
-        for kind in (
-            "need_confirmed",
-            "budget_confirmed",
-            "decision_maker_identified",
-            "timeline_confirmed",
-        ):
-            s.handoff("evidence", "add", deal, kind, "--by", OWNER)
+        s.qualify(deal, by=OWNER)
         s.until(deal, lambda st: st["pending_approval"] is not None, timeout=120)
         rows = rows_once_at_deal_desk(s)
     # the sandbox's seeded Opportunities start handoffs of their own through the feed

@@ -1,26 +1,34 @@
 """Helpers for the HubSpot tests: a sandbox on a free port, its control endpoints, raw
-API calls with the sandbox token, and connectors that record their backoff sleeps.
+API calls with the sandbox token, connectors that record their backoff sleeps, the
+connector test modules' fixtures (`connector_fixtures`), and (for integration tests)
+Handoff's processes using a sandbox as their portal, with signed webhooks to their API.
 
-Test modules import these and wrap them in their own pytest fixtures.
+Test modules import these and wrap them in their own pytest fixtures; the connector
+modules bind the ready-made ones of `connector_fixtures`.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import httpx
+import pytest
 
 from connectors.hubspot import HubSpotConnector
 from sandbox.common import FaultSettings, free_port, serve_in_thread
 from sandbox.hubspot import create_app
 
 if TYPE_CHECKING:
+    from temporalio.testing import WorkflowEnvironment
+
     from support.processes import Stack
 
 TOKEN = "handoff-sandbox"
@@ -110,6 +118,26 @@ def running_sandbox(store_path: Path | None = None, **app_kw: Any) -> Iterator[H
             app.state.sandbox.webhooks.close()
 
 
+def connector_fixtures() -> tuple[Any, Any]:
+    """The fixtures of a connector test module, bound at its top as
+    `sandbox, hs = connector_fixtures()`: `sandbox`, a fresh sandbox for each test, and
+    `hs`, a connector to it (`HubSpotSandbox.connector`).
+
+    A factory, not a conftest: the Salesforce modules beside them have a fixture of
+    their own named `sandbox`."""
+
+    @pytest.fixture(name="sandbox")
+    def sandbox_fixture() -> Iterator[HubSpotSandbox]:
+        with running_sandbox() as sandbox:
+            yield sandbox
+
+    @pytest.fixture(name="hs")
+    def hs_fixture(sandbox: HubSpotSandbox) -> HubSpotConnector:
+        return sandbox.connector()
+
+    return sandbox_fixture, hs_fixture
+
+
 def assert_hubspot_error(
     response: httpx.Response, status: int, category: str | None = None
 ) -> None:
@@ -128,16 +156,18 @@ def assert_hubspot_error(
         assert body["category"] == category, body
 
 
-def stack_env(sandbox: HubSpotSandbox, api_port: int, app_secret: str) -> dict[str, str]:
+def stack_env(
+    sandbox: HubSpotSandbox, api_port: int, app_secret: str | None = None
+) -> dict[str, str]:
     """The environment a `handoff` process needs to use this sandbox as its portal, with
-    its API on `api_port` taking webhooks signed with `app_secret`."""
-    return {
+    its API on `api_port` taking webhooks signed with `app_secret` (if given)."""
+    env = {
         "HANDOFF_HUBSPOT_HOST": sandbox.base,
         "HANDOFF_HUBSPOT_TOKEN": TOKEN,
-        "HANDOFF_HUBSPOT_APP_SECRET": app_secret,
         "HANDOFF_API_PORT": str(api_port),
         "HANDOFF_PUBLIC_URL": f"http://127.0.0.1:{api_port}",
     }
+    return env | ({"HANDOFF_HUBSPOT_APP_SECRET": app_secret} if app_secret else {})
 
 
 def run_with_webhooks(s: Stack, sandbox: HubSpotSandbox, api_port: int, app_secret: str) -> None:
@@ -151,3 +181,82 @@ def run_with_webhooks(s: Stack, sandbox: HubSpotSandbox, api_port: int, app_secr
         "webhooks/subscribe",
         {"target_url": target, "client_secret": app_secret, "linger_ms": 50},
     )
+
+
+class HubSpotStack(NamedTuple):
+    """A sandbox, the Handoff processes using it as their portal, and their API's URL."""
+
+    sandbox: HubSpotSandbox
+    s: Stack
+    api: str
+
+
+@contextmanager
+def hubspot_stack(
+    dev_env: WorkflowEnvironment,
+    state_dir: Path,
+    *,
+    app_secret: str | None = None,
+    webhooks: bool = False,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[HubSpotStack]:
+    """A fresh sandbox (its record ids unique to the test) and a `Stack` in `state_dir`
+    on the dev server, whose processes use it as their portal (`stack_env`: the API on a
+    free port). With `webhooks` (and `app_secret`), the worker and the API run and the
+    sandbox delivers its signed webhooks to the API (`run_with_webhooks`)."""
+    from support.processes import stack
+
+    address = dev_env.client.service_client.config.target_host
+    port = free_port()
+    with (
+        running_sandbox(store_with_unique_ids(state_dir / "hubspot.sqlite3")) as sandbox,
+        stack(
+            address,
+            state_dir,
+            extra_env=stack_env(sandbox, port, app_secret) | (extra_env or {}),
+        ) as s,
+    ):
+        if webhooks:
+            assert app_secret, "signed webhooks need the app's secret"
+            run_with_webhooks(s, sandbox, port, app_secret)
+        yield HubSpotStack(sandbox, s, f"http://127.0.0.1:{port}")
+
+
+def create_deal(
+    sandbox: HubSpotSandbox,
+    name: str,
+    *,
+    amount: str,
+    discount_percent: str,
+    owner: str,
+    **properties: str,
+) -> str:
+    """A deal at the pipeline's first stage, owned by `owner` (an email), created over the
+    raw API (201) with any further `properties`; its id."""
+    given = {
+        "dealname": name,
+        "amount": amount,
+        "discount_percent": discount_percent,
+        "dealstage": "appointmentscheduled",
+        "handoff_owner_email": owner,
+        **properties,
+    }
+    created = sandbox.api("POST", "/crm/v3/objects/deals", json={"properties": given})
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
+def post_webhook(api: str, app_secret: str, events: list[dict[str, Any]]) -> httpx.Response:
+    """One delivery of `events` to the API's HubSpot webhook, signed (v3) as HubSpot
+    signs it with the app's secret."""
+    from worker.http.ingress.hubspot import sign_v3
+
+    body = json.dumps(events)
+    stamp = str(int(time.time() * 1000))
+    uri = f"{api}/webhooks/hubspot"
+    headers = {
+        "X-HubSpot-Signature-v3": sign_v3(app_secret, "POST", uri, body, stamp),
+        "X-HubSpot-Request-Timestamp": stamp,
+        "Content-Type": "application/json",
+    }
+    return httpx.post(uri, content=body, headers=headers, timeout=10)

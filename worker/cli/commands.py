@@ -9,6 +9,7 @@ which (`worker.cli.exit_codes`).
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import os
 import sys
@@ -233,32 +234,29 @@ def api() -> None:
     asyncio.run(run_api(settings))
 
 
-@sandbox_app.command("hubspot")
-def sandbox_hubspot(
-    port: int = typer.Option(8091),
-    state_dir: Path = typer.Option(Path(".handoff")),
-    token: str = typer.Option("handoff-sandbox", "--sandbox-token"),
-) -> None:
-    """Serve the HubSpot CRM v3 sandbox (dev extra)."""
-    with _dev_extra("sandbox hubspot"):
-        import worker.devtools  # noqa: F401 (puts the checkout's sandbox/ on the path)
-        from sandbox.hubspot import run
+def _sandbox_command(crm: str, default_port: int, summary: str) -> None:
+    """Add `handoff sandbox <crm>`: serve that CRM's sandbox (sandbox/<crm>.py) on its own."""
 
-    run(port=port, state_dir=state_dir, token=token)
+    def serve(
+        port: int = typer.Option(default_port),
+        state_dir: Path = typer.Option(Path(".handoff")),
+        token: str = typer.Option("handoff-sandbox", "--sandbox-token"),
+    ) -> None:
+        with _dev_extra(f"sandbox {crm}"):
+            import worker.devtools  # noqa: F401 (puts the checkout's sandbox/ on the path)
+
+            run = importlib.import_module(f"sandbox.{crm}").run
+        run(port=port, state_dir=state_dir, token=token)
+
+    sandbox_app.command(crm, help=summary)(serve)
 
 
-@sandbox_app.command("salesforce")
-def sandbox_salesforce(
-    port: int = typer.Option(8092),
-    state_dir: Path = typer.Option(Path(".handoff")),
-    token: str = typer.Option("handoff-sandbox", "--sandbox-token"),
-) -> None:
-    """Serve the Salesforce REST sandbox (HTTPS; CA in <state-dir>/sandbox-ca.pem; dev extra)."""
-    with _dev_extra("sandbox salesforce"):
-        import worker.devtools  # noqa: F401 (puts the checkout's sandbox/ on the path)
-        from sandbox.salesforce import run
-
-    run(port=port, state_dir=state_dir, token=token)
+_sandbox_command("hubspot", 8091, "Serve the HubSpot CRM v3 sandbox (dev extra).")
+_sandbox_command(
+    "salesforce",
+    8092,
+    "Serve the Salesforce REST sandbox (HTTPS; CA in <state-dir>/sandbox-ca.pem; dev extra).",
+)
 
 
 # -- deals ---------------------------------------------------------------------------------
