@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from integration.test_crm_flows import COMPLETE, OWNER, SECRET, webhook
-from support.hubspot import running_sandbox, store_with_unique_ids
+from integration.test_crm_flows import COMPLETE, OWNER, SECRET
+from support.hubspot import post_webhook, running_sandbox, store_with_unique_ids
 from support.hubspot import stack_env as hubspot_stack_env
 from support.processes import stack
 from temporalio.testing import WorkflowEnvironment
@@ -74,7 +74,7 @@ def test_a_webhook_after_a_policy_edit_starts_on_the_new_version(
                 "subscriptionType": "deal.creation",
                 "changeFlag": "NEW",
             }
-            assert webhook(api, [event]).status_code == 200
+            assert post_webhook(api, SECRET, [event]).status_code == 200
 
         first, second = new_deal("Before the edit"), new_deal("After the edit")
         s.worker()
