@@ -86,7 +86,9 @@ async def test_contexts_match_the_sdks_and_skip_the_sandbox(
     _recording(monkeypatch, sdk_runner._Instance, answers["sdk"])
     _recording(monkeypatch, handoff_runner._Instance, answers["handoff"])
     counted = _counting_sandbox_entries(monkeypatch)
-    for name, runner in (("sdk", SandboxedWorkflowRunner()), ("handoff", workflow_runner())):
+    ours = workflow_runner()
+    sdks = SandboxedWorkflowRunner(restrictions=ours.restrictions)  # the same passthrough
+    for name, runner in (("sdk", sdks), ("handoff", ours)):
         replayer = Replayer(
             workflows=list(WORKFLOWS),
             data_converter=pydantic_data_converter,
