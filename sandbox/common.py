@@ -26,9 +26,11 @@ from pydantic import BaseModel, Field
 def open_store_db(path: Path | None) -> sqlite3.Connection:
     """A sandbox store's database: in memory, or a file kept in WAL mode and synced at
     checkpoints rather than at each commit. A sandbox's records outlive its process (a
-    restart test reads them back), not the machine; an fsync per API write was a fifth
-    of the HubSpot sandbox's time in `handoff bench`, on the cores the worker and the
-    Temporal server use."""
+    restart test reads them back), not the machine. In `handoff bench` the HubSpot
+    sandbox's committing lines (create, update, associate: the fsync, and the waits on
+    its lock behind it) were 44% of its samples, on the cores the worker and the
+    Temporal server use. (The stall store and `handoff dev`'s server set the same two
+    pragmas their own way: an SQLAlchemy connect hook, the temporal CLI's flags.)"""
     db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False)
     if path is not None:
         db.execute("PRAGMA journal_mode=WAL")

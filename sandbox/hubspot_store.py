@@ -47,7 +47,6 @@ class Store:
     def __init__(self, path: Path | None) -> None:
         self.lock = threading.RLock()
         self._db = open_store_db(path)
-        self._indexed: set[str] = set()  # properties whose look-up index is committed
         with self.lock, self._db:
             self._db.executescript(
                 """CREATE TABLE IF NOT EXISTS objects (type TEXT, id TEXT, created TEXT,
@@ -260,15 +259,11 @@ class Store:
             # The first match by id, from an index on the property (made at its first
             # look-up), not a decode of every record's JSON in Python: that scan was most
             # of the sandbox's time in `handoff bench`, and grew with every record.
+            # (Asked for each time: a rollback of the look-up's transaction undoes it.)
             column = f"json_extract(props, '$.{name}')"
-            if name not in self._indexed:  # kept once it is there: a rollback may undo it
-                index = f"unique_{name}"
-                if self._db.execute(
-                    "SELECT 1 FROM sqlite_master WHERE type='index' AND name=?", (index,)
-                ).fetchone():
-                    self._indexed.add(name)
-                else:
-                    self._db.execute(f'CREATE INDEX "{index}" ON objects (type, {column})')
+            self._db.execute(
+                f'CREATE INDEX IF NOT EXISTS "unique_{name}" ON objects (type, {column})'
+            )
             query = (  # `name` matched PROPERTY_NAME above: letters, digits, underscores
                 f"SELECT id FROM objects WHERE type=? AND {column}=? AND archived=? "  # noqa: S608
                 f"AND json_type(props, '$.{name}')='text' ORDER BY CAST(id AS INTEGER) LIMIT 1"

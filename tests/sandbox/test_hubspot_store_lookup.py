@@ -48,7 +48,6 @@ def test_an_index_undone_by_a_rollback_is_made_again() -> None:
     store = Store(None)
     made = store.create("notes", {**NOTE, "handoff_key": "k-1"})
     store._db.execute("DROP INDEX unique_handoff_key")  # as if its transaction rolled back
-    store._indexed.clear()
     with store._db:
         store._db.execute("UPDATE meta SET value=value WHERE key='next_id'")  # open one
         assert store.find_unique("notes", "handoff_key", "k-1") is not None
